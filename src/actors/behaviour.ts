@@ -1,0 +1,40 @@
+// The ticketing partition as a runtime behaviour: dispatches each request kind to the
+// inventory's decide functions. Loaded by worker threads by URL (see src/grpc/server.ts).
+import type { PartitionBehaviour } from '../runtime/behaviour.js';
+import { unreachable } from '../runtime/assert.js';
+import {
+  apply, create_state, decide_confirm, decide_create_event, decide_release, decide_reserve, decide_timers,
+  next_deadline_ms, type InventoryRecord, type InventoryState,
+} from './inventory.js';
+import { get_availability, get_event } from './queries.js';
+import type { TicketingRequest } from './requests.js';
+import { restore, snapshot } from './snapshot.js';
+
+export const behaviour: PartitionBehaviour<InventoryState, TicketingRequest, InventoryRecord> = {
+  create: create_state,
+  decide(state, request, ctx) {
+    switch (request.k) {
+      case 'create_event': return decide_create_event(state, request.spec);
+      case 'get_event': return { records: [], outbox: [], reply: get_event(state, request.event_id) };
+      case 'availability': return { records: [], outbox: [], reply: get_availability(state, request.event_id, request.section) };
+      case 'reserve': return decide_reserve(state, request, ctx);
+      case 'release': return decide_release(state, request, ctx);
+      case 'confirm': return decide_confirm(state, request, ctx);
+      default: return unreachable(request, 'request kind');
+    }
+  },
+  apply,
+  snapshot,
+  restore,
+  next_deadline_ms,
+  fire_timers: decide_timers,
+  gauges(state) {
+    let held = 0;
+    let sold = 0;
+    for (const e of state.events.values()) {
+      held += e.held;
+      sold += e.sold;
+    }
+    return { seat_holds_active: state.active_holds, seats_held: held, seats_sold: sold, events: state.events.size };
+  },
+};

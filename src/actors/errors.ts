@@ -1,0 +1,58 @@
+// Every way a ticketing request can be refused, one class per failure mode with a fixed name
+// (nats.js style). These are rejections: expected, typed, and never a reason to crash. The
+// gRPC layer maps names to status codes in one table (src/grpc/status.ts).
+
+export abstract class DomainError extends Error {
+  readonly rejection = true as const;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export class InvalidArgumentError extends DomainError {
+  override readonly name = 'InvalidArgumentError';
+}
+export class EventNotFoundError extends DomainError {
+  override readonly name = 'EventNotFoundError';
+}
+export class EventExistsError extends DomainError {
+  override readonly name = 'EventExistsError';
+}
+export class HoldNotFoundError extends DomainError {
+  override readonly name = 'HoldNotFoundError';
+}
+/** One or more requested seats are held or sold by someone else. */
+export class SeatsUnavailableError extends DomainError {
+  override readonly name = 'SeatsUnavailableError';
+}
+/** The hold was released, expired, or confirmed for another order. */
+export class HoldNotActiveError extends DomainError {
+  override readonly name = 'HoldNotActiveError';
+}
+/** The hold is confirmed; it can no longer be released. */
+export class HoldConfirmedError extends DomainError {
+  override readonly name = 'HoldConfirmedError';
+}
+/** A per-hold or per-user limit would be exceeded. */
+export class LimitExceededError extends DomainError {
+  override readonly name = 'LimitExceededError';
+}
+/** The caller's role or identity does not allow this request. */
+export class PermissionDeniedError extends DomainError {
+  override readonly name = 'PermissionDeniedError';
+}
+
+const classes = [
+  InvalidArgumentError, EventNotFoundError, EventExistsError, HoldNotFoundError, SeatsUnavailableError,
+  HoldNotActiveError, HoldConfirmedError, LimitExceededError, PermissionDeniedError,
+];
+
+const by_name = new Map<string, new (message: string) => DomainError>(
+  classes.map((c) => [new c('').name, c]),
+);
+
+/** Rebuilds a rejection that crossed a thread boundary as { name, message }. */
+export function revive_domain_error(name: string, message: string): DomainError | undefined {
+  const Class = by_name.get(name);
+  return Class === undefined ? undefined : new Class(message);
+}

@@ -1,0 +1,134 @@
+// An event's definition (DESIGN §5 event file) and its validation. Sections and rows may not
+// contain '-', because seat ids are SECTION-ROW-NUMBER.
+import { InvalidArgumentError } from './errors.js';
+import * as L from './limits.js';
+
+export interface RowSpec { name: string; seats: number; tier: string }
+export interface SectionSpec { name: string; rows: RowSpec[] }
+export interface PromoSpec {
+  code: string;
+  percent_off: number;
+  amount_off_micros: number;
+  max_uses: number;
+  valid_until_unix: number;
+}
+export interface EventSpec {
+  event_id: string;
+  name: string;
+  starts_at_unix: number;
+  currency: string;
+  price_tiers: Record<string, number>;
+  sections: SectionSpec[];
+  max_seats_per_user: number;
+  promo_codes: PromoSpec[];
+}
+
+const name_pattern = /^[A-Za-z0-9]+$/;
+const tier_pattern = /^[A-Za-z0-9_]+$/;
+const promo_pattern = /^[A-Z0-9_-]+$/;
+
+function fail(message: string): never {
+  throw new InvalidArgumentError(message);
+}
+
+function text(value: unknown, field: string, max: number, pattern?: RegExp): string {
+  if (typeof value !== 'string' || value.length === 0) fail(`${field} is required`);
+  if (value.length > max) fail(`${field} is longer than ${max} characters`);
+  if (pattern !== undefined && !pattern.test(value)) fail(`${field} has characters outside ${pattern.source}`);
+  return value;
+}
+
+function int(value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) fail(`${field} must be an integer`);
+  if (value < min || value > max) fail(`${field} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+export function validate_event_id(value: unknown, field = 'event_id'): string {
+  return text(value, field, L.event_id_length_max, L.id_pattern);
+}
+
+/** Checks every field and returns a normalised copy; throws InvalidArgumentError naming the field. */
+export function validate_event_spec(input: unknown): EventSpec {
+  if (typeof input !== 'object' || input === null) fail('event is required');
+  const raw = input as Record<string, unknown>;
+  const event_id = validate_event_id(raw['event_id']);
+  const name = text(raw['name'], 'name', L.event_name_length_max);
+  if (/[\u0000-\u001f\u007f]/.test(name)) fail('name contains control characters');
+  const starts_at_unix = int(raw['starts_at_unix'] ?? 0, 'starts_at_unix', 0, 32503680000);
+  const currency = text(raw['currency'], 'currency', 3, /^[A-Z]{3}$/);
+
+  const tiers_raw = raw['price_tiers'];
+  if (typeof tiers_raw !== 'object' || tiers_raw === null) fail('price_tiers is required');
+  const tier_names = Object.keys(tiers_raw);
+  if (tier_names.length === 0 || tier_names.length > L.price_tiers_per_event_max) {
+    fail(`price_tiers must have 1 to ${L.price_tiers_per_event_max} tiers`);
+  }
+  const price_tiers: Record<string, number> = {};
+  for (const tier of tier_names.sort()) {
+    text(tier, 'price tier name', L.tier_name_length_max, tier_pattern);
+    price_tiers[tier] = int((tiers_raw as Record<string, unknown>)[tier], `price_tiers.${tier}`, 0, L.amount_micros_max);
+  }
+
+  const sections_raw = raw['sections'];
+  if (!Array.isArray(sections_raw) || sections_raw.length === 0) fail('sections must list at least one section');
+  if (sections_raw.length > L.sections_per_event_max) fail(`at most ${L.sections_per_event_max} sections`);
+  const section_names = new Set<string>();
+  let seat_count = 0;
+  const sections: SectionSpec[] = sections_raw.map((s: unknown, i: number) => {
+    const sec = (s ?? {}) as Record<string, unknown>;
+    const sname = text(sec['name'], `sections[${i}].name`, L.section_name_length_max, name_pattern);
+    if (section_names.has(sname)) fail(`section ${sname} appears twice`);
+    section_names.add(sname);
+    const rows_raw = sec['rows'];
+    if (!Array.isArray(rows_raw) || rows_raw.length === 0) fail(`section ${sname} has no rows`);
+    if (rows_raw.length > L.rows_per_section_max) fail(`section ${sname} has more than ${L.rows_per_section_max} rows`);
+    const row_names = new Set<string>();
+    const rows = rows_raw.map((r: unknown, j: number): RowSpec => {
+      const row = (r ?? {}) as Record<string, unknown>;
+      const rname = text(row['name'], `section ${sname} row[${j}].name`, L.row_name_length_max, name_pattern);
+      if (row_names.has(rname)) fail(`row ${rname} appears twice in section ${sname}`);
+      row_names.add(rname);
+      const seats = int(row['seats'], `seats of row ${sname}-${rname}`, 1, L.seats_per_row_max);
+      const tier = text(row['tier'], `tier of row ${sname}-${rname}`, L.tier_name_length_max, tier_pattern);
+      if (!(tier in price_tiers)) fail(`row ${sname}-${rname} uses tier ${tier}, which price_tiers does not define`);
+      seat_count += seats;
+      return { name: rname, seats, tier };
+    });
+    return { name: sname, rows };
+  });
+  if (seat_count > L.seats_per_event_max) fail(`event has ${seat_count} seats; at most ${L.seats_per_event_max}`);
+
+  const msu = raw['max_seats_per_user'] ?? 0;
+  const max_seats_per_user = msu === 0 ? L.max_seats_per_user_default : int(msu, 'max_seats_per_user', 1, L.max_seats_per_user_max);
+
+  const promos_raw = raw['promo_codes'] ?? [];
+  if (!Array.isArray(promos_raw) || promos_raw.length > L.promo_codes_per_event_max) {
+    fail(`promo_codes must be a list of at most ${L.promo_codes_per_event_max}`);
+  }
+  const codes = new Set<string>();
+  const promo_codes = promos_raw.map((p: unknown, i: number): PromoSpec => {
+    const promo = (p ?? {}) as Record<string, unknown>;
+    const code = text(promo['code'], `promo_codes[${i}].code`, L.promo_code_length_max, promo_pattern);
+    if (codes.has(code)) fail(`promo code ${code} appears twice`);
+    codes.add(code);
+    const percent_off = int(promo['percent_off'] ?? 0, `promo ${code} percent_off`, 0, 100);
+    const amount_off_micros = int(promo['amount_off_micros'] ?? 0, `promo ${code} amount_off_micros`, 0, L.amount_micros_max);
+    if ((percent_off === 0) === (amount_off_micros === 0)) fail(`promo ${code} needs exactly one of percent_off or amount_off_micros`);
+    return {
+      code,
+      percent_off,
+      amount_off_micros,
+      max_uses: int(promo['max_uses'] ?? 0, `promo ${code} max_uses`, 0, 1_000_000_000),
+      valid_until_unix: int(promo['valid_until_unix'] ?? 0, `promo ${code} valid_until_unix`, 0, 32503680000),
+    };
+  });
+
+  return { event_id, name, starts_at_unix, currency, price_tiers, sections, max_seats_per_user, promo_codes };
+}
+
+export function seat_count_of(spec: EventSpec): number {
+  let n = 0;
+  for (const s of spec.sections) for (const r of s.rows) n += r.seats;
+  return n;
+}

@@ -1,0 +1,36 @@
+// Every domain limit in one place, named with its unit last. The gRPC edge enforces the same
+// numbers before a request crosses a thread, and the actor enforces them again.
+
+export const seats_per_hold_max = 10;
+/** Active (unexpired, unreleased) holds one user may have on one event. */
+export const holds_per_user_max = 10;
+export const hold_ttl_seconds_default = 600;
+export const hold_ttl_seconds_min = 30;
+export const hold_ttl_seconds_max = 3600;
+/** How long a released or expired hold is remembered (answers released=false, not NOT_FOUND). */
+export const hold_tombstone_retention_ms = 24 * 60 * 60 * 1000;
+
+export const event_id_length_max = 64;
+export const user_id_length_max = 128;
+export const order_id_length_max = 128;
+export const seat_id_length_max = 40;
+export const event_name_length_max = 200;
+export const section_name_length_max = 16;
+export const row_name_length_max = 8;
+export const tier_name_length_max = 16;
+export const promo_code_length_max = 32;
+
+export const sections_per_event_max = 500;
+export const rows_per_section_max = 500;
+export const seats_per_row_max = 1000;
+export const seats_per_event_max = 200_000;
+export const price_tiers_per_event_max = 32;
+export const promo_codes_per_event_max = 100;
+export const max_seats_per_user_default = 10;
+export const max_seats_per_user_max = 100;
+/** Free seat ids returned by one GetAvailability; the response says truncated beyond it. */
+export const availability_seat_ids_max = 5000;
+/** Largest integer amount accepted (2^53 - 1): beyond it JS numbers would round. */
+export const amount_micros_max = Number.MAX_SAFE_INTEGER;
+
+export const id_pattern = /^[A-Za-z0-9._:-]+$/;

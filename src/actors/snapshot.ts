@@ -1,0 +1,72 @@
+// Snapshot = the journaled facts only (event specs, seat arrays, holds, tombstones). Everything
+// derivable (seat maps, user counts, expiry heap, order numbers) is rebuilt on restore, so the
+// snapshot cannot disagree with itself.
+import { assert } from '../runtime/assert.js';
+import type { EventSpec } from './event_spec.js';
+import { create_state, SEAT_HELD, SEAT_SOLD, type EventState, type Hold, type InventoryState } from './inventory.js';
+import { SeatMap } from './seat_map.js';
+
+interface EventSnapshot {
+  spec: EventSpec;
+  seat_state: Uint8Array;
+  seat_owner: Int32Array;
+  orders: string[];
+  next_hold_no: number;
+}
+
+export interface InventorySnapshot {
+  version: 1;
+  events: EventSnapshot[];
+  holds: Hold[];
+  tombstones: { hold_id: string; forget_at_ms: number }[];
+}
+
+export function snapshot(state: InventoryState): InventorySnapshot {
+  const events: EventSnapshot[] = [];
+  for (const e of state.events.values()) {
+    events.push({ spec: e.spec, seat_state: e.seat_state, seat_owner: e.seat_owner, orders: e.orders, next_hold_no: e.next_hold_no });
+  }
+  return { version: 1, events, holds: [...state.holds.values()], tombstones: state.tombstones };
+}
+
+export function restore(partition: number, raw: unknown): InventoryState {
+  const snap = raw as InventorySnapshot;
+  assert(snap.version === 1, 'snapshot version known');
+  const state = create_state(partition);
+  for (const e of snap.events) {
+    const map = new SeatMap(e.spec);
+    assert(e.seat_state.length === map.seat_count && e.seat_owner.length === map.seat_count, 'seat arrays fit the map');
+    const event: EventState = {
+      spec: e.spec, map,
+      // Copy out of the decoded buffer so the arrays own aligned memory.
+      seat_state: new Uint8Array(e.seat_state), seat_owner: new Int32Array(e.seat_owner),
+      orders: e.orders, order_no_by_id: new Map(e.orders.map((id, i) => [id, i])),
+      next_hold_no: e.next_hold_no, users: new Map(), held: 0, sold: 0,
+    };
+    for (let i = 0; i < map.seat_count; i++) {
+      if (event.seat_state[i] === SEAT_HELD) event.held++;
+      else if (event.seat_state[i] === SEAT_SOLD) event.sold++;
+    }
+    state.events.set(e.spec.event_id, event);
+  }
+  for (const hold of snap.holds) {
+    const event = state.events.get(hold.event_id);
+    assert(event !== undefined, 'snapshot hold has its event');
+    state.holds.set(hold.hold_id, hold);
+    let count = event.users.get(hold.user_id);
+    if (count === undefined) {
+      count = { held: 0, sold: 0, active_holds: 0 };
+      event.users.set(hold.user_id, count);
+    }
+    if (hold.status === 'active') {
+      count.held += hold.seats.length;
+      count.active_holds += 1;
+      state.active_holds += 1;
+      state.expiry.push(hold.expires_at_ms, hold.hold_id, hold.hold_id);
+    } else if (hold.status === 'confirmed') {
+      count.sold += hold.seats.length;
+    }
+  }
+  state.tombstones = snap.tombstones;
+  return state;
+}

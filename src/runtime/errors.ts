@@ -1,0 +1,47 @@
+// Failure modes of the runtime itself (threads, mailboxes, shutdown). One class per mode with a
+// fixed name; src/grpc maps names to status codes in one table. These carry no ticket meaning.
+
+export class RuntimeError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** The worker owning the partition died while the request was in flight, or is restarting. */
+export class WorkerUnavailableError extends RuntimeError {
+  override readonly name = 'WorkerUnavailableError';
+}
+
+/** The worker's mailbox already holds mailbox_depth_max requests: back-pressure, retry later. */
+export class MailboxFullError extends RuntimeError {
+  override readonly name = 'MailboxFullError';
+}
+
+/** The pool is shutting down and accepts nothing new. */
+export class ShuttingDownError extends RuntimeError {
+  override readonly name = 'ShuttingDownError';
+}
+
+/** A request's encoded size is over message_bytes_max. */
+export class MessageTooLargeError extends RuntimeError {
+  override readonly name = 'MessageTooLargeError';
+}
+
+/** An error as it crosses a thread boundary: its name and its message, never a stack. */
+export interface WireError {
+  name: string;
+  message: string;
+}
+
+export function error_to_wire(error: Error): WireError {
+  return { name: error.name, message: error.message };
+}
+
+/** Rejections are expected, typed refusals (bad input, seat taken); anything else is a bug. */
+export interface Rejection extends Error {
+  readonly rejection: true;
+}
+
+export function is_rejection(error: unknown): error is Rejection {
+  return error instanceof Error && (error as Partial<Rejection>).rejection === true;
+}

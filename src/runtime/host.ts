@@ -1,0 +1,219 @@
+// Worker-side owner of a set of partitions. Runs each mailbox batch through the behaviour
+// synchronously (no await inside a decision), then group-commits one LMDB transaction per
+// partition touched, and releases the batch's replies only once every one of those commits is
+// durable and every earlier batch's replies have left. Knows nothing of what the state means.
+import { randomBytes } from 'node:crypto';
+import { assert } from './assert.js';
+import type { DecideContext, Decision, OutboxEntry, PartitionBehaviour } from './behaviour.js';
+import type { Clock } from './clock.js';
+import { error_to_wire, is_rejection } from './errors.js';
+import type { WireReply, WireRequest } from './protocol.js';
+import { PartitionStore } from './store.js';
+
+/** Longest a timer sleeps before re-checking, so a moved clock is noticed promptly. */
+export const timer_sleep_ms_max = 1000;
+
+interface Pending<Rec> {
+  records: Rec[];
+  outbox: OutboxEntry[];
+}
+
+interface Slot<S, Rec> {
+  partition: number;
+  state: S;
+  store: PartitionStore<Rec>;
+  records_since_snapshot: number;
+}
+
+export interface HostOptions {
+  partitions: number[];
+  data_dir: string;
+  node_id: string;
+  clock: Clock;
+  snapshot_every_records: number;
+  random_bytes?: (count: number) => Uint8Array;
+}
+
+export interface CommitObservation {
+  duration_s: number;
+  records: number;
+}
+
+export class PartitionHost<S, Req, Rec> {
+  private readonly slots = new Map<number, Slot<S, Rec>>();
+  private reply_chain: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  readonly random_bytes: (count: number) => Uint8Array;
+  /** Observations since the last drain, for metrics. */
+  commits: CommitObservation[] = [];
+  counters: Record<string, number> = {};
+  recovered_records = 0;
+
+  constructor(
+    private readonly behaviour: PartitionBehaviour<S, Req, Rec>,
+    private readonly options: HostOptions,
+    private readonly on_fatal: (error: unknown) => void,
+  ) {
+    assert(options.partitions.length > 0, 'host owns at least one partition');
+    assert(options.snapshot_every_records >= 1, 'snapshot interval positive');
+    this.random_bytes = options.random_bytes ?? ((n) => randomBytes(n));
+  }
+
+  /** Snapshot + journal tail for every owned partition, then fire timers that came due while down. */
+  async recover(): Promise<void> {
+    assert(this.slots.size === 0, 'recover runs once');
+    for (const partition of this.options.partitions) {
+      const store = new PartitionStore<Rec>(partition, this.options.data_dir, this.options.node_id);
+      const recovered = store.recover();
+      const state = recovered.snapshot === undefined
+        ? this.behaviour.create(partition)
+        : this.behaviour.restore(partition, recovered.snapshot);
+      let replayed = 0;
+      for (const batch of recovered.tail) {
+        for (const record of batch) this.behaviour.apply(state, record);
+        replayed += batch.length;
+      }
+      this.recovered_records += replayed;
+      this.slots.set(partition, { partition, state, store, records_since_snapshot: replayed });
+    }
+    assert(this.slots.size === this.options.partitions.length, 'every partition recovered');
+    await this.run_timers();
+  }
+
+  private context(partition: number): DecideContext {
+    return { partition, now_ms: this.options.clock.now_ms(), random_bytes: this.random_bytes };
+  }
+
+  private slot(partition: number): Slot<S, Rec> {
+    const slot = this.slots.get(partition);
+    assert(slot !== undefined, `partition ${partition} is owned by this worker`);
+    return slot;
+  }
+
+  /** Decide every request now; resolve with the replies once their changes are durable. */
+  run_batch(requests: WireRequest[]): Promise<WireReply[]> {
+    assert(!this.closed, 'no batch after close');
+    const replies: WireReply[] = [];
+    const pending = new Map<number, Pending<Rec>>();
+    for (const request of requests) {
+      const slot = this.slot(request.partition);
+      let decision: Decision<Rec>;
+      try {
+        decision = this.behaviour.decide(slot.state, request.body as Req, this.context(request.partition));
+      } catch (error) {
+        if (!is_rejection(error)) throw error; // a bug: let the worker die and recover
+        replies.push({ id: request.id, ok: false, error: error_to_wire(error) });
+        continue;
+      }
+      this.absorb(slot, decision, pending);
+      replies.push({ id: request.id, ok: true, value: decision.reply });
+    }
+    assert(replies.length === requests.length, 'one reply per request');
+    return this.commit_then(pending, replies);
+  }
+
+  private absorb(slot: Slot<S, Rec>, decision: Decision<Rec>, pending: Map<number, Pending<Rec>>): void {
+    if (decision.records.length === 0 && decision.outbox.length === 0) return;
+    for (const record of decision.records) this.behaviour.apply(slot.state, record);
+    let entry = pending.get(slot.partition);
+    if (entry === undefined) {
+      entry = { records: [], outbox: [] };
+      pending.set(slot.partition, entry);
+    }
+    entry.records.push(...decision.records);
+    entry.outbox.push(...decision.outbox);
+  }
+
+  private commit_then<T>(pending: Map<number, Pending<Rec>>, result: T): Promise<T> {
+    const commits: Promise<void>[] = [];
+    const now_ms = this.options.clock.now_ms();
+    for (const [partition, entry] of pending) {
+      const slot = this.slot(partition);
+      slot.records_since_snapshot += entry.records.length;
+      let snapshot: unknown = undefined;
+      if (slot.records_since_snapshot >= this.options.snapshot_every_records) {
+        snapshot = this.behaviour.snapshot(slot.state);
+        slot.records_since_snapshot = 0;
+      }
+      const started = performance.now();
+      commits.push(
+        slot.store.commit({ records: entry.records, outbox: entry.outbox, now_ms, snapshot }).then(() => {
+          this.commits.push({ duration_s: (performance.now() - started) / 1000, records: entry.records.length });
+        }),
+      );
+    }
+    const durable = Promise.all(commits);
+    // Replies leave in batch order, and only after their own commits: a disk error is fatal,
+    // because memory already holds changes the disk refused.
+    const released = this.reply_chain.then(() => durable).then(
+      () => result,
+      (error: unknown) => {
+        this.on_fatal(error);
+        throw error;
+      },
+    );
+    this.reply_chain = released.then(() => undefined, () => undefined);
+    this.schedule_timers();
+    return released;
+  }
+
+  /** Fire due timers in every partition as one internal batch. */
+  async run_timers(): Promise<void> {
+    if (this.closed) return;
+    const pending = new Map<number, Pending<Rec>>();
+    const now_ms = this.options.clock.now_ms();
+    for (const slot of this.slots.values()) {
+      const deadline = this.behaviour.next_deadline_ms(slot.state);
+      if (deadline === null || deadline > now_ms) continue;
+      const decision = this.behaviour.fire_timers(slot.state, this.context(slot.partition));
+      this.absorb(slot, decision, pending);
+      const after = this.behaviour.next_deadline_ms(slot.state);
+      assert(after === null || after > now_ms, 'fire_timers leaves nothing due');
+    }
+    await this.commit_then(pending, undefined);
+    this.schedule_timers();
+  }
+
+  schedule_timers(): void {
+    if (this.closed) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    let earliest = Infinity;
+    for (const slot of this.slots.values()) {
+      const deadline = this.behaviour.next_deadline_ms(slot.state);
+      if (deadline !== null && deadline < earliest) earliest = deadline;
+    }
+    const sleep_ms = Math.max(0, Math.min(timer_sleep_ms_max, earliest - this.options.clock.now_ms()));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.run_timers().catch((error: unknown) => this.on_fatal(error));
+    }, sleep_ms);
+    this.timer.unref();
+  }
+
+  gauges(): Record<string, number> {
+    const total: Record<string, number> = {};
+    for (const slot of this.slots.values()) {
+      for (const [name, value] of Object.entries(this.behaviour.gauges(slot.state))) {
+        total[name] = (total[name] ?? 0) + value;
+      }
+    }
+    let outbox = 0;
+    for (const slot of this.slots.values()) outbox += slot.store.outbox_count();
+    total['outbox_pending'] = outbox;
+    return total;
+  }
+
+  /** Test and tooling access to a partition's state; never used on a request path. */
+  state_of(partition: number): S {
+    return this.slot(partition).state;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.reply_chain;
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    for (const slot of this.slots.values()) await slot.store.close();
+  }
+}

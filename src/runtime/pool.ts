@@ -1,0 +1,259 @@
+// Main-thread side of the actor runtime: owns the worker threads, routes each request to the
+// worker that owns its partition, batches requests into one postMessage per worker per tick,
+// bounds every mailbox, and turns a worker's death into typed errors for its in-flight
+// requests, followed by a restart that recovers the partitions from disk.
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { assert } from './assert.js';
+import { MailboxFullError, ShuttingDownError, WorkerUnavailableError, type WireError } from './errors.js';
+import { worker_of } from './partition.js';
+import { decode, encode, type FromWorker, type ToWorker, type WireReply, type WireRequest, type WorkerConfig, type WorkerStats } from './protocol.js';
+
+export interface PoolOptions {
+  worker_count: number;
+  partition_count: number;
+  data_dir: string;
+  node_id: string;
+  behaviour_url: string;
+  /** Requests queued or in flight per worker before new ones are refused. */
+  mailbox_depth_max: number;
+  /** Requests per postMessage; a fuller queue is flushed at once. */
+  mailbox_batch_size_max: number;
+  snapshot_every_records: number;
+  clock_offset_ms?: number;
+  /** Delay before a dead worker is replaced; doubles per consecutive failure up to the max. */
+  restart_delay_ms?: number;
+  restart_delay_ms_max?: number;
+  /** Rebuilds a typed error from its wire form (the behaviour's error classes). */
+  revive: (wire: WireError) => Error;
+  random_seed?: number;
+}
+
+interface PendingRequest {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+}
+
+type WorkerStatus = 'starting' | 'ready' | 'dead' | 'closing' | 'closed';
+
+class WorkerSlot {
+  worker: Worker | undefined;
+  status: WorkerStatus = 'starting';
+  queue: WireRequest[] = [];
+  readonly pending = new Map<number, PendingRequest>();
+  flush_scheduled = false;
+  consecutive_failures = 0;
+  restarts = 0;
+  constructor(readonly index: number, readonly partitions: number[]) {}
+  /** Queued plus in flight: what mailbox_depth_max bounds. */
+  depth(): number {
+    return this.pending.size;
+  }
+}
+
+export interface PoolEvents {
+  stats: [worker_index: number, stats: WorkerStats];
+  worker_exit: [worker_index: number, code: number];
+  worker_ready: [worker_index: number];
+}
+
+export class WorkerPool extends EventEmitter<PoolEvents> {
+  private readonly slots: WorkerSlot[] = [];
+  private next_id = 1;
+  private closing = false;
+  private clock_offset_ms: number;
+
+  constructor(private readonly options: PoolOptions) {
+    super();
+    assert(options.worker_count >= 1, 'worker_count >= 1');
+    assert(options.partition_count >= options.worker_count, 'every worker owns a partition');
+    assert(options.mailbox_depth_max >= 1 && options.mailbox_batch_size_max >= 1, 'limits positive');
+    this.clock_offset_ms = options.clock_offset_ms ?? 0;
+    for (let w = 0; w < options.worker_count; w++) {
+      const partitions: number[] = [];
+      for (let p = 0; p < options.partition_count; p++) if (worker_of(p, options.worker_count) === w) partitions.push(p);
+      this.slots.push(new WorkerSlot(w, partitions));
+    }
+  }
+
+  /** Starts every worker and resolves once all have recovered their partitions. */
+  async start(): Promise<void> {
+    await Promise.all(this.slots.map((slot) => this.spawn(slot)));
+    assert(this.slots.every((s) => s.status === 'ready'), 'all workers ready after start');
+  }
+
+  private spawn(slot: WorkerSlot): Promise<void> {
+    const config: WorkerConfig = {
+      worker_index: slot.index,
+      partitions: slot.partitions,
+      partition_count: this.options.partition_count,
+      data_dir: this.options.data_dir,
+      behaviour_url: this.options.behaviour_url,
+      clock_offset_ms: this.clock_offset_ms,
+      snapshot_every_records: this.options.snapshot_every_records,
+      node_id: this.options.node_id,
+      random_seed: this.options.random_seed,
+    };
+    slot.status = 'starting';
+    const worker = new Worker(new URL('./worker_main.js', import.meta.url), { workerData: config });
+    slot.worker = worker;
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
+      worker.on('message', (message: FromWorker) => {
+        if (slot.worker !== worker) return; // a message from a replaced worker
+        switch (message.tag) {
+          case 'ready':
+            ready = true;
+            slot.status = this.closing ? 'closing' : 'ready';
+            slot.consecutive_failures = 0;
+            this.emit('worker_ready', slot.index);
+            resolve();
+            break;
+          case 'replies':
+            this.settle(slot, decode<WireReply[]>(message.bytes));
+            break;
+          case 'stats':
+            this.emit('stats', slot.index, message.stats);
+            break;
+          case 'closed':
+            slot.status = 'closed';
+            break;
+        }
+      });
+      worker.on('error', () => {
+        // 'exit' follows; the worker already printed its reason.
+      });
+      worker.on('exit', (code) => {
+        if (slot.worker !== worker) return;
+        this.on_exit(slot, code);
+        if (!ready) reject(new WorkerUnavailableError(`worker ${slot.index} exited with code ${code} during recovery`));
+      });
+    });
+  }
+
+  private on_exit(slot: WorkerSlot, code: number): void {
+    const was_closing = slot.status === 'closing' || slot.status === 'closed';
+    slot.status = was_closing ? 'closed' : 'dead';
+    slot.worker = undefined;
+    slot.queue = [];
+    const error = new WorkerUnavailableError(
+      `worker ${slot.index} stopped (exit code ${code}); the request may not have been applied, retry it`,
+    );
+    for (const pending of slot.pending.values()) pending.reject(error);
+    slot.pending.clear();
+    assert(slot.depth() === 0, 'no pending request survives a worker exit');
+    this.emit('worker_exit', slot.index, code);
+    if (was_closing || this.closing) return;
+    slot.consecutive_failures++;
+    slot.restarts++;
+    const base = this.options.restart_delay_ms ?? 50;
+    const max = this.options.restart_delay_ms_max ?? 5000;
+    const delay = Math.min(max, base * 2 ** Math.min(16, slot.consecutive_failures - 1));
+    setTimeout(() => {
+      if (this.closing) return;
+      this.spawn(slot).catch(() => {
+        // on_exit already scheduled the next attempt
+      });
+    }, delay).unref();
+  }
+
+  /** Sends `body` to the owner of `partition`; resolves with its reply or rejects typed. */
+  request(partition: number, body: unknown): Promise<unknown> {
+    assert(Number.isInteger(partition) && partition >= 0 && partition < this.options.partition_count, 'partition in range');
+    if (this.closing) return Promise.reject(new ShuttingDownError('the server is shutting down; retry on another node or later'));
+    const slot = this.slots[worker_of(partition, this.options.worker_count)]!;
+    if (slot.status !== 'ready') {
+      return Promise.reject(new WorkerUnavailableError(`partition ${partition} is recovering; retry shortly`));
+    }
+    if (slot.depth() >= this.options.mailbox_depth_max) {
+      return Promise.reject(new MailboxFullError(
+        `worker ${slot.index} has ${slot.depth()} requests waiting (mailbox_depth_max ${this.options.mailbox_depth_max}); retry with backoff`,
+      ));
+    }
+    const id = this.next_id++;
+    return new Promise<unknown>((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject });
+      slot.queue.push({ id, partition, body });
+      if (slot.queue.length >= this.options.mailbox_batch_size_max) this.flush(slot);
+      else if (!slot.flush_scheduled) {
+        slot.flush_scheduled = true;
+        setImmediate(() => this.flush(slot));
+      }
+    });
+  }
+
+  private flush(slot: WorkerSlot): void {
+    slot.flush_scheduled = false;
+    if (slot.queue.length === 0 || slot.worker === undefined) return;
+    const batch = slot.queue;
+    slot.queue = [];
+    assert(batch.length <= this.options.mailbox_batch_size_max, 'batch within mailbox_batch_size_max');
+    const bytes = encode(batch);
+    const message: ToWorker = { tag: 'batch', bytes };
+    slot.worker.postMessage(message, [bytes.buffer as ArrayBuffer]);
+  }
+
+  private settle(slot: WorkerSlot, replies: WireReply[]): void {
+    for (const reply of replies) {
+      const pending = slot.pending.get(reply.id);
+      assert(pending !== undefined, `reply ${reply.id} matches a pending request`);
+      slot.pending.delete(reply.id);
+      if (reply.ok) pending.resolve(reply.value);
+      else pending.reject(this.options.revive(reply.error));
+    }
+  }
+
+  /** Moves every worker's clock forward (tests drive hold expiry with it). */
+  advance_clock(delta_ms: number): number {
+    assert(delta_ms >= 0, 'clock moves forward only');
+    this.clock_offset_ms += delta_ms;
+    for (const slot of this.slots) {
+      slot.worker?.postMessage({ tag: 'clock', offset_ms: this.clock_offset_ms } satisfies ToWorker);
+    }
+    return this.clock_offset_ms;
+  }
+
+  mailbox_depths(): number[] {
+    return this.slots.map((s) => s.depth());
+  }
+
+  ready(): boolean {
+    return this.slots.every((s) => s.status === 'ready');
+  }
+
+  restarts(): number {
+    return this.slots.reduce((sum, s) => sum + s.restarts, 0);
+  }
+
+  /** Kills a worker thread outright (operations and crash tests): its in-flight calls fail. */
+  async terminate_worker(index: number): Promise<void> {
+    const slot = this.slots[index];
+    assert(slot !== undefined && slot.worker !== undefined, 'worker exists');
+    await slot.worker.terminate();
+  }
+
+  /** Waits until the given worker is ready again (after a restart). */
+  async until_ready(index: number): Promise<void> {
+    const slot = this.slots[index];
+    assert(slot !== undefined, 'worker exists');
+    while (slot.status !== 'ready') await new Promise((r) => setTimeout(r, 10));
+  }
+
+  /** Stops accepting, lets each worker finish its in-flight batches, closes LMDB. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    await Promise.all(this.slots.map(async (slot) => {
+      const worker = slot.worker;
+      if (worker === undefined) return;
+      this.flush(slot);
+      slot.status = 'closing';
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      worker.postMessage({ tag: 'close' } satisfies ToWorker);
+      // Wait for the worker to answer everything it holds and close its environments.
+      while ((slot.status as WorkerStatus) !== 'closed' && slot.worker === worker) await new Promise((r) => setTimeout(r, 5));
+      await worker.terminate();
+      await exited;
+    }));
+  }
+}

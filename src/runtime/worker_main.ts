@@ -1,0 +1,90 @@
+// Entry point of a worker thread. Loads the behaviour named in workerData, recovers its
+// partitions, then serves batches. Any unexpected error ends the thread: the pool rejects what
+// was in flight and starts a replacement that recovers from disk (fail-stop, never limp on).
+import { parentPort, workerData } from 'node:worker_threads';
+import { assert } from './assert.js';
+import type { BehaviourModule } from './behaviour.js';
+import { OffsetClock } from './clock.js';
+import { PartitionHost } from './host.js';
+import { decode, encode, type FromWorker, type ToWorker, type WireRequest, type WorkerConfig } from './protocol.js';
+import { seeded_random_bytes } from './random.js';
+
+/** How often a worker reports its figures to the main thread. */
+export const stats_interval_ms = 1000;
+
+const port = parentPort;
+assert(port !== null, 'worker_main runs inside a worker thread');
+const config = workerData as WorkerConfig;
+
+function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port!.postMessage(message, transfer);
+}
+
+function fatal(error: unknown): never {
+  // Printed for the operator; the main thread sees the exit and fails in-flight requests.
+  process.stderr.write(`worker ${config.worker_index} fatal: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(70);
+}
+
+async function main(): Promise<void> {
+  const module = (await import(config.behaviour_url)) as BehaviourModule;
+  const clock = new OffsetClock();
+  clock.offset_ms = config.clock_offset_ms;
+  const host = new PartitionHost(module.behaviour, {
+    partitions: config.partitions,
+    data_dir: config.data_dir,
+    node_id: config.node_id,
+    clock,
+    snapshot_every_records: config.snapshot_every_records,
+    random_bytes: config.random_seed === undefined ? undefined : seeded_random_bytes(config.random_seed),
+  }, fatal);
+  await host.recover();
+
+  const stats_timer = setInterval(() => {
+    const commits = host.commits;
+    host.commits = [];
+    send({
+      tag: 'stats',
+      stats: {
+        commit_durations_s: commits.map((c) => c.duration_s),
+        batch_records: commits.map((c) => c.records),
+        gauges: host.gauges(),
+        counters: host.counters,
+      },
+    });
+  }, stats_interval_ms);
+  stats_timer.unref();
+
+  port!.on('message', (message: ToWorker) => {
+    switch (message.tag) {
+      case 'batch': {
+        const requests = decode<WireRequest[]>(message.bytes);
+        let released: Promise<unknown>;
+        try {
+          released = host.run_batch(requests);
+        } catch (error) {
+          fatal(error);
+        }
+        released.then((replies) => {
+          const bytes = encode(replies);
+          send({ tag: 'replies', bytes }, [bytes.buffer as ArrayBuffer]);
+        }, fatal);
+        break;
+      }
+      case 'clock': {
+        assert(message.offset_ms >= clock.offset_ms, 'clock offset only moves forward');
+        clock.offset_ms = message.offset_ms;
+        host.run_timers().catch(fatal);
+        break;
+      }
+      case 'close': {
+        clearInterval(stats_timer);
+        host.close().then(() => send({ tag: 'closed' }), fatal);
+        break;
+      }
+    }
+  });
+  send({ tag: 'ready', recovered_partitions: config.partitions.length, replayed_records: host.recovered_records });
+}
+
+main().catch(fatal);
