@@ -199,8 +199,14 @@ export class PartitionHost<S, Req, Rec> {
       }
     }
     let outbox = 0;
-    for (const slot of this.slots.values()) outbox += slot.store.outbox_count();
+    let oldest = 0;
+    for (const slot of this.slots.values()) {
+      outbox += slot.store.outbox_count();
+      const created = slot.store.outbox_oldest_ms();
+      if (created > 0 && (oldest === 0 || created < oldest)) oldest = created;
+    }
     total['outbox_pending'] = outbox;
+    total['outbox_oldest_ms'] = oldest;
     return total;
   }
 

@@ -127,6 +127,12 @@ export class PartitionStore<Rec> {
     return this.outbox.getCount();
   }
 
+  /** created_ms of the oldest outbox entry, or 0 when the outbox is empty. */
+  outbox_oldest_ms(): number {
+    for (const { value } of this.outbox.getRange({ limit: 1 })) return (packr.unpack(value) as OutboxRecord).created_ms;
+    return 0;
+  }
+
   async close(): Promise<void> {
     await this.root.close();
   }

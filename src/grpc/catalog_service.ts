@@ -1,0 +1,78 @@
+// ticketing.catalog.v1.CatalogService: events and their availability.
+import * as L from '../actors/limits.js';
+import { InvalidArgumentError } from '../actors/errors.js';
+import type { EventSpec } from '../actors/event_spec.js';
+import type { Availability } from '../actors/queries.js';
+import { require_role } from '../auth/policy.js';
+import { int64, required, str } from './convert.js';
+import type { Router } from './router.js';
+import { unary, type EdgeDeps } from './unary.js';
+
+type Wire = Record<string, unknown>;
+
+/** Wire Event (int64 as strings) -> plain spec; structural checks only, the actor validates. */
+export function spec_from_wire(event: unknown): unknown {
+  if (typeof event !== 'object' || event === null) throw new InvalidArgumentError('event is required');
+  const e = event as Wire;
+  const tiers: Record<string, number> = {};
+  const raw_tiers = (e['price_tiers'] ?? {}) as Wire;
+  for (const [tier, price] of Object.entries(raw_tiers)) tiers[tier] = int64(price, `price_tiers.${tier}`, 0);
+  const sections = Array.isArray(e['sections']) ? e['sections'] : [];
+  return {
+    event_id: e['event_id'],
+    name: e['name'],
+    starts_at_unix: int64(e['starts_at_unix'] ?? '0', 'starts_at_unix', 0),
+    currency: e['currency'],
+    price_tiers: tiers,
+    sections: sections.map((s: Wire) => ({
+      name: s['name'],
+      rows: (Array.isArray(s['rows']) ? s['rows'] : []).map((r: Wire) => ({ name: r['name'], seats: r['seats'], tier: r['tier'] })),
+    })),
+    max_seats_per_user: e['max_seats_per_user'] ?? 0,
+    promo_codes: (Array.isArray(e['promo_codes']) ? e['promo_codes'] : []).map((p: Wire) => ({
+      code: p['code'],
+      percent_off: p['percent_off'] ?? 0,
+      amount_off_micros: int64(p['amount_off_micros'] ?? '0', 'amount_off_micros', 0),
+      max_uses: p['max_uses'] ?? 0,
+      valid_until_unix: int64(p['valid_until_unix'] ?? '0', 'valid_until_unix', 0),
+    })),
+  };
+}
+
+export function spec_to_wire(spec: EventSpec & { seat_count: number }): Wire {
+  const price_tiers: Record<string, string> = {};
+  for (const [tier, price] of Object.entries(spec.price_tiers)) price_tiers[tier] = String(price);
+  return {
+    ...spec,
+    starts_at_unix: String(spec.starts_at_unix),
+    price_tiers,
+    promo_codes: spec.promo_codes.map((p) => ({ ...p, amount_off_micros: String(p.amount_off_micros), valid_until_unix: String(p.valid_until_unix) })),
+    seat_count: String(spec.seat_count),
+  };
+}
+
+export function catalog_service(deps: EdgeDeps, router: Router) {
+  const s = 'CatalogService';
+  return {
+    CreateEvent: unary(deps, s, 'CreateEvent', async (req: { event: unknown }, ctx) => {
+      require_role(ctx.principal, ['admin'], 'CreateEvent');
+      const spec = spec_from_wire(req.event) as { event_id: unknown };
+      const event_id = required(spec.event_id, 'event.event_id', L.event_id_length_max);
+      const reply = (await router.by_event(event_id, { k: 'create_event', spec })) as { event_id: string; created: boolean; seat_count: number };
+      return { ...reply, seat_count: String(reply.seat_count) };
+    }),
+    GetEvent: unary(deps, s, 'GetEvent', async (req: { event_id: unknown }) => {
+      const event_id = required(req.event_id, 'event_id', L.event_id_length_max);
+      return spec_to_wire((await router.by_event(event_id, { k: 'get_event', event_id })) as EventSpec & { seat_count: number });
+    }),
+    GetAvailability: unary(deps, s, 'GetAvailability', async (req: { event_id: unknown; section: unknown }) => {
+      const event_id = required(req.event_id, 'event_id', L.event_id_length_max);
+      const section = str(req.section ?? '', 'section', L.section_name_length_max);
+      const a = (await router.by_event(event_id, { k: 'availability', event_id, section })) as Availability;
+      return {
+        event_id: a.event_id, free: String(a.free), held: String(a.held), sold: String(a.sold), truncated: a.truncated,
+        sections: a.sections.map((x) => ({ ...x, free: String(x.free), held: String(x.held), sold: String(x.sold) })),
+      };
+    }),
+  };
+}

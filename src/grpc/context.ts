@@ -1,0 +1,32 @@
+// Per-call context: who is calling (from the bearer token) and the trace id.
+import type * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import { UnauthenticatedError } from '../auth/errors.js';
+import { verify_token, type Principal } from '../auth/token.js';
+
+export interface CallContext {
+  principal: Principal;
+  trace_id: string;
+}
+
+const traceparent_pattern = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** W3C traceparent's trace id when the client sends one, a fresh one otherwise. */
+export function trace_id_of(metadata: grpc.Metadata): string {
+  const value = metadata.get('traceparent')[0];
+  if (typeof value === 'string') {
+    const match = traceparent_pattern.exec(value.trim());
+    if (match !== null && !/^0+$/.test(match[1]!)) return match[1]!;
+  }
+  return randomBytes(16).toString('hex');
+}
+
+export function principal_of(metadata: grpc.Metadata, secret: Buffer): Principal {
+  const value = metadata.get('authorization')[0];
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new UnauthenticatedError('missing authorization metadata: send "authorization: Bearer <token>" (ticketing token --user ...)');
+  }
+  const match = /^Bearer (.+)$/i.exec(value);
+  if (match === null) throw new UnauthenticatedError('authorization metadata must be "Bearer <token>"');
+  return verify_token(secret, match[1]!.trim());
+}

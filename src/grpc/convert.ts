@@ -1,0 +1,23 @@
+// Wire -> plain values. Refuses, never rounds: int64 beyond 2^53 or not an integer is
+// INVALID_ARGUMENT. Strings are length-capped here, before anything crosses a thread.
+import { InvalidArgumentError } from '../actors/errors.js';
+
+export function int64(value: unknown, field: string, min = -Number.MAX_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
+  const text = typeof value === 'number' ? String(value) : value;
+  if (typeof text !== 'string' || !/^-?[0-9]{1,20}$/.test(text)) throw new InvalidArgumentError(`${field} must be an integer`);
+  const big = BigInt(text);
+  if (big < BigInt(min) || big > BigInt(max)) throw new InvalidArgumentError(`${field} must be between ${min} and ${max}, got ${text}`);
+  return Number(big);
+}
+
+export function str(value: unknown, field: string, length_max: number): string {
+  if (typeof value !== 'string') throw new InvalidArgumentError(`${field} must be a string`);
+  if (value.length > length_max) throw new InvalidArgumentError(`${field} is longer than ${length_max} characters`);
+  return value;
+}
+
+export function required(value: unknown, field: string, length_max: number): string {
+  const s = str(value, field, length_max);
+  if (s.length === 0) throw new InvalidArgumentError(`${field} is required`);
+  return s;
+}

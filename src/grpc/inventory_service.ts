@@ -1,0 +1,42 @@
+// ticketing.inventory.v1.InventoryService: translate, check transport limits, route.
+import * as L from '../actors/limits.js';
+import { LimitExceededError } from '../actors/errors.js';
+import { acting_user, require_role, require_self } from '../auth/policy.js';
+import { int64, required, str } from './convert.js';
+import type { Router } from './router.js';
+import { unary, type EdgeDeps } from './unary.js';
+
+interface ReserveIn { event_id: unknown; seat_ids: unknown; hold_ttl_seconds: unknown; user_id: unknown }
+
+export function inventory_service(deps: EdgeDeps, router: Router) {
+  const s = 'InventoryService';
+  return {
+    ReserveTickets: unary(deps, s, 'ReserveTickets', async (req: ReserveIn, ctx) => {
+      const event_id = required(req.event_id, 'event_id', L.event_id_length_max);
+      const user_id = required(req.user_id, 'user_id', L.user_id_length_max);
+      require_self(ctx.principal, user_id);
+      const raw = Array.isArray(req.seat_ids) ? req.seat_ids : [];
+      // Refuse oversized lists here, before they cross to a worker.
+      if (raw.length > L.seats_per_hold_max) {
+        throw new LimitExceededError(`a hold may have at most ${L.seats_per_hold_max} seats; ${raw.length} were requested`);
+      }
+      const seat_ids = raw.map((id, i) => str(id, `seat_ids[${i}]`, L.seat_id_length_max));
+      const hold_ttl_seconds = int64(req.hold_ttl_seconds, 'hold_ttl_seconds');
+      const reply = (await router.by_event(event_id, {
+        k: 'reserve', event_id, seat_ids, hold_ttl_seconds, user_id, trace_id: ctx.trace_id,
+      })) as { hold_id: string; expires_at_ms: number };
+      return { hold_id: reply.hold_id, expires_at_unix: String(Math.floor(reply.expires_at_ms / 1000)) };
+    }),
+    ReleaseHold: unary(deps, s, 'ReleaseHold', async (req: { hold_id: unknown }, ctx) => {
+      const hold_id = required(req.hold_id, 'hold_id', 64);
+      return router.by_id('hold', hold_id, 'hold_id', { k: 'release', hold_id, actor_user_id: acting_user(ctx.principal) });
+    }),
+    ConfirmAllocation: unary(deps, s, 'ConfirmAllocation', async (req: { hold_id: unknown; order_id: unknown }, ctx) => {
+      // Allocation turns a hold into a sale: only the order service (or an admin) may do it.
+      require_role(ctx.principal, ['service', 'admin'], 'ConfirmAllocation');
+      const hold_id = required(req.hold_id, 'hold_id', 64);
+      const order_id = required(req.order_id, 'order_id', L.order_id_length_max);
+      return router.by_id('hold', hold_id, 'hold_id', { k: 'confirm', hold_id, order_id });
+    }),
+  };
+}

@@ -1,0 +1,40 @@
+// Loads the .proto files shipped in proto/. int64 arrives as a decimal string (never a rounded
+// number); convert.ts turns it into a safe integer or refuses it.
+import * as grpc from '@grpc/grpc-js';
+import * as loader from '@grpc/proto-loader';
+import { fileURLToPath } from 'node:url';
+
+export const proto_root = fileURLToPath(new URL('../../../proto/', import.meta.url));
+
+export const proto_files = [
+  'ticketing/common/v1/common.proto',
+  'ticketing/inventory/v1/inventory.proto',
+  'ticketing/order/v1/order.proto',
+  'ticketing/payment/v1/payment.proto',
+  'ticketing/fraud/v1/fraud.proto',
+  'ticketing/events/v1/events.proto',
+  'ticketing/catalog/v1/catalog.proto',
+  'ticketing/testing/v1/test_clock.proto',
+];
+
+export const loader_options: loader.Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [proto_root],
+};
+
+export function load_definitions(): { definition: loader.PackageDefinition; grpc_object: grpc.GrpcObject } {
+  const definition = loader.loadSync(proto_files, loader_options);
+  return { definition, grpc_object: grpc.loadPackageDefinition(definition) };
+}
+
+export function service_of(root: grpc.GrpcObject, path: string): grpc.ServiceDefinition {
+  let node: unknown = root;
+  for (const part of path.split('.')) node = (node as Record<string, unknown>)[part];
+  const ctor = node as { service?: grpc.ServiceDefinition } | undefined;
+  if (ctor?.service === undefined) throw new Error(`service ${path} not found in protos`);
+  return ctor.service;
+}

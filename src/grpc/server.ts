@@ -1,0 +1,136 @@
+// Assembles the node: data dir, worker pool, gRPC server, HTTP endpoint. Graceful stop on
+// SIGTERM/SIGINT: stop accepting, drain in-flight calls (bounded), close workers and LMDB.
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import type { Server as HttpServer } from 'node:http';
+import type { Logger } from 'pino';
+import { revive_domain_error } from '../actors/errors.js';
+import { load_secret } from '../auth/token.js';
+import { open_data_dir } from '../ops/data_dir.js';
+import { start_http } from '../ops/http.js';
+import { create_logger } from '../ops/log.js';
+import { Metrics } from '../ops/metrics.js';
+import { WorkerPool } from '../runtime/pool.js';
+import { catalog_service } from './catalog_service.js';
+import { inventory_service } from './inventory_service.js';
+import { load_definitions, service_of } from './proto.js';
+import { Router } from './router.js';
+import { test_clock_service } from './test_clock_service.js';
+
+export interface ServeConfig {
+  data_dir: string;
+  grpc_addr: string;
+  http_addr: string;
+  kafka_brokers: string | undefined;
+  workers: number;
+  partitions: number | undefined;
+  test_clock: boolean;
+  /** Whole-message cap for any gRPC request. */
+  message_bytes_max: number;
+  mailbox_depth_max: number;
+  mailbox_batch_size_max: number;
+  snapshot_every_records: number;
+  drain_ms_max: number;
+}
+
+export const serve_defaults = {
+  message_bytes_max: 256 * 1024,
+  mailbox_depth_max: 10_000,
+  mailbox_batch_size_max: 512,
+  snapshot_every_records: 20_000,
+  drain_ms_max: 10_000,
+};
+
+export interface RunningNode {
+  grpc_port: number;
+  http_port: number;
+  pool: WorkerPool;
+  log: Logger;
+  stop(): Promise<void>;
+}
+
+export function split_addr(addr: string, flag: string): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):([0-9]{1,5})$/.exec(addr);
+  if (match === null || Number(match[2]) > 65535) throw new Error(`${flag} must be HOST:PORT, got ${addr}`);
+  return { host: match[1]!.replace(/^\[|\]$/g, ''), port: Number(match[2]) };
+}
+
+export async function serve(config: ServeConfig, log = create_logger()): Promise<RunningNode> {
+  const meta = open_data_dir(config.data_dir, config.partitions);
+  const secret = load_secret(config.data_dir);
+  const metrics = new Metrics();
+  const pool = new WorkerPool({
+    worker_count: Math.min(config.workers, meta.partition_count),
+    partition_count: meta.partition_count,
+    data_dir: config.data_dir,
+    node_id: meta.node_id,
+    behaviour_url: new URL('../actors/behaviour.js', import.meta.url).href,
+    mailbox_depth_max: config.mailbox_depth_max,
+    mailbox_batch_size_max: config.mailbox_batch_size_max,
+    snapshot_every_records: config.snapshot_every_records,
+    revive: (wire) => revive_domain_error(wire.name, wire.message) ?? Object.assign(new Error(wire.message), { name: wire.name }),
+  });
+  metrics.attach(pool);
+  pool.on('worker_exit', (worker, code) => log.warn({ worker, code }, 'worker stopped; in-flight requests failed with UNAVAILABLE; restarting'));
+  pool.on('worker_ready', (worker) => log.info({ worker }, 'worker ready'));
+  const started = performance.now();
+  await pool.start();
+  log.info({ partitions: meta.partition_count, workers: config.workers, recovery_ms: Math.round(performance.now() - started) }, 'partitions recovered');
+
+  const { definition, grpc_object } = load_definitions();
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': config.message_bytes_max,
+    'grpc.max_send_message_length': 4 * 1024 * 1024,
+  });
+  const deps = { secret, metrics, log };
+  const router = new Router(pool, meta.partition_count);
+  server.addService(service_of(grpc_object, 'ticketing.inventory.v1.InventoryService'), inventory_service(deps, router));
+  server.addService(service_of(grpc_object, 'ticketing.catalog.v1.CatalogService'), catalog_service(deps, router));
+  if (config.test_clock) {
+    server.addService(service_of(grpc_object, 'ticketing.testing.v1.TestClockService'), test_clock_service(deps, pool));
+    log.warn('TestClockService is enabled (--test-clock): admins can move this node\'s clock forward');
+  }
+  new ReflectionService(definition).addToServer(server);
+
+  const g = split_addr(config.grpc_addr, '--grpc');
+  const grpc_port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${g.host.includes(':') ? `[${g.host}]` : g.host}:${g.port}`, grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port)));
+  });
+  const h = split_addr(config.http_addr, '--http');
+  let http: HttpServer;
+  try {
+    http = await start_http(h.host, h.port, metrics, {
+      ready: () => pool.ready(),
+      degraded: () => (pool.ready() ? [] : ['a worker is recovering its partitions']),
+    });
+  } catch (error) {
+    server.forceShutdown();
+    await pool.close();
+    throw error;
+  }
+  const http_port = (http.address() as { port: number }).port;
+  log.info({ grpc: `${g.host}:${grpc_port}`, http: `${h.host}:${http_port}`, data_dir: config.data_dir }, 'serving');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      log.info({ drain_ms_max: config.drain_ms_max }, 'shutting down: draining in-flight calls');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          log.warn('drain time exceeded; cancelling the remaining calls');
+          server.forceShutdown();
+          resolve();
+        }, config.drain_ms_max);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await pool.close();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      log.info('stopped');
+    })();
+    return stopping;
+  };
+  return { grpc_port, http_port, pool, log, stop };
+}

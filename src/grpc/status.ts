@@ -1,0 +1,36 @@
+// The one table from typed error to gRPC status code. Any error not in it is a bug: the client
+// gets INTERNAL with a fixed message, and the details go only to the log.
+import { status } from '@grpc/grpc-js';
+
+export const status_of_error: Readonly<Record<string, status>> = {
+  // src/actors/errors.ts
+  InvalidArgumentError: status.INVALID_ARGUMENT,
+  EventNotFoundError: status.NOT_FOUND,
+  EventExistsError: status.ALREADY_EXISTS,
+  HoldNotFoundError: status.NOT_FOUND,
+  SeatsUnavailableError: status.FAILED_PRECONDITION,
+  HoldNotActiveError: status.FAILED_PRECONDITION,
+  HoldConfirmedError: status.FAILED_PRECONDITION,
+  LimitExceededError: status.RESOURCE_EXHAUSTED,
+  PermissionDeniedError: status.PERMISSION_DENIED,
+  // src/auth/errors.ts
+  UnauthenticatedError: status.UNAUTHENTICATED,
+  ForbiddenError: status.PERMISSION_DENIED,
+  // src/runtime/errors.ts
+  WorkerUnavailableError: status.UNAVAILABLE,
+  MailboxFullError: status.RESOURCE_EXHAUSTED,
+  ShuttingDownError: status.UNAVAILABLE,
+  MessageTooLargeError: status.RESOURCE_EXHAUSTED,
+};
+
+export const internal_error_message = 'internal error; it has been logged';
+
+export interface MappedStatus { code: status; details: string; internal: boolean }
+
+export function map_error(error: unknown): MappedStatus {
+  if (error instanceof Error) {
+    const code = status_of_error[error.name];
+    if (code !== undefined) return { code, details: error.message, internal: false };
+  }
+  return { code: status.INTERNAL, details: internal_error_message, internal: true };
+}

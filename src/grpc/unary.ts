@@ -1,0 +1,45 @@
+// Wraps a handler into a grpc-js unary handler: authenticate, run, map errors, count, log.
+// Decides nothing itself.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Metrics } from '../ops/metrics.js';
+import { principal_of, trace_id_of, type CallContext } from './context.js';
+import { map_error } from './status.js';
+
+export interface EdgeDeps {
+  secret: Buffer;
+  metrics: Metrics;
+  log: Logger;
+}
+
+export type Handler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
+
+export function unary<Req, Res>(deps: EdgeDeps, service: string, method: string, handler: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
+  const labels = { service, method };
+  return (call, callback) => {
+    const stop = deps.metrics.grpc_duration.startTimer(labels);
+    const trace_id = trace_id_of(call.metadata);
+    const done = (code: grpc.status): void => {
+      stop();
+      deps.metrics.grpc_requests.inc({ ...labels, code: grpc.status[code] });
+    };
+    let promise: Promise<Res>;
+    try {
+      const principal = principal_of(call.metadata, deps.secret);
+      promise = handler(call.request, { principal, trace_id });
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise.then((response) => {
+      done(grpc.status.OK);
+      deps.log.debug({ trace_id, service, method, code: 'OK' }, 'call');
+      callback(null, response);
+    }, (error: unknown) => {
+      const mapped = map_error(error);
+      done(mapped.code);
+      if (mapped.internal) deps.log.error({ trace_id, service, method, err: error }, 'internal error');
+      else deps.log.debug({ trace_id, service, method, code: grpc.status[mapped.code], details: mapped.details }, 'call refused');
+      callback({ code: mapped.code, details: mapped.details });
+    });
+  };
+}

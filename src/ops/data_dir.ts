@@ -1,0 +1,28 @@
+// The data directory's identity: partition count (fixed at creation) and node id (prefix of
+// every outbox event id), recorded in node.json.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { partition_count_default, partition_count_max } from '../runtime/partition.js';
+
+export interface NodeMeta { format: 1; partition_count: number; node_id: string; created_at: string }
+
+export function open_data_dir(dir: string, partitions_requested: number | undefined): NodeMeta {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'node.json');
+  if (existsSync(path)) {
+    const meta = JSON.parse(readFileSync(path, 'utf8')) as NodeMeta;
+    if (meta.format !== 1) throw new Error(`${path}: unknown format ${String(meta.format)}`);
+    if (partitions_requested !== undefined && partitions_requested !== meta.partition_count) {
+      throw new Error(`--partitions ${partitions_requested} differs from the ${meta.partition_count} this data directory was created with; partitions are fixed at creation`);
+    }
+    return meta;
+  }
+  const partition_count = partitions_requested ?? partition_count_default;
+  if (!Number.isInteger(partition_count) || partition_count < 1 || partition_count > partition_count_max) {
+    throw new Error(`--partitions must be 1..${partition_count_max}`);
+  }
+  const meta: NodeMeta = { format: 1, partition_count, node_id: randomBytes(6).toString('hex'), created_at: new Date().toISOString() };
+  writeFileSync(path, JSON.stringify(meta, null, 2) + '\n', { flag: 'wx' });
+  return meta;
+}

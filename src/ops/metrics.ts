@@ -1,0 +1,83 @@
+// Prometheus metrics (DESIGN §7 names). Workers report figures to the main thread once a second;
+// this module folds them into the registry. No per-user or per-event labels.
+import client from 'prom-client';
+import type { WorkerPool } from '../runtime/pool.js';
+import type { WorkerStats } from '../runtime/protocol.js';
+
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly grpc_requests = new client.Counter({
+    name: 'ticketing_grpc_requests_total', help: 'gRPC calls answered, by service, method and status code',
+    labelNames: ['service', 'method', 'code'] as const, registers: [this.registry],
+  });
+  readonly grpc_duration = new client.Histogram({
+    name: 'ticketing_grpc_request_duration_seconds', help: 'gRPC call latency from receipt to answer',
+    labelNames: ['service', 'method'] as const, registers: [this.registry],
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  });
+  readonly holds_active = new client.Gauge({ name: 'ticketing_seat_holds_active', help: 'Active (unexpired, unreleased, unconfirmed) holds', registers: [this.registry] });
+  readonly seats_held = new client.Gauge({ name: 'ticketing_seats_held', help: 'Seats currently held', registers: [this.registry] });
+  readonly seats_sold = new client.Counter({ name: 'ticketing_seats_sold_total', help: 'Seats sold (allocation confirmed)', registers: [this.registry] });
+  private pool: WorkerPool | undefined;
+  readonly mailbox_depth = new client.Gauge({
+    name: 'ticketing_mailbox_depth', help: 'Requests queued or in flight per worker', labelNames: ['worker'] as const, registers: [this.registry],
+    collect: () => {
+      this.pool?.mailbox_depths().forEach((depth, worker) => this.mailbox_depth.set({ worker: String(worker) }, depth));
+    },
+  });
+  readonly mailbox_rejections = new client.Counter({
+    name: 'ticketing_mailbox_rejections_total', help: 'Requests refused because a mailbox was at mailbox_depth_max', registers: [this.registry],
+  });
+  readonly commit_duration = new client.Histogram({
+    name: 'ticketing_journal_commit_duration_seconds', help: 'LMDB journal commit time including fsync',
+    registers: [this.registry], buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+  });
+  readonly batch_size = new client.Histogram({
+    name: 'ticketing_journal_batch_size', help: 'Journal records per LMDB commit (group commit)',
+    registers: [this.registry], buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+  });
+  readonly outbox_pending = new client.Gauge({ name: 'ticketing_outbox_pending', help: 'Events in the durable outbox not yet acknowledged by Kafka', registers: [this.registry] });
+  readonly outbox_lag = new client.Gauge({ name: 'ticketing_outbox_lag_seconds', help: 'Age of the oldest event still in the outbox', registers: [this.registry] });
+  readonly kafka_errors = new client.Counter({ name: 'ticketing_kafka_publish_errors_total', help: 'Failed Kafka sends (retried)', registers: [this.registry] });
+  readonly worker_restarts = new client.Counter({ name: 'ticketing_worker_restarts_total', help: 'Worker threads that died and were replaced', registers: [this.registry] });
+
+  private readonly worker_gauges = new Map<number, Record<string, number>>();
+  private readonly sold_seen = new Map<number, number>();
+
+  constructor() {
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'ticketing_' });
+  }
+
+  attach(pool: WorkerPool): void {
+    pool.on('stats', (worker, stats) => this.on_stats(worker, stats));
+    pool.on('worker_exit', (worker) => {
+      this.worker_restarts.inc();
+      this.sold_seen.delete(worker);
+    });
+    this.pool = pool;
+  }
+
+  private on_stats(worker: number, stats: WorkerStats): void {
+    for (const d of stats.commit_durations_s) this.commit_duration.observe(d);
+    for (const n of stats.batch_records) this.batch_size.observe(n);
+    this.worker_gauges.set(worker, stats.gauges);
+    // Workers report absolute sold counts; the counter grows by the difference. A restarted
+    // worker reports its recovered total, which counts from the recovered value on.
+    const sold = stats.gauges['seats_sold'] ?? 0;
+    const before = this.sold_seen.get(worker);
+    if (before !== undefined && sold > before) this.seats_sold.inc(sold - before);
+    this.sold_seen.set(worker, sold);
+    let holds = 0, held = 0, pending = 0, oldest = Infinity;
+    for (const g of this.worker_gauges.values()) {
+      holds += g['seat_holds_active'] ?? 0;
+      held += g['seats_held'] ?? 0;
+      pending += g['outbox_pending'] ?? 0;
+      const o = g['outbox_oldest_ms'] ?? 0;
+      if (o > 0 && o < oldest) oldest = o;
+    }
+    this.holds_active.set(holds);
+    this.seats_held.set(held);
+    this.outbox_pending.set(pending);
+    this.outbox_lag.set(oldest === Infinity ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
+  }
+}
