@@ -10,7 +10,7 @@ import { flag, int_flag, parse_args } from './args.js';
 
 const usage = `usage:
   ticketing serve [--data DIR] [--grpc HOST:PORT] [--http HOST:PORT] [--kafka BROKERS]
-                  [--workers N] [--partitions N] [--test-clock]
+                  [--workers N] [--partitions N] [--test-clock [--clock-offset-ms N]]
   ticketing events import FILE.json [--server HOST:PORT] [--token T] [--data DIR]
   ticketing token --user ID [--role customer|service|admin] [--ttl 1h] [--data DIR]
 `;
@@ -23,7 +23,9 @@ function fail(message: string): never {
 }
 
 async function cmd_serve(argv: string[]): Promise<void> {
-  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', 'kafka', 'workers', 'partitions']);
+  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', 'kafka', 'workers', 'partitions', 'clock-offset-ms']);
+  const clock_offset_ms = int_flag(flag(args, 'clock-offset-ms', undefined, undefined), 'clock-offset-ms', 0, 10 * 365 * 86400 * 1000);
+  if (clock_offset_ms !== undefined && args.flags.get('test-clock') !== true) fail('--clock-offset-ms needs --test-clock');
   const workers = int_flag(flag(args, 'workers', 'TICKETING_WORKERS', undefined), 'workers', 1, 256)
     ?? Math.max(1, availableParallelism() - 1);
   const node = await serve({
@@ -34,6 +36,7 @@ async function cmd_serve(argv: string[]): Promise<void> {
     workers,
     partitions: int_flag(flag(args, 'partitions', 'TICKETING_PARTITIONS', undefined), 'partitions', 1, partition_count_max),
     test_clock: args.flags.get('test-clock') === true,
+    clock_offset_ms: clock_offset_ms ?? 0,
     ...serve_defaults,
   });
   if (node.log.isLevelEnabled('info') && flag(args, 'kafka', 'TICKETING_KAFKA_BROKERS', undefined) !== undefined) {

@@ -25,6 +25,8 @@ export interface ServeConfig {
   workers: number;
   partitions: number | undefined;
   test_clock: boolean;
+  /** With test_clock only: start with the clock this far ahead (restart-after-downtime tests). */
+  clock_offset_ms: number;
   /** Whole-message cap for any gRPC request. */
   message_bytes_max: number;
   mailbox_depth_max: number;
@@ -68,6 +70,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     mailbox_depth_max: config.mailbox_depth_max,
     mailbox_batch_size_max: config.mailbox_batch_size_max,
     snapshot_every_records: config.snapshot_every_records,
+    clock_offset_ms: config.test_clock ? config.clock_offset_ms : 0,
     revive: (wire) => revive_domain_error(wire.name, wire.message) ?? Object.assign(new Error(wire.message), { name: wire.name }),
   });
   metrics.attach(pool);

@@ -1,0 +1,150 @@
+// Spawns a real `ticketing serve` process and talks to it over a real socket with a client
+// generated from the proto files (the seed's text plus import lines).
+import * as grpc from '@grpc/grpc-js';
+import * as loader from '@grpc/proto-loader';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { load_secret, sign_token, type Role } from '../../src/auth/token.js';
+
+export const repo_root = fileURLToPath(new URL('../../../', import.meta.url));
+export const bin = join(repo_root, 'bin/ticketing.js');
+export const arena_file = join(repo_root, 'test/fixtures/arena.json');
+export const arena_id = 'evt-arena-2027-06-01';
+
+const definition = loader.loadSync(
+  ['ticketing/inventory/v1/inventory.proto', 'ticketing/catalog/v1/catalog.proto', 'ticketing/testing/v1/test_clock.proto'],
+  { keepCase: true, longs: String, enums: String, defaults: true, includeDirs: [join(repo_root, 'proto')] },
+);
+const root = grpc.loadPackageDefinition(definition) as any;
+
+export interface Server {
+  data_dir: string;
+  grpc_port: number;
+  http_port: number;
+  process: ChildProcess;
+  log: string[];
+  exited: Promise<number | null>;
+}
+
+export function temp_dir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `ticketing-${prefix}-`));
+}
+
+/** Starts the server and resolves once it logs "serving" (or rejects with its output). */
+export function start_server(data_dir: string, extra: string[] = []): Promise<Server> {
+  const child = spawn(process.execPath, [bin, 'serve', '--data', data_dir, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TICKETING_LOG_LEVEL: 'info' },
+  });
+  const log: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const on_data = (chunk: Buffer) => {
+      buffer += chunk.toString();
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) !== -1) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        log.push(line);
+        try {
+          const entry = JSON.parse(line) as { msg?: string; grpc?: string; http?: string };
+          if (entry.msg === 'serving') {
+            resolve({
+              data_dir, process: child, log, exited,
+              grpc_port: Number(entry.grpc!.split(':').pop()), http_port: Number(entry.http!.split(':').pop()),
+            });
+          }
+        } catch {
+          // not JSON: keep it in the log
+        }
+      }
+    };
+    child.stdout!.on('data', on_data);
+    child.stderr!.on('data', (chunk: Buffer) => log.push(chunk.toString()));
+    exited.then((code) => reject(new Error(`server exited (${code}) before serving:\n${log.join('\n')}`)));
+  });
+}
+
+export async function kill9(server: Server): Promise<void> {
+  server.process.kill('SIGKILL');
+  await server.exited;
+}
+
+export async function stop(server: Server): Promise<number | null> {
+  server.process.kill('SIGTERM');
+  return server.exited;
+}
+
+export function cleanup(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export function token(data_dir: string, user_id: string, role: Role, ttl_s = 3600): string {
+  return sign_token(load_secret(data_dir, process.env, false), { user_id, role }, ttl_s);
+}
+
+export function run_cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+type Call = (request: unknown, bearer?: string) => Promise<any>;
+
+function caller(client: grpc.Client, method: string): Call {
+  return (request, bearer) => new Promise((resolve, reject) => {
+    const metadata = new grpc.Metadata();
+    if (bearer !== undefined) metadata.set('authorization', `Bearer ${bearer}`);
+    (client as any)[method](request, metadata, (error: grpc.ServiceError | null, reply: unknown) => (error ? reject(error) : resolve(reply)));
+  });
+}
+
+export interface Clients {
+  reserve: Call;
+  release: Call;
+  confirm: Call;
+  create_event: Call;
+  get_event: Call;
+  availability: Call;
+  advance: Call;
+  close(): void;
+}
+
+export function clients(port: number): Clients {
+  const address = `127.0.0.1:${port}`;
+  const creds = grpc.credentials.createInsecure();
+  const options = { 'grpc.max_send_message_length': 8 * 1024 * 1024 };
+  const inventory = new root.ticketing.inventory.v1.InventoryService(address, creds, options) as grpc.Client;
+  const catalog = new root.ticketing.catalog.v1.CatalogService(address, creds, options) as grpc.Client;
+  const clock = new root.ticketing.testing.v1.TestClockService(address, creds, options) as grpc.Client;
+  return {
+    reserve: caller(inventory, 'ReserveTickets'),
+    release: caller(inventory, 'ReleaseHold'),
+    confirm: caller(inventory, 'ConfirmAllocation'),
+    create_event: caller(catalog, 'CreateEvent'),
+    get_event: caller(catalog, 'GetEvent'),
+    availability: caller(catalog, 'GetAvailability'),
+    advance: caller(clock, 'Advance'),
+    close() {
+      inventory.close();
+      catalog.close();
+      clock.close();
+    },
+  };
+}
+
+/** Resolves with the gRPC status of a call expected to fail. */
+export async function code_of(promise: Promise<unknown>): Promise<{ code: number; details: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    const e = error as grpc.ServiceError;
+    return { code: e.code, details: e.details };
+  }
+  throw new Error('expected the call to fail, it succeeded');
+}
+
+export { grpc };
