@@ -87,13 +87,19 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   });
   const deps = { secret, metrics, log };
   const router = new Router(pool, meta.partition_count);
-  server.addService(service_of(grpc_object, 'ticketing.inventory.v1.InventoryService'), inventory_service(deps, router));
-  server.addService(service_of(grpc_object, 'ticketing.catalog.v1.CatalogService'), catalog_service(deps, router));
+  const served: string[] = [];
+  const add = (name: string, implementation: grpc.UntypedServiceImplementation): void => {
+    server.addService(service_of(grpc_object, name), implementation);
+    served.push(name);
+  };
+  add('ticketing.inventory.v1.InventoryService', inventory_service(deps, router));
+  add('ticketing.catalog.v1.CatalogService', catalog_service(deps, router));
   if (config.test_clock) {
-    server.addService(service_of(grpc_object, 'ticketing.testing.v1.TestClockService'), test_clock_service(deps, pool));
+    add('ticketing.testing.v1.TestClockService', test_clock_service(deps, pool));
     log.warn('TestClockService is enabled (--test-clock): admins can move this node\'s clock forward');
   }
-  new ReflectionService(definition).addToServer(server);
+  // Reflection lists only what this node actually serves.
+  new ReflectionService(definition, { services: served }).addToServer(server);
 
   const g = split_addr(config.grpc_addr, '--grpc');
   const grpc_port = await new Promise<number>((resolve, reject) => {

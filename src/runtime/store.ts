@@ -107,15 +107,15 @@ export class PartitionStore<Rec> {
       return packr.pack(record);
     });
     const snapshot_value = input.snapshot === undefined ? undefined : packr.pack({ seq, state: input.snapshot });
-    // Keys the snapshot makes redundant, read before the write transaction starts.
-    const covered = snapshot_value === undefined ? [] : [...this.journal.getKeys({ end: seq })];
     await this.root.transaction(() => {
       if (snapshot_value === undefined) {
         this.journal.put(seq, journal_value);
       } else {
-        // The snapshot already contains this commit's records: no journal entry needed.
+        // The snapshot already contains this commit's records: no journal entry needed. The
+        // covered keys are read inside the write transaction, where every earlier commit of this
+        // environment (possibly still in flight when commit() was called) is already visible.
         this.snapshots.put(0, snapshot_value);
-        for (const key of covered) this.journal.remove(key);
+        for (const key of [...this.journal.getKeys({ end: seq })]) this.journal.remove(key);
       }
       for (let i = 0; i < outbox_values.length; i++) this.outbox.put(outbox_first + i, outbox_values[i]!);
       if (outbox_values.length > 0) this.root.put('outbox_seq_floor', outbox_first + outbox_values.length - 1);
