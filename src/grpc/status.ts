@@ -20,7 +20,6 @@ export const status_of_error: Readonly<Record<string, status>> = {
   WorkerUnavailableError: status.UNAVAILABLE,
   MailboxFullError: status.RESOURCE_EXHAUSTED,
   ShuttingDownError: status.UNAVAILABLE,
-  MessageTooLargeError: status.RESOURCE_EXHAUSTED,
 };
 
 export const internal_error_message = 'internal error; it has been logged';

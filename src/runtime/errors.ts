@@ -22,11 +22,6 @@ export class ShuttingDownError extends RuntimeError {
   override readonly name = 'ShuttingDownError';
 }
 
-/** A request's encoded size is over message_bytes_max. */
-export class MessageTooLargeError extends RuntimeError {
-  override readonly name = 'MessageTooLargeError';
-}
-
 /** An error as it crosses a thread boundary: its name and its message, never a stack. */
 export interface WireError {
   name: string;

@@ -81,8 +81,17 @@ export class PartitionHost<S, Req, Rec> {
     await this.run_timers();
   }
 
-  private context(partition: number): DecideContext {
-    return { partition, now_ms: this.options.clock.now_ms(), random_bytes: this.random_bytes };
+  private last_now_ms = 0;
+
+  /** The clock, made monotonic: wall clocks step back (NTP, VM resume); decisions must not. */
+  private now_ms(): number {
+    const now = this.options.clock.now_ms();
+    if (now > this.last_now_ms) this.last_now_ms = now;
+    return this.last_now_ms;
+  }
+
+  private context(partition: number, now_ms = this.now_ms()): DecideContext {
+    return { partition, now_ms, random_bytes: this.random_bytes };
   }
 
   private slot(partition: number): Slot<S, Rec> {
@@ -127,7 +136,7 @@ export class PartitionHost<S, Req, Rec> {
 
   private commit_then<T>(pending: Map<number, Pending<Rec>>, result: T): Promise<T> {
     const commits: Promise<void>[] = [];
-    const now_ms = this.options.clock.now_ms();
+    const now_ms = this.now_ms();
     for (const [partition, entry] of pending) {
       const slot = this.slot(partition);
       slot.records_since_snapshot += entry.records.length;
@@ -162,11 +171,12 @@ export class PartitionHost<S, Req, Rec> {
   async run_timers(): Promise<void> {
     if (this.closed) return;
     const pending = new Map<number, Pending<Rec>>();
-    const now_ms = this.options.clock.now_ms();
+    const now_ms = this.now_ms();
     for (const slot of this.slots.values()) {
       const deadline = this.behaviour.next_deadline_ms(slot.state);
       if (deadline === null || deadline > now_ms) continue;
-      const decision = this.behaviour.fire_timers(slot.state, this.context(slot.partition));
+      // The same instant decides "due" and fires: a second clock read could disagree.
+      const decision = this.behaviour.fire_timers(slot.state, this.context(slot.partition, now_ms));
       this.absorb(slot, decision, pending);
       const after = this.behaviour.next_deadline_ms(slot.state);
       assert(after === null || after > now_ms, 'fire_timers leaves nothing due');
@@ -183,7 +193,7 @@ export class PartitionHost<S, Req, Rec> {
       const deadline = this.behaviour.next_deadline_ms(slot.state);
       if (deadline !== null && deadline < earliest) earliest = deadline;
     }
-    const sleep_ms = Math.max(0, Math.min(timer_sleep_ms_max, earliest - this.options.clock.now_ms()));
+    const sleep_ms = Math.max(0, Math.min(timer_sleep_ms_max, earliest - this.now_ms()));
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.run_timers().catch((error: unknown) => this.on_fatal(error));

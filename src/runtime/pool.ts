@@ -236,7 +236,10 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   async until_ready(index: number): Promise<void> {
     const slot = this.slots[index];
     assert(slot !== undefined, 'worker exists');
-    while (slot.status !== 'ready') await new Promise((r) => setTimeout(r, 10));
+    while (slot.status !== 'ready') {
+      if (this.closing) throw new ShuttingDownError('the pool closed before the worker was ready');
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /** Stops accepting, lets each worker finish its in-flight batches, closes LMDB. */

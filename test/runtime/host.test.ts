@@ -1,0 +1,164 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Clock } from '../../src/runtime/clock.js';
+import { ManualClock } from '../../src/runtime/clock.js';
+import { PartitionHost } from '../../src/runtime/host.js';
+import { packr, type WireReply, type WireRequest } from '../../src/runtime/protocol.js';
+import { PartitionStore, type OutboxRecord } from '../../src/runtime/store.js';
+import { behaviour, type CounterRecord, type CounterRequest, type CounterState } from './fixtures/counter_behaviour.js';
+
+const dirs: string[] = [];
+function temp_dir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'host-test-'));
+  dirs.push(dir);
+  return dir;
+}
+test.after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+type Host = PartitionHost<CounterState, CounterRequest, CounterRecord>;
+
+const fatals: unknown[] = [];
+async function make_host(dir: string, clock: Clock, snapshot_every_records = 1000, partitions = [0, 1]): Promise<Host> {
+  const host = new PartitionHost(behaviour, { partitions, data_dir: dir, node_id: 'h', clock, snapshot_every_records }, (e) => fatals.push(e));
+  await host.recover();
+  return host;
+}
+
+let next_id = 1;
+function batch(...items: [number, CounterRequest][]): WireRequest[] {
+  return items.map(([partition, body]) => ({ id: next_id++, partition, body }));
+}
+
+test.before.each(() => {
+  fatals.length = 0;
+});
+
+test('run_batch: one reply per request, in order; a rejection is a wire error and changes nothing', async () => {
+  const dir = temp_dir();
+  const host = await make_host(dir, new ManualClock(1000));
+  const requests = batch(
+    [0, { k: 'add', key: 'a', n: 2 }],
+    [1, { k: 'add', key: 'a', n: 5 }],
+    [0, { k: 'add', key: 'a', n: -3 }],
+    [0, { k: 'add', key: 'a', n: 1 }],
+    [0, { k: 'get', key: 'a' }],
+  );
+  const replies = await host.run_batch(requests);
+  assert.equal(replies.map((r) => r.id), requests.map((r) => r.id));
+  assert.equal(replies[0], { id: requests[0]!.id, ok: true, value: 2 });
+  assert.equal(replies[1], { id: requests[1]!.id, ok: true, value: 5 });
+  const rejected = replies[2]!;
+  assert.not.ok(rejected.ok);
+  if (!rejected.ok) assert.equal(rejected.error, { name: 'NegativeError', message: 'a would become -1' });
+  assert.equal(replies[3], { id: requests[3]!.id, ok: true, value: 3 });
+  assert.equal(replies[4], { id: requests[4]!.id, ok: true, value: 3 });
+  assert.is(host.state_of(0).counters.get('a'), 3);
+  await host.close();
+  assert.equal(fatals, []);
+
+  const again = await make_host(dir, new ManualClock(1000));
+  assert.is(again.state_of(0).counters.get('a'), 3);
+  assert.is(again.state_of(1).counters.get('a'), 5);
+  assert.is(again.recovered_records, 3, 'one record per accepted add, none for the rejection');
+  await again.close();
+});
+
+test('run_batch: a non-rejection error escapes synchronously (the worker dies on it)', async () => {
+  const dir = temp_dir();
+  const host = await make_host(dir, new ManualClock(1000));
+  assert.throws(() => host.run_batch(batch([0, { k: 'add', key: 'a', n: 1 }], [0, { k: 'crash' }])), /crash requested/);
+  await host.close();
+  const again = await make_host(dir, new ManualClock(1000));
+  assert.is(again.state_of(0).counters.get('a'), undefined, 'the batch never reached the disk');
+  await again.close();
+});
+
+test('replies leave in batch order even when a later batch has nothing to commit', async () => {
+  const dir = temp_dir();
+  const host = await make_host(dir, new ManualClock(1000));
+  const order: string[] = [];
+  const first = host.run_batch(batch([0, { k: 'add', key: 'a', n: 1 }])).then((r) => { order.push('write'); return r; });
+  const second = host.run_batch(batch([0, { k: 'get', key: 'a' }])).then((r) => { order.push('read'); return r; });
+  const [, read] = await Promise.all([first, second]);
+  assert.equal(order, ['write', 'read']);
+  assert.equal((read[0] as WireReply & { ok: true }).value, 1, 'the read saw the write decided before it');
+  await host.close();
+});
+
+test('snapshots every N records; recovery from snapshot + tail gives the same state', async () => {
+  const dir = temp_dir();
+  const host = await make_host(dir, new ManualClock(1000), 4, [0]);
+  for (let i = 1; i <= 10; i++) await host.run_batch(batch([0, { k: 'add', key: 's', n: i }]));
+  await host.run_batch(batch(...Array.from({ length: 5 }, (): [number, CounterRequest] => [0, { k: 'add', key: 't', n: 1 }])));
+  await host.close();
+  const store = new PartitionStore<CounterRecord>(0, dir, 'h');
+  const r = store.recover();
+  await store.close();
+  assert.ok(r.snapshot !== undefined);
+  const again = await make_host(dir, new ManualClock(1000), 4, [0]);
+  assert.is(again.state_of(0).counters.get('s'), 55);
+  assert.is(again.state_of(0).counters.get('t'), 5);
+  await again.close();
+});
+
+test('timers: due only once the clock reaches them; firing writes records and an outbox entry', async () => {
+  const dir = temp_dir();
+  const clock = new ManualClock(10_000);
+  const host = await make_host(dir, clock, 1000, [0, 1]);
+  await host.run_batch(batch([1, { k: 'timer', key: 'x', at_ms: 10_500 }], [1, { k: 'timer', key: 'y', at_ms: 11_000 }]));
+  await host.run_timers();
+  assert.is(host.state_of(1).counters.get('x'), undefined);
+  clock.advance(500);
+  await host.run_timers();
+  assert.is(host.state_of(1).counters.get('x'), 1);
+  assert.is(host.state_of(1).counters.get('y'), undefined);
+  assert.is(host.gauges()['timers'], 1);
+  assert.is(host.gauges()['outbox_pending'], 1);
+  clock.advance(10_000);
+  await host.run_timers();
+  await host.run_timers();
+  assert.is(host.state_of(1).counters.get('y'), 1);
+  assert.is(host.state_of(1).counters.get('x'), 1, 'a timer fires once');
+  await host.close();
+  assert.equal(fatals, []);
+
+  const store = new PartitionStore<CounterRecord>(1, dir, 'h');
+  store.recover();
+  const outbox = [...store.outbox.getRange()].map(({ value }) => packr.unpack(value) as OutboxRecord);
+  await store.close();
+  assert.equal(outbox.map((o) => [o.type, o.key, o.event_id, o.created_ms]), [
+    ['Fired', 'x', 'h-p1-1', 10_500],
+    ['Fired', 'y', 'h-p1-2', 20_500],
+  ]);
+});
+
+test('timers: a wall clock that steps back between the due check and firing does not kill the worker', async () => {
+  // OffsetClock is Date.now() based, and the system clock can be stepped back (NTP, VM resume).
+  // run_timers reads the clock once for "is it due?" and again for the decide context; a 1 ms
+  // step back in between makes fire_timers see nothing due and trips 'fire_timers leaves
+  // nothing due', a fatal AssertionError in the worker.
+  const dir = temp_dir();
+  let current = 4_000;
+  const script: number[] = [];
+  const stepping: Clock = { now_ms: () => script.shift() ?? current };
+  const host = await make_host(dir, stepping, 1000, [0]);
+  await host.run_batch(batch([0, { k: 'timer', key: 'z', at_ms: 5_000 }]));
+  current = 5_000;
+  script.push(5_000, 4_999); // the due check reads 5000, the decide context then reads 4999
+  let error: unknown;
+  try {
+    await host.run_timers();
+  } catch (e) {
+    error = e;
+  }
+  assert.equal(script, [], 'both scripted readings were taken by run_timers');
+  await host.close();
+  assert.is(error, undefined, `run_timers threw: ${String(error)}`);
+});
+
+test.run();

@@ -1,0 +1,256 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { open } from 'lmdb';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AssertionError } from '../../src/runtime/assert.js';
+import { packr } from '../../src/runtime/protocol.js';
+import { PartitionStore, partition_dir, type OutboxRecord } from '../../src/runtime/store.js';
+
+type Rec = { key: string; n: number };
+
+const dirs: string[] = [];
+function temp_dir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'store-test-'));
+  dirs.push(dir);
+  return dir;
+}
+
+test.after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function rec(key: string, n: number): Rec {
+  return { key, n };
+}
+
+/** Reads the journal keys straight from LMDB (the store keeps its journal private). */
+function journal_keys(store: PartitionStore<Rec>): number[] {
+  const journal = (store as unknown as { journal: { getKeys(o?: object): Iterable<number> } }).journal;
+  return [...journal.getKeys()];
+}
+
+function outbox_records(store: PartitionStore<Rec>): { key: number; record: OutboxRecord }[] {
+  return [...store.outbox.getRange()].map(({ key, value }) => ({ key, record: packr.unpack(value) as OutboxRecord }));
+}
+
+test('fresh store recovers empty', async () => {
+  const dir = temp_dir();
+  const store = new PartitionStore<Rec>(3, dir, 'n1');
+  const r = store.recover();
+  assert.is(r.snapshot, undefined);
+  assert.is(r.snapshot_seq, 0);
+  assert.equal(r.tail, []);
+  assert.is(r.next_seq, 1);
+  assert.is(r.next_outbox_seq, 1);
+  assert.is(store.outbox_count(), 0);
+  await store.close();
+  assert.ok(partition_dir(dir, 3).endsWith(join('partitions', 'p0003')));
+});
+
+test('journal: commits get contiguous sequences and are replayed in order across reopen', async () => {
+  const dir = temp_dir();
+  let store = new PartitionStore<Rec>(0, dir, 'n1');
+  store.recover();
+  assert.is(await store.commit({ records: [rec('a', 1)], outbox: [], now_ms: 1 }), 1);
+  assert.is(await store.commit({ records: [rec('a', 2), rec('b', 3)], outbox: [], now_ms: 2 }), 2);
+  // Concurrent (not awaited one by one) commits still take consecutive sequences.
+  const seqs = await Promise.all([
+    store.commit({ records: [rec('c', 4)], outbox: [], now_ms: 3 }),
+    store.commit({ records: [rec('d', 5)], outbox: [], now_ms: 3 }),
+  ]);
+  assert.equal(seqs, [3, 4]);
+  assert.equal(journal_keys(store), [1, 2, 3, 4]);
+  await store.close();
+
+  store = new PartitionStore<Rec>(0, dir, 'n1');
+  const r = store.recover();
+  assert.is(r.snapshot, undefined);
+  assert.is(r.snapshot_seq, 0);
+  assert.equal(r.tail, [[rec('a', 1)], [rec('a', 2), rec('b', 3)], [rec('c', 4)], [rec('d', 5)]]);
+  assert.is(r.next_seq, 5);
+  assert.is(await store.commit({ records: [rec('e', 6)], outbox: [], now_ms: 4 }), 5);
+  await store.close();
+
+  store = new PartitionStore<Rec>(0, dir, 'n1');
+  assert.is(store.recover().tail.length, 5);
+  await store.close();
+});
+
+test('journal: a gap in the journal is detected on recovery', async () => {
+  const dir = temp_dir();
+  let store = new PartitionStore<Rec>(1, dir, 'n1');
+  store.recover();
+  for (let i = 1; i <= 3; i++) await store.commit({ records: [rec('a', i)], outbox: [], now_ms: i });
+  await store.close();
+
+  const env = open({ path: partition_dir(dir, 1), maxDbs: 4 });
+  const journal = env.openDB<Buffer, number>({ name: 'journal', encoding: 'binary', keyEncoding: 'uint32' });
+  await journal.remove(2);
+  await env.close();
+
+  store = new PartitionStore<Rec>(1, dir, 'n1');
+  assert.throws(() => store.recover(), (e: unknown) => e instanceof AssertionError && /contiguous/.test(e.message));
+  await store.close();
+});
+
+test('a commit needs records, outbox entries or a snapshot', async () => {
+  const dir = temp_dir();
+  const store = new PartitionStore<Rec>(0, dir, 'n1');
+  store.recover();
+  try {
+    await store.commit({ records: [], outbox: [], now_ms: 0 });
+    assert.unreachable('empty commit accepted');
+  } catch (e) {
+    assert.instance(e, AssertionError);
+  }
+  await store.close();
+});
+
+test('snapshot: replaces the journal it covers; recovery = snapshot + tail', async () => {
+  const dir = temp_dir();
+  let store = new PartitionStore<Rec>(2, dir, 'n1');
+  store.recover();
+  await store.commit({ records: [rec('a', 1)], outbox: [], now_ms: 1 });
+  await store.commit({ records: [rec('a', 2)], outbox: [], now_ms: 2 });
+  assert.equal(journal_keys(store), [1, 2]);
+  // Commit 3 carries a snapshot of the state after its own records.
+  assert.is(await store.commit({ records: [rec('a', 3)], outbox: [], now_ms: 3, snapshot: { a: 6 } }), 3);
+  assert.equal(journal_keys(store), [], 'journal entries covered by the snapshot are gone');
+  await store.commit({ records: [rec('a', 4)], outbox: [], now_ms: 4 });
+  await store.commit({ records: [rec('b', 5)], outbox: [], now_ms: 5 });
+  assert.equal(journal_keys(store), [4, 5]);
+  await store.close();
+
+  store = new PartitionStore<Rec>(2, dir, 'n1');
+  let r = store.recover();
+  assert.equal(r.snapshot, { a: 6 });
+  assert.is(r.snapshot_seq, 3);
+  assert.equal(r.tail, [[rec('a', 4)], [rec('b', 5)]]);
+  assert.is(r.next_seq, 6);
+  // A second snapshot supersedes the first and drops the tail it covers.
+  assert.is(await store.commit({ records: [rec('b', 6)], outbox: [], now_ms: 6, snapshot: { a: 10, b: 11 } }), 6);
+  assert.equal(journal_keys(store), []);
+  await store.close();
+
+  store = new PartitionStore<Rec>(2, dir, 'n1');
+  r = store.recover();
+  assert.equal(r.snapshot, { a: 10, b: 11 });
+  assert.is(r.snapshot_seq, 6);
+  assert.equal(r.tail, []);
+  assert.is(r.next_seq, 7, 'sequence continues after a snapshot with no tail');
+  assert.is(await store.commit({ records: [rec('c', 1)], outbox: [], now_ms: 7 }), 7);
+  await store.close();
+});
+
+test('snapshot: drops journal entries of earlier commits still in flight', async () => {
+  // The host group-commits batch after batch without waiting for the previous one to be
+  // durable, so a snapshot commit can be issued while an earlier journal commit is pending.
+  const dir = temp_dir();
+  let store = new PartitionStore<Rec>(4, dir, 'n1');
+  store.recover();
+  await store.commit({ records: [rec('a', 1)], outbox: [], now_ms: 1 });
+  const in_flight = [2, 3, 4].map((n) => store.commit({ records: [rec('a', n)], outbox: [], now_ms: n }));
+  in_flight.push(store.commit({ records: [rec('a', 5)], outbox: [], now_ms: 5, snapshot: { a: 15 } }));
+  in_flight.push(store.commit({ records: [rec('a', 6)], outbox: [], now_ms: 6 }));
+  assert.equal(await Promise.all(in_flight), [2, 3, 4, 5, 6]);
+  const left = journal_keys(store);
+  await store.close();
+
+  store = new PartitionStore<Rec>(4, dir, 'n1');
+  const r = store.recover();
+  // Recovery itself stays correct either way (it reads only keys after the snapshot).
+  assert.equal(r.snapshot, { a: 15 });
+  assert.is(r.snapshot_seq, 5);
+  assert.equal(r.tail, [[rec('a', 6)]]);
+  assert.is(r.next_seq, 7);
+  await store.close();
+  assert.equal(left, [6], 'every journal entry at or below the snapshot seq is deleted');
+});
+
+test('outbox: event ids are unique, sequential, and carry node, partition and time', async () => {
+  const dir = temp_dir();
+  const store = new PartitionStore<Rec>(5, dir, 'node-a');
+  store.recover();
+  await store.commit({
+    records: [rec('a', 1)],
+    outbox: [{ type: 'T', key: 'k1', payload: { x: 1 } }, { type: 'T', key: 'k2', payload: { x: 2 } }],
+    now_ms: 1000,
+  });
+  // Outbox-only commit (no records) is allowed.
+  await store.commit({ records: [], outbox: [{ type: 'U', key: 'k3', payload: {} }], now_ms: 2000 });
+  const entries = outbox_records(store);
+  assert.equal(entries.map((e) => e.key), [1, 2, 3]);
+  assert.equal(entries.map((e) => e.record.event_id), ['node-a-p5-1', 'node-a-p5-2', 'node-a-p5-3']);
+  assert.equal(entries[0]!.record, { type: 'T', key: 'k1', payload: { x: 1 }, event_id: 'node-a-p5-1', created_ms: 1000 });
+  assert.is(entries[2]!.record.created_ms, 2000);
+  assert.is(store.outbox_count(), 3);
+  await store.close();
+});
+
+test('outbox: ids are never reused across reopen, even after every entry was deleted', async () => {
+  const dir = temp_dir();
+  const all_ids = new Set<string>();
+  let store = new PartitionStore<Rec>(6, dir, 'n1');
+  let r = store.recover();
+  assert.is(r.next_outbox_seq, 1);
+  await store.commit({ records: [rec('a', 1)], outbox: [{ type: 'T', key: 'a', payload: {} }, { type: 'T', key: 'b', payload: {} }], now_ms: 1 });
+  for (const e of outbox_records(store)) all_ids.add(e.record.event_id);
+  await store.close();
+
+  // Reopen with entries still present: continues after the last key.
+  store = new PartitionStore<Rec>(6, dir, 'n1');
+  r = store.recover();
+  assert.is(r.next_outbox_seq, 3);
+  await store.commit({ records: [rec('a', 1)], outbox: [{ type: 'T', key: 'c', payload: {} }], now_ms: 2 });
+  // A later commit without outbox entries must not lower the floor.
+  await store.commit({ records: [rec('a', 1)], outbox: [], now_ms: 3 });
+  // Drain the outbox completely (what a relay does once the bus acknowledged).
+  for (const e of outbox_records(store)) {
+    all_ids.add(e.record.event_id);
+    await store.outbox.remove(e.key);
+  }
+  assert.is(store.outbox_count(), 0);
+  assert.is(all_ids.size, 3);
+  await store.close();
+
+  store = new PartitionStore<Rec>(6, dir, 'n1');
+  r = store.recover();
+  assert.is(r.next_outbox_seq, 4, 'the sequence does not restart at 1 after a drain');
+  await store.commit({ records: [], outbox: [{ type: 'T', key: 'd', payload: {} }], now_ms: 4 });
+  // Also across a snapshot commit.
+  await store.commit({ records: [rec('a', 1)], outbox: [{ type: 'T', key: 'e', payload: {} }], now_ms: 5, snapshot: { any: 1 } });
+  const fresh = outbox_records(store);
+  assert.equal(fresh.map((e) => e.key), [4, 5]);
+  for (const e of fresh) {
+    assert.not.ok(all_ids.has(e.record.event_id), `${e.record.event_id} reused`);
+    all_ids.add(e.record.event_id);
+    await store.outbox.remove(e.key);
+  }
+  await store.close();
+
+  store = new PartitionStore<Rec>(6, dir, 'n1');
+  r = store.recover();
+  assert.is(r.next_outbox_seq, 6);
+  assert.equal(r.snapshot, { any: 1 });
+  await store.close();
+  assert.is(all_ids.size, 5);
+});
+
+test('outbox_oldest_ms: 0 when empty, else created_ms of the oldest entry', async () => {
+  const dir = temp_dir();
+  const store = new PartitionStore<Rec>(7, dir, 'n1');
+  store.recover();
+  assert.is(store.outbox_oldest_ms(), 0);
+  await store.commit({ records: [], outbox: [{ type: 'T', key: 'a', payload: {} }], now_ms: 500 });
+  await store.commit({ records: [], outbox: [{ type: 'T', key: 'b', payload: {} }], now_ms: 900 });
+  assert.is(store.outbox_oldest_ms(), 500);
+  await store.outbox.remove(1);
+  assert.is(store.outbox_oldest_ms(), 900);
+  await store.outbox.remove(2);
+  assert.is(store.outbox_oldest_ms(), 0);
+  await store.close();
+});
+
+test.run();
