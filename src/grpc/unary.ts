@@ -37,6 +37,7 @@ export function unary<Req, Res>(deps: EdgeDeps, service: string, method: string,
     }, (error: unknown) => {
       const mapped = map_error(error);
       done(mapped.code);
+      if (error instanceof Error && error.name === 'MailboxFullError') deps.metrics.mailbox_rejections.inc();
       if (mapped.internal) deps.log.error({ trace_id, service, method, err: error }, 'internal error');
       else deps.log.debug({ trace_id, service, method, code: grpc.status[mapped.code], details: mapped.details }, 'call refused');
       callback({ code: mapped.code, details: mapped.details });
