@@ -67,6 +67,8 @@ export function validate_event_spec(input: unknown): EventSpec {
   const price_tiers: Record<string, number> = {};
   for (const tier of tier_names.sort()) {
     text(tier, 'price tier name', L.tier_name_length_max, tier_pattern);
+    // Names of Object.prototype would alias inherited members (and __proto__ cannot be a key).
+    if (tier === '__proto__' || tier in Object.prototype) fail(`price tier name ${tier} is reserved`);
     price_tiers[tier] = int((tiers_raw as Record<string, unknown>)[tier], `price_tiers.${tier}`, 0, L.amount_micros_max);
   }
 
@@ -91,7 +93,7 @@ export function validate_event_spec(input: unknown): EventSpec {
       row_names.add(rname);
       const seats = int(row['seats'], `seats of row ${sname}-${rname}`, 1, L.seats_per_row_max);
       const tier = text(row['tier'], `tier of row ${sname}-${rname}`, L.tier_name_length_max, tier_pattern);
-      if (!(tier in price_tiers)) fail(`row ${sname}-${rname} uses tier ${tier}, which price_tiers does not define`);
+      if (!Object.hasOwn(price_tiers, tier)) fail(`row ${sname}-${rname} uses tier ${tier}, which price_tiers does not define`);
       seat_count += seats;
       return { name: rname, seats, tier };
     });

@@ -161,4 +161,34 @@ test('timers: a wall clock that steps back between the due check and firing does
   assert.is(error, undefined, `run_timers threw: ${String(error)}`);
 });
 
+
+test('timers: a behaviour that bounds each run still gets everything due fired (host re-arms at once)', async () => {
+  // Fires at most one timer per run, like the inventory's expiries_per_timer_run_max.
+  const bounded = {
+    ...behaviour,
+    fire_timers(state: CounterState, ctx: Parameters<typeof behaviour.fire_timers>[1]) {
+      const first = state.timers.find((t) => t.at_ms <= ctx.now_ms);
+      if (first === undefined) return { records: [], outbox: [], reply: undefined };
+      return {
+        records: [{ r: 'add', key: first.key, n: 1 }, { r: 'fired', upto_ms: first.at_ms }] as CounterRecord[],
+        outbox: [],
+        reply: undefined,
+      };
+    },
+  };
+  const dir = temp_dir();
+  const clock = new ManualClock(0);
+  const host = new PartitionHost(bounded, { partitions: [0], data_dir: dir, node_id: 'h', clock, snapshot_every_records: 1000 }, (e) => fatals.push(e));
+  await host.recover();
+  await host.run_batch(batch([0, { k: 'timer', key: 't', at_ms: 100 }], [0, { k: 'timer', key: 't', at_ms: 200 }], [0, { k: 'timer', key: 't', at_ms: 300 }]));
+  clock.advance(1000);
+  await host.run_timers();
+  assert.is(host.state_of(0).counters.get('t'), 1, 'one run fired one timer');
+  // The host armed the next run with no delay; wait (bounded polls, no time assertion).
+  for (let i = 0; i < 500 && host.state_of(0).counters.get('t') !== 3; i++) await new Promise((r) => setTimeout(r, 2));
+  assert.is(host.state_of(0).counters.get('t'), 3, 'the remaining due timers fired on re-armed runs');
+  assert.equal(fatals, []);
+  await host.close();
+});
+
 test.run();
