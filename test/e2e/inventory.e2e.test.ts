@@ -155,6 +155,22 @@ t('health: /healthz, /readyz and /metrics answer', async (ctx) => {
   const metrics = await (await fetch(`${base}/metrics`)).text();
   assert.match(metrics, /ticketing_grpc_requests_total\{service="InventoryService",method="ReserveTickets",code="OK"\} [1-9]/);
   assert.match(metrics, /ticketing_grpc_requests_total\{service="InventoryService",method="ReserveTickets",code="FAILED_PRECONDITION"\} [1-9]/);
+  // Worker figures arrive with the workers' once-a-second report: poll (bounded) until they do.
+  const hold = await ctx.c.reserve({ event_id: arena_id, seat_ids: ['101-B-24'], hold_ttl_seconds: 600, user_id: 'dave' }, ctx.svc);
+  const value = (text: string, name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
+  let scraped = '';
+  for (let i = 0; i < 100; i++) {
+    scraped = await (await fetch(`${base}/metrics`)).text();
+    if (value(scraped, 'ticketing_seat_holds_active') >= 1 && value(scraped, 'ticketing_seats_sold_total') >= 1) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(value(scraped, 'ticketing_seat_holds_active') >= 1, 'active holds reported by the workers');
+  assert.ok(value(scraped, 'ticketing_seats_sold_total') >= 1, 'sold seats counted');
+  assert.ok(value(scraped, 'ticketing_journal_batch_size_count') >= 1, 'journal commits observed');
+  assert.ok(value(scraped, 'ticketing_journal_commit_duration_seconds_sum') > 0, 'commit time observed');
+  assert.ok(value(scraped, 'ticketing_outbox_pending') >= 1, 'the expiry event waits in the outbox');
+  assert.match(scraped, /^ticketing_mailbox_depth\{worker="1"\} [0-9]+$/m);
+  await ctx.c.release({ hold_id: hold.hold_id }, ctx.svc);
 });
 
 t.run();
