@@ -58,7 +58,7 @@ export function split_addr(addr: string, flag: string): { host: string; port: nu
 }
 
 export async function serve(config: ServeConfig, log = create_logger()): Promise<RunningNode> {
-  const meta = open_data_dir(config.data_dir, config.partitions);
+  const meta = open_data_dir(config.data_dir, config.partitions, config.workers);
   const secret = load_secret(config.data_dir);
   const metrics = new Metrics();
   const pool = new WorkerPool({
@@ -70,6 +70,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     mailbox_depth_max: config.mailbox_depth_max,
     mailbox_batch_size_max: config.mailbox_batch_size_max,
     snapshot_every_records: config.snapshot_every_records,
+    store_count: meta.store_count,
     clock_offset_ms: config.test_clock ? config.clock_offset_ms : 0,
     revive: (wire) => revive_domain_error(wire.name, wire.message) ?? Object.assign(new Error(wire.message), { name: wire.name }),
   });
@@ -78,7 +79,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   pool.on('worker_ready', (worker) => log.info({ worker }, 'worker ready'));
   const started = performance.now();
   await pool.start();
-  log.info({ partitions: meta.partition_count, workers: config.workers, recovery_ms: Math.round(performance.now() - started) }, 'partitions recovered');
+  log.info({ partitions: meta.partition_count, stores: meta.store_count, workers: config.workers, recovery_ms: Math.round(performance.now() - started) }, 'partitions recovered');
 
   const { definition, grpc_object } = load_definitions();
   const server = new grpc.Server({

@@ -1,18 +1,19 @@
-// The data directory's identity: partition count (fixed at creation) and node id (prefix of
-// every outbox event id), recorded in node.json.
+// The data directory's identity, recorded in node.json at creation: partition count, store
+// count (LMDB environments; default the worker count then, so each worker's batch is one
+// transaction) and node id (prefix of every outbox event id). None of them changes later.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { partition_count_default, partition_count_max } from '../runtime/partition.js';
 
-export interface NodeMeta { format: 1; partition_count: number; node_id: string; created_at: string }
+export interface NodeMeta { format: 2; partition_count: number; store_count: number; node_id: string; created_at: string }
 
-export function open_data_dir(dir: string, partitions_requested: number | undefined): NodeMeta {
+export function open_data_dir(dir: string, partitions_requested: number | undefined, workers: number): NodeMeta {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'node.json');
   if (existsSync(path)) {
     const meta = JSON.parse(readFileSync(path, 'utf8')) as NodeMeta;
-    if (meta.format !== 1) throw new Error(`${path}: unknown format ${String(meta.format)}`);
+    if (meta.format !== 2) throw new Error(`${path}: unknown format ${String(meta.format)}`);
     if (partitions_requested !== undefined && partitions_requested !== meta.partition_count) {
       throw new Error(`--partitions ${partitions_requested} differs from the ${meta.partition_count} this data directory was created with; partitions are fixed at creation`);
     }
@@ -22,7 +23,8 @@ export function open_data_dir(dir: string, partitions_requested: number | undefi
   if (!Number.isInteger(partition_count) || partition_count < 1 || partition_count > partition_count_max) {
     throw new Error(`--partitions must be 1..${partition_count_max}`);
   }
-  const meta: NodeMeta = { format: 1, partition_count, node_id: randomBytes(6).toString('hex'), created_at: new Date().toISOString() };
+  const store_count = Math.max(1, Math.min(workers, partition_count));
+  const meta: NodeMeta = { format: 2, partition_count, store_count, node_id: randomBytes(6).toString('hex'), created_at: new Date().toISOString() };
   writeFileSync(path, JSON.stringify(meta, null, 2) + '\n', { flag: 'wx' });
   return meta;
 }

@@ -8,7 +8,7 @@ import type { DecideContext, Decision, OutboxEntry, PartitionBehaviour } from '.
 import type { Clock } from './clock.js';
 import { error_to_wire, is_rejection } from './errors.js';
 import type { WireReply, WireRequest } from './protocol.js';
-import { PartitionStore } from './store.js';
+import { commit_together, PartitionStore } from './store.js';
 
 /** Longest a timer sleeps before re-checking, so a moved clock is noticed promptly. */
 export const timer_sleep_ms_max = 1000;
@@ -31,6 +31,8 @@ export interface HostOptions {
   node_id: string;
   clock: Clock;
   snapshot_every_records: number;
+  /** LMDB environments the partitions are spread over (fixed when the data dir is created). */
+  store_count?: number;
   random_bytes?: (count: number) => Uint8Array;
 }
 
@@ -64,7 +66,7 @@ export class PartitionHost<S, Req, Rec> {
   async recover(): Promise<void> {
     assert(this.slots.size === 0, 'recover runs once');
     for (const partition of this.options.partitions) {
-      const store = new PartitionStore<Rec>(partition, this.options.data_dir, this.options.node_id);
+      const store = new PartitionStore<Rec>(partition, this.options.data_dir, this.options.node_id, this.options.store_count ?? 1);
       const recovered = store.recover();
       const state = recovered.snapshot === undefined
         ? this.behaviour.create(partition)
@@ -135,8 +137,9 @@ export class PartitionHost<S, Req, Rec> {
   }
 
   private commit_then<T>(pending: Map<number, Pending<Rec>>, result: T): Promise<T> {
-    const commits: Promise<void>[] = [];
     const now_ms = this.now_ms();
+    // Group the partitions' writes by LMDB environment: one transaction (one fsync) each.
+    const groups = new Map<string, { stores: PartitionStore<Rec>[]; writes: (() => void)[]; records: number }>();
     for (const [partition, entry] of pending) {
       const slot = this.slot(partition);
       slot.records_since_snapshot += entry.records.length;
@@ -145,13 +148,24 @@ export class PartitionHost<S, Req, Rec> {
         snapshot = this.behaviour.snapshot(slot.state);
         slot.records_since_snapshot = 0;
       }
-      const started = performance.now();
-      commits.push(
-        slot.store.commit({ records: entry.records, outbox: entry.outbox, now_ms, snapshot }).then(() => {
-          this.commits.push({ duration_s: (performance.now() - started) / 1000, records: entry.records.length });
-        }),
-      );
+      const key = slot.store.env_path();
+      let group = groups.get(key);
+      if (group === undefined) {
+        group = { stores: [], writes: [], records: 0 };
+        groups.set(key, group);
+      }
+      group.stores.push(slot.store);
+      group.writes.push(slot.store.prepare({ records: entry.records, outbox: entry.outbox, now_ms, snapshot }));
+      group.records += entry.records.length;
     }
+    const commits: Promise<void>[] = [];
+    for (const group of groups.values()) {
+      const started = performance.now();
+      commits.push(commit_together(group.stores, group.writes).then(() => {
+        this.commits.push({ duration_s: (performance.now() - started) / 1000, records: group.records });
+      }));
+    }
+    assert(commits.length <= pending.size, 'at most one transaction per partition touched');
     const durable = Promise.all(commits);
     // Replies leave in batch order, and only after their own commits: a disk error is fatal,
     // because memory already holds changes the disk refused.

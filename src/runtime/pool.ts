@@ -20,6 +20,8 @@ export interface PoolOptions {
   /** Requests per postMessage; a fuller queue is flushed at once. */
   mailbox_batch_size_max: number;
   snapshot_every_records: number;
+  /** LMDB environments the partitions live in (default 1); see store.ts. */
+  store_count?: number;
   clock_offset_ms?: number;
   /** Delay before a dead worker is replaced; doubles per consecutive failure up to the max. */
   restart_delay_ms?: number;
@@ -91,6 +93,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       behaviour_url: this.options.behaviour_url,
       clock_offset_ms: this.clock_offset_ms,
       snapshot_every_records: this.options.snapshot_every_records,
+      store_count: this.options.store_count ?? 1,
       node_id: this.options.node_id,
       random_seed: this.options.random_seed,
     };

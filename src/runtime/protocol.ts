@@ -13,6 +13,7 @@ export interface WorkerConfig {
   behaviour_url: string;
   clock_offset_ms: number;
   snapshot_every_records: number;
+  store_count: number;
   node_id: string;
   /** Tests only: deterministic randomness. */
   random_seed?: number;

@@ -36,6 +36,7 @@ async function main(): Promise<void> {
     node_id: config.node_id,
     clock,
     snapshot_every_records: config.snapshot_every_records,
+    store_count: config.store_count,
     random_bytes: config.random_seed === undefined ? undefined : seeded_random_bytes(config.random_seed),
   }, fatal);
   await host.recover();

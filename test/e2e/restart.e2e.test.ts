@@ -66,8 +66,7 @@ test('acknowledged holds survive kill -9 during load; expired-while-down holds e
   // The expiry event is in the partition's durable outbox, exactly once.
   const store = new PartitionStore(partition_of('evt-restart', partitions), dir, 'test');
   const expired: OutboxRecord[] = [];
-  for (const { value } of store.outbox.getRange({})) {
-    const record = packr.unpack(value) as OutboxRecord;
+  for (const { record } of store.outbox_entries()) {
     if (record.type === 'InventoryHoldExpired') expired.push(record);
   }
   await store.close();

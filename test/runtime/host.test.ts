@@ -129,7 +129,7 @@ test('timers: due only once the clock reaches them; firing writes records and an
 
   const store = new PartitionStore<CounterRecord>(1, dir, 'h');
   store.recover();
-  const outbox = [...store.outbox.getRange()].map(({ value }) => packr.unpack(value) as OutboxRecord);
+  const outbox = store.outbox_entries().map(({ record }) => record);
   await store.close();
   assert.equal(outbox.map((o) => [o.type, o.key, o.event_id, o.created_ms]), [
     ['Fired', 'x', 'h-p1-1', 10_500],
@@ -183,7 +183,7 @@ test('timers: a behaviour that bounds each run still gets everything due fired (
   await host.run_batch(batch([0, { k: 'timer', key: 't', at_ms: 100 }], [0, { k: 'timer', key: 't', at_ms: 200 }], [0, { k: 'timer', key: 't', at_ms: 300 }]));
   clock.advance(1000);
   await host.run_timers();
-  assert.is(host.state_of(0).counters.get('t'), 1, 'one run fired one timer');
+  assert.ok((host.state_of(0).counters.get('t') ?? 0) >= 1, 'a run fired a timer (a re-armed run may already have fired another)');
   // The host armed the next run with no delay; wait (bounded polls, no time assertion).
   for (let i = 0; i < 500 && host.state_of(0).counters.get('t') !== 3; i++) await new Promise((r) => setTimeout(r, 2));
   assert.is(host.state_of(0).counters.get('t'), 3, 'the remaining due timers fired on re-armed runs');

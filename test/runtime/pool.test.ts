@@ -91,7 +91,7 @@ async function store_recover(dir: string, partition: number): Promise<{ counters
         if (record.r === 'add') counters.set(record.key!, (counters.get(record.key!) ?? 0) + record.n!);
       }
     }
-    const outbox = [...store.outbox.getRange()].map(({ value }) => packr.unpack(value) as OutboxRecord);
+    const outbox = store.outbox_entries().map(({ record }) => record);
     return { counters, snapshot: r.snapshot, tail_batches: r.tail.length, outbox };
   } finally {
     await store.close();

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AssertionError } from '../../src/runtime/assert.js';
 import { packr } from '../../src/runtime/protocol.js';
-import { PartitionStore, partition_dir, type OutboxRecord } from '../../src/runtime/store.js';
+import { PartitionStore, store_dir, type OutboxRecord } from '../../src/runtime/store.js';
 
 type Rec = { key: string; n: number };
 
@@ -25,14 +25,12 @@ function rec(key: string, n: number): Rec {
   return { key, n };
 }
 
-/** Reads the journal keys straight from LMDB (the store keeps its journal private). */
 function journal_keys(store: PartitionStore<Rec>): number[] {
-  const journal = (store as unknown as { journal: { getKeys(o?: object): Iterable<number> } }).journal;
-  return [...journal.getKeys()];
+  return store.journal_seqs();
 }
 
 function outbox_records(store: PartitionStore<Rec>): { key: number; record: OutboxRecord }[] {
-  return [...store.outbox.getRange()].map(({ key, value }) => ({ key, record: packr.unpack(value) as OutboxRecord }));
+  return store.outbox_entries().map(({ seq, record }) => ({ key: seq, record }));
 }
 
 test('fresh store recovers empty', async () => {
@@ -46,7 +44,8 @@ test('fresh store recovers empty', async () => {
   assert.is(r.next_outbox_seq, 1);
   assert.is(store.outbox_count(), 0);
   await store.close();
-  assert.ok(partition_dir(dir, 3).endsWith(join('partitions', 'p0003')));
+  assert.ok(store_dir(dir, 3).endsWith(join('stores', 's003')));
+  assert.is(store.env_path(), store_dir(dir, 0), 'with one store every partition lives in s000');
 });
 
 test('journal: commits get contiguous sequences and are replayed in order across reopen', async () => {
@@ -85,9 +84,9 @@ test('journal: a gap in the journal is detected on recovery', async () => {
   for (let i = 1; i <= 3; i++) await store.commit({ records: [rec('a', i)], outbox: [], now_ms: i });
   await store.close();
 
-  const env = open({ path: partition_dir(dir, 1), maxDbs: 4 });
-  const journal = env.openDB<Buffer, number>({ name: 'journal', encoding: 'binary', keyEncoding: 'uint32' });
-  await journal.remove(2);
+  const env = open({ path: store_dir(dir, 0), maxDbs: 4 });
+  const journal = env.openDB<Buffer, [number, number]>({ name: 'journal', encoding: 'binary' });
+  await journal.remove([1, 2]);
   await env.close();
 
   store = new PartitionStore<Rec>(1, dir, 'n1');
@@ -209,7 +208,7 @@ test('outbox: ids are never reused across reopen, even after every entry was del
   // Drain the outbox completely (what a relay does once the bus acknowledged).
   for (const e of outbox_records(store)) {
     all_ids.add(e.record.event_id);
-    await store.outbox.remove(e.key);
+    await store.remove_outbox([e.key]);
   }
   assert.is(store.outbox_count(), 0);
   assert.is(all_ids.size, 3);
@@ -226,7 +225,7 @@ test('outbox: ids are never reused across reopen, even after every entry was del
   for (const e of fresh) {
     assert.not.ok(all_ids.has(e.record.event_id), `${e.record.event_id} reused`);
     all_ids.add(e.record.event_id);
-    await store.outbox.remove(e.key);
+    await store.remove_outbox([e.key]);
   }
   await store.close();
 
@@ -246,9 +245,9 @@ test('outbox_oldest_ms: 0 when empty, else created_ms of the oldest entry', asyn
   await store.commit({ records: [], outbox: [{ type: 'T', key: 'a', payload: {} }], now_ms: 500 });
   await store.commit({ records: [], outbox: [{ type: 'T', key: 'b', payload: {} }], now_ms: 900 });
   assert.is(store.outbox_oldest_ms(), 500);
-  await store.outbox.remove(1);
+  await store.remove_outbox([1]);
   assert.is(store.outbox_oldest_ms(), 900);
-  await store.outbox.remove(2);
+  await store.remove_outbox([2]);
   assert.is(store.outbox_oldest_ms(), 0);
   await store.close();
 });
