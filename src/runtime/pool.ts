@@ -145,8 +145,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     for (const pending of slot.pending.values()) pending.reject(error);
     slot.pending.clear();
     assert(slot.depth() === 0, 'no pending request survives a worker exit');
-    this.emit('worker_exit', slot.index, code);
+    // A worker the pool itself stopped (close) is not a crash: no event, no restart.
     if (was_closing || this.closing) return;
+    this.emit('worker_exit', slot.index, code);
     slot.consecutive_failures++;
     slot.restarts++;
     const base = this.options.restart_delay_ms ?? 50;

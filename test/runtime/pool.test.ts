@@ -535,4 +535,15 @@ test('start() rejects typed when the behaviour cannot be loaded; close() still r
   await within(close_pool(pool), 'close');
 });
 
+test('close: stopping the workers is not reported as a crash', async () => {
+  const dir = temp_dir();
+  const pool = await start_pool(dir, { worker_count: 2, partition_count: 4 });
+  const exits: number[] = [];
+  pool.on('worker_exit', (w) => exits.push(w));
+  await req(pool, 1, { k: 'add', key: 'z', n: 1 });
+  await pool.close();
+  assert.equal(exits, [], 'no worker_exit event for a clean close');
+  assert.is(pool.restarts(), 0);
+});
+
 test.run();
