@@ -26,17 +26,17 @@ export function inventory_service(deps: EdgeDeps, router: Router) {
         k: 'reserve', event_id, seat_ids, hold_ttl_seconds, user_id, trace_id: ctx.trace_id,
       })) as { hold_id: string; expires_at_ms: number };
       return { hold_id: reply.hold_id, expires_at_unix: String(Math.floor(reply.expires_at_ms / 1000)) };
-    }),
+    }, { changes_state: true }),
     ReleaseHold: unary(deps, s, 'ReleaseHold', async (req: { hold_id: unknown }, ctx) => {
       const hold_id = required(req.hold_id, 'hold_id', 64);
       return router.by_id('hold', hold_id, 'hold_id', { k: 'release', hold_id, actor_user_id: acting_user(ctx.principal) });
-    }),
+    }, { changes_state: true }),
     ConfirmAllocation: unary(deps, s, 'ConfirmAllocation', async (req: { hold_id: unknown; order_id: unknown }, ctx) => {
       // Allocation turns a hold into a sale: only the order service (or an admin) may do it.
       require_role(ctx.principal, ['service', 'admin'], 'ConfirmAllocation');
       const hold_id = required(req.hold_id, 'hold_id', 64);
       const order_id = required(req.order_id, 'order_id', L.order_id_length_max);
       return router.by_id('hold', hold_id, 'hold_id', { k: 'confirm', hold_id, order_id });
-    }),
+    }, { changes_state: true }),
   };
 }

@@ -2,6 +2,8 @@
 // SIGTERM/SIGINT: stop accepting, drain in-flight calls (bounded), close workers and LMDB.
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
+import * as loader from '@grpc/proto-loader';
+import { HealthImplementation, protoPath as health_proto_path } from 'grpc-health-check';
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import { revive_domain_error } from '../actors/errors.js';
@@ -12,6 +14,7 @@ import { create_logger } from '../ops/log.js';
 import { Metrics } from '../ops/metrics.js';
 import { WorkerPool } from '../runtime/pool.js';
 import { catalog_service } from './catalog_service.js';
+import { canonical_map_entries } from './descriptors.js';
 import { inventory_service } from './inventory_service.js';
 import { load_definitions, service_of } from './proto.js';
 import { Router } from './router.js';
@@ -99,8 +102,21 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     add('ticketing.testing.v1.TestClockService', test_clock_service(deps, pool));
     log.warn('TestClockService is enabled (--test-clock): admins can move this node\'s clock forward');
   }
-  // Reflection lists only what this node actually serves.
-  new ReflectionService(definition, { services: served }).addToServer(server);
+  // grpc.health.v1: '' is the whole node; each served service has its own status. NOT_SERVING
+  // while any worker recovers its partitions (as /readyz) and once shutdown starts.
+  const health = new HealthImplementation({ '': 'NOT_SERVING' });
+  health.addToServer(server);
+  const set_health = (status: 'SERVING' | 'NOT_SERVING'): void => {
+    for (const name of ['', ...served]) health.setStatus(name, status);
+  };
+  let shutting_down = false;
+  pool.on('worker_exit', () => set_health('NOT_SERVING'));
+  pool.on('worker_ready', () => {
+    if (!shutting_down && pool.ready()) set_health('SERVING');
+  });
+  // Reflection lists only what this node actually serves (health included).
+  const health_definition = loader.loadSync(health_proto_path, { keepCase: true, longs: String, enums: String, defaults: true });
+  new ReflectionService(canonical_map_entries({ ...definition, ...health_definition }), { services: [...served, 'grpc.health.v1.Health'] }).addToServer(server);
 
   const g = split_addr(config.grpc_addr, '--grpc');
   const grpc_port = await new Promise<number>((resolve, reject) => {
@@ -119,11 +135,14 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     throw error;
   }
   const http_port = (http.address() as { port: number }).port;
+  set_health('SERVING');
   log.info({ grpc: `${g.host}:${grpc_port}`, http: `${h.host}:${http_port}`, data_dir: config.data_dir }, 'serving');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      shutting_down = true;
+      set_health('NOT_SERVING');
       log.info({ drain_ms_max: config.drain_ms_max }, 'shutting down: draining in-flight calls');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

@@ -34,10 +34,10 @@ export function temp_dir(prefix: string): string {
 }
 
 /** Starts the server and resolves once it logs "serving" (or rejects with its output). */
-export function start_server(data_dir: string, extra: string[] = []): Promise<Server> {
+export function start_server(data_dir: string, extra: string[] = [], env: Record<string, string> = {}): Promise<Server> {
   const child = spawn(process.execPath, [bin, 'serve', '--data', data_dir, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, TICKETING_LOG_LEVEL: 'info' },
+    env: { ...process.env, TICKETING_LOG_LEVEL: 'info', ...env },
   });
   const log: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
