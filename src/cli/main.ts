@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { load_secret, parse_duration_seconds, roles, sign_token, type Role } from '../auth/token.js';
 import { load_definitions } from '../grpc/proto.js';
 import { serve, serve_defaults } from '../grpc/server.js';
+import { backup } from '../ops/backup.js';
 import { partition_count_max } from '../runtime/partition.js';
 import { flag, int_flag, parse_args } from './args.js';
 
@@ -13,6 +14,7 @@ const usage = `usage:
                   [--workers N] [--partitions N] [--test-clock [--clock-offset-ms N]]
   ticketing events import FILE.json [--server HOST:PORT] [--token T] [--data DIR]
   ticketing token --user ID [--role customer|service|admin] [--ttl 1h] [--data DIR]
+  ticketing backup DEST [--data DIR]      (hot copy of a running or stopped node; DEST new or empty)
 `;
 
 const defaults = { data: './data', grpc: '127.0.0.1:50051', http: '127.0.0.1:9464' };
@@ -119,12 +121,21 @@ function cmd_token(argv: string[]): void {
   process.stdout.write(sign_token(secret, { user_id, role: role as Role }, ttl) + '\n');
 }
 
+/** Hot backup of --data into DEST; `ticketing serve --data DEST` restores it. */
+async function cmd_backup(argv: string[]): Promise<void> {
+  const args = parse_args(argv, [], ['data']);
+  const dest = args.positional[0] ?? fail('backup needs DEST (a new or empty directory)');
+  if (args.positional.length > 1) fail(`backup takes one DEST, got ${args.positional.join(' ')}`);
+  await backup(flag(args, 'data', 'TICKETING_DATA_DIR', defaults.data), dest, (line) => process.stdout.write(line + '\n'));
+}
+
 export async function main(argv: string[]): Promise<void> {
   const [command, sub, ...rest] = argv;
   try {
     if (command === 'serve') await cmd_serve(argv.slice(1));
     else if (command === 'events' && sub === 'import') await cmd_events_import(rest);
     else if (command === 'token') cmd_token(argv.slice(1));
+    else if (command === 'backup') await cmd_backup(argv.slice(1));
     else if (command === undefined || command === 'help' || command === '--help') process.stdout.write(usage);
     else fail(`unknown command ${[command, sub].filter(Boolean).join(' ')}\n${usage}`);
   } catch (error) {
