@@ -55,6 +55,8 @@ export function validate_event_spec(input: unknown): EventSpec {
   const event_id = validate_event_id(raw['event_id']);
   const name = text(raw['name'], 'name', L.event_name_length_max);
   if (/[\u0000-\u001f\u007f]/.test(name)) fail('name contains control characters');
+  // U+FFFD is what invalid UTF-8 on the wire decodes to: refuse rather than store mojibake.
+  if (name.includes('\ufffd')) fail('name is not valid UTF-8');
   const starts_at_unix = int(raw['starts_at_unix'] ?? 0, 'starts_at_unix', 0, 32503680000);
   const currency = text(raw['currency'], 'currency', 3, /^[A-Z]{3}$/);
 

@@ -4,7 +4,7 @@ import { InvalidArgumentError } from '../actors/errors.js';
 import type { EventSpec } from '../actors/event_spec.js';
 import type { Availability } from '../actors/queries.js';
 import { require_role } from '../auth/policy.js';
-import { int64, required, str } from './convert.js';
+import { id, int64, str } from './convert.js';
 import type { Router } from './router.js';
 import { unary, type EdgeDeps } from './unary.js';
 
@@ -57,16 +57,16 @@ export function catalog_service(deps: EdgeDeps, router: Router) {
     CreateEvent: unary(deps, s, 'CreateEvent', async (req: { event: unknown }, ctx) => {
       require_role(ctx.principal, ['admin'], 'CreateEvent');
       const spec = spec_from_wire(req.event) as { event_id: unknown };
-      const event_id = required(spec.event_id, 'event.event_id', L.event_id_length_max);
+      const event_id = id(spec.event_id, 'event.event_id', L.event_id_length_max);
       const reply = (await router.by_event(event_id, { k: 'create_event', spec })) as { event_id: string; created: boolean; seat_count: number };
       return { ...reply, seat_count: String(reply.seat_count) };
     }, { changes_state: true }),
     GetEvent: unary(deps, s, 'GetEvent', async (req: { event_id: unknown }) => {
-      const event_id = required(req.event_id, 'event_id', L.event_id_length_max);
+      const event_id = id(req.event_id, 'event_id', L.event_id_length_max);
       return spec_to_wire((await router.by_event(event_id, { k: 'get_event', event_id })) as EventSpec & { seat_count: number });
     }),
     GetAvailability: unary(deps, s, 'GetAvailability', async (req: { event_id: unknown; section: unknown }) => {
-      const event_id = required(req.event_id, 'event_id', L.event_id_length_max);
+      const event_id = id(req.event_id, 'event_id', L.event_id_length_max);
       const section = str(req.section ?? '', 'section', L.section_name_length_max);
       const a = (await router.by_event(event_id, { k: 'availability', event_id, section })) as Availability;
       return {

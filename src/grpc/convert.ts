@@ -1,6 +1,7 @@
 // Wire -> plain values. Refuses, never rounds: int64 beyond 2^53 or not an integer is
 // INVALID_ARGUMENT. Strings are length-capped here, before anything crosses a thread.
 import { InvalidArgumentError } from '../actors/errors.js';
+import { id_pattern } from '../actors/limits.js';
 
 export function int64(value: unknown, field: string, min = -Number.MAX_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
   const text = typeof value === 'number' ? String(value) : value;
@@ -19,5 +20,13 @@ export function str(value: unknown, field: string, length_max: number): string {
 export function required(value: unknown, field: string, length_max: number): string {
   const s = str(value, field, length_max);
   if (s.length === 0) throw new InvalidArgumentError(`${field} is required`);
+  return s;
+}
+
+/** A caller-supplied id: required, length-capped, letters, digits and . _ : - only (so invalid
+ *  UTF-8, which decodes to U+FFFD, and control characters never reach a worker). */
+export function id(value: unknown, field: string, length_max: number): string {
+  const s = required(value, field, length_max);
+  if (!id_pattern.test(s)) throw new InvalidArgumentError(`${field} may contain only letters, digits and . _ : -`);
   return s;
 }

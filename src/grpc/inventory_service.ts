@@ -2,7 +2,7 @@
 import * as L from '../actors/limits.js';
 import { LimitExceededError } from '../actors/errors.js';
 import { acting_user, require_role, require_self } from '../auth/policy.js';
-import { int64, required, str } from './convert.js';
+import { id, int64, str } from './convert.js';
 import type { Router } from './router.js';
 import { unary, type EdgeDeps } from './unary.js';
 
@@ -12,8 +12,8 @@ export function inventory_service(deps: EdgeDeps, router: Router) {
   const s = 'InventoryService';
   return {
     ReserveTickets: unary(deps, s, 'ReserveTickets', async (req: ReserveIn, ctx) => {
-      const event_id = required(req.event_id, 'event_id', L.event_id_length_max);
-      const user_id = required(req.user_id, 'user_id', L.user_id_length_max);
+      const event_id = id(req.event_id, 'event_id', L.event_id_length_max);
+      const user_id = id(req.user_id, 'user_id', L.user_id_length_max);
       require_self(ctx.principal, user_id);
       const raw = Array.isArray(req.seat_ids) ? req.seat_ids : [];
       // Refuse oversized lists here, before they cross to a worker.
@@ -28,14 +28,14 @@ export function inventory_service(deps: EdgeDeps, router: Router) {
       return { hold_id: reply.hold_id, expires_at_unix: String(Math.floor(reply.expires_at_ms / 1000)) };
     }, { changes_state: true }),
     ReleaseHold: unary(deps, s, 'ReleaseHold', async (req: { hold_id: unknown }, ctx) => {
-      const hold_id = required(req.hold_id, 'hold_id', 64);
+      const hold_id = id(req.hold_id, 'hold_id', 64);
       return router.by_id('hold', hold_id, 'hold_id', { k: 'release', hold_id, actor_user_id: acting_user(ctx.principal) });
     }, { changes_state: true }),
     ConfirmAllocation: unary(deps, s, 'ConfirmAllocation', async (req: { hold_id: unknown; order_id: unknown }, ctx) => {
       // Allocation turns a hold into a sale: only the order service (or an admin) may do it.
       require_role(ctx.principal, ['service', 'admin'], 'ConfirmAllocation');
-      const hold_id = required(req.hold_id, 'hold_id', 64);
-      const order_id = required(req.order_id, 'order_id', L.order_id_length_max);
+      const hold_id = id(req.hold_id, 'hold_id', 64);
+      const order_id = id(req.order_id, 'order_id', L.order_id_length_max);
       return router.by_id('hold', hold_id, 'hold_id', { k: 'confirm', hold_id, order_id });
     }, { changes_state: true }),
   };

@@ -192,4 +192,14 @@ test('validate_event_id', () => {
   }
 });
 
+test('an event name carrying U+FFFD (invalid UTF-8 on the wire) is refused', () => {
+  try {
+    validate_event_spec(sample_spec({ name: 'Arena \ufffd' }));
+    assert.unreachable('expected a refusal');
+  } catch (e) {
+    assert.is((e as Error).name, 'InvalidArgumentError');
+    assert.match((e as Error).message, 'UTF-8');
+  }
+});
+
 test.run();
