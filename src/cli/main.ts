@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { load_secret, parse_duration_seconds, roles, sign_token, type Role } from '../auth/token.js';
 import { load_definitions } from '../grpc/proto.js';
 import { serve, serve_defaults } from '../grpc/server.js';
+import { load_tls } from '../grpc/tls.js';
 import { backup } from '../ops/backup.js';
 import { partition_count_max } from '../runtime/partition.js';
 import { flag, int_flag, parse_args } from './args.js';
@@ -12,6 +13,12 @@ import { flag, int_flag, parse_args } from './args.js';
 const usage = `usage:
   ticketing serve [--data DIR] [--grpc HOST:PORT] [--http HOST:PORT] [--kafka BROKERS]
                   [--workers N] [--partitions N] [--test-clock [--clock-offset-ms N]]
+                  [--rate-user N] [--rate-ip N] [--deadline-max-ms N]
+                  (requests/s per customer and per ip address, bursts of 2×N, 0: off;
+                   cap on every call's deadline)
+                  [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
+                  (PEM files; cert + key: gRPC over TLS; plus client CA: mutual TLS, client
+                   certificates required and verified; none: plaintext)
   ticketing events import FILE.json [--server HOST:PORT] [--token T] [--data DIR]
   ticketing token --user ID [--role customer|service|admin] [--ttl 1h] [--data DIR]
   ticketing backup DEST [--data DIR]      (hot copy of a running or stopped node; DEST new or empty)
@@ -24,12 +31,33 @@ function fail(message: string): never {
   process.exit(2);
 }
 
+const limit_flag_names = ['rate-user', 'rate-ip', 'deadline-max-ms'];
+
+/** Abuse limits: --rate-user / --rate-ip N requests per second (burst 2×N; 0: off) and
+ *  --deadline-max-ms; what is not given keeps serve_defaults. */
+function limit_flags(args: ReturnType<typeof parse_args>) {
+  const rate_user = int_flag(flag(args, 'rate-user', 'TICKETING_RATE_USER', undefined), 'rate-user', 0, 1_000_000);
+  const rate_ip = int_flag(flag(args, 'rate-ip', 'TICKETING_RATE_IP', undefined), 'rate-ip', 0, 10_000_000);
+  const deadline_ms_max = int_flag(flag(args, 'deadline-max-ms', 'TICKETING_DEADLINE_MAX_MS', undefined), 'deadline-max-ms', 1, 3_600_000);
+  return {
+    ...(rate_user === undefined ? {} : { rate_user_per_s: rate_user, rate_user_burst: 2 * rate_user }),
+    ...(rate_ip === undefined ? {} : { rate_ip_per_s: rate_ip, rate_ip_burst: 2 * rate_ip }),
+    ...(deadline_ms_max === undefined ? {} : { deadline_ms_max }),
+  };
+}
+
 async function cmd_serve(argv: string[]): Promise<void> {
-  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', 'kafka', 'workers', 'partitions', 'clock-offset-ms']);
+  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', 'kafka', 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', ...limit_flag_names]);
   const clock_offset_ms = int_flag(flag(args, 'clock-offset-ms', undefined, undefined), 'clock-offset-ms', 0, 10 * 365 * 86400 * 1000);
   if (clock_offset_ms !== undefined && args.flags.get('test-clock') !== true) fail('--clock-offset-ms needs --test-clock');
   const workers = int_flag(flag(args, 'workers', 'TICKETING_WORKERS', undefined), 'workers', 1, 256)
     ?? Math.max(1, availableParallelism() - 1);
+  const tls = {
+    tls_cert_file: flag(args, 'tls-cert', 'TICKETING_TLS_CERT', undefined),
+    tls_key_file: flag(args, 'tls-key', 'TICKETING_TLS_KEY', undefined),
+    tls_client_ca_file: flag(args, 'tls-client-ca', 'TICKETING_TLS_CLIENT_CA', undefined),
+  };
+  load_tls(tls); // refuse bad combinations and unreadable files before the data dir is touched
   const node = await serve({
     data_dir: flag(args, 'data', 'TICKETING_DATA_DIR', defaults.data),
     grpc_addr: flag(args, 'grpc', 'TICKETING_GRPC_ADDR', defaults.grpc),
@@ -40,6 +68,8 @@ async function cmd_serve(argv: string[]): Promise<void> {
     test_clock: args.flags.get('test-clock') === true,
     clock_offset_ms: clock_offset_ms ?? 0,
     ...serve_defaults,
+    ...limit_flags(args),
+    ...tls,
   });
   if (node.log.isLevelEnabled('info') && flag(args, 'kafka', 'TICKETING_KAFKA_BROKERS', undefined) !== undefined) {
     node.log.warn('--kafka is accepted but the Kafka emitter is not built yet: events stay in the durable outbox');

@@ -60,7 +60,7 @@ export function catalog_service(deps: EdgeDeps, router: Router) {
       const event_id = id(spec.event_id, 'event.event_id', L.event_id_length_max);
       const reply = (await router.by_event(event_id, { k: 'create_event', spec })) as { event_id: string; created: boolean; seat_count: number };
       return { ...reply, seat_count: String(reply.seat_count) };
-    }, { changes_state: true }),
+    }, { changes_state: true, retry_note: 'the outcome is unknown: the event may or may not have been created, and may still be. Retrying the identical definition is safe: CreateEvent is idempotent (a repeat answers created=false)' }),
     GetEvent: unary(deps, s, 'GetEvent', async (req: { event_id: unknown }) => {
       const event_id = id(req.event_id, 'event_id', L.event_id_length_max);
       return spec_to_wire((await router.by_event(event_id, { k: 'get_event', event_id })) as EventSpec & { seat_count: number });

@@ -20,6 +20,9 @@ export const status_of_error: Readonly<Record<string, status>> = {
   WorkerUnavailableError: status.UNAVAILABLE,
   MailboxFullError: status.RESOURCE_EXHAUSTED,
   ShuttingDownError: status.UNAVAILABLE,
+  // src/grpc/errors.ts
+  RateLimitedError: status.RESOURCE_EXHAUSTED,
+  DeadlineCappedError: status.DEADLINE_EXCEEDED,
 };
 
 export const internal_error_message = 'internal error; it has been logged';

@@ -14,6 +14,6 @@ export function test_clock_service(deps: EdgeDeps, pool: WorkerPool) {
       const millis = int64(req.millis, 'millis', 0, clock_advance_ms_max);
       const offset = pool.advance_clock(millis);
       return { now_unix_ms: String(Date.now() + offset) };
-    }, { changes_state: true }),
+    }, { changes_state: true, retry_note: 'the clock may or may not have moved, and may still: Advance is not idempotent, so read the clock (Advance by 0) before retrying' }),
   };
 }

@@ -28,6 +28,10 @@ export class Metrics {
   readonly mailbox_rejections = new client.Counter({
     name: 'ticketing_mailbox_rejections_total', help: 'Requests refused because a mailbox was at mailbox_depth_max', registers: [this.registry],
   });
+  readonly rate_limited = new client.Counter({
+    name: 'ticketing_rate_limited_total', help: 'Calls refused RESOURCE_EXHAUSTED by a rate limit, by scope (user: per customer token; ip: per client address)',
+    labelNames: ['scope'] as const, registers: [this.registry],
+  });
   readonly commit_duration = new client.Histogram({
     name: 'ticketing_journal_commit_duration_seconds', help: 'LMDB journal commit time including fsync',
     registers: [this.registry], buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
@@ -46,6 +50,7 @@ export class Metrics {
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'ticketing_' });
+    for (const scope of ['user', 'ip'] as const) this.rate_limited.inc({ scope }, 0); // exported as 0 from the start
   }
 
   attach(pool: WorkerPool): void {

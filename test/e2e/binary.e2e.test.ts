@@ -7,9 +7,9 @@ import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { arena_file, arena_id, cleanup, clients, code_of, grpc, repo_root, temp_dir } from './harness.js';
+import { arena_file, arena_id, cleanup, clients, code_of, grpc, guarded_setup, repo_root, temp_dir, type Guarded } from './harness.js';
 
-const t = suite<{ dir: string; env: NodeJS.ProcessEnv; started: ChildProcess[] }>('single executable e2e');
+const t = suite<Guarded & { dir: string; env: NodeJS.ProcessEnv; started: ChildProcess[] }>('single executable e2e');
 
 interface Running {
   child: ChildProcess;
@@ -54,7 +54,7 @@ function run(dir: string, env: NodeJS.ProcessEnv, args: string[]): { status: num
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-t.before((ctx) => {
+guarded_setup(t, (ctx) => {
   const build = spawnSync(process.execPath, [join(repo_root, 'scripts/build_binary.mjs')], { cwd: repo_root, encoding: 'utf8' });
   assert.is(build.status, 0, `build:binary failed:\n${build.stdout}${build.stderr}`);
   ctx.started = [];
@@ -72,8 +72,8 @@ t.before((ctx) => {
 });
 
 t.after((ctx) => {
-  for (const child of ctx.started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  cleanup(ctx.dir);
+  for (const child of ctx.started ?? []) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  if (ctx.dir !== undefined) cleanup(ctx.dir);
 });
 
 t('starts from a clean folder, serves a reservation, and shuts down', async (ctx) => {

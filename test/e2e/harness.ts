@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Test } from 'uvu';
 import { load_secret, sign_token, type Role } from '../../src/auth/token.js';
 
 export const repo_root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -113,9 +114,9 @@ export interface Clients {
   close(): void;
 }
 
-export function clients(port: number): Clients {
+/** Clients for 127.0.0.1:port; plaintext unless `creds` is given (e.g. grpc.credentials.createSsl). */
+export function clients(port: number, creds: grpc.ChannelCredentials = grpc.credentials.createInsecure()): Clients {
   const address = `127.0.0.1:${port}`;
-  const creds = grpc.credentials.createInsecure();
   const options = { 'grpc.max_send_message_length': 8 * 1024 * 1024 };
   const inventory = new root.ticketing.inventory.v1.InventoryService(address, creds, options) as grpc.Client;
   const catalog = new root.ticketing.catalog.v1.CatalogService(address, creds, options) as grpc.Client;
@@ -148,3 +149,22 @@ export async function code_of(promise: Promise<unknown>): Promise<{ code: number
 }
 
 export { grpc };
+
+/**
+ * uvu swallows an error thrown by a `before` hook (the suite reports 0 / N passed and exits 0),
+ * so a suite's setup runs through this: the error is kept and rethrown by every test, which
+ * uvu does count as failures. A failed setup fails loudly.
+ */
+export interface Guarded { setup_error?: unknown }
+export function guarded_setup<C extends Guarded>(suite: Test<C>, setup: (ctx: C) => Promise<void> | void): void {
+  suite.before(async (ctx) => {
+    try {
+      await setup(ctx);
+    } catch (error) {
+      ctx.setup_error = error ?? new Error('setup failed');
+    }
+  });
+  suite.before.each((ctx) => {
+    if (ctx.setup_error !== undefined) throw ctx.setup_error;
+  });
+}

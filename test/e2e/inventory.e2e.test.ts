@@ -3,14 +3,14 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  arena_file, arena_id, cleanup, clients, code_of, grpc, run_cli, start_server, stop, temp_dir, token,
-  type Clients, type Server,
+  arena_file, arena_id, cleanup, clients, code_of, grpc, guarded_setup, run_cli, start_server, stop, temp_dir, token,
+  type Clients, type Guarded, type Server,
 } from './harness.js';
 
 const S = grpc.status;
-const t = suite<{ dir: string; server: Server; c: Clients; alice: string; bob: string; svc: string; admin: string }>('inventory e2e');
+const t = suite<Guarded & { dir: string; server: Server; c: Clients; alice: string; bob: string; svc: string; admin: string }>('inventory e2e');
 
-t.before(async (ctx) => {
+guarded_setup(t, async (ctx) => {
   ctx.dir = temp_dir('inv');
   ctx.server = await start_server(ctx.dir, ['--test-clock', '--workers', '2', '--partitions', '8']);
   ctx.c = clients(ctx.server.grpc_port);
@@ -24,7 +24,8 @@ t.before(async (ctx) => {
 });
 
 t.after(async (ctx) => {
-  ctx.c.close();
+  if (ctx.server === undefined) return;
+  ctx.c?.close();
   assert.is(await stop(ctx.server), 0, 'SIGTERM exits 0');
   cleanup(ctx.dir);
 });

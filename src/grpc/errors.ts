@@ -1,0 +1,15 @@
+// Refusals made by the gRPC edge itself (abuse limits), one class per failure mode with a fixed
+// name; src/grpc/status.ts maps the names to status codes.
+
+/** A per-user or per-ip token bucket is empty: RESOURCE_EXHAUSTED, with the time to retry. */
+export class RateLimitedError extends Error {
+  override readonly name = 'RateLimitedError';
+  constructor(readonly scope: 'user' | 'ip', readonly retry_after_ms: number, message: string) {
+    super(message);
+  }
+}
+
+/** No answer within the call's deadline as capped by deadline_ms_max: DEADLINE_EXCEEDED. */
+export class DeadlineCappedError extends Error {
+  override readonly name = 'DeadlineCappedError';
+}
