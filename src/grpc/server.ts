@@ -20,9 +20,9 @@ import { load_definitions, service_of } from './proto.js';
 import { Router } from './router.js';
 import { test_clock_service } from './test_clock_service.js';
 import { server_credentials } from './tls.js';
-import { edge_limits } from './unary.js';
+import { edge_limits, type EdgeLimitConfig } from './unary.js';
 
-export interface ServeConfig {
+export interface ServeConfig extends EdgeLimitConfig {
   data_dir: string;
   grpc_addr: string;
   http_addr: string;
@@ -38,14 +38,6 @@ export interface ServeConfig {
   mailbox_batch_size_max: number;
   snapshot_every_records: number;
   drain_ms_max: number;
-  /** Abuse limits (src/grpc/unary.ts): requests per second and burst per customer and per ip
-   *  address (rate 0: off), users/ips tracked at most, and the cap on every call's deadline. */
-  rate_user_per_s: number;
-  rate_user_burst: number;
-  rate_ip_per_s: number;
-  rate_ip_burst: number;
-  rate_keys_max: number;
-  deadline_ms_max: number;
   /** PEM files. Cert + key: the gRPC listener speaks TLS; plus client CA: mutual TLS. None: plaintext. */
   tls_cert_file?: string | undefined;
   tls_key_file?: string | undefined;

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { arena_file, arena_id, cleanup, clients, grpc, repo_root, run_cli, start_server, stop, temp_dir, token, type Server } from './harness.js';
+import { arena_file, arena_id, clients, grpc, repo_root, run_cli, stop, token, with_server } from './harness.js';
 
 const S = grpc.status;
 const allowed_codes = new Set([S.OK, S.INVALID_ARGUMENT, S.NOT_FOUND, S.FAILED_PRECONDITION, S.RESOURCE_EXHAUSTED, S.PERMISSION_DENIED, S.ALREADY_EXISTS]);
@@ -57,67 +57,58 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('raw_release' as const), hold_id: bytes }),
 );
 
-test('fuzzed requests: clear statuses, server stays up, refused calls change nothing', async () => {
-  const dir = temp_dir('fuzz');
-  let server: Server | undefined;
-  try {
-    server = await start_server(dir, ['--workers', '1', '--partitions', '4']);
-    const c = clients(server.grpc_port);
-    assert.is(run_cli(['events', 'import', arena_file, '--server', `127.0.0.1:${server.grpc_port}`, '--data', dir]).status, 0);
-    const svc = token(dir, 'svc', 'service');
-    const admin = token(dir, 'ops', 'admin');
-    const raw = new raw_root.ticketing.inventory.v1.InventoryService(`127.0.0.1:${server.grpc_port}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 8 * 1024 * 1024 });
-    const metadata = new grpc.Metadata();
-    metadata.set('authorization', `Bearer ${svc}`);
-    const raw_call = (method: string, request: unknown) => new Promise((resolve, reject) => raw[method](request, metadata, (e: unknown, r: unknown) => (e ? reject(e) : resolve(r))));
-    const state = async () => JSON.stringify(await c.availability({ event_id: arena_id }, svc));
-    let calls = 0;
-    let refused = 0;
+test('fuzzed requests: clear statuses, server stays up, refused calls change nothing', () => with_server('fuzz', ['--workers', '1', '--partitions', '4'], async (server, dir) => {
+  const c = clients(server.grpc_port);
+  assert.is(run_cli(['events', 'import', arena_file, '--server', `127.0.0.1:${server.grpc_port}`, '--data', dir]).status, 0);
+  const svc = token(dir, 'svc', 'service');
+  const admin = token(dir, 'ops', 'admin');
+  const raw = new raw_root.ticketing.inventory.v1.InventoryService(`127.0.0.1:${server.grpc_port}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 8 * 1024 * 1024 });
+  const metadata = new grpc.Metadata();
+  metadata.set('authorization', `Bearer ${svc}`);
+  const raw_call = (method: string, request: unknown) => new Promise((resolve, reject) => raw[method](request, metadata, (e: unknown, r: unknown) => (e ? reject(e) : resolve(r))));
+  const state = async () => JSON.stringify(await c.availability({ event_id: arena_id }, svc));
+  let calls = 0;
+  let refused = 0;
 
-    await fc.assert(fc.asyncProperty(op, async (o) => {
-      const before = await state();
-      let outcome: unknown;
-      let error: grpc.ServiceError | undefined;
-      try {
-        switch (o.op) {
-          case 'reserve': outcome = await c.reserve({ event_id: o.event_id, seat_ids: o.seat_ids, hold_ttl_seconds: o.ttl, user_id: o.user_id }, svc); break;
-          case 'release': outcome = await c.release({ hold_id: o.hold_id }, svc); break;
-          case 'confirm': outcome = await c.confirm({ hold_id: o.hold_id, order_id: o.order_id }, svc); break;
-          case 'availability': outcome = await c.availability({ event_id: o.event_id, section: o.section }, svc); break;
-          case 'create_event': outcome = await c.create_event({ event: o.event }, admin); break;
-          case 'raw_reserve': outcome = await raw_call('ReserveTickets', { event_id: o.event_id, seat_ids: o.seat_ids, hold_ttl_seconds: o.ttl, user_id: o.user_id }); break;
-          case 'raw_release': outcome = await raw_call('ReleaseHold', { hold_id: o.hold_id }); break;
-        }
-      } catch (e) {
-        error = e as grpc.ServiceError;
+  await fc.assert(fc.asyncProperty(op, async (o) => {
+    const before = await state();
+    let outcome: unknown;
+    let error: grpc.ServiceError | undefined;
+    try {
+      switch (o.op) {
+        case 'reserve': outcome = await c.reserve({ event_id: o.event_id, seat_ids: o.seat_ids, hold_ttl_seconds: o.ttl, user_id: o.user_id }, svc); break;
+        case 'release': outcome = await c.release({ hold_id: o.hold_id }, svc); break;
+        case 'confirm': outcome = await c.confirm({ hold_id: o.hold_id, order_id: o.order_id }, svc); break;
+        case 'availability': outcome = await c.availability({ event_id: o.event_id, section: o.section }, svc); break;
+        case 'create_event': outcome = await c.create_event({ event: o.event }, admin); break;
+        case 'raw_reserve': outcome = await raw_call('ReserveTickets', { event_id: o.event_id, seat_ids: o.seat_ids, hold_ttl_seconds: o.ttl, user_id: o.user_id }); break;
+        case 'raw_release': outcome = await raw_call('ReleaseHold', { hold_id: o.hold_id }); break;
       }
-      calls++;
-      if (error === undefined) {
-        // A fuzzed input that happens to be valid: undo a hold so the baseline stays fixed.
-        const hold_id = (outcome as { hold_id?: string }).hold_id;
-        if (hold_id) assert.equal(await c.release({ hold_id }, svc), { released: true });
-        return;
-      }
-      refused++;
-      assert.ok(typeof error.code === 'number' && allowed_codes.has(error.code), `${o.op}: unexpected status ${S[error.code]}: ${error.details}`);
-      assert.ok(typeof error.details === 'string' && error.details.length > 0 && error.details.length < 2000, `${o.op}: short, non-empty message`);
-      assert.not.match(error.details, /\n\s+at |\/work\/|node_modules|dist\/|TypeError|undefined/, `${o.op}: no internals: ${error.details}`);
-      assert.is(await state(), before, `${o.op}: a refused call changed nothing`);
-    }), { numRuns: 150, seed: 424242 });
+    } catch (e) {
+      error = e as grpc.ServiceError;
+    }
+    calls++;
+    if (error === undefined) {
+      // A fuzzed input that happens to be valid: undo a hold so the baseline stays fixed.
+      const hold_id = (outcome as { hold_id?: string }).hold_id;
+      if (hold_id) assert.equal(await c.release({ hold_id }, svc), { released: true });
+      return;
+    }
+    refused++;
+    assert.ok(typeof error.code === 'number' && allowed_codes.has(error.code), `${o.op}: unexpected status ${S[error.code]}: ${error.details}`);
+    assert.ok(typeof error.details === 'string' && error.details.length > 0 && error.details.length < 2000, `${o.op}: short, non-empty message`);
+    assert.not.match(error.details, /\n\s+at |\/work\/|node_modules|dist\/|TypeError|undefined/, `${o.op}: no internals: ${error.details}`);
+    assert.is(await state(), before, `${o.op}: a refused call changed nothing`);
+  }), { numRuns: 150, seed: 424242 });
 
-    assert.ok(refused > 50 && calls === 150, `fuzzing reached the server (${refused} of ${calls} refused)`);
-    // Still serving.
-    const hold = await c.reserve({ event_id: arena_id, seat_ids: ['102-A-1'], hold_ttl_seconds: 60, user_id: 'after' }, svc);
-    assert.equal(await c.release({ hold_id: hold.hold_id }, svc), { released: true });
-    assert.is(server.process.exitCode, null, 'server alive');
-    raw.close();
-    c.close();
-    assert.is(await stop(server), 0);
-    server = undefined;
-  } finally {
-    if (server !== undefined && server.process.exitCode === null) server.process.kill('SIGKILL');
-    cleanup(dir);
-  }
-});
+  assert.ok(refused > 50 && calls === 150, `fuzzing reached the server (${refused} of ${calls} refused)`);
+  // Still serving.
+  const hold = await c.reserve({ event_id: arena_id, seat_ids: ['102-A-1'], hold_ttl_seconds: 60, user_id: 'after' }, svc);
+  assert.equal(await c.release({ hold_id: hold.hold_id }, svc), { released: true });
+  assert.is(server.process.exitCode, null, 'server alive');
+  raw.close();
+  c.close();
+  assert.is(await stop(server), 0);
+}));
 
 test.run();

@@ -168,3 +168,20 @@ export function guarded_setup<C extends Guarded>(suite: Test<C>, setup: (ctx: C)
     if (ctx.setup_error !== undefined) throw ctx.setup_error;
   });
 }
+
+/**
+ * Runs `body` against a fresh server in a fresh data dir. Whatever happens, a server still
+ * running afterwards is killed and the dir removed, so a failed assertion never leaves a process
+ * behind (uvu would never exit). The body stops the server itself to check its exit code.
+ */
+export async function with_server(prefix: string, extra: string[], body: (server: Server, dir: string) => Promise<void>): Promise<void> {
+  const dir = temp_dir(prefix);
+  let server: Server | undefined;
+  try {
+    server = await start_server(dir, extra);
+    await body(server, dir);
+  } finally {
+    if (server !== undefined && server.process.exitCode === null && server.process.signalCode === null) server.process.kill('SIGKILL');
+    cleanup(dir);
+  }
+}
