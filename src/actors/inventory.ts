@@ -82,6 +82,11 @@ export function create_state(partition: number): InventoryState {
   return { partition, events: new Map(), holds: new Map(), expiry: new MinHeap(), tombstones: [], active_holds: 0 };
 }
 
+/** The refusal for a hold of more than seats_per_hold_max seats (also raised at the gRPC edge). */
+export function seats_per_hold_exceeded(requested: number): LimitExceededError {
+  return new LimitExceededError(`a hold may have at most ${L.seats_per_hold_max} seats; ${requested} were requested`);
+}
+
 function decision(records: InventoryRecord[], reply: unknown, outbox: OutboxEntry[] = []): Decision<InventoryRecord> {
   return { records, reply, outbox };
 }
@@ -132,7 +137,7 @@ export function decide_reserve(state: InventoryState, req: ReserveRequest, ctx: 
   const seat_ids = req.seat_ids;
   if (!Array.isArray(seat_ids) || seat_ids.length === 0) throw new InvalidArgumentError('seat_ids must list at least one seat');
   if (seat_ids.length > L.seats_per_hold_max) {
-    throw new LimitExceededError(`a hold may have at most ${L.seats_per_hold_max} seats; ${seat_ids.length} were requested`);
+    throw seats_per_hold_exceeded(seat_ids.length);
   }
   const ttl_s = req.hold_ttl_seconds === 0 ? L.hold_ttl_seconds_default : req.hold_ttl_seconds;
   if (!Number.isSafeInteger(ttl_s) || ttl_s < L.hold_ttl_seconds_min || ttl_s > L.hold_ttl_seconds_max) {

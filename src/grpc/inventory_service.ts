@@ -1,6 +1,6 @@
 // ticketing.inventory.v1.InventoryService: translate, check transport limits, route.
 import * as L from '../actors/limits.js';
-import { LimitExceededError } from '../actors/errors.js';
+import { seats_per_hold_exceeded } from '../actors/inventory.js';
 import { acting_user, require_role, require_self } from '../auth/policy.js';
 import { id, int64, str } from './convert.js';
 import type { Router } from './router.js';
@@ -18,7 +18,7 @@ export function inventory_service(deps: EdgeDeps, router: Router) {
       const raw = Array.isArray(req.seat_ids) ? req.seat_ids : [];
       // Refuse oversized lists here, before they cross to a worker.
       if (raw.length > L.seats_per_hold_max) {
-        throw new LimitExceededError(`a hold may have at most ${L.seats_per_hold_max} seats; ${raw.length} were requested`);
+        throw seats_per_hold_exceeded(raw.length);
       }
       const seat_ids = raw.map((id, i) => str(id, `seat_ids[${i}]`, L.seat_id_length_max));
       const hold_ttl_seconds = int64(req.hold_ttl_seconds, 'hold_ttl_seconds');

@@ -44,6 +44,8 @@ class WorkerSlot {
   queue: WireRequest[] = [];
   readonly pending = new Map<number, PendingRequest>();
   flush_scheduled = false;
+  /** Called when the worker reports 'closed' (set by close()). */
+  on_closed: (() => void) | undefined;
   consecutive_failures = 0;
   restarts = 0;
   constructor(readonly index: number, readonly partitions: number[]) {}
@@ -120,6 +122,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
             break;
           case 'closed':
             slot.status = 'closed';
+            slot.on_closed?.();
             break;
         }
       });
@@ -256,9 +259,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       this.flush(slot);
       slot.status = 'closing';
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      // Wait for the worker to answer everything it holds and close its environments (or die).
+      const closed = new Promise<void>((resolve) => {
+        slot.on_closed = resolve;
+        void exited.then(resolve);
+      });
       worker.postMessage({ tag: 'close' } satisfies ToWorker);
-      // Wait for the worker to answer everything it holds and close its environments.
-      while ((slot.status as WorkerStatus) !== 'closed' && slot.worker === worker) await new Promise((r) => setTimeout(r, 5));
+      await closed;
       await worker.terminate();
       await exited;
     }));

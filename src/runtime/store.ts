@@ -85,6 +85,9 @@ export class PartitionStore<Rec> {
   private readonly env: Env;
   private next_seq = 1;
   private next_outbox_seq = 1;
+  /** Entries in this partition's outbox: counted once at recovery, then maintained (the
+   *  worker reports it every second; a range count would scan a growing outbox each time). */
+  private outbox_size = 0;
   private closed = false;
 
   constructor(
@@ -130,6 +133,7 @@ export class PartitionStore<Rec> {
     // The outbox sequence must never repeat an event id, even after every entry was drained.
     const floor = this.env.root.get(['outbox_floor', p]) as number | undefined;
     this.next_outbox_seq = Math.max(outbox_last, floor ?? 0) + 1;
+    this.outbox_size = this.env.outbox.getCount({ start: [p], end: [p + 1] });
     assert(this.next_seq > snapshot_seq, 'next seq after snapshot');
     return { snapshot, snapshot_seq, tail, next_seq: this.next_seq, next_outbox_seq: this.next_outbox_seq };
   }
@@ -145,6 +149,8 @@ export class PartitionStore<Rec> {
     const seq = this.next_seq++;
     const outbox_first = this.next_outbox_seq;
     this.next_outbox_seq += input.outbox.length;
+    // Counted when prepared: a commit that then fails is fatal to the worker anyway.
+    this.outbox_size += input.outbox.length;
     const journal_value = input.snapshot === undefined ? packr.pack(input.records) : undefined;
     const outbox_values = input.outbox.map((entry, i): Buffer => {
       const record: OutboxRecord = { ...entry, event_id: `${this.node_id}-p${p}-${outbox_first + i}`, created_ms: input.now_ms };
@@ -189,13 +195,21 @@ export class PartitionStore<Rec> {
 
   /** Deletes outbox entries (the emitter, once the broker acknowledged them). */
   async remove_outbox(seqs: number[]): Promise<void> {
+    let removed = 0;
     await this.env.root.transaction(() => {
-      for (const seq of seqs) this.env.outbox.remove([this.partition, seq]);
+      for (const seq of seqs) {
+        if (this.env.outbox.doesExist([this.partition, seq])) {
+          this.env.outbox.remove([this.partition, seq]);
+          removed++;
+        }
+      }
     });
+    this.outbox_size -= removed;
+    assert(this.outbox_size >= 0, 'outbox size never negative');
   }
 
   outbox_count(): number {
-    return this.env.outbox.getCount({ start: [this.partition], end: [this.partition + 1] });
+    return this.outbox_size;
   }
 
   /** created_ms of the oldest outbox entry, or 0 when the outbox is empty. */

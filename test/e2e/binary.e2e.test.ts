@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { arena_file, arena_id, cleanup, clients, code_of, grpc, guarded_setup, repo_root, temp_dir, type Guarded } from './harness.js';
+import { arena_file, arena_id, await_serving, cleanup, clients, code_of, grpc, guarded_setup, repo_root, temp_dir, type Guarded } from './harness.js';
 
 const t = suite<Guarded & { dir: string; env: NodeJS.ProcessEnv; started: ChildProcess[] }>('single executable e2e');
 
@@ -24,29 +24,7 @@ function serve(dir: string, env: NodeJS.ProcessEnv, started: ChildProcess[]): Pr
     cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'],
   });
   started.push(child);
-  const log: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    let buffer = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let nl: number;
-      while ((nl = buffer.indexOf('\n')) !== -1) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        log.push(line);
-        try {
-          const entry = JSON.parse(line) as { msg?: string; grpc?: string };
-          if (entry.msg === 'serving') resolve({ child, log, exited, grpc_port: Number(entry.grpc!.split(':').pop()) });
-        } catch {
-          // not JSON: kept in the log
-        }
-      }
-    });
-    child.stderr!.on('data', (chunk: Buffer) => log.push(chunk.toString()));
-    child.once('error', reject);
-    exited.then((code) => reject(new Error(`./ticketing serve exited (${code}) before serving:\n${log.join('\n')}`)));
-  });
+  return await_serving(child, './ticketing serve').then(({ log, exited, grpc_port }) => ({ child, log, exited, grpc_port }));
 }
 
 function run(dir: string, env: NodeJS.ProcessEnv, args: string[]): { status: number | null; stdout: string; stderr: string } {

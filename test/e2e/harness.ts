@@ -40,11 +40,24 @@ export function start_server(data_dir: string, extra: string[] = [], env: Record
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, TICKETING_LOG_LEVEL: 'info', ...env },
   });
+  const serving = await_serving(child, 'server');
+  return serving.then((ready) => ({ data_dir, process: child, ...ready }));
+}
+
+export interface Serving {
+  log: string[];
+  exited: Promise<number | null>;
+  grpc_port: number;
+  http_port: number;
+}
+
+/** Collects a `ticketing serve` process's output and resolves on its JSON "serving" line. */
+export function await_serving(child: ChildProcess, label: string): Promise<Serving> {
   const log: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     let buffer = '';
-    const on_data = (chunk: Buffer) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
       let nl: number;
       while ((nl = buffer.indexOf('\n')) !== -1) {
@@ -54,19 +67,16 @@ export function start_server(data_dir: string, extra: string[] = [], env: Record
         try {
           const entry = JSON.parse(line) as { msg?: string; grpc?: string; http?: string };
           if (entry.msg === 'serving') {
-            resolve({
-              data_dir, process: child, log, exited,
-              grpc_port: Number(entry.grpc!.split(':').pop()), http_port: Number(entry.http!.split(':').pop()),
-            });
+            resolve({ log, exited, grpc_port: Number(entry.grpc!.split(':').pop()), http_port: Number(entry.http!.split(':').pop()) });
           }
         } catch {
           // not JSON: keep it in the log
         }
       }
-    };
-    child.stdout!.on('data', on_data);
+    });
     child.stderr!.on('data', (chunk: Buffer) => log.push(chunk.toString()));
-    exited.then((code) => reject(new Error(`server exited (${code}) before serving:\n${log.join('\n')}`)));
+    child.once('error', reject);
+    exited.then((code) => reject(new Error(`${label} exited (${code}) before serving:\n${log.join('\n')}`)));
   });
 }
 
