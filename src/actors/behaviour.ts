@@ -6,6 +6,11 @@ import {
   apply, create_state, decide_confirm, decide_create_event, decide_release, decide_reserve, decide_timers,
   next_deadline_ms, type InventoryRecord, type InventoryState,
 } from './inventory.js';
+import { decide_confirm_order, decide_create_draft, decide_score, get_order, list_orders } from './orders.js';
+import {
+  decide_authorize_begin, decide_authorize_end, decide_begin_void, decide_capture, decide_refund_begin, decide_settle,
+  open_settlements,
+} from './payments.js';
 import { get_availability, get_event } from './queries.js';
 import type { TicketingRequest } from './requests.js';
 import { restore, snapshot } from './snapshot.js';
@@ -20,6 +25,18 @@ export const behaviour: PartitionBehaviour<InventoryState, TicketingRequest, Inv
       case 'reserve': return decide_reserve(state, request, ctx);
       case 'release': return decide_release(state, request, ctx);
       case 'confirm': return decide_confirm(state, request, ctx);
+      case 'create_draft': return decide_create_draft(state, request, ctx);
+      case 'score': return decide_score(state, request, ctx);
+      case 'confirm_order': return decide_confirm_order(state, request, ctx);
+      case 'get_order': return { records: [], outbox: [], reply: get_order(state, request) };
+      case 'list_orders': return { records: [], outbox: [], reply: list_orders(state, request) };
+      case 'authorize_begin': return decide_authorize_begin(state, request, ctx);
+      case 'authorize_end': return decide_authorize_end(state, request, ctx);
+      case 'capture': return decide_capture(state, request);
+      case 'refund_begin': return decide_refund_begin(state, request, ctx);
+      case 'settle': return decide_settle(state, request, ctx);
+      case 'begin_void': return decide_begin_void(state, request, ctx);
+      case 'open_settlements': return { records: [], outbox: [], reply: open_settlements(state, ctx.now_ms, request.limit) };
       default: return unreachable(request, 'request kind');
     }
   },
@@ -35,6 +52,9 @@ export const behaviour: PartitionBehaviour<InventoryState, TicketingRequest, Inv
       held += e.held;
       sold += e.sold;
     }
-    return { seat_holds_active: state.active_holds, seats_held: held, seats_sold: sold, events: state.events.size };
+    return {
+      seat_holds_active: state.active_holds, seats_held: held, seats_sold: sold, events: state.events.size,
+      orders: state.purchase.orders.size, payments_open: state.purchase.open_payments.size,
+    };
   },
 };

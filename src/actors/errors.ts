@@ -42,9 +42,42 @@ export class PermissionDeniedError extends DomainError {
   override readonly name = 'PermissionDeniedError';
 }
 
+export class OrderNotFoundError extends DomainError {
+  override readonly name = 'OrderNotFoundError';
+}
+export class PaymentNotFoundError extends DomainError {
+  override readonly name = 'PaymentNotFoundError';
+}
+/** The promo code is unknown, past its valid_until, or used up. */
+export class PromoUnavailableError extends DomainError {
+  override readonly name = 'PromoUnavailableError';
+}
+/** The order is not in a status that allows this step (e.g. Authorize on a CONFIRMED order). */
+export class OrderStateError extends DomainError {
+  override readonly name = 'OrderStateError';
+}
+/** The payment is not in a status that allows this step (e.g. Capture of a DECLINED payment). */
+export class PaymentStateError extends DomainError {
+  override readonly name = 'PaymentStateError';
+}
+/** The refund would make the total refunded exceed the amount captured. */
+export class RefundExceedsCapturedError extends DomainError {
+  override readonly name = 'RefundExceedsCapturedError';
+}
+/** The hold of the order expired and its seats are gone: the authorization was voided. */
+export class OrderExpiredError extends DomainError {
+  override readonly name = 'OrderExpiredError';
+}
+/** An idempotency key was reused with a different request. */
+export class IdempotencyKeyReusedError extends DomainError {
+  override readonly name = 'IdempotencyKeyReusedError';
+}
+
 const classes = [
   InvalidArgumentError, EventNotFoundError, EventExistsError, HoldNotFoundError, SeatsUnavailableError,
-  HoldNotActiveError, HoldConfirmedError, LimitExceededError, PermissionDeniedError,
+  HoldNotActiveError, HoldConfirmedError, LimitExceededError, PermissionDeniedError, OrderNotFoundError,
+  PaymentNotFoundError, PromoUnavailableError, OrderStateError, PaymentStateError, RefundExceedsCapturedError,
+  OrderExpiredError, IdempotencyKeyReusedError,
 ];
 
 const by_name = new Map<string, new (message: string) => DomainError>(

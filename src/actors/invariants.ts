@@ -2,6 +2,7 @@
 // on the request path. Throws AssertionError naming the first broken invariant.
 import { assert } from '../runtime/assert.js';
 import { SEAT_FREE, SEAT_HELD, SEAT_SOLD, type InventoryState } from './inventory.js';
+import { is_open, is_sold, promo_key } from './purchase_state.js';
 
 export function check_invariants(state: InventoryState): void {
   let active = 0;
@@ -56,4 +57,57 @@ export function check_invariants(state: InventoryState): void {
     }
   }
   assert(active === state.active_holds, 'active hold count consistent');
+  check_purchase_invariants(state);
+}
+
+/** Orders, payments and promo uses agree with each other and with the seats. */
+export function check_purchase_invariants(state: InventoryState): void {
+  const p = state.purchase;
+  const uses = new Map<string, number>();
+  for (const order of p.orders.values()) {
+    const event = state.events.get(order.event_id);
+    assert(event !== undefined, `order ${order.order_id} has its event`);
+    if (order.promo_counted) uses.set(promo_key(order.event_id, order.promo_code), (uses.get(promo_key(order.event_id, order.promo_code)) ?? 0) + 1);
+    assert(order.promo_counted === (order.promo_code !== '' && (order.status === 'DRAFT' || is_sold(order))), `order ${order.order_id} counts its promo use exactly while a draft or sold`);
+    assert(order.total_micros <= order.subtotal_micros, 'a promo never raises the price');
+    if (order.status === 'DRAFT') {
+      const hold = state.holds.get(order.hold_id);
+      assert(hold !== undefined && hold.status === 'active', `draft ${order.order_id} has an active hold`);
+    }
+    const paid = order.payment_ids.map((id) => p.payments.get(id)!);
+    const live_auths = paid.filter((x) => x.status === 'PENDING' || x.status === 'AUTHORIZED' || x.status === 'CAPTURING');
+    assert(live_auths.length <= 1, `order ${order.order_id} has at most one live authorization`);
+    if (is_sold(order)) {
+      const order_no = event.order_no_by_id.get(order.order_id);
+      assert(order_no !== undefined, `sold order ${order.order_id} is known to its event`);
+      for (const seat of order.seats) {
+        assert(event.seat_state[seat] === SEAT_SOLD && event.seat_owner[seat] === order_no, `every seat of confirmed order ${order.order_id} is sold to it`);
+      }
+      const payment = p.payments.get(order.payment_id);
+      assert(payment !== undefined && payment.order_id === order.order_id, `confirmed order ${order.order_id} has its payment`);
+      assert(['CAPTURING', 'CAPTURED', 'PARTIALLY_REFUNDED', 'REFUNDED'].includes(payment.status), `confirmed order ${order.order_id}'s payment is captured or capturing`);
+      assert(payment.amount_micros === order.total_micros, 'the captured amount is the order total');
+      const expected = payment.status === 'REFUNDED' ? 'REFUNDED' : payment.status === 'PARTIALLY_REFUNDED' ? 'PARTIALLY_REFUNDED' : 'CONFIRMED';
+      assert(order.status === expected, `order ${order.order_id} status ${order.status} follows its payment ${payment.status}`);
+    }
+  }
+  for (const [key, n] of uses) {
+    assert(p.promo_uses.get(key) === n, `promo ${key} uses counted consistently`);
+    const [event_id, code] = key.split('\u0000');
+    const promo = state.events.get(event_id!)!.spec.promo_codes.find((x) => x.code === code)!;
+    assert(promo.max_uses === 0 || n <= promo.max_uses, `promo ${code} within its cap`);
+  }
+  for (const [key, n] of p.promo_uses) assert(n === (uses.get(key) ?? 0), `promo ${key} has no phantom uses`);
+  for (const payment of p.payments.values()) {
+    const order = p.orders.get(payment.order_id);
+    assert(order !== undefined, `payment ${payment.payment_id} has its order`);
+    assert(payment.refunded_micros + payment.refund_pending_micros <= payment.captured_micros, `payment ${payment.payment_id} never refunds more than captured`);
+    assert(payment.captured_micros === 0 || payment.captured_micros === payment.amount_micros, 'capture is whole');
+    if (payment.captured_micros > 0) assert(is_sold(order) && order.payment_id === payment.payment_id, `money captured only for a confirmed order (${payment.payment_id})`);
+    const refunded = payment.refunds.filter((r) => r.status === 'SUCCEEDED').reduce((a, r) => a + r.amount_micros, 0);
+    const pending = payment.refunds.filter((r) => r.status === 'PENDING').reduce((a, r) => a + r.amount_micros, 0);
+    assert(refunded === payment.refunded_micros && pending === payment.refund_pending_micros, `payment ${payment.payment_id} refund sums consistent`);
+    assert(is_open(payment) === p.open_payments.has(payment.payment_id), `payment ${payment.payment_id} open index consistent`);
+  }
+  assert(p.open_payments.size <= p.payments.size, 'open payments are payments');
 }

@@ -13,6 +13,8 @@ import { seat_count_of, validate_event_id, validate_event_spec, type EventSpec }
 import { id_random_bytes, make_id } from './ids.js';
 import * as L from './limits.js';
 import { SeatMap } from './seat_map.js';
+import { apply_purchase, is_purchase_record, type PurchaseRecord } from './purchase_records.js';
+import { create_purchase_state, type PurchaseState } from './purchase_state.js';
 
 export const SEAT_FREE = 0;
 export const SEAT_HELD = 1;
@@ -63,6 +65,8 @@ export interface InventoryState {
   /** Ended holds in end order, forgotten after hold_tombstone_retention_ms. */
   tombstones: { hold_id: string; forget_at_ms: number }[];
   active_holds: number;
+  /** Orders and payments of this partition's events (purchase_state.ts). */
+  purchase: PurchaseState;
 }
 
 export type InventoryRecord =
@@ -71,7 +75,8 @@ export type InventoryRecord =
   | { t: 'hold_released'; hold_id: string; at_ms: number }
   | { t: 'hold_expired'; hold_id: string; at_ms: number }
   | { t: 'hold_confirmed'; hold_id: string; order_id: string; at_ms: number }
-  | { t: 'holds_forgotten'; hold_ids: string[] };
+  | { t: 'holds_forgotten'; hold_ids: string[] }
+  | PurchaseRecord;
 
 export interface ReserveRequest { event_id: string; seat_ids: string[]; hold_ttl_seconds: number; user_id: string; trace_id: string }
 export interface ReleaseRequest { hold_id: string; /** null: a service acting for anyone. */ actor_user_id: string | null }
@@ -79,7 +84,10 @@ export interface ConfirmRequest { hold_id: string; order_id: string }
 export interface AvailabilityRequest { event_id: string; section: string }
 
 export function create_state(partition: number): InventoryState {
-  return { partition, events: new Map(), holds: new Map(), expiry: new MinHeap(), tombstones: [], active_holds: 0 };
+  return {
+    partition, events: new Map(), holds: new Map(), expiry: new MinHeap(), tombstones: [], active_holds: 0,
+    purchase: create_purchase_state(),
+  };
 }
 
 /** The refusal for a hold of more than seats_per_hold_max seats (also raised at the gRPC edge). */
@@ -91,7 +99,7 @@ function decision(records: InventoryRecord[], reply: unknown, outbox: OutboxEntr
   return { records, reply, outbox };
 }
 
-function event_of(state: InventoryState, event_id: string): EventState {
+export function event_of(state: InventoryState, event_id: string): EventState {
   const event = state.events.get(event_id);
   if (event === undefined) throw new EventNotFoundError(`event ${event_id} does not exist`);
   return event;
@@ -129,7 +137,11 @@ export function decide_create_event(state: InventoryState, input: unknown): Deci
   return decision([{ t: 'event_created', spec }], { event_id: spec.event_id, created: true, seat_count });
 }
 
-export function decide_reserve(state: InventoryState, req: ReserveRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export interface PlannedHold { record: Extract<InventoryRecord, { t: 'hold_created' }>; event: EventState }
+
+/** Validates a hold of `seat_ids` for `user_id` and plans its record (ReserveTickets and
+ *  CreateDraft share every rule). Changes nothing. */
+export function plan_hold(state: InventoryState, req: ReserveRequest, ctx: DecideContext): PlannedHold {
   assert(ctx.partition === state.partition, 'request routed to its partition');
   validate_event_id(req.event_id);
   const event = event_of(state, req.event_id);
@@ -175,15 +187,34 @@ export function decide_reserve(state: InventoryState, req: ReserveRequest, ctx: 
   }
   const hold_id = make_id('hold', state.partition, ctx.random_bytes(id_random_bytes));
   assert(!state.holds.has(hold_id), 'hold ids never collide');
-  const expires_at_ms = ctx.now_ms + ttl_s * 1000;
-  const record: InventoryRecord = {
+  const record: PlannedHold['record'] = {
     t: 'hold_created', hold_id, hold_no: event.next_hold_no, event_id: req.event_id, user_id, seats,
-    at_ms: ctx.now_ms, expires_at_ms, trace_id: req.trace_id,
+    at_ms: ctx.now_ms, expires_at_ms: ctx.now_ms + ttl_s * 1000, trace_id: req.trace_id,
   };
-  return decision([record], { hold_id, expires_at_ms });
+  assert(record.seats.length === seat_ids.length, 'every requested seat planned');
+  return { record, event };
 }
 
-function hold_of(state: InventoryState, hold_id: string): Hold {
+/** The HoldCreated event of a planned hold (DESIGN §6 lifecycle events). */
+export function hold_created_event(planned: PlannedHold): OutboxEntry {
+  const r = planned.record;
+  return {
+    type: 'HoldCreated',
+    key: r.event_id,
+    payload: {
+      hold_id: r.hold_id, event_id: r.event_id, user_id: r.user_id, seat_ids: r.seats.map((s) => planned.event.map.id_of(s)),
+      expires_at_unix: Math.floor(r.expires_at_ms / 1000), created_at_unix: Math.floor(r.at_ms / 1000), trace_id: r.trace_id,
+    },
+  };
+}
+
+export function decide_reserve(state: InventoryState, req: ReserveRequest, ctx: DecideContext): Decision<InventoryRecord> {
+  const planned = plan_hold(state, req, ctx);
+  const r = planned.record;
+  return decision([r], { hold_id: r.hold_id, expires_at_ms: r.expires_at_ms }, [hold_created_event(planned)]);
+}
+
+export function hold_of(state: InventoryState, hold_id: string): Hold {
   const hold = state.holds.get(hold_id);
   if (hold === undefined) throw new HoldNotFoundError(`hold ${hold_id} does not exist (or was forgotten after it ended)`);
   return hold;
@@ -201,11 +232,38 @@ export function decide_release(state: InventoryState, req: ReleaseRequest, ctx: 
     case 'released':
     case 'expired':
       return decision([], { released: false });
-    case 'active':
+    case 'active': {
       // Past its expiry the hold is expired even if the timer has not run yet.
       if (ctx.now_ms >= hold.expires_at_ms) return decision([], { released: false });
-      return decision([{ t: 'hold_released', hold_id: hold.hold_id, at_ms: ctx.now_ms }], { released: true });
+      const records: InventoryRecord[] = [{ t: 'hold_released', hold_id: hold.hold_id, at_ms: ctx.now_ms }];
+      // Releasing a draft's hold cancels the draft; an authorization it had is voided.
+      records.push(...end_draft(state, hold.hold_id, 'order_cancelled', ctx.now_ms));
+      const outbox: OutboxEntry[] = [{
+        type: 'HoldReleased', key: hold.event_id,
+        payload: { hold_id: hold.hold_id, event_id: hold.event_id, released_at_unix: Math.floor(ctx.now_ms / 1000), trace_id: hold.trace_id },
+      }];
+      return decision(records, { released: true }, outbox);
+    }
   }
+}
+
+/** Records that end the draft order carried by `hold_id`, if any: the order is cancelled
+ *  (voiding any authorization it has) or expired (an authorization stays confirmable for
+ *  authorization_grace_ms: ConfirmOrder may retake free seats). */
+export function end_draft(state: InventoryState, hold_id: string, t: 'order_cancelled' | 'order_expired', now_ms: number): InventoryRecord[] {
+  const order_id = state.purchase.order_by_hold.get(hold_id);
+  if (order_id === undefined) return [];
+  const order = state.purchase.orders.get(order_id);
+  assert(order !== undefined && order.hold_id === hold_id, 'a hold\'s order carries it');
+  if (order.status !== 'DRAFT') return [];
+  const records: InventoryRecord[] = [{ t, order_id, at_ms: now_ms }];
+  if (t === 'order_cancelled') {
+    for (const payment_id of order.payment_ids) {
+      const payment = state.purchase.payments.get(payment_id);
+      if (payment?.status === 'AUTHORIZED') records.push({ t: 'payment_voiding', payment_id, at_ms: now_ms });
+    }
+  }
+  return records;
 }
 
 export function decide_confirm(state: InventoryState, req: ConfirmRequest, ctx: DecideContext): Decision<InventoryRecord> {
@@ -215,6 +273,12 @@ export function decide_confirm(state: InventoryState, req: ConfirmRequest, ctx: 
     throw new InvalidArgumentError(`order_id must be 1..${L.order_id_length_max} of letters, digits and . _ : -`);
   }
   const hold = hold_of(state, req.hold_id);
+  // A draft's hold is sold only by ConfirmOrder, which takes the payment with it: allocating it
+  // here would sell seats the buyer has not paid for.
+  const draft_order = state.purchase.order_by_hold.get(hold.hold_id);
+  if (draft_order !== undefined && (draft_order !== order_id || hold.status !== 'confirmed')) {
+    throw new HoldNotActiveError(`hold ${req.hold_id} belongs to order ${draft_order}; confirm it with OrderService.ConfirmOrder`);
+  }
   switch (hold.status) {
     case 'confirmed':
       if (hold.order_id === order_id) return decision([], { confirmed: true });
@@ -233,18 +297,30 @@ export function decide_timers(state: InventoryState, ctx: DecideContext): Decisi
   const records: InventoryRecord[] = [];
   const outbox: OutboxEntry[] = [];
   // The expiry heap is a derived index: popping stale entries here changes no journaled state.
-  while (records.length < expiries_per_timer_run_max) {
+  let expired = 0;
+  while (expired < expiries_per_timer_run_max) {
     const due = state.expiry.peek_key();
     if (due === null || due > ctx.now_ms) break;
     const hold_id = state.expiry.pop()!;
     const hold = state.holds.get(hold_id);
     if (hold === undefined || hold.status !== 'active' || hold.expires_at_ms !== due) continue;
+    expired++;
     records.push({ t: 'hold_expired', hold_id, at_ms: ctx.now_ms });
     outbox.push({
       type: 'InventoryHoldExpired',
       key: hold.event_id,
       payload: { hold_id, event_id: hold.event_id, expired_at_unix: Math.floor(ctx.now_ms / 1000), trace_id: hold.trace_id },
     });
+    const ended = end_draft(state, hold_id, 'order_expired', ctx.now_ms);
+    records.push(...ended);
+    if (ended.length > 0) {
+      const order = state.purchase.orders.get(state.purchase.order_by_hold.get(hold_id)!)!;
+      outbox.push({
+        type: 'OrderExpired',
+        key: order.order_id,
+        payload: { order_id: order.order_id, user_id: order.user_id, event_id: order.event_id, expired_at_unix: Math.floor(ctx.now_ms / 1000), trace_id: order.trace_id },
+      });
+    }
   }
   const forget: string[] = [];
   for (const tomb of state.tombstones) {
@@ -252,15 +328,24 @@ export function decide_timers(state: InventoryState, ctx: DecideContext): Decisi
     forget.push(tomb.hold_id);
   }
   if (forget.length > 0) records.push({ t: 'holds_forgotten', hold_ids: forget });
+  const keys: string[] = [];
+  for (const key of state.purchase.idempotency_queue) {
+    const entry = state.purchase.idempotency.get(key);
+    assert(entry !== undefined, 'queued idempotency keys are stored');
+    if (entry.forget_at_ms > ctx.now_ms || keys.length >= expiries_per_timer_run_max) break;
+    keys.push(key);
+  }
+  if (keys.length > 0) records.push({ t: 'idempotency_forgotten', keys });
   return { records, outbox, reply: null };
 }
 
 export function next_deadline_ms(state: InventoryState): number | null {
-  const expiry = state.expiry.peek_key();
-  const forget = state.tombstones[0]?.forget_at_ms ?? null;
-  if (expiry === null) return forget;
-  if (forget === null) return expiry;
-  return Math.min(expiry, forget);
+  const candidates = [
+    state.expiry.peek_key(),
+    state.tombstones[0]?.forget_at_ms ?? null,
+    state.purchase.idempotency.get(state.purchase.idempotency_queue[0] ?? '')?.forget_at_ms ?? null,
+  ].filter((t): t is number => t !== null);
+  return candidates.length === 0 ? null : Math.min(...candidates);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -291,6 +376,10 @@ function end_hold(state: InventoryState, hold: Hold, status: 'released' | 'expir
 }
 
 export function apply(state: InventoryState, record: InventoryRecord): void {
+  if (is_purchase_record(record)) {
+    apply_purchase(state.purchase, record);
+    return;
+  }
   switch (record.t) {
     case 'event_created': {
       assert(!state.events.has(record.spec.event_id), 'event created once');

@@ -34,3 +34,25 @@ export const availability_seat_ids_max = 5000;
 export const amount_micros_max = Number.MAX_SAFE_INTEGER;
 
 export const id_pattern = /^[A-Za-z0-9._:-]+$/;
+
+// Purchases (orders, payments, refunds, fraud).
+export const idempotency_key_length_max = 64;
+/** How long an Authorize/Refund result is kept for retries carrying the same idempotency-key. */
+export const idempotency_retention_ms = 24 * 60 * 60 * 1000;
+/** Refunds of one payment (each partial refund is one). */
+export const refunds_per_payment_max = 20;
+/** Payments one order may have (each Authorize attempt, declined ones included). */
+export const payments_per_order_max = 10;
+/** An AUTHORIZED payment of an order whose hold expired stays confirmable (ConfirmOrder retakes
+ *  free seats) this long after the expiry; then it is voided, so no authorization is kept. */
+export const authorization_grace_ms = 10 * 60 * 1000;
+/** A payment still PENDING this long after Authorize began (the gateway's answer was lost to a
+ *  crash or an outage) is voided at the gateway by reference and recorded VOIDED. */
+export const authorization_pending_ms_max = 60 * 1000;
+/** Orders returned by one ListOrders page. */
+export const list_orders_page_max = 100;
+export const payment_token_length_max = 64;
+export const ip_length_max = 45;
+export const device_id_length_max = 128;
+/** Settlement items (captures, voids, refunds to drive at the gateway) handed out per request. */
+export const settlements_per_request_max = 256;

@@ -5,6 +5,7 @@ import { assert } from '../runtime/assert.js';
 import type { EventSpec } from './event_spec.js';
 import { create_state, SEAT_HELD, SEAT_SOLD, type EventState, type Hold, type InventoryState } from './inventory.js';
 import { SeatMap } from './seat_map.js';
+import { is_open, promo_key, type IdempotencyEntry, type Order, type Payment } from './purchase_state.js';
 
 interface EventSnapshot {
   spec: EventSpec;
@@ -15,10 +16,14 @@ interface EventSnapshot {
 }
 
 export interface InventorySnapshot {
-  version: 1;
+  version: 2;
   events: EventSnapshot[];
   holds: Hold[];
   tombstones: { hold_id: string; forget_at_ms: number }[];
+  orders: Order[];
+  payments: Payment[];
+  /** In the order they will be forgotten. */
+  idempotency: [string, IdempotencyEntry][];
 }
 
 export function snapshot(state: InventoryState): InventorySnapshot {
@@ -26,12 +31,17 @@ export function snapshot(state: InventoryState): InventorySnapshot {
   for (const e of state.events.values()) {
     events.push({ spec: e.spec, seat_state: e.seat_state, seat_owner: e.seat_owner, orders: e.orders, next_hold_no: e.next_hold_no });
   }
-  return { version: 1, events, holds: [...state.holds.values()], tombstones: state.tombstones };
+  const p = state.purchase;
+  return {
+    version: 2, events, holds: [...state.holds.values()], tombstones: state.tombstones,
+    orders: [...p.orders.values()], payments: [...p.payments.values()],
+    idempotency: p.idempotency_queue.map((key) => [key, p.idempotency.get(key)!]),
+  };
 }
 
 export function restore(partition: number, raw: unknown): InventoryState {
   const snap = raw as InventorySnapshot;
-  assert(snap.version === 1, 'snapshot version known');
+  assert(snap.version === 2, 'snapshot version known');
   const state = create_state(partition);
   for (const e of snap.events) {
     const map = new SeatMap(e.spec);
@@ -68,5 +78,29 @@ export function restore(partition: number, raw: unknown): InventoryState {
     }
   }
   state.tombstones = snap.tombstones;
+  // Purchases: the orders and payments themselves; every index is rebuilt from them.
+  const p = state.purchase;
+  for (const order of snap.orders) {
+    p.orders.set(order.order_id, order);
+    p.order_by_hold.set(order.hold_id, order.order_id);
+    if (order.draft_key !== '') p.order_by_draft_key.set(order.draft_key, order.order_id);
+    let list = p.orders_by_user.get(order.user_id);
+    if (list === undefined) p.orders_by_user.set(order.user_id, (list = []));
+    list.push(order.order_id);
+    if (order.promo_counted) {
+      const key = promo_key(order.event_id, order.promo_code);
+      p.promo_uses.set(key, (p.promo_uses.get(key) ?? 0) + 1);
+    }
+  }
+  for (const payment of snap.payments) {
+    p.payments.set(payment.payment_id, payment);
+    if (is_open(payment)) p.open_payments.add(payment.payment_id);
+    for (const refund of payment.refunds) p.payment_by_refund.set(refund.refund_id, payment.payment_id);
+  }
+  for (const [key, entry] of snap.idempotency) {
+    p.idempotency.set(key, entry);
+    p.idempotency_queue.push(key);
+  }
+  assert(p.orders.size === snap.orders.length && p.payments.size === snap.payments.length, 'every order and payment restored once');
   return state;
 }

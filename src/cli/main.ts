@@ -16,6 +16,7 @@ const usage = `usage:
                   [--rate-user N] [--rate-ip N] [--deadline-max-ms N]
                   (requests/s per customer and per ip address, bursts of 2×N, 0: off;
                    cap on every call's deadline)
+                  [--fraud-ip-blocklist FILE]   (ip addresses the fraud rules decline, one per line)
                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
                   (PEM files; cert + key: gRPC over TLS; plus client CA: mutual TLS, client
                    certificates required and verified; none: plaintext)
@@ -47,7 +48,7 @@ function limit_flags(args: ReturnType<typeof parse_args>) {
 }
 
 async function cmd_serve(argv: string[]): Promise<void> {
-  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', 'kafka', 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', ...limit_flag_names]);
+  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', 'kafka', 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', ...limit_flag_names]);
   const clock_offset_ms = int_flag(flag(args, 'clock-offset-ms', undefined, undefined), 'clock-offset-ms', 0, 10 * 365 * 86400 * 1000);
   if (clock_offset_ms !== undefined && args.flags.get('test-clock') !== true) fail('--clock-offset-ms needs --test-clock');
   const workers = int_flag(flag(args, 'workers', 'TICKETING_WORKERS', undefined), 'workers', 1, 256)
@@ -70,6 +71,7 @@ async function cmd_serve(argv: string[]): Promise<void> {
     ...serve_defaults,
     ...limit_flags(args),
     ...tls,
+    fraud_ip_blocklist_file: flag(args, 'fraud-ip-blocklist', 'TICKETING_FRAUD_IP_BLOCKLIST', undefined),
   });
   if (node.log.isLevelEnabled('info') && flag(args, 'kafka', 'TICKETING_KAFKA_BROKERS', undefined) !== undefined) {
     node.log.warn('--kafka is accepted but the Kafka emitter is not built yet: events stay in the durable outbox');

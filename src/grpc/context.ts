@@ -7,6 +7,16 @@ import { verify_token, type Principal } from '../auth/token.js';
 export interface CallContext {
   principal: Principal;
   trace_id: string;
+  /** The client's ip address (as the rate limiter sees it). */
+  peer_ip: string;
+  /** `idempotency-key` metadata, '' when absent (checked where it is used). */
+  idempotency_key: string;
+}
+
+/** The `idempotency-key` metadata value, '' when absent. */
+export function idempotency_key_of(metadata: grpc.Metadata): string {
+  const value = metadata.get('idempotency-key')[0];
+  return typeof value === 'string' ? value : '';
 }
 
 const traceparent_pattern = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;

@@ -30,3 +30,18 @@ export function id(value: unknown, field: string, length_max: number): string {
   if (!id_pattern.test(s)) throw new InvalidArgumentError(`${field} may contain only letters, digits and . _ : -`);
   return s;
 }
+
+/** A Money message: amount_micros a positive safe integer (never rounded), an ISO 4217 code. */
+export function money(value: unknown, field: string): { amount_micros: number; currency: string } {
+  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`${field} is required`);
+  const m = value as { amount_micros?: unknown; currency?: unknown };
+  const amount_micros = int64(m.amount_micros ?? '0', `${field}.amount_micros`, 1);
+  const currency = str(m.currency ?? '', `${field}.currency`, 3);
+  if (!/^[A-Z]{3}$/.test(currency)) throw new InvalidArgumentError(`${field}.currency must be an ISO 4217 code such as EUR`);
+  return { amount_micros, currency };
+}
+
+/** Money out: int64 as a decimal string. */
+export function money_out(amount_micros: number, currency: string): { amount_micros: string; currency: string } {
+  return { amount_micros: String(amount_micros), currency };
+}

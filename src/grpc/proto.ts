@@ -10,6 +10,7 @@ export const proto_files = [
   'ticketing/common/v1/common.proto',
   'ticketing/inventory/v1/inventory.proto',
   'ticketing/order/v1/order.proto',
+  'ticketing/order/v1/order_query.proto',
   'ticketing/payment/v1/payment.proto',
   'ticketing/fraud/v1/fraud.proto',
   'ticketing/events/v1/events.proto',

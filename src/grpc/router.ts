@@ -12,6 +12,10 @@ export class Router {
     return this.pool.request(partition_of(event_id, this.partition_count), request);
   }
 
+  by_partition(partition: number, request: TicketingRequest): Promise<unknown> {
+    return this.pool.request(partition, request);
+  }
+
   by_id(kind: string, id: string, field: string, request: TicketingRequest): Promise<unknown> {
     return this.pool.request(partition_of_id(kind, id, this.partition_count, field), request);
   }

@@ -4,7 +4,9 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import * as loader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as health_proto_path } from 'grpc-health-check';
+import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { revive_domain_error } from '../actors/errors.js';
 import { load_secret } from '../auth/token.js';
@@ -13,6 +15,13 @@ import { start_http } from '../ops/http.js';
 import { create_logger } from '../ops/log.js';
 import { Metrics } from '../ops/metrics.js';
 import { WorkerPool } from '../runtime/pool.js';
+import { FraudSignalTracker } from '../purchase/fraud_signals.js';
+import { Purchases } from '../purchase/purchases.js';
+import { SandboxGateway } from '../purchase/sandbox_gateway.js';
+import { start_settlement_loop } from '../purchase/settlement_loop.js';
+import { fraud_service } from './fraud_service.js';
+import { order_query_service, order_service } from './order_service.js';
+import { payment_service } from './payment_service.js';
 import { catalog_service } from './catalog_service.js';
 import { canonical_map_entries } from './descriptors.js';
 import { inventory_service } from './inventory_service.js';
@@ -42,6 +51,18 @@ export interface ServeConfig extends EdgeLimitConfig {
   tls_cert_file?: string | undefined;
   tls_key_file?: string | undefined;
   tls_client_ca_file?: string | undefined;
+  /** Client ip addresses the fraud rules decline (one per line, # comments). */
+  fraud_ip_blocklist_file?: string | undefined;
+  /** How often the settlement loop looks for open payments. */
+  settle_interval_ms: number;
+}
+
+/** The fraud ip blocklist file: one address per line; blank lines and # comments ignored. */
+export function load_ip_blocklist(file: string | undefined): Set<string> {
+  if (file === undefined) return new Set();
+  const lines = readFileSync(file, 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
+  for (const line of lines) if (isIP(line) === 0) throw new Error(`--fraud-ip-blocklist: ${line} is not an ip address`);
+  return new Set(lines);
 }
 
 export const serve_defaults = {
@@ -50,6 +71,7 @@ export const serve_defaults = {
   mailbox_batch_size_max: 512,
   snapshot_every_records: 20_000,
   drain_ms_max: 10_000,
+  settle_interval_ms: 1_000,
   // Per customer: 50/s sustained, bursts of 100 (a person clicking, or a page's fan-out, never
   // gets near). Per ip: 20,000/s, bursts of 40,000 — far above one node's ~4,000 calls/s, so it
   // only bites a single address flooding the node (e.g. unauthenticated), never the 64 bench
@@ -77,6 +99,7 @@ export function split_addr(addr: string, flag: string): { host: string; port: nu
 }
 
 export async function serve(config: ServeConfig, log = create_logger()): Promise<RunningNode> {
+  const blocklist = load_ip_blocklist(config.fraud_ip_blocklist_file);
   const meta = open_data_dir(config.data_dir, config.partitions, config.workers);
   const secret = load_secret(config.data_dir);
   const metrics = new Metrics();
@@ -114,6 +137,19 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   };
   add('ticketing.inventory.v1.InventoryService', inventory_service(deps, router));
   add('ticketing.catalog.v1.CatalogService', catalog_service(deps, router));
+  const gateway = new SandboxGateway();
+  const purchases = new Purchases(router, gateway, new FraudSignalTracker(blocklist), log);
+  add('ticketing.order.v1.OrderService', order_service(deps, purchases));
+  add('ticketing.order.v1.OrderQueryService', order_query_service(deps, purchases));
+  add('ticketing.payment.v1.PaymentService', payment_service(deps, purchases));
+  add('ticketing.fraud.v1.FraudService', fraud_service(deps, purchases));
+  const settlement = start_settlement_loop({
+    purchases, interval_ms: config.settle_interval_ms, open_payments: () => metrics.gauge_total('payments_open'), log,
+    on_pass: (r) => {
+      metrics.settlements.inc({ outcome: 'settled' }, r.settled);
+      metrics.settlements.inc({ outcome: 'deferred' }, r.due - r.settled);
+    },
+  });
   if (config.test_clock) {
     add('ticketing.testing.v1.TestClockService', test_clock_service(deps, pool));
     log.warn('TestClockService is enabled (--test-clock): admins can move this node\'s clock forward');
@@ -147,6 +183,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     });
   } catch (error) {
     server.forceShutdown();
+    await settlement.stop();
     await pool.close();
     throw error;
   }
@@ -171,6 +208,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
           resolve();
         });
       });
+      await settlement.stop();
       await pool.close();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       log.info('stopped');

@@ -13,6 +13,16 @@ export const status_of_error: Readonly<Record<string, status>> = {
   HoldConfirmedError: status.FAILED_PRECONDITION,
   LimitExceededError: status.RESOURCE_EXHAUSTED,
   PermissionDeniedError: status.PERMISSION_DENIED,
+  OrderNotFoundError: status.NOT_FOUND,
+  PaymentNotFoundError: status.NOT_FOUND,
+  PromoUnavailableError: status.FAILED_PRECONDITION,
+  OrderStateError: status.FAILED_PRECONDITION,
+  PaymentStateError: status.FAILED_PRECONDITION,
+  RefundExceedsCapturedError: status.FAILED_PRECONDITION,
+  OrderExpiredError: status.FAILED_PRECONDITION,
+  IdempotencyKeyReusedError: status.ALREADY_EXISTS,
+  // src/purchase/errors.ts
+  GatewayUnavailableError: status.UNAVAILABLE,
   // src/auth/errors.ts
   UnauthenticatedError: status.UNAUTHENTICATED,
   ForbiddenError: status.PERMISSION_DENIED,

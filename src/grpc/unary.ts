@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.js';
-import { principal_of, trace_id_of, type CallContext } from './context.js';
+import { idempotency_key_of, principal_of, trace_id_of, type CallContext } from './context.js';
 import { DeadlineCappedError, RateLimitedError } from './errors.js';
 import { TokenBucket } from './rate_limit.js';
 import { map_error } from './status.js';
@@ -115,7 +115,7 @@ export function unary<Req, Res>(
       user_id = principal.user_id;
       role = principal.role;
       if (principal.role === 'customer') take(deps.limits.user, principal.user_id, 'user', `user ${principal.user_id}`);
-      promise = handler(call.request, { principal, trace_id });
+      promise = handler(call.request, { principal, trace_id, peer_ip: ip, idempotency_key: idempotency_key_of(call.metadata) });
     } catch (error) {
       promise = Promise.reject(error);
     }

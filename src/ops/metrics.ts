@@ -45,6 +45,9 @@ export class Metrics {
   readonly kafka_errors = new client.Counter({ name: 'ticketing_kafka_publish_errors_total', help: 'Failed Kafka sends (retried)', registers: [this.registry] });
   readonly worker_restarts = new client.Counter({ name: 'ticketing_worker_restarts_total', help: 'Worker threads that died and were replaced', registers: [this.registry] });
 
+  readonly payments_open = new client.Gauge({ name: 'ticketing_payments_open', help: 'Payments with a gateway call still owed (pending authorization, capture, void or refund)', registers: [this.registry] });
+  readonly settlements = new client.Counter({ name: 'ticketing_settlements_total', help: 'Gateway calls made by the settlement loop, by outcome', labelNames: ['outcome'], registers: [this.registry] });
+
   private readonly worker_gauges = new Map<number, Record<string, number>>();
   private readonly sold_seen = new Map<number, number>();
 
@@ -60,6 +63,13 @@ export class Metrics {
       this.sold_seen.delete(worker);
     });
     this.pool = pool;
+  }
+
+  /** The sum of one gauge over the workers' latest reports. */
+  gauge_total(name: string): number {
+    let total = 0;
+    for (const g of this.worker_gauges.values()) total += g[name] ?? 0;
+    return total;
   }
 
   private on_stats(worker: number, stats: WorkerStats): void {
@@ -81,6 +91,7 @@ export class Metrics {
       if (o > 0 && o < oldest) oldest = o;
     }
     this.holds_active.set(holds);
+    this.payments_open.set(this.gauge_total('payments_open'));
     this.seats_held.set(held);
     this.outbox_pending.set(pending);
     this.outbox_lag.set(oldest === Infinity ? 0 : Math.max(0, (Date.now() - oldest) / 1000));

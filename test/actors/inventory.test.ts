@@ -122,7 +122,13 @@ test('ReserveTickets: happy path holds the seats for the default 600 s', () => {
   const { decision, reply } = h.reserve('u1', ['101-A-1', '101-A-2', '102-A-5'], 0);
   assert.is(reply.expires_at_ms, T0 + 600_000);
   assert.equal(kinds(decision.records), ['hold_created']);
-  assert.equal(decision.outbox, []);
+  assert.equal(decision.outbox, [{
+    type: 'HoldCreated', key: 'evt-1',
+    payload: {
+      hold_id: reply.hold_id, event_id: 'evt-1', user_id: 'u1', seat_ids: ['101-A-1', '101-A-2', '102-A-5'],
+      expires_at_unix: Math.floor((T0 + 600_000) / 1000), created_at_unix: Math.floor(T0 / 1000), trace_id: decision.outbox[0]!.payload['trace_id'],
+    },
+  }]);
   const a = h.availability();
   assert.equal([a.free, a.held, a.sold], [ALL - 3, 3, 0]);
   const s101 = h.availability('101');
@@ -304,7 +310,7 @@ test('ReleaseHold: active hold -> released=true and its seats are free', () => {
   const { decision, reply } = h.release(id, 'u1');
   assert.equal(reply, { released: true });
   assert.equal(kinds(decision.records), ['hold_released']);
-  assert.equal(decision.outbox, []);
+  assert.equal(decision.outbox.map((o) => [o.type, o.key, o.payload['hold_id'], o.payload['released_at_unix']]), [['HoldReleased', 'evt-1', id, Math.floor(T0 / 1000)]]);
   const a = h.availability();
   assert.equal([a.free, a.held, a.sold], [ALL, 0, 0]);
   assert.is(h.state.holds.get(id)!.status, 'released');

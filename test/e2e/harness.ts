@@ -16,7 +16,11 @@ export const arena_file = join(repo_root, 'test/fixtures/arena.json');
 export const arena_id = 'evt-arena-2027-06-01';
 
 const definition = loader.loadSync(
-  ['ticketing/inventory/v1/inventory.proto', 'ticketing/catalog/v1/catalog.proto', 'ticketing/testing/v1/test_clock.proto'],
+  [
+    'ticketing/inventory/v1/inventory.proto', 'ticketing/catalog/v1/catalog.proto', 'ticketing/testing/v1/test_clock.proto',
+    'ticketing/order/v1/order.proto', 'ticketing/order/v1/order_query.proto', 'ticketing/payment/v1/payment.proto',
+    'ticketing/fraud/v1/fraud.proto',
+  ],
   { keepCase: true, longs: String, enums: String, defaults: true, includeDirs: [join(repo_root, 'proto')] },
 );
 const root = grpc.loadPackageDefinition(definition) as any;
@@ -103,12 +107,14 @@ export function run_cli(args: string[]): { status: number | null; stdout: string
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-type Call = (request: unknown, bearer?: string) => Promise<any>;
+/** A unary call; `extra` adds metadata (e.g. { 'idempotency-key': 'k1' }). */
+type Call = (request: unknown, bearer?: string, extra?: Record<string, string>) => Promise<any>;
 
 function caller(client: grpc.Client, method: string): Call {
-  return (request, bearer) => new Promise((resolve, reject) => {
+  return (request, bearer, extra = {}) => new Promise((resolve, reject) => {
     const metadata = new grpc.Metadata();
     if (bearer !== undefined) metadata.set('authorization', `Bearer ${bearer}`);
+    for (const [key, value] of Object.entries(extra)) metadata.set(key, value);
     (client as any)[method](request, metadata, (error: grpc.ServiceError | null, reply: unknown) => (error ? reject(error) : resolve(reply)));
   });
 }
@@ -121,6 +127,14 @@ export interface Clients {
   get_event: Call;
   availability: Call;
   advance: Call;
+  create_draft: Call;
+  confirm_order: Call;
+  authorize: Call;
+  capture: Call;
+  refund: Call;
+  score: Call;
+  get_order: Call;
+  list_orders: Call;
   close(): void;
 }
 
@@ -131,7 +145,19 @@ export function clients(port: number, creds: grpc.ChannelCredentials = grpc.cred
   const inventory = new root.ticketing.inventory.v1.InventoryService(address, creds, options) as grpc.Client;
   const catalog = new root.ticketing.catalog.v1.CatalogService(address, creds, options) as grpc.Client;
   const clock = new root.ticketing.testing.v1.TestClockService(address, creds, options) as grpc.Client;
+  const order = new root.ticketing.order.v1.OrderService(address, creds, options) as grpc.Client;
+  const order_query = new root.ticketing.order.v1.OrderQueryService(address, creds, options) as grpc.Client;
+  const payment = new root.ticketing.payment.v1.PaymentService(address, creds, options) as grpc.Client;
+  const fraud = new root.ticketing.fraud.v1.FraudService(address, creds, options) as grpc.Client;
   return {
+    create_draft: caller(order, 'CreateDraft'),
+    confirm_order: caller(order, 'ConfirmOrder'),
+    authorize: caller(payment, 'Authorize'),
+    capture: caller(payment, 'Capture'),
+    refund: caller(payment, 'Refund'),
+    score: caller(fraud, 'ScoreTransaction'),
+    get_order: caller(order_query, 'GetOrder'),
+    list_orders: caller(order_query, 'ListOrders'),
     reserve: caller(inventory, 'ReserveTickets'),
     release: caller(inventory, 'ReleaseHold'),
     confirm: caller(inventory, 'ConfirmAllocation'),
@@ -140,9 +166,7 @@ export function clients(port: number, creds: grpc.ChannelCredentials = grpc.cred
     availability: caller(catalog, 'GetAvailability'),
     advance: caller(clock, 'Advance'),
     close() {
-      inventory.close();
-      catalog.close();
-      clock.close();
+      for (const c of [inventory, catalog, clock, order, order_query, payment, fraud]) c.close();
     },
   };
 }

@@ -64,7 +64,9 @@ async function health_reflection_logs_metrics(): Promise<void> {
   assert.is(await check(h, ''), 'SERVING');
   assert.is(await check(h, 'ticketing.inventory.v1.InventoryService'), 'SERVING');
   assert.is(await check(h, 'ticketing.catalog.v1.CatalogService'), 'SERVING');
-  assert.is((await code_of(check(h, 'ticketing.order.v1.OrderService'))).code, grpc.status.NOT_FOUND, 'not served yet');
+  assert.is(await check(h, 'ticketing.order.v1.OrderService'), 'SERVING');
+  assert.is(await check(h, 'ticketing.payment.v1.PaymentService'), 'SERVING');
+  assert.is((await code_of(check(h, 'ticketing.testing.v1.TestClockService'))).code, grpc.status.NOT_FOUND, 'not served without --test-clock');
   // Watch streams the current status first.
   const watched = await new Promise<string>((resolve, reject) => {
     const call = h['Watch']!({ service: '' }) as grpc.ClientReadableStream<{ status: string }>;
@@ -87,7 +89,11 @@ async function health_reflection_logs_metrics(): Promise<void> {
     stream.on('error', reject);
     stream.write({ list_services: '*' });
   });
-  assert.equal(listed, ['grpc.health.v1.Health', 'ticketing.catalog.v1.CatalogService', 'ticketing.inventory.v1.InventoryService']);
+  assert.equal(listed, [
+    'grpc.health.v1.Health', 'ticketing.catalog.v1.CatalogService', 'ticketing.fraud.v1.FraudService',
+    'ticketing.inventory.v1.InventoryService', 'ticketing.order.v1.OrderQueryService', 'ticketing.order.v1.OrderService',
+    'ticketing.payment.v1.PaymentService',
+  ]);
 
   // A client's W3C traceparent becomes the call's trace_id in the state-change log line.
   const trace_id = '4bf92f3577b34da6a3ce929d0e0e4736';

@@ -1,0 +1,270 @@
+// Orders: CreateDraft, fraud decisions, ConfirmOrder, and reading orders back. decide_* change
+// nothing; their records go through apply() (inventory.ts → purchase_records.ts).
+import type { DecideContext, Decision, OutboxEntry } from '../runtime/behaviour.js';
+import { assert } from '../runtime/assert.js';
+import { IdempotencyKeyReusedError, InvalidArgumentError, OrderNotFoundError, OrderStateError, PaymentStateError } from './errors.js';
+import { score, type FraudSignals } from './fraud.js';
+import { id_random_bytes, make_id } from './ids.js';
+import {
+  end_draft, event_of, plan_hold, hold_created_event, SEAT_FREE, SEAT_HELD, validate_user_id,
+  type InventoryRecord, type InventoryState,
+} from './inventory.js';
+import * as L from './limits.js';
+import { price, usable_promo } from './pricing.js';
+import { is_sold, promo_key, type Order, type Payment } from './purchase_state.js';
+
+export interface CreateDraftRequest { event_id: string; seat_ids: string[]; user_id: string; promo_code: string; idempotency_key: string; trace_id: string }
+export interface ScoreRequest { order_id: string; user_id: string; signals: FraudSignals }
+export interface ConfirmOrderRequest { order_id: string; payment_id: string; actor_user_id: string | null; trace_id: string }
+export interface GetOrderRequest { order_id: string; actor_user_id: string | null }
+export interface ListOrdersRequest { user_id: string; before_ms: number; before_order_id: string; limit: number }
+
+/** The seed's Order message, numbers as numbers (the gRPC layer writes int64 as strings). */
+export interface OrderView {
+  id: string;
+  status: string;
+  created_at_unix: number;
+  updated_at_unix: number;
+  total: { amount_micros: number; currency: string };
+}
+
+export interface OrderDetails extends OrderView {
+  event_id: string;
+  user_id: string;
+  seat_ids: string[];
+  hold_id: string;
+  hold_expires_at_unix: number;
+  promo_code: string;
+  subtotal: { amount_micros: number; currency: string };
+  payment_id: string;
+  payment_status: string;
+  captured_micros: number;
+  refunded_micros: number;
+  fraud_decision: string;
+  risk_score: number;
+  created_at_ms: number;
+}
+
+/** What the purchase orchestrator must do after ConfirmOrder's decision. */
+export type ConfirmOrderReply =
+  | { k: 'done'; order: OrderView }
+  | { k: 'capture'; order: OrderView; payment_id: string; gateway_ref: string; amount_micros: number; currency: string }
+  | { k: 'void_then_fail'; payment_id: string; gateway_ref: string; message: string };
+
+const promo_pattern = /^[A-Z0-9_-]+$/;
+
+export function order_view(order: Order, overrides: Partial<Pick<Order, 'status' | 'updated_ms'>> = {}): OrderView {
+  const updated_ms = overrides.updated_ms ?? order.updated_ms;
+  return {
+    id: order.order_id,
+    status: overrides.status ?? order.status,
+    created_at_unix: Math.floor(order.created_ms / 1000),
+    updated_at_unix: Math.floor(updated_ms / 1000),
+    total: { amount_micros: order.total_micros, currency: order.currency },
+  };
+}
+
+/** The order, if it exists and `actor` may see it; someone else's answers like a missing one. */
+export function owned_order(state: InventoryState, order_id: string, actor_user_id: string | null): Order {
+  const order = state.purchase.orders.get(order_id);
+  if (order === undefined || (actor_user_id !== null && actor_user_id !== order.user_id)) {
+    throw new OrderNotFoundError(`order ${order_id} does not exist`);
+  }
+  return order;
+}
+
+function validate_idempotency_key(key: unknown, field: string): string {
+  if (typeof key !== 'string') throw new InvalidArgumentError(`${field} must be a string`);
+  if (key.length > L.idempotency_key_length_max) throw new InvalidArgumentError(`${field} is longer than ${L.idempotency_key_length_max} characters`);
+  if (key !== '' && !L.id_pattern.test(key)) throw new InvalidArgumentError(`${field} may contain only letters, digits and . _ : -`);
+  return key;
+}
+
+export function decide_create_draft(state: InventoryState, req: CreateDraftRequest, ctx: DecideContext): Decision<InventoryRecord> {
+  const user_id = validate_user_id(req.user_id);
+  const key = validate_idempotency_key(req.idempotency_key, 'idempotency_key');
+  const promo_code = req.promo_code;
+  if (typeof promo_code !== 'string' || promo_code.length > L.promo_code_length_max || (promo_code !== '' && !promo_pattern.test(promo_code))) {
+    throw new InvalidArgumentError(`promo_code must be up to ${L.promo_code_length_max} of A-Z 0-9 _ -`);
+  }
+  const draft_key = key === '' ? '' : `${user_id}\u0000${key}`;
+  const earlier_id = draft_key === '' ? undefined : state.purchase.order_by_draft_key.get(draft_key);
+  if (earlier_id !== undefined) {
+    // A retry: the same request gets the same order (as it is now); another request is refused.
+    const earlier = state.purchase.orders.get(earlier_id);
+    assert(earlier !== undefined, 'a draft key names an order');
+    const event = event_of(state, earlier.event_id);
+    const asked = Array.isArray(req.seat_ids) ? req.seat_ids.map((s) => (typeof s === 'string' ? event.map.index_of(s) : -1)) : [];
+    const same = earlier.event_id === req.event_id && earlier.promo_code === promo_code
+      && asked.length === earlier.seats.length && [...asked].sort((a, b) => a - b).join() === [...earlier.seats].sort((a, b) => a - b).join();
+    if (!same) throw new IdempotencyKeyReusedError(`idempotency_key ${key} was used for a different CreateDraft (order ${earlier_id})`);
+    return { records: [], outbox: [], reply: order_view(earlier) };
+  }
+  const planned = plan_hold(state, { event_id: req.event_id, seat_ids: req.seat_ids, hold_ttl_seconds: 0, user_id, trace_id: req.trace_id }, ctx);
+  const spec = planned.event.spec;
+  const promo = promo_code === ''
+    ? null
+    : usable_promo(spec, promo_code, state.purchase.promo_uses.get(promo_key(spec.event_id, promo_code)) ?? 0, ctx.now_ms);
+  const priced = price(spec, planned.event.map, planned.record.seats, promo);
+  const order_id = make_id('order', state.partition, ctx.random_bytes(id_random_bytes));
+  assert(!state.purchase.orders.has(order_id), 'order ids never collide');
+  const records: InventoryRecord[] = [planned.record, {
+    t: 'order_created', order_id, event_id: spec.event_id, user_id, hold_id: planned.record.hold_id,
+    hold_expires_at_ms: planned.record.expires_at_ms, seats: planned.record.seats, subtotal_micros: priced.subtotal_micros,
+    total_micros: priced.total_micros, currency: spec.currency, promo_code, draft_key, at_ms: ctx.now_ms, trace_id: req.trace_id,
+  }];
+  const reply: OrderView = {
+    id: order_id, status: 'DRAFT', created_at_unix: Math.floor(ctx.now_ms / 1000), updated_at_unix: Math.floor(ctx.now_ms / 1000),
+    total: { amount_micros: priced.total_micros, currency: spec.currency },
+  };
+  return { records, outbox: [hold_created_event(planned)], reply };
+}
+
+export function decide_score(state: InventoryState, req: ScoreRequest, ctx: DecideContext): Decision<InventoryRecord> {
+  const order = owned_order(state, req.order_id, null);
+  if (order.user_id !== req.user_id) throw new InvalidArgumentError(`order ${req.order_id} is not an order of user_id ${req.user_id}`);
+  const fraud = score(req.signals, { total_micros: order.total_micros, seat_count: order.seats.length }, ctx.now_ms);
+  return { records: [{ t: 'fraud_scored', order_id: order.order_id, fraud }], outbox: [], reply: { risk_score: fraud.risk_score, decision: fraud.decision, reasons: fraud.reasons } };
+}
+
+function order_confirmed_event(order: Order, now_ms: number): OutboxEntry {
+  return {
+    type: 'OrderConfirmed',
+    key: order.order_id,
+    payload: {
+      order_id: order.order_id, user_id: order.user_id, total: { amount_micros: order.total_micros, currency: order.currency },
+      confirmed_at_unix: Math.floor(now_ms / 1000), trace_id: order.trace_id,
+    },
+  };
+}
+
+export function decide_confirm_order(state: InventoryState, req: ConfirmOrderRequest, ctx: DecideContext): Decision<InventoryRecord> {
+  const order = owned_order(state, req.order_id, req.actor_user_id);
+  const payment = state.purchase.payments.get(req.payment_id);
+  if (payment === undefined || payment.order_id !== order.order_id) {
+    throw new PaymentStateError(`payment ${req.payment_id} is not a payment of order ${order.order_id}`);
+  }
+  if (is_sold(order)) {
+    // A repeat: the same answer (finishing a capture a crash or outage interrupted).
+    if (order.payment_id !== payment.payment_id) throw new OrderStateError(`order ${order.order_id} is already confirmed with payment ${order.payment_id}`);
+    const reply: ConfirmOrderReply = payment.status === 'CAPTURING'
+      ? { k: 'capture', order: order_view(order), payment_id: payment.payment_id, gateway_ref: payment.gateway_ref, amount_micros: payment.amount_micros, currency: payment.currency }
+      : { k: 'done', order: order_view(order) };
+    return { records: [], outbox: [], reply };
+  }
+  if (order.status === 'CANCELLED') throw new OrderStateError(`order ${order.order_id} was cancelled (its hold was released)`);
+  if (payment.status !== 'AUTHORIZED') {
+    throw new PaymentStateError(`payment ${payment.payment_id} is ${payment.status}; ConfirmOrder needs an AUTHORIZED payment`);
+  }
+  const hold = state.holds.get(order.hold_id);
+  const event = event_of(state, order.event_id);
+  const records: InventoryRecord[] = [];
+  const outbox: OutboxEntry[] = [];
+  const capture = (hold_id: string, hold_expires_at_ms: number): Decision<InventoryRecord> => {
+    records.push({ t: 'order_confirmed', order_id: order.order_id, payment_id: payment.payment_id, hold_id, hold_expires_at_ms, at_ms: ctx.now_ms });
+    outbox.push(order_confirmed_event(order, ctx.now_ms));
+    const reply: ConfirmOrderReply = {
+      k: 'capture', order: order_view(order, { status: 'CONFIRMED', updated_ms: ctx.now_ms }), payment_id: payment.payment_id,
+      gateway_ref: payment.gateway_ref, amount_micros: payment.amount_micros, currency: payment.currency,
+    };
+    return { records, outbox, reply };
+  };
+  const live = order.status === 'DRAFT' && hold !== undefined && hold.status === 'active';
+  if (live && ctx.now_ms < hold.expires_at_ms) {
+    records.push({ t: 'hold_confirmed', hold_id: hold.hold_id, order_id: order.order_id, at_ms: ctx.now_ms });
+    return capture(hold.hold_id, hold.expires_at_ms);
+  }
+  // The hold expired (its timer may not have run yet): retake the seats if every one is free.
+  let promo_counted = order.promo_counted;
+  let own_held = 0;
+  if (live) {
+    records.push({ t: 'hold_expired', hold_id: hold.hold_id, at_ms: ctx.now_ms });
+    outbox.push({ type: 'InventoryHoldExpired', key: hold.event_id, payload: { hold_id: hold.hold_id, event_id: hold.event_id, expired_at_unix: Math.floor(ctx.now_ms / 1000), trace_id: hold.trace_id } });
+    records.push(...end_draft(state, hold.hold_id, 'order_expired', ctx.now_ms));
+    promo_counted = false;
+    own_held = hold.seats.length;
+  }
+  const own_hold_no = live ? hold.hold_no : -1;
+  const taken = order.seats.filter((s) => !(event.seat_state[s] === SEAT_FREE || (event.seat_state[s] === SEAT_HELD && event.seat_owner[s] === own_hold_no)));
+  const count = event.users.get(order.user_id) ?? { held: 0, sold: 0, active_holds: 0 };
+  const within_user_limit = count.held - own_held + count.sold + order.seats.length <= event.spec.max_seats_per_user;
+  const promo = order.promo_code === '' ? undefined : event.spec.promo_codes.find((p) => p.code === order.promo_code);
+  const uses = order.promo_code === '' ? 0 : (state.purchase.promo_uses.get(promo_key(order.event_id, order.promo_code)) ?? 0) - (order.promo_counted ? 1 : 0);
+  const promo_ok = promo_counted || promo === undefined || promo.max_uses === 0 || uses < promo.max_uses;
+  if (taken.length === 0 && within_user_limit && promo_ok) {
+    const hold_id = make_id('hold', state.partition, ctx.random_bytes(id_random_bytes));
+    const expires_at_ms = ctx.now_ms + L.hold_ttl_seconds_default * 1000;
+    records.push({
+      t: 'hold_created', hold_id, hold_no: event.next_hold_no, event_id: order.event_id, user_id: order.user_id,
+      seats: order.seats, at_ms: ctx.now_ms, expires_at_ms, trace_id: order.trace_id,
+    });
+    records.push({ t: 'hold_confirmed', hold_id, order_id: order.order_id, at_ms: ctx.now_ms });
+    return capture(hold_id, expires_at_ms);
+  }
+  // No money is kept for seats we cannot give: the authorization is voided.
+  records.push({ t: 'payment_voiding', payment_id: payment.payment_id, at_ms: ctx.now_ms });
+  const why = taken.length > 0
+    ? `${taken.length} of its seats were taken after the hold expired`
+    : !within_user_limit ? `the user now has other seats of the event, and max_seats_per_user is ${event.spec.max_seats_per_user}` : `promo code ${order.promo_code} was used up after the hold expired`;
+  const reply: ConfirmOrderReply = {
+    k: 'void_then_fail', payment_id: payment.payment_id, gateway_ref: payment.gateway_ref,
+    message: `order ${order.order_id} expired: its hold lapsed before ConfirmOrder and ${why}; the authorization of payment ${payment.payment_id} is voided (no money is kept); create a new draft`,
+  };
+  return { records, outbox, reply };
+}
+
+export function order_details(state: InventoryState, order: Order): OrderDetails {
+  const event = event_of(state, order.event_id);
+  const payment: Payment | undefined = state.purchase.payments.get(order.payment_id !== '' ? order.payment_id : order.payment_ids.at(-1) ?? '');
+  return {
+    ...order_view(order),
+    event_id: order.event_id,
+    user_id: order.user_id,
+    seat_ids: order.seats.map((s) => event.map.id_of(s)),
+    hold_id: order.hold_id,
+    hold_expires_at_unix: Math.floor(order.hold_expires_at_ms / 1000),
+    promo_code: order.promo_code,
+    subtotal: { amount_micros: order.subtotal_micros, currency: order.currency },
+    payment_id: payment?.payment_id ?? '',
+    payment_status: payment?.status ?? '',
+    captured_micros: payment?.captured_micros ?? 0,
+    refunded_micros: payment?.refunded_micros ?? 0,
+    fraud_decision: order.fraud?.decision ?? '',
+    risk_score: order.fraud?.risk_score ?? 0,
+    created_at_ms: order.created_ms,
+  };
+}
+
+export function get_order(state: InventoryState, req: GetOrderRequest): OrderDetails {
+  return order_details(state, owned_order(state, req.order_id, req.actor_user_id));
+}
+
+/** The user's orders in this partition, newest first, strictly before the cursor (created_ms,
+ *  order_id), at most `limit`. The caller merges partitions. */
+export function list_orders(state: InventoryState, req: ListOrdersRequest): OrderDetails[] {
+  assert(req.limit > 0 && req.limit <= L.list_orders_page_max, 'page size within list_orders_page_max');
+  const ids = state.purchase.orders_by_user.get(req.user_id) ?? [];
+  const found: Order[] = [];
+  // orders_by_user is in creation order (created_ms never decreases), so walking backwards is
+  // newest first; orders of the same millisecond are then ordered by id, like the merge does.
+  for (let i = ids.length - 1; i >= 0; i--) {
+    const order = state.purchase.orders.get(ids[i]!)!;
+    const last = found.at(-1);
+    if (found.length >= req.limit && last !== undefined && order.created_ms < last.created_ms) break;
+    const before = order.created_ms < req.before_ms || (order.created_ms === req.before_ms && order.order_id < req.before_order_id);
+    if (before) found.push(order);
+  }
+  found.sort(newest_first);
+  const out = found.slice(0, req.limit).map((o) => order_details(state, o));
+  assert(out.length <= req.limit, 'page bounded');
+  return out;
+}
+
+export function newest_first(a: { created_ms?: number; created_at_ms?: number; order_id?: string; id?: string }, b: typeof a): number {
+  const ta = a.created_ms ?? a.created_at_ms ?? 0;
+  const tb = b.created_ms ?? b.created_at_ms ?? 0;
+  if (ta !== tb) return tb - ta;
+  const ia = a.order_id ?? a.id ?? '';
+  const ib = b.order_id ?? b.id ?? '';
+  return ia < ib ? 1 : ia > ib ? -1 : 0;
+}

@@ -1,0 +1,53 @@
+// Prices seats from the event's tiers and applies a promo code. Exact integer micros: BigInt
+// where a product could pass 2^53, and a total that would not be a safe integer is refused.
+import { assert } from '../runtime/assert.js';
+import { InvalidArgumentError, PromoUnavailableError } from './errors.js';
+import type { EventSpec, PromoSpec } from './event_spec.js';
+import type { SeatMap } from './seat_map.js';
+
+export interface Price { subtotal_micros: number; total_micros: number }
+
+export function tier_of_seat(spec: EventSpec, map: SeatMap, seat: number): string {
+  const seat_id = map.id_of(seat);
+  const [section_name, row_name] = seat_id.split('-');
+  const section = spec.sections.find((s) => s.name === section_name);
+  const row = section?.rows.find((r) => r.name === row_name);
+  assert(row !== undefined, 'a seat of the map has a row in the spec');
+  return row.tier;
+}
+
+/** The promo usable now, or PromoUnavailableError saying why not. `uses` counts drafts and sales. */
+export function usable_promo(spec: EventSpec, code: string, uses: number, now_ms: number): PromoSpec {
+  const promo = spec.promo_codes.find((p) => p.code === code);
+  if (promo === undefined) throw new PromoUnavailableError(`promo code ${code} does not exist for event ${spec.event_id}`);
+  if (promo.valid_until_unix !== 0 && now_ms > promo.valid_until_unix * 1000) {
+    throw new PromoUnavailableError(`promo code ${code} expired at ${new Date(promo.valid_until_unix * 1000).toISOString()}`);
+  }
+  // max_uses 0 means no cap.
+  if (promo.max_uses !== 0 && uses >= promo.max_uses) {
+    throw new PromoUnavailableError(`promo code ${code} is used up (${promo.max_uses} uses)`);
+  }
+  return promo;
+}
+
+export function price(spec: EventSpec, map: SeatMap, seats: number[], promo: PromoSpec | null): Price {
+  assert(seats.length > 0, 'an order has seats');
+  let subtotal = 0n;
+  for (const seat of seats) {
+    const tier = tier_of_seat(spec, map, seat);
+    const tier_price = spec.price_tiers[tier];
+    assert(tier_price !== undefined, 'a row\'s tier is priced (validated at event creation)');
+    subtotal += BigInt(tier_price);
+  }
+  let total = subtotal;
+  if (promo !== null) {
+    // Percent off rounds the discount down: the buyer never pays a fraction of a micro less.
+    const discount = promo.percent_off > 0 ? (subtotal * BigInt(promo.percent_off)) / 100n : BigInt(promo.amount_off_micros);
+    total = discount >= subtotal ? 0n : subtotal - discount;
+  }
+  if (subtotal > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new InvalidArgumentError('the order total would exceed 2^53 - 1 micros; order fewer seats');
+  }
+  assert(total >= 0n && total <= subtotal, 'a promo never raises a price nor makes it negative');
+  return { subtotal_micros: Number(subtotal), total_micros: Number(total) };
+}
