@@ -1,0 +1,275 @@
+// Starts one real Kafka broker (KRaft combined mode: broker and controller in one JVM, no
+// ZooKeeper) on loopback, for tests and `npm run kafka`. The jars come from ./provision.mjs.
+//
+//   const broker = await start_broker();        // formats a temp log dir, waits until ready
+//   broker.brokers                              // '127.0.0.1:PORT' for kafkajs
+//   await broker.stop(); await broker.restart(); // same port, same data: the log is durable
+//   await broker.kill();                         // SIGKILL, like a crash
+//
+// The broker's stdout/stderr go to <work_dir>/broker.log, never to the console. Every broker
+// started here is SIGKILLed when the Node process exits, and the child is unref'd so it never
+// keeps Node alive on its own: a failed test cannot leak a JVM or hang the runner.
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { provision } from './provision.mjs';
+
+const exec_file = promisify(execFile);
+
+/** Children still running; killed synchronously on exit ('exit' handlers cannot await). */
+const live = new Set();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** A port the OS considers free right now (there is a small race until Kafka binds it). */
+export function free_port() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function properties({ port, controller_port, log_dir, num_partitions }) {
+  return [
+    'process.roles=broker,controller',
+    'node.id=1',
+    // A static single-voter quorum: format needs no --standalone / --initial-controllers (those
+    // are for 3.9's dynamic quorums, KIP-853), and restarts reuse the same controller port.
+    `controller.quorum.voters=1@127.0.0.1:${controller_port}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controller_port}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    `log.dirs=${log_dir}`,
+    // One broker: every internal topic must be satisfiable with a single replica.
+    'offsets.topic.replication.factor=1',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'min.insync.replicas=1',
+    'default.replication.factor=1',
+    // Fewer internal partitions than the default 50: the first consumer group (which creates
+    // __consumer_offsets) and the first idempotent/transactional producer come up faster.
+    'offsets.topic.num.partitions=3',
+    'transaction.state.log.num.partitions=3',
+    `num.partitions=${num_partitions}`,
+    // Consumers join a group at once instead of waiting 3 s for more members.
+    'group.initial.rebalance.delay.ms=0',
+    // After a crash (kill()), the restarted controller refuses the broker's new registration
+    // (DUPLICATE_BROKER_REGISTRATION) until the old incarnation's session expires: 9 s by
+    // default, 5 s here. Much lower would risk fencing a healthy broker on a busy 2-core box.
+    'broker.heartbeat.interval.ms=1000',
+    'broker.session.timeout.ms=5000',
+    // A small machine (tests, laptops): fewer threads than the server defaults.
+    'num.network.threads=2',
+    'num.io.threads=2',
+    'background.threads=2',
+    '',
+  ].join('\n');
+}
+
+// reload4j (log4j 1.x) configuration: everything to stdout (→ broker.log), request logs quiet.
+const log4j_properties = [
+  'log4j.rootLogger=INFO, stdout',
+  'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
+  'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
+  'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
+  'log4j.logger.kafka.request.logger=WARN',
+  'log4j.logger.state.change.logger=WARN',
+  'log4j.logger.org.apache.kafka.clients=WARN',
+  '',
+].join('\n');
+
+/** For error messages: the first ERROR/FATAL lines (the cause; the tail is often shutdown noise) and the tail. */
+function log_excerpt(file, lines = 30) {
+  let text;
+  try {
+    text = readFileSync(file, 'utf8').trimEnd();
+  } catch {
+    return '(no broker log)';
+  }
+  const all = text.split('\n');
+  const errors = all.filter((line) => /^\[[^\]]+\] (ERROR|FATAL) |^Caused by: /.test(line)).slice(0, 10);
+  return [...(errors.length > 0 ? ['first errors:', ...errors, 'last lines:'] : []), ...all.slice(-lines)].join('\n');
+}
+
+/**
+ * Starts a broker. Options (all optional):
+ *   port             PLAINTEXT port (default: a free one)
+ *   controller_port  KRaft controller port (default: a free one)
+ *   work_dir         where server.properties, broker.log and (by default) the data go (default: a new temp dir)
+ *   log_dir          Kafka's data (log.dirs); formatted unless already formatted (default: <work_dir>/data)
+ *   heap             JVM -Xmx (default '512m')
+ *   num_partitions   default partitions for new topics (default 3)
+ *   ready_timeout_ms how long to wait for the broker to answer (default 120000)
+ *   stop_timeout_ms  how long stop() waits after SIGTERM before SIGKILL (default 30000)
+ *   classpath        skip provisioning and use this classpath
+ */
+export async function start_broker(options = {}) {
+  const classpath = options.classpath ?? (await provision()).classpath;
+  const work_dir = options.work_dir ?? mkdtempSync(join(tmpdir(), 'ticketing-kafka-'));
+  mkdirSync(work_dir, { recursive: true });
+  const log_dir = options.log_dir ?? join(work_dir, 'data');
+  const port = options.port ?? (await free_port());
+  const controller_port = options.controller_port ?? (await free_port());
+  const heap = options.heap ?? '512m';
+  const ready_timeout_ms = options.ready_timeout_ms ?? 120_000;
+  const stop_timeout_ms = options.stop_timeout_ms ?? 30_000;
+  const brokers = `127.0.0.1:${port}`;
+
+  const config = join(work_dir, 'server.properties');
+  const log4j = join(work_dir, 'log4j.properties');
+  const log_file = join(work_dir, 'broker.log');
+  writeFileSync(config, properties({ port, controller_port, log_dir, num_partitions: options.num_partitions ?? 3 }));
+  writeFileSync(log4j, log4j_properties);
+  const jvm_args = ['-cp', classpath, `-Dlog4j.configuration=file:${log4j}`, '-Djava.awt.headless=true'];
+
+  // `kafka-storage format` equivalent. --ignore-formatted keeps an existing log dir (and its
+  // cluster id) as it is, so start_broker({ log_dir }) on old data simply reuses it.
+  if (!existsSync(join(log_dir, 'meta.properties'))) {
+    const cluster_id = randomBytes(16).toString('base64url'); // what `kafka-storage random-uuid` prints
+    try {
+      const { stdout, stderr } = await exec_file('java', [...jvm_args, 'kafka.tools.StorageTool', 'format', '--ignore-formatted', '-t', cluster_id, '-c', config]);
+      writeFileSync(log_file, `${stdout}${stderr}`, { flag: 'a' });
+    } catch (error) {
+      throw new Error(`kafka-storage format failed (${error.code === 'ENOENT' ? 'java not found on PATH' : `exit ${error.code}`}):\n${error.stdout ?? ''}${error.stderr ?? ''}`);
+    }
+  }
+
+  let child;
+  let exited;
+
+  function spawn_broker() {
+    const fd = openSync(log_file, 'a');
+    writeSync(fd, `\n==== starting kafka.Kafka on ${brokers} at ${new Date().toISOString()} ====\n`);
+    try {
+      child = spawn('java', [`-Xmx${heap}`, '-Xms128m', ...jvm_args, 'kafka.Kafka', config], { stdio: ['ignore', fd, fd] });
+    } finally {
+      closeSync(fd); // the child has its own copy
+    }
+    const current = child;
+    live.add(current);
+    exited = new Promise((resolve) => {
+      current.once('error', (error) => {
+        live.delete(current);
+        resolve({ code: null, signal: null, error });
+      });
+      current.once('exit', (code, signal) => {
+        live.delete(current);
+        resolve({ code, signal });
+      });
+    });
+    current.unref();
+  }
+
+  const running = () => child !== undefined && child.exitCode === null && child.signalCode === null && live.has(child);
+
+  /** Polls an admin connection (with backoff) until the broker answers describeCluster. */
+  async function wait_ready() {
+    const deadline = Date.now() + ready_timeout_ms;
+    let delay = 100;
+    let last_error;
+    // Timers keep Node alive while we wait (the child itself is unref'd).
+    while (Date.now() < deadline) {
+      const admin = new Kafka({
+        clientId: 'ticketing-broker-probe',
+        brokers: [brokers],
+        logLevel: logLevel.NOTHING,
+        connectionTimeout: 1_000,
+        requestTimeout: 5_000,
+        retry: { retries: 0 },
+      }).admin();
+      try {
+        const attempt = (async () => {
+          await admin.connect();
+          const cluster = await admin.describeCluster();
+          if (cluster.brokers.length === 0) throw new Error('no broker registered yet');
+        })();
+        attempt.catch(() => {});
+        const outcome = await Promise.race([attempt.then(() => 'ready'), exited.then(() => 'exited')]);
+        if (outcome === 'ready') return;
+        const { code, signal, error } = await exited;
+        throw new Error(`broker process exited (${error ? error.message : signal ?? `code ${code}`}) before it was ready; log ${log_file}:\n${log_excerpt(log_file)}`);
+      } catch (error) {
+        if (!running()) throw error;
+        last_error = error;
+      } finally {
+        await admin.disconnect().catch(() => {});
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, 2_000);
+    }
+    throw new Error(`broker on ${brokers} not ready after ${ready_timeout_ms} ms (last error: ${last_error?.message}); log ${log_file}:\n${log_excerpt(log_file)}`);
+  }
+
+  async function start() {
+    spawn_broker();
+    try {
+      await wait_ready();
+    } catch (error) {
+      await kill();
+      throw error;
+    }
+  }
+
+  /** Waits for the current child's exit, keeping Node alive meanwhile (the child is unref'd). */
+  async function await_exit() {
+    child.ref();
+    try {
+      return await exited;
+    } finally {
+      child.unref();
+    }
+  }
+
+  async function stop() {
+    if (!running()) return;
+    child.kill('SIGTERM'); // Kafka's shutdown hook: controlled shutdown, logs flushed and closed cleanly
+    const timer = setTimeout(() => child.kill('SIGKILL'), stop_timeout_ms);
+    try {
+      await await_exit();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function kill() {
+    if (!running()) return;
+    child.kill('SIGKILL');
+    await await_exit();
+  }
+
+  async function restart() {
+    await stop();
+    await start(); // same server.properties: same ports, same (already formatted) log dir
+  }
+
+  await start();
+  return {
+    brokers,
+    port,
+    controller_port,
+    log_dir,
+    work_dir,
+    log_file,
+    get pid() {
+      return child.pid;
+    },
+    running,
+    stop,
+    kill,
+    restart,
+  };
+}
