@@ -34,6 +34,8 @@ export interface HostOptions {
   /** LMDB environments the partitions are spread over (fixed when the data dir is created). */
   store_count?: number;
   random_bytes?: (count: number) => Uint8Array;
+  /** Called once a commit that wrote outbox entries is durable (an outbox reader may be waiting). */
+  on_outbox_committed?: () => void;
 }
 
 export interface CommitObservation {
@@ -49,7 +51,6 @@ export class PartitionHost<S, Req, Rec> {
   readonly random_bytes: (count: number) => Uint8Array;
   /** Observations since the last drain, for metrics. */
   commits: CommitObservation[] = [];
-  counters: Record<string, number> = {};
   recovered_records = 0;
 
   constructor(
@@ -86,7 +87,7 @@ export class PartitionHost<S, Req, Rec> {
   private last_now_ms = 0;
 
   /** The clock, made monotonic: wall clocks step back (NTP, VM resume); decisions must not. */
-  private now_ms(): number {
+  now_ms(): number {
     const now = this.options.clock.now_ms();
     if (now > this.last_now_ms) this.last_now_ms = now;
     return this.last_now_ms;
@@ -159,6 +160,8 @@ export class PartitionHost<S, Req, Rec> {
       group.records += entry.records.length;
     }
     const commits: Promise<void>[] = [];
+    let outbox_entries = 0;
+    for (const entry of pending.values()) outbox_entries += entry.outbox.length;
     for (const group of groups.values()) {
       const started = performance.now();
       commits.push(commit_together(group.stores, group.writes).then(() => {
@@ -166,7 +169,9 @@ export class PartitionHost<S, Req, Rec> {
       }));
     }
     assert(commits.length <= pending.size, 'at most one transaction per partition touched');
-    const durable = Promise.all(commits);
+    const on_outbox = this.options.on_outbox_committed;
+    const all = Promise.all(commits).then(() => undefined);
+    const durable = outbox_entries > 0 && on_outbox !== undefined ? all.then(on_outbox) : all;
     // Replies leave in batch order, and only after their own commits: a disk error is fatal,
     // because memory already holds changes the disk refused.
     const released = this.reply_chain.then(() => durable).then(
@@ -233,7 +238,17 @@ export class PartitionHost<S, Req, Rec> {
     }
     total['outbox_pending'] = outbox;
     total['outbox_oldest_ms'] = oldest;
+    // Age by this worker's clock (the one that stamped created_ms), so a moved test clock does
+    // not make the lag negative or huge.
+    total['outbox_lag_ms'] = oldest === 0 ? 0 : Math.max(0, this.now_ms() - oldest);
     return total;
+  }
+
+  /** The partitions' stores (the worker's outbox access reads and settles through them). */
+  stores(): Map<number, PartitionStore<Rec>> {
+    const out = new Map<number, PartitionStore<Rec>>();
+    for (const [partition, slot] of this.slots) out.set(partition, slot.store);
+    return out;
   }
 
   /** Test and tooling access to a partition's state; never used on a request path. */

@@ -6,8 +6,10 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { assert } from './assert.js';
 import { MailboxFullError, ShuttingDownError, WorkerUnavailableError, type WireError } from './errors.js';
+import type { OutboxAck, OutboxAckReply, OutboxCap, OutboxReadReply, OutboxReadRequest, OutboxReadWire } from './outbox.js';
 import { worker_of } from './partition.js';
-import { decode, encode, type FromWorker, type ToWorker, type WireReply, type WireRequest, type WorkerConfig, type WorkerStats } from './protocol.js';
+import { decode, encode, packr, type FromWorker, type ToWorker, type WireReply, type WireRequest, type WorkerConfig, type WorkerStats } from './protocol.js';
+import type { OutboxRecord } from './store.js';
 
 export interface PoolOptions {
   worker_count: number;
@@ -26,6 +28,8 @@ export interface PoolOptions {
   /** Delay before a dead worker is replaced; doubles per consecutive failure up to the max. */
   restart_delay_ms?: number;
   restart_delay_ms_max?: number;
+  /** Bounds each worker keeps its outbox within; absent: unbounded. */
+  outbox_cap?: OutboxCap | null;
   /** Rebuilds a typed error from its wire form (the behaviour's error classes). */
   revive: (wire: WireError) => Error;
   random_seed?: number;
@@ -43,6 +47,8 @@ class WorkerSlot {
   status: WorkerStatus = 'starting';
   queue: WireRequest[] = [];
   readonly pending = new Map<number, PendingRequest>();
+  /** Outbox reads and acknowledgements in flight (outside the mailbox and its bound). */
+  readonly control = new Map<number, PendingRequest>();
   flush_scheduled = false;
   /** Called when the worker reports 'closed' (set by close()). */
   on_closed: (() => void) | undefined;
@@ -59,6 +65,8 @@ export interface PoolEvents {
   stats: [worker_index: number, stats: WorkerStats];
   worker_exit: [worker_index: number, code: number];
   worker_ready: [worker_index: number];
+  /** The worker's outbox got an entry after an outbox_read had found it empty. */
+  outbox_ready: [worker_index: number];
 }
 
 export class WorkerPool extends EventEmitter<PoolEvents> {
@@ -97,6 +105,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       snapshot_every_records: this.options.snapshot_every_records,
       store_count: this.options.store_count ?? 1,
       node_id: this.options.node_id,
+      outbox_cap: this.options.outbox_cap ?? null,
       random_seed: this.options.random_seed,
     };
     slot.status = 'starting';
@@ -119,6 +128,18 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
             break;
           case 'stats':
             this.emit('stats', slot.index, message.stats);
+            break;
+          case 'outbox_entries': {
+            const wire = decode<OutboxReadWire>(message.bytes);
+            const entries = wire.entries.map(({ partition, seq, value }) => ({ partition, seq, record: packr.unpack(value) as OutboxRecord }));
+            this.settle_control(slot, message.id, { entries, requeued: wire.requeued } satisfies OutboxReadReply);
+            break;
+          }
+          case 'outbox_acked':
+            this.settle_control(slot, message.id, message.reply);
+            break;
+          case 'outbox_ready':
+            this.emit('outbox_ready', slot.index);
             break;
           case 'closed':
             slot.status = 'closed';
@@ -147,6 +168,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     );
     for (const pending of slot.pending.values()) pending.reject(error);
     slot.pending.clear();
+    for (const pending of slot.control.values()) pending.reject(error);
+    slot.control.clear();
     assert(slot.depth() === 0, 'no pending request survives a worker exit');
     // A worker the pool itself stopped (close) is not a crash: no event, no restart.
     if (was_closing || this.closing) return;
@@ -208,6 +231,48 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       if (reply.ok) pending.resolve(reply.value);
       else pending.reject(this.options.revive(reply.error));
     }
+  }
+
+  private settle_control(slot: WorkerSlot, id: number, value: unknown): void {
+    const pending = slot.control.get(id);
+    assert(pending !== undefined, `outbox reply ${id} matches a pending outbox request`);
+    slot.control.delete(id);
+    pending.resolve(value);
+  }
+
+  /** Sends an outbox message to a worker; rejected typed if it is not serving or dies first. */
+  private control<T>(worker_index: number, message: (id: number) => ToWorker): Promise<T> {
+    const slot = this.slots[worker_index];
+    assert(slot !== undefined, 'worker exists');
+    if (this.closing) return Promise.reject(new ShuttingDownError('the pool is shutting down'));
+    const worker = slot.worker;
+    if (slot.status !== 'ready' || worker === undefined) {
+      return Promise.reject(new WorkerUnavailableError(`worker ${worker_index} is recovering its partitions; retry shortly`));
+    }
+    const id = this.next_id++;
+    return new Promise<T>((resolve, reject) => {
+      slot.control.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      worker.postMessage(message(id));
+    });
+  }
+
+  /** Partitions owned by each worker, by worker index (outbox readers address workers). */
+  partitions_by_worker(): number[][] {
+    return this.slots.map((s) => [...s.partitions]);
+  }
+
+  /** A bounded batch of a worker's outbox entries, per partition in seq order. */
+  outbox_read(worker_index: number, request: OutboxReadRequest): Promise<OutboxReadReply> {
+    const owned = this.slots[worker_index]?.partitions;
+    assert(owned !== undefined && request.cursors.every((c) => owned.includes(c.partition)), 'outbox_read names partitions of that worker');
+    return this.control<OutboxReadReply>(worker_index, (id) => ({ tag: 'outbox_read', id, request }));
+  }
+
+  /** Deletes delivered entries and parks undeliverable ones; resolves once durable. */
+  outbox_ack(worker_index: number, acks: OutboxAck[]): Promise<OutboxAckReply> {
+    const owned = this.slots[worker_index]?.partitions;
+    assert(owned !== undefined && acks.every((a) => owned.includes(a.partition)), 'outbox_ack names partitions of that worker');
+    return this.control<OutboxAckReply>(worker_index, (id) => ({ tag: 'outbox_ack', id, acks }));
   }
 
   /** Moves every worker's clock forward (tests drive hold expiry with it). */

@@ -2,6 +2,7 @@
 // Batches travel msgpackr-encoded in a transferred buffer, so one postMessage carries many.
 import { Packr } from 'msgpackr';
 import type { WireError } from './errors.js';
+import type { OutboxAck, OutboxAckReply, OutboxCap, OutboxReadRequest } from './outbox.js';
 
 export const packr = new Packr({ moreTypes: true, structuredClone: false });
 
@@ -15,6 +16,8 @@ export interface WorkerConfig {
   snapshot_every_records: number;
   store_count: number;
   node_id: string;
+  /** Bounds the worker keeps its outbox within (null: unbounded). */
+  outbox_cap: OutboxCap | null;
   /** Tests only: deterministic randomness. */
   random_seed?: number;
 }
@@ -33,18 +36,28 @@ export interface WorkerStats {
   commit_durations_s: number[];
   batch_records: number[];
   gauges: Record<string, number>;
+  /** Increments since the previous report. */
   counters: Record<string, number>;
 }
 
+// Outbox messages (outbox_read, outbox_ack) carry their own ids, answered by the reply of the
+// same id; they bypass the mailbox (they are the main thread's reader, not client requests).
 export type ToWorker =
   | { tag: 'batch'; bytes: Uint8Array }
   | { tag: 'clock'; offset_ms: number }
+  | { tag: 'outbox_read'; id: number; request: OutboxReadRequest }
+  | { tag: 'outbox_ack'; id: number; acks: OutboxAck[] }
   | { tag: 'close' };
 
 export type FromWorker =
   | { tag: 'ready'; recovered_partitions: number; replayed_records: number }
   | { tag: 'replies'; bytes: Uint8Array }
   | { tag: 'stats'; stats: WorkerStats }
+  /** encode(OutboxReadWire): records stay packed as stored, decoded by the pool. */
+  | { tag: 'outbox_entries'; id: number; bytes: Uint8Array }
+  | { tag: 'outbox_acked'; id: number; reply: OutboxAckReply }
+  /** An outbox entry became durable after a read had found the outbox empty. */
+  | { tag: 'outbox_ready' }
   | { tag: 'closed' };
 
 export function encode(value: unknown): Uint8Array {

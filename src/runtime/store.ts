@@ -4,15 +4,18 @@
 //   snapshot key p         value msgpackr({ seq, state }) covering every commit <= seq
 //   outbox   key [p, seq]  value msgpackr(OutboxRecord)
 //   root     key ['outbox_floor', p]  highest outbox seq ever issued (event ids never repeat)
+//   root     key ['outbox_parked', p, seq]  packed OutboxRecord its reader could not deliver
+//            (unknown type): out of the outbox, kept until requeue_parked() moves it back
 // Why not one environment per partition: every LMDB commit pays an fsync, so a worker's batch
 // spread over 40 partitions paid 40 of them (1.6 records per commit, measured by npm run bench).
 // With store_count = worker count (the default at creation) a batch is one transaction and one
 // fsync, while each partition still recovers, snapshots and drains its outbox on its own.
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from './assert.js';
 import type { OutboxEntry } from './behaviour.js';
+import { outbox_trim_batch_max, type OutboxCap, type OutboxTrimmed } from './outbox.js';
 import { packr } from './protocol.js';
 
 /** LMDB map size per store. Sparse on disk; bounds what one store may ever hold. */
@@ -195,21 +198,110 @@ export class PartitionStore<Rec> {
 
   /** Deletes outbox entries (the emitter, once the broker acknowledged them). */
   async remove_outbox(seqs: number[]): Promise<void> {
-    let removed = 0;
-    await this.env.root.transaction(() => {
-      for (const seq of seqs) {
-        if (this.env.outbox.doesExist([this.partition, seq])) {
-          this.env.outbox.remove([this.partition, seq]);
-          removed++;
-        }
-      }
-    });
-    this.outbox_size -= removed;
-    assert(this.outbox_size >= 0, 'outbox size never negative');
+    await commit_together([this], [this.prepare_settle(seqs, [])]);
   }
 
   outbox_count(): number {
     return this.outbox_size;
+  }
+
+  /** Up to `limit` entries with seq > after_seq in seq order, values packed as stored. Sees
+   *  committed transactions only, so nothing leaves before its state change is durable. */
+  read_outbox(after_seq: number, limit: number): { seq: number; value: Buffer }[] {
+    assert(limit >= 1, 'read limit positive');
+    const out: { seq: number; value: Buffer }[] = [];
+    const p = this.partition;
+    for (const { key, value } of this.env.outbox.getRange({ start: [p, after_seq + 1], end: [p + 1], limit })) {
+      assert(key[0] === p && key[1] > after_seq, 'outbox read stays in its partition, after the cursor');
+      out.push({ seq: key[1], value });
+    }
+    return out;
+  }
+
+  /** Writes (for a transaction of this store) that delete `remove` and move `park` aside.
+   *  Counts what actually changed: an entry may already be gone (trimmed at the cap). */
+  prepare_settle(remove: number[], park: number[]): () => { removed: number; parked: number } {
+    assert(!this.closed, 'store open');
+    const env = this.env;
+    const p = this.partition;
+    return () => {
+      let removed = 0;
+      let parked = 0;
+      for (const seq of remove) {
+        if (env.outbox.doesExist([p, seq])) {
+          env.outbox.remove([p, seq]);
+          removed++;
+        }
+      }
+      for (const seq of park) {
+        const value = env.outbox.get([p, seq]);
+        if (value === undefined) continue;
+        env.root.put(['outbox_parked', p, seq], value);
+        env.outbox.remove([p, seq]);
+        parked++;
+      }
+      this.outbox_size -= removed + parked;
+      assert(this.outbox_size >= 0, 'outbox size never negative');
+      return { removed, parked };
+    };
+  }
+
+  /** Parked entries in seq order (a reader that cannot deliver them put them there). */
+  parked_entries(): { seq: number; record: OutboxRecord }[] {
+    return read_parked(this.env.root, this.partition);
+  }
+
+  /** Moves parked entries back into the outbox under their own seq (and event id). */
+  async requeue_parked(): Promise<number> {
+    assert(!this.closed, 'store open');
+    const p = this.partition;
+    const env = this.env;
+    let moved = 0;
+    await env.root.transaction(() => {
+      for (const { key, value } of env.root.getRange({ start: ['outbox_parked', p], end: ['outbox_parked', p + 1] })) {
+        const seq = (key as [string, number, number])[2];
+        env.outbox.put([p, seq], value as Buffer);
+        env.root.remove(key);
+        moved++;
+      }
+      this.outbox_size += moved;
+    });
+    return moved;
+  }
+
+  /**
+   * Deletes the oldest entries beyond the cap: first whatever exceeds entries_per_partition,
+   * then entries created before now_ms - age_ms. At most outbox_trim_batch_max per call (one
+   * bounded transaction); the caller calls again later for the rest.
+   */
+  async trim_outbox(cap: OutboxCap, now_ms: number): Promise<OutboxTrimmed> {
+    assert(!this.closed, 'store open');
+    const p = this.partition;
+    const over = Math.min(outbox_trim_batch_max, Math.max(0, this.outbox_size - cap.entries_per_partition));
+    if (over === 0 && cap.age_ms === null) return { count: 0, age: 0 };
+    const cutoff_ms = cap.age_ms === null ? -Infinity : now_ms - cap.age_ms;
+    const by_count: number[] = [];
+    const by_age: number[] = [];
+    for (const { key, value } of this.env.outbox.getRange({ start: [p], end: [p + 1], limit: outbox_trim_batch_max })) {
+      if (by_count.length < over) by_count.push(key[1]);
+      else if ((packr.unpack(value) as OutboxRecord).created_ms < cutoff_ms) by_age.push(key[1]);
+      else break; // seq order is creation order: what follows is younger (up to clock steps)
+    }
+    if (by_count.length === 0 && by_age.length === 0) return { count: 0, age: 0 };
+    const env = this.env;
+    const trimmed: OutboxTrimmed = { count: 0, age: 0 };
+    await env.root.transaction(() => {
+      for (const [list, reason] of [[by_count, 'count'], [by_age, 'age']] as const) {
+        for (const seq of list) {
+          if (!env.outbox.doesExist([p, seq])) continue; // acknowledged meanwhile
+          env.outbox.remove([p, seq]);
+          trimmed[reason]++;
+        }
+      }
+      this.outbox_size -= trimmed.count + trimmed.age;
+      assert(this.outbox_size >= 0, 'outbox size never negative');
+    });
+    return trimmed;
   }
 
   /** created_ms of the oldest outbox entry, or 0 when the outbox is empty. */
@@ -231,12 +323,67 @@ export class PartitionStore<Rec> {
   }
 }
 
-/** Runs prepared writes of partitions that share one environment in one durable transaction. */
-export async function commit_together<Rec>(stores: PartitionStore<Rec>[], writes: (() => void)[]): Promise<void> {
+function read_parked(root: RootDatabase, partition: number): { seq: number; record: OutboxRecord }[] {
+  const out: { seq: number; record: OutboxRecord }[] = [];
+  for (const { key, value } of root.getRange({ start: ['outbox_parked', partition], end: ['outbox_parked', partition + 1] })) {
+    out.push({ seq: (key as [string, number, number])[2], record: packr.unpack(value as Buffer) as OutboxRecord });
+  }
+  return out;
+}
+
+/** Runs prepared writes of partitions that share one environment in one durable transaction;
+ *  resolves with each write's result. */
+export async function commit_together<Rec, R = void>(stores: PartitionStore<Rec>[], writes: (() => R)[]): Promise<R[]> {
   assert(stores.length > 0 && stores.length === writes.length, 'one write per store');
   const first = stores[0]!;
   assert(stores.every((s) => s.shares_env_with(first)), 'a transaction spans one environment');
+  const results: R[] = [];
   await (first as unknown as { env: Env }).env.root.transaction(() => {
-    for (const write of writes) write();
+    for (const write of writes) results.push(write());
   });
+  return results;
+}
+
+/**
+ * A read-only view of one store from another process (tooling: `ticketing outbox tail`),
+ * safe while the node runs: LMDB serves readers beside the writer, and a read-only handle can
+ * write nothing. Each call reads from a fresh snapshot (lmdb-js renews its read transaction
+ * after every tick).
+ */
+export class StoreReader {
+  private readonly root: RootDatabase;
+  private readonly outbox: Database<Buffer, [number, number]>;
+
+  constructor(readonly path: string) {
+    if (!existsSync(join(path, 'data.mdb'))) throw new Error(`${join(path, 'data.mdb')} does not exist (has the node ever started?)`);
+    this.root = open({ path, maxDbs: 4, mapSize: store_map_bytes_max, readOnly: true });
+    this.outbox = this.root.openDB<Buffer, [number, number]>({ name: 'outbox', encoding: 'binary' });
+  }
+
+  /** The newest `limit` outbox entries of a partition, oldest first. */
+  outbox_last(partition: number, limit: number): { seq: number; record: OutboxRecord }[] {
+    const out: { seq: number; record: OutboxRecord }[] = [];
+    for (const { key, value } of this.outbox.getRange({ start: [partition + 1], end: [partition], reverse: true, limit })) {
+      out.push({ seq: key[1], record: packr.unpack(value) as OutboxRecord });
+    }
+    return out.reverse();
+  }
+
+  /** Outbox entries of a partition with seq > after_seq, oldest first, at most `limit`. */
+  outbox_after(partition: number, after_seq: number, limit: number): { seq: number; record: OutboxRecord }[] {
+    const out: { seq: number; record: OutboxRecord }[] = [];
+    for (const { key, value } of this.outbox.getRange({ start: [partition, after_seq + 1], end: [partition + 1], limit })) {
+      out.push({ seq: key[1], record: packr.unpack(value) as OutboxRecord });
+    }
+    return out;
+  }
+
+  /** Parked entries of a partition (see PartitionStore.prepare_settle), oldest first. */
+  parked(partition: number): { seq: number; record: OutboxRecord }[] {
+    return read_parked(this.root, partition);
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
 }

@@ -6,8 +6,10 @@ import { assert } from './assert.js';
 import type { BehaviourModule } from './behaviour.js';
 import { OffsetClock } from './clock.js';
 import { PartitionHost } from './host.js';
+import { outbox_trim_interval_ms } from './outbox.js';
 import { decode, encode, type FromWorker, type ToWorker, type WireRequest, type WorkerConfig } from './protocol.js';
 import { seeded_random_bytes } from './random.js';
+import { WorkerOutbox } from './worker_outbox.js';
 
 /** How often a worker reports its figures to the main thread. */
 export const stats_interval_ms = 1000;
@@ -30,6 +32,7 @@ async function main(): Promise<void> {
   const module = (await import(config.behaviour_url)) as BehaviourModule;
   const clock = new OffsetClock();
   clock.offset_ms = config.clock_offset_ms;
+  let outbox: WorkerOutbox<unknown> | undefined;
   const host = new PartitionHost(module.behaviour, {
     partitions: config.partitions,
     data_dir: config.data_dir,
@@ -38,8 +41,12 @@ async function main(): Promise<void> {
     snapshot_every_records: config.snapshot_every_records,
     store_count: config.store_count,
     random_bytes: config.random_seed === undefined ? undefined : seeded_random_bytes(config.random_seed),
+    on_outbox_committed: () => outbox?.on_committed(),
   }, fatal);
   await host.recover();
+  outbox = new WorkerOutbox(host.stores(), () => host.now_ms(), () => send({ tag: 'outbox_ready' }), fatal);
+  if (config.outbox_cap !== null) outbox.start_trimming(config.outbox_cap, outbox_trim_interval_ms);
+  const worker_outbox = outbox;
 
   const report = (): void => {
     const commits = host.commits;
@@ -50,7 +57,7 @@ async function main(): Promise<void> {
         commit_durations_s: commits.map((c) => c.duration_s),
         batch_records: commits.map((c) => c.records),
         gauges: host.gauges(),
-        counters: host.counters,
+        counters: worker_outbox.drain_counters(),
       },
     });
   };
@@ -79,9 +86,22 @@ async function main(): Promise<void> {
         host.run_timers().catch(fatal);
         break;
       }
+      case 'outbox_read': {
+        const id = message.id;
+        worker_outbox.read(message.request).then((wire) => {
+          const bytes = encode(wire);
+          send({ tag: 'outbox_entries', id, bytes }, [bytes.buffer as ArrayBuffer]);
+        }, fatal);
+        break;
+      }
+      case 'outbox_ack': {
+        const id = message.id;
+        worker_outbox.ack(message.acks).then((reply) => send({ tag: 'outbox_acked', id, reply }), fatal);
+        break;
+      }
       case 'close': {
         clearInterval(stats_timer);
-        host.close().then(() => send({ tag: 'closed' }), fatal);
+        worker_outbox.close().then(() => host.close()).then(() => send({ tag: 'closed' }), fatal);
         break;
       }
     }

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AssertionError } from '../../src/runtime/assert.js';
 import { packr } from '../../src/runtime/protocol.js';
-import { PartitionStore, store_dir, type OutboxRecord } from '../../src/runtime/store.js';
+import { outbox_trim_batch_max } from '../../src/runtime/outbox.js';
+import { commit_together, PartitionStore, store_dir, type OutboxRecord } from '../../src/runtime/store.js';
 
 type Rec = { key: string; n: number };
 
@@ -249,6 +250,81 @@ test('outbox_oldest_ms: 0 when empty, else created_ms of the oldest entry', asyn
   assert.is(store.outbox_oldest_ms(), 900);
   await store.remove_outbox([2]);
   assert.is(store.outbox_oldest_ms(), 0);
+  await store.close();
+});
+
+async function emit(store: PartitionStore<Rec>, n: number, now_ms: number, type = 'T'): Promise<void> {
+  const outbox = Array.from({ length: n }, (_, i) => ({ type, key: `k${i}`, payload: { i } }));
+  await store.commit({ records: [], outbox, now_ms });
+}
+
+test('read_outbox: bounded batches after a cursor, in seq order, values as stored', async () => {
+  const dir = temp_dir();
+  const store = new PartitionStore<Rec>(1, dir, 'n1', 2);
+  const other = new PartitionStore<Rec>(3, dir, 'n1', 2); // same environment, own key range
+  store.recover();
+  other.recover();
+  await emit(store, 5, 10);
+  await emit(other, 2, 10);
+  const first = store.read_outbox(0, 3);
+  assert.equal(first.map((e) => e.seq), [1, 2, 3]);
+  assert.equal((packr.unpack(first[0]!.value) as OutboxRecord).event_id, 'n1-p1-1');
+  assert.equal(store.read_outbox(3, 10).map((e) => e.seq), [4, 5], 'never reads into the next partition');
+  assert.equal(store.read_outbox(5, 10), []);
+  assert.equal(other.read_outbox(0, 10).map((e) => e.seq), [1, 2]);
+  await store.close();
+  await other.close();
+});
+
+test('prepare_settle: deletes and parks in one transaction; gone entries are not counted; requeue restores them', async () => {
+  const dir = temp_dir();
+  let store = new PartitionStore<Rec>(2, dir, 'n1');
+  store.recover();
+  await emit(store, 6, 10);
+  const [settled] = await commit_together([store], [store.prepare_settle([1, 2, 99], [4])]);
+  assert.equal(settled, { removed: 2, parked: 1 });
+  assert.is(store.outbox_count(), 3);
+  assert.equal(outbox_records(store).map((e) => e.key), [3, 5, 6]);
+  assert.equal(store.parked_entries().map((e) => [e.seq, e.record.event_id]), [[4, 'n1-p2-4']]);
+  const [again] = await commit_together([store], [store.prepare_settle([1], [4])]);
+  assert.equal(again, { removed: 0, parked: 0 }, 'a repeated acknowledgement changes nothing');
+  await store.close();
+
+  store = new PartitionStore<Rec>(2, dir, 'n1');
+  const r = store.recover();
+  assert.is(r.next_outbox_seq, 7, 'parking never lets a seq be issued again');
+  assert.is(store.outbox_count(), 3, 'parked entries are not in the outbox');
+  assert.is(await store.requeue_parked(), 1);
+  assert.is(store.outbox_count(), 4);
+  assert.equal(store.parked_entries(), []);
+  const back = outbox_records(store);
+  assert.equal(back.map((e) => e.key), [3, 4, 5, 6], 'back under its own seq');
+  assert.is(back[1]!.record.event_id, 'n1-p2-4', 'and its own event id');
+  assert.is(await store.requeue_parked(), 0);
+  await store.close();
+});
+
+test('trim_outbox: oldest first beyond the count, then beyond the age; a pass is bounded', async () => {
+  const dir = temp_dir();
+  const store = new PartitionStore<Rec>(0, dir, 'n1');
+  store.recover();
+  await emit(store, 4, 1_000);
+  await emit(store, 4, 5_000);
+  await emit(store, 4, 9_000);
+  assert.equal(await store.trim_outbox({ entries_per_partition: 100, age_ms: null }, 10_000), { count: 0, age: 0 });
+  assert.equal(await store.trim_outbox({ entries_per_partition: 10, age_ms: null }, 10_000), { count: 2, age: 0 });
+  assert.equal(outbox_records(store).map((e) => e.key)[0], 3, 'the oldest went first');
+  // Age: entries created before now - age_ms (1,000 ms ones are; 5,000 ms ones are not).
+  assert.equal(await store.trim_outbox({ entries_per_partition: 10, age_ms: 6_000 }, 10_000), { count: 0, age: 2 });
+  assert.equal(await store.trim_outbox({ entries_per_partition: 6, age_ms: 4_000 }, 10_000), { count: 2, age: 2 });
+  assert.equal(outbox_records(store).map((e) => e.key), [9, 10, 11, 12]);
+  assert.is(store.outbox_count(), 4);
+  // More than outbox_trim_batch_max over: one pass removes at most that many.
+  const many = outbox_trim_batch_max + 5;
+  for (let i = 0; i < many; i += 2_000) await emit(store, Math.min(2_000, many - i), 20_000);
+  assert.equal(await store.trim_outbox({ entries_per_partition: 4, age_ms: null }, 20_000), { count: outbox_trim_batch_max, age: 0 });
+  assert.equal(await store.trim_outbox({ entries_per_partition: 4, age_ms: null }, 20_000), { count: 5, age: 0 });
+  assert.is(store.outbox_count(), 4);
   await store.close();
 });
 
