@@ -52,7 +52,9 @@ function count_promo(p: PurchaseState, order: Order, delta: 1 | -1): void {
   const key = promo_key(order.event_id, order.promo_code);
   const uses = (p.promo_uses.get(key) ?? 0) + delta;
   assert(uses >= 0, 'promo uses never negative');
-  p.promo_uses.set(key, uses);
+  // No zero entries: the map then equals what a restore rebuilds from the orders.
+  if (uses === 0) p.promo_uses.delete(key);
+  else p.promo_uses.set(key, uses);
   order.promo_counted = delta === 1;
 }
 
