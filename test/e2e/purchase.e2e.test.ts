@@ -235,4 +235,13 @@ t('promo: unknown code FAILED_PRECONDITION; max_seats_per_user counts drafts; Li
   assert.is((await code_of(ctx.c.confirm({ order_id: 'x-1', hold_id: d2.hold_id }, ctx.svc))).code, S.FAILED_PRECONDITION);
 });
 
+t('logs: state changes and fraud reasons at info; no payment token in any line', async (ctx) => {
+  const lines = ctx.server.log.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const methods = new Set(lines.filter((l) => l['msg'] === 'state changed').map((l) => l['method']));
+  for (const m of ['CreateDraft', 'Authorize', 'ConfirmOrder', 'Refund', 'ScoreTransaction']) assert.ok(methods.has(m), `${m} logged`);
+  const fraud = lines.find((l) => l['msg'] === 'fraud decision' && l['decision'] === 'DECLINE');
+  assert.ok(fraud !== undefined && Array.isArray(fraud['reasons']) && (fraud['reasons'] as string[]).includes('ip is on the blocklist'));
+  for (const line of ctx.server.log) assert.not.match(line, /tok_[A-Za-z]/, 'payment tokens are never logged');
+});
+
 t.run();
