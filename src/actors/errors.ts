@@ -33,9 +33,28 @@ export class HoldNotActiveError extends DomainError {
 export class HoldConfirmedError extends DomainError {
   override readonly name = 'HoldConfirmedError';
 }
-/** A per-hold or per-user limit would be exceeded. */
-export class LimitExceededError extends DomainError {
-  override readonly name = 'LimitExceededError';
+/** A named limit would be exceeded (RESOURCE_EXHAUSTED); one subclass per limit, so the refusal
+ *  is counted by limit (ticketing_limit_refusals_total{limit}). */
+export abstract class LimitExceededError extends DomainError {}
+export class SeatsPerHoldExceededError extends LimitExceededError {
+  override readonly name = 'SeatsPerHoldExceededError';
+}
+/** The event's max_seats_per_user (held + sold). */
+export class SeatsPerUserExceededError extends LimitExceededError {
+  override readonly name = 'SeatsPerUserExceededError';
+}
+export class HoldsPerUserExceededError extends LimitExceededError {
+  override readonly name = 'HoldsPerUserExceededError';
+}
+export class PaymentsPerOrderExceededError extends LimitExceededError {
+  override readonly name = 'PaymentsPerOrderExceededError';
+}
+export class RefundsPerPaymentExceededError extends LimitExceededError {
+  override readonly name = 'RefundsPerPaymentExceededError';
+}
+/** A string field is longer than its named maximum (INVALID_ARGUMENT). */
+export class FieldTooLongError extends DomainError {
+  override readonly name = 'FieldTooLongError';
 }
 /** The caller's role or identity does not allow this request. */
 export class PermissionDeniedError extends DomainError {
@@ -75,7 +94,8 @@ export class IdempotencyKeyReusedError extends DomainError {
 
 const classes = [
   InvalidArgumentError, EventNotFoundError, EventExistsError, HoldNotFoundError, SeatsUnavailableError,
-  HoldNotActiveError, HoldConfirmedError, LimitExceededError, PermissionDeniedError, OrderNotFoundError,
+  HoldNotActiveError, HoldConfirmedError, SeatsPerHoldExceededError, SeatsPerUserExceededError, HoldsPerUserExceededError,
+  PaymentsPerOrderExceededError, RefundsPerPaymentExceededError, FieldTooLongError, PermissionDeniedError, OrderNotFoundError,
   PaymentNotFoundError, PromoUnavailableError, OrderStateError, PaymentStateError, RefundExceedsCapturedError,
   OrderExpiredError, IdempotencyKeyReusedError,
 ];

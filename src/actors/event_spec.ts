@@ -1,6 +1,6 @@
 // An event's definition (DESIGN §5 event file) and its validation. Sections and rows may not
 // contain '-', because seat ids are SECTION-ROW-NUMBER.
-import { InvalidArgumentError } from './errors.js';
+import { FieldTooLongError, InvalidArgumentError } from './errors.js';
 import * as L from './limits.js';
 
 export interface RowSpec { name: string; seats: number; tier: string }
@@ -33,7 +33,7 @@ function fail(message: string): never {
 
 function text(value: unknown, field: string, max: number, pattern?: RegExp): string {
   if (typeof value !== 'string' || value.length === 0) fail(`${field} is required`);
-  if (value.length > max) fail(`${field} is longer than ${max} characters`);
+  if (value.length > max) throw new FieldTooLongError(`${field} is longer than ${max} characters`);
   if (pattern !== undefined && !pattern.test(value)) fail(`${field} has characters outside ${pattern.source}`);
   return value;
 }

@@ -7,7 +7,7 @@ import { assert } from '../runtime/assert.js';
 import { MinHeap } from '../runtime/heap.js';
 import {
   EventExistsError, EventNotFoundError, HoldConfirmedError, HoldNotActiveError, HoldNotFoundError,
-  InvalidArgumentError, LimitExceededError, SeatsUnavailableError,
+  FieldTooLongError, HoldsPerUserExceededError, InvalidArgumentError, SeatsPerHoldExceededError, SeatsPerUserExceededError, SeatsUnavailableError,
 } from './errors.js';
 import { seat_count_of, validate_event_id, validate_event_spec, type EventSpec } from './event_spec.js';
 import { id_random_bytes, make_id } from './ids.js';
@@ -91,8 +91,8 @@ export function create_state(partition: number): InventoryState {
 }
 
 /** The refusal for a hold of more than seats_per_hold_max seats (also raised at the gRPC edge). */
-export function seats_per_hold_exceeded(requested: number): LimitExceededError {
-  return new LimitExceededError(`a hold may have at most ${L.seats_per_hold_max} seats; ${requested} were requested`);
+export function seats_per_hold_exceeded(requested: number): SeatsPerHoldExceededError {
+  return new SeatsPerHoldExceededError(`a hold may have at most ${L.seats_per_hold_max} seats; ${requested} were requested`);
 }
 
 function decision(records: InventoryRecord[], reply: unknown, outbox: OutboxEntry[] = []): Decision<InventoryRecord> {
@@ -107,7 +107,7 @@ export function event_of(state: InventoryState, event_id: string): EventState {
 
 export function validate_user_id(user_id: unknown): string {
   if (typeof user_id !== 'string' || user_id.length === 0) throw new InvalidArgumentError('user_id is required');
-  if (user_id.length > L.user_id_length_max) throw new InvalidArgumentError(`user_id is longer than ${L.user_id_length_max} characters`);
+  if (user_id.length > L.user_id_length_max) throw new FieldTooLongError(`user_id is longer than ${L.user_id_length_max} characters`);
   if (!L.id_pattern.test(user_id)) throw new InvalidArgumentError('user_id may contain only letters, digits and . _ : -');
   return user_id;
 }
@@ -174,12 +174,12 @@ export function plan_hold(state: InventoryState, req: ReserveRequest, ctx: Decid
   if (duplicates.length > 0) throw new InvalidArgumentError(`seats listed more than once: ${list(duplicates)}`);
   const count = user_count(event, user_id);
   if (count.held + count.sold + seats.length > event.spec.max_seats_per_user) {
-    throw new LimitExceededError(
+    throw new SeatsPerUserExceededError(
       `user ${user_id} would have ${count.held + count.sold + seats.length} seats of event ${req.event_id}; max_seats_per_user is ${event.spec.max_seats_per_user} (held ${count.held}, sold ${count.sold})`,
     );
   }
   if (count.active_holds >= L.holds_per_user_max) {
-    throw new LimitExceededError(`user ${user_id} already has ${count.active_holds} active holds on event ${req.event_id} (holds_per_user_max)`);
+    throw new HoldsPerUserExceededError(`user ${user_id} already has ${count.active_holds} active holds on event ${req.event_id} (holds_per_user_max)`);
   }
   const taken = seats.filter((s) => event.seat_state[s] !== SEAT_FREE);
   if (taken.length > 0) {

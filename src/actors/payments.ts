@@ -7,7 +7,7 @@
 import type { DecideContext, Decision, OutboxEntry } from '../runtime/behaviour.js';
 import { assert } from '../runtime/assert.js';
 import {
-  IdempotencyKeyReusedError, InvalidArgumentError, LimitExceededError, OrderStateError, PaymentNotFoundError,
+  IdempotencyKeyReusedError, InvalidArgumentError, OrderStateError, PaymentNotFoundError, PaymentsPerOrderExceededError, RefundsPerPaymentExceededError,
   PaymentStateError, RefundExceedsCapturedError,
 } from './errors.js';
 import { score, type FraudSignals } from './fraud.js';
@@ -117,7 +117,7 @@ export function decide_authorize_begin(state: InventoryState, req: AuthorizeBegi
     }
   }
   if (order.payment_ids.length >= L.payments_per_order_max) {
-    throw new LimitExceededError(`order ${order.order_id} already had ${order.payment_ids.length} payment attempts (payments_per_order_max); create a new draft`);
+    throw new PaymentsPerOrderExceededError(`order ${order.order_id} already had ${order.payment_ids.length} payment attempts (payments_per_order_max); create a new draft`);
   }
   const records: InventoryRecord[] = [];
   // The latest recorded decision counts; without one, Authorize scores with what it knows.
@@ -208,7 +208,7 @@ export function decide_refund_begin(state: InventoryState, req: RefundBeginReque
   if (req.amount_micros > refundable) {
     throw new RefundExceedsCapturedError(`refund of ${req.amount_micros} micros exceeds what is left to refund: ${refundable} of ${payment.captured_micros} captured (${payment.refunded_micros} refunded, ${payment.refund_pending_micros} in progress)`);
   }
-  if (payment.refunds.length >= L.refunds_per_payment_max) throw new LimitExceededError(`payment ${payment.payment_id} already has ${payment.refunds.length} refunds (refunds_per_payment_max)`);
+  if (payment.refunds.length >= L.refunds_per_payment_max) throw new RefundsPerPaymentExceededError(`payment ${payment.payment_id} already has ${payment.refunds.length} refunds (refunds_per_payment_max)`);
   const refund_id = make_id('refund', state.partition, ctx.random_bytes(id_random_bytes));
   assert(!state.purchase.payment_by_refund.has(refund_id), 'refund ids never collide');
   const records: InventoryRecord[] = [{ t: 'refund_started', refund_id, payment_id: payment.payment_id, amount_micros: req.amount_micros, at_ms: ctx.now_ms }];

@@ -1,6 +1,6 @@
 // Wire -> plain values. Refuses, never rounds: int64 beyond 2^53 or not an integer is
 // INVALID_ARGUMENT. Strings are length-capped here, before anything crosses a thread.
-import { InvalidArgumentError } from '../actors/errors.js';
+import { FieldTooLongError, InvalidArgumentError } from '../actors/errors.js';
 import { id_pattern } from '../actors/limits.js';
 
 export function int64(value: unknown, field: string, min = -Number.MAX_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
@@ -13,7 +13,7 @@ export function int64(value: unknown, field: string, min = -Number.MAX_SAFE_INTE
 
 export function str(value: unknown, field: string, length_max: number): string {
   if (typeof value !== 'string') throw new InvalidArgumentError(`${field} must be a string`);
-  if (value.length > length_max) throw new InvalidArgumentError(`${field} is longer than ${length_max} characters`);
+  if (value.length > length_max) throw new FieldTooLongError(`${field} is longer than ${length_max} characters`);
   return value;
 }
 

@@ -11,7 +11,12 @@ export const status_of_error: Readonly<Record<string, status>> = {
   SeatsUnavailableError: status.FAILED_PRECONDITION,
   HoldNotActiveError: status.FAILED_PRECONDITION,
   HoldConfirmedError: status.FAILED_PRECONDITION,
-  LimitExceededError: status.RESOURCE_EXHAUSTED,
+  SeatsPerHoldExceededError: status.RESOURCE_EXHAUSTED,
+  SeatsPerUserExceededError: status.RESOURCE_EXHAUSTED,
+  HoldsPerUserExceededError: status.RESOURCE_EXHAUSTED,
+  PaymentsPerOrderExceededError: status.RESOURCE_EXHAUSTED,
+  RefundsPerPaymentExceededError: status.RESOURCE_EXHAUSTED,
+  FieldTooLongError: status.INVALID_ARGUMENT,
   PermissionDeniedError: status.PERMISSION_DENIED,
   OrderNotFoundError: status.NOT_FOUND,
   PaymentNotFoundError: status.NOT_FOUND,
@@ -33,6 +38,19 @@ export const status_of_error: Readonly<Record<string, status>> = {
   // src/grpc/errors.ts
   RateLimitedError: status.RESOURCE_EXHAUSTED,
   DeadlineCappedError: status.DEADLINE_EXCEEDED,
+};
+
+/** Refusals that enforce a named limit, by error name → the `limit` label of
+ *  ticketing_limit_refusals_total (rate limits are labelled by scope where they are refused). */
+export const limit_of_error: Readonly<Record<string, string>> = {
+  SeatsPerHoldExceededError: 'seats_per_hold',
+  SeatsPerUserExceededError: 'max_seats_per_user',
+  HoldsPerUserExceededError: 'holds_per_user',
+  PaymentsPerOrderExceededError: 'payments_per_order',
+  RefundsPerPaymentExceededError: 'refunds_per_payment',
+  FieldTooLongError: 'string_length',
+  MailboxFullError: 'mailbox_depth',
+  DeadlineCappedError: 'deadline',
 };
 
 export const internal_error_message = 'internal error; it has been logged';

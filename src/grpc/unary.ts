@@ -7,7 +7,7 @@ import type { Metrics } from '../ops/metrics.js';
 import { idempotency_key_of, principal_of, trace_id_of, type CallContext } from './context.js';
 import { DeadlineCappedError, RateLimitedError } from './errors.js';
 import { TokenBucket } from './rate_limit.js';
-import { map_error } from './status.js';
+import { limit_of_error, map_error } from './status.js';
 
 /** The edge's abuse limits (README "Limits"); built once per server by edge_limits(). */
 export interface EdgeLimits {
@@ -123,6 +123,8 @@ export function unary<Req, Res>(
       const mapped = map_error(error);
       done(mapped.code);
       if (error instanceof Error && error.name === 'MailboxFullError') deps.metrics.mailbox_rejections.inc();
+      const limit = error instanceof RateLimitedError ? `rate_${error.scope}` : error instanceof Error ? limit_of_error[error.name] : undefined;
+      if (limit !== undefined) deps.metrics.limit_refusals.inc({ limit });
       let metadata: grpc.Metadata | undefined;
       if (error instanceof RateLimitedError) {
         deps.metrics.rate_limited.inc({ scope: error.scope });

@@ -4,6 +4,12 @@ import client from 'prom-client';
 import type { WorkerPool } from '../runtime/pool.js';
 import type { WorkerStats } from '../runtime/protocol.js';
 
+/** Every `limit` label of ticketing_limit_refusals_total, exported at 0 from the start. */
+export const limit_labels = [
+  'seats_per_hold', 'max_seats_per_user', 'holds_per_user', 'payments_per_order', 'refunds_per_payment',
+  'string_length', 'mailbox_depth', 'deadline', 'rate_user', 'rate_ip',
+] as const;
+
 export class Metrics {
   readonly registry = new client.Registry();
   readonly grpc_requests = new client.Counter({
@@ -45,6 +51,7 @@ export class Metrics {
   readonly kafka_errors = new client.Counter({ name: 'ticketing_kafka_publish_errors_total', help: 'Failed Kafka sends (retried)', registers: [this.registry] });
   readonly worker_restarts = new client.Counter({ name: 'ticketing_worker_restarts_total', help: 'Worker threads that died and were replaced', registers: [this.registry] });
 
+  readonly limit_refusals = new client.Counter({ name: 'ticketing_limit_refusals_total', help: 'Calls refused by a named limit (seats_per_hold, max_seats_per_user, holds_per_user, payments_per_order, refunds_per_payment, string_length, mailbox_depth, deadline, rate_user, rate_ip)', labelNames: ['limit'], registers: [this.registry] });
   readonly payments_open = new client.Gauge({ name: 'ticketing_payments_open', help: 'Payments with a gateway call still owed (pending authorization, capture, void or refund)', registers: [this.registry] });
   readonly settlements = new client.Counter({ name: 'ticketing_settlements_total', help: 'Gateway calls made by the settlement loop, by outcome', labelNames: ['outcome'], registers: [this.registry] });
 
@@ -54,6 +61,7 @@ export class Metrics {
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'ticketing_' });
     for (const scope of ['user', 'ip'] as const) this.rate_limited.inc({ scope }, 0); // exported as 0 from the start
+    for (const limit of limit_labels) this.limit_refusals.inc({ limit }, 0);
   }
 
   attach(pool: WorkerPool): void {

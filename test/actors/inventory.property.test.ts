@@ -172,7 +172,8 @@ class Reserve implements fc.Command<Model, Real> {
     if (ttl_s < L.hold_ttl_seconds_min || ttl_s > L.hold_ttl_seconds_max) allowed.push('InvalidArgumentError');
     if (this.dup || this.bad) allowed.push('InvalidArgumentError');
     const c = user_counts(m, this.user);
-    if (c.held + c.sold + this.seats.length > MAX || c.active >= L.holds_per_user_max) allowed.push('LimitExceededError');
+    if (c.held + c.sold + this.seats.length > MAX) allowed.push('SeatsPerUserExceededError');
+    if (c.active >= L.holds_per_user_max) allowed.push('HoldsPerUserExceededError');
     const taken = this.seats.filter((i) => m.seat[i] !== 'free');
     if (taken.length > 0) allowed.push('SeatsUnavailableError');
     const trace = `trace-${m.holds.length}`;

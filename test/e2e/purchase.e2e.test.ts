@@ -235,6 +235,23 @@ t('promo: unknown code FAILED_PRECONDITION; max_seats_per_user counts drafts; Li
   assert.is((await code_of(ctx.c.confirm({ order_id: 'x-1', hold_id: d2.hold_id }, ctx.svc))).code, S.FAILED_PRECONDITION);
 });
 
+t('limits: each refusal is counted by its limit in ticketing_limit_refusals_total', async (ctx) => {
+  const scrape = async (): Promise<Map<string, number>> => {
+    const text = await (await fetch(`http://127.0.0.1:${ctx.server.http_port}/metrics`)).text();
+    const counts = new Map<string, number>();
+    for (const m of text.matchAll(/^ticketing_limit_refusals_total\{limit="([a-z_]+)"\} ([0-9.]+)$/gm)) counts.set(m[1]!, Number(m[2]));
+    return counts;
+  };
+  const before = await scrape();
+  assert.ok(before.has('seats_per_hold') && before.has('string_length') && before.has('rate_user'), 'every limit exported from the start');
+  const eleven = Array.from({ length: 11 }, (_, i) => `101-B-${i + 1}`);
+  assert.is((await code_of(draft(ctx, ctx.carol, 'carol', eleven))).code, S.RESOURCE_EXHAUSTED);
+  assert.is((await code_of(ctx.c.get_order({ order_id: 'x'.repeat(200) }, ctx.carol))).code, S.INVALID_ARGUMENT);
+  const after = await scrape();
+  assert.is(after.get('seats_per_hold')! - before.get('seats_per_hold')!, 1);
+  assert.is(after.get('string_length')! - before.get('string_length')!, 1);
+});
+
 t('logs: state changes and fraud reasons at info; no payment token in any line', async (ctx) => {
   const lines = ctx.server.log.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
   const methods = new Set(lines.filter((l) => l['msg'] === 'state changed').map((l) => l['method']));
