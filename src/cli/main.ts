@@ -9,6 +9,8 @@ import { load_tls } from '../grpc/tls.js';
 import { backup } from '../ops/backup.js';
 import { partition_count_max } from '../runtime/partition.js';
 import { flag, int_flag, parse_args } from './args.js';
+import { cmd_outbox_tail } from './outbox_command.js';
+import { outbox_flag_names, outbox_flags } from './outbox_flags.js';
 
 const usage = `usage:
   ticketing serve [--data DIR] [--grpc HOST:PORT] [--http HOST:PORT] [--kafka BROKERS]
@@ -17,12 +19,19 @@ const usage = `usage:
                   (requests/s per customer and per ip address, bursts of 2×N, 0: off;
                    cap on every call's deadline)
                   [--fraud-ip-blocklist FILE]   (ip addresses the fraud rules decline, one per line)
+                  [--kafka-topic-prefix P] [--outbox-degraded-after 60s]
+                  (with --kafka: topic = P + ticketing.events.v1.<Event>; /readyz says degraded
+                   while the oldest undelivered event is older than that)
+                  [--outbox-max-entries 1000000] [--outbox-max-age 7d]
+                  (without --kafka: the outbox keeps at most that many / that old, oldest dropped)
                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
                   (PEM files; cert + key: gRPC over TLS; plus client CA: mutual TLS, client
                    certificates required and verified; none: plaintext)
   ticketing events import FILE.json [--server HOST:PORT] [--token T] [--data DIR]
   ticketing token --user ID [--role customer|service|admin] [--ttl 1h] [--data DIR]
   ticketing backup DEST [--data DIR]      (hot copy of a running or stopped node; DEST new or empty)
+  ticketing outbox tail [--data DIR] [--limit 20] [--follow] [--parked] [--kafka-topic-prefix P]
+                  (the newest outbox events, decoded, as JSON lines; running or stopped node)
 `;
 
 const defaults = { data: './data', grpc: '127.0.0.1:50051', http: '127.0.0.1:9464' };
@@ -48,7 +57,7 @@ function limit_flags(args: ReturnType<typeof parse_args>) {
 }
 
 async function cmd_serve(argv: string[]): Promise<void> {
-  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', 'kafka', 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', ...limit_flag_names]);
+  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', ...outbox_flag_names, 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', ...limit_flag_names]);
   const clock_offset_ms = int_flag(flag(args, 'clock-offset-ms', undefined, undefined), 'clock-offset-ms', 0, 10 * 365 * 86400 * 1000);
   if (clock_offset_ms !== undefined && args.flags.get('test-clock') !== true) fail('--clock-offset-ms needs --test-clock');
   const workers = int_flag(flag(args, 'workers', 'TICKETING_WORKERS', undefined), 'workers', 1, 256)
@@ -63,19 +72,16 @@ async function cmd_serve(argv: string[]): Promise<void> {
     data_dir: flag(args, 'data', 'TICKETING_DATA_DIR', defaults.data),
     grpc_addr: flag(args, 'grpc', 'TICKETING_GRPC_ADDR', defaults.grpc),
     http_addr: flag(args, 'http', 'TICKETING_HTTP_ADDR', defaults.http),
-    kafka_brokers: flag(args, 'kafka', 'TICKETING_KAFKA_BROKERS', undefined),
     workers,
     partitions: int_flag(flag(args, 'partitions', 'TICKETING_PARTITIONS', undefined), 'partitions', 1, partition_count_max),
     test_clock: args.flags.get('test-clock') === true,
     clock_offset_ms: clock_offset_ms ?? 0,
     ...serve_defaults,
     ...limit_flags(args),
+    ...outbox_flags(args),
     ...tls,
     fraud_ip_blocklist_file: flag(args, 'fraud-ip-blocklist', 'TICKETING_FRAUD_IP_BLOCKLIST', undefined),
   });
-  if (node.log.isLevelEnabled('info') && flag(args, 'kafka', 'TICKETING_KAFKA_BROKERS', undefined) !== undefined) {
-    node.log.warn('--kafka is accepted but the Kafka emitter is not built yet: events stay in the durable outbox');
-  }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       node.stop().then(() => process.exit(0), (error: unknown) => {
@@ -168,6 +174,7 @@ export async function main(argv: string[]): Promise<void> {
     else if (command === 'events' && sub === 'import') await cmd_events_import(rest);
     else if (command === 'token') cmd_token(argv.slice(1));
     else if (command === 'backup') await cmd_backup(argv.slice(1));
+    else if (command === 'outbox' && sub === 'tail') await cmd_outbox_tail(rest, defaults.data);
     else if (command === undefined || command === 'help' || command === '--help') process.stdout.write(usage);
     else fail(`unknown command ${[command, sub].filter(Boolean).join(' ')}\n${usage}`);
   } catch (error) {

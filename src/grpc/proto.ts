@@ -14,6 +14,7 @@ export const proto_files = [
   'ticketing/payment/v1/payment.proto',
   'ticketing/fraud/v1/fraud.proto',
   'ticketing/events/v1/events.proto',
+  'ticketing/events/v1/lifecycle.proto',
   'ticketing/catalog/v1/catalog.proto',
   'ticketing/testing/v1/test_clock.proto',
 ];

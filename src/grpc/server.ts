@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { revive_domain_error } from '../actors/errors.js';
 import { load_secret } from '../auth/token.js';
+import { check_outbox_config, outbox_cap_of, outbox_defaults, start_outbox, type OutboxConfig } from '../kafka/start.js';
 import { open_data_dir } from '../ops/data_dir.js';
 import { start_http } from '../ops/http.js';
 import { create_logger } from '../ops/log.js';
@@ -31,7 +32,7 @@ import { test_clock_service } from './test_clock_service.js';
 import { server_credentials } from './tls.js';
 import { edge_limits, type EdgeLimitConfig } from './unary.js';
 
-export interface ServeConfig extends EdgeLimitConfig {
+export interface ServeConfig extends EdgeLimitConfig, OutboxConfig {
   data_dir: string;
   grpc_addr: string;
   http_addr: string;
@@ -72,6 +73,7 @@ export const serve_defaults = {
   snapshot_every_records: 20_000,
   drain_ms_max: 10_000,
   settle_interval_ms: 1_000,
+  ...outbox_defaults,
   // Per customer: 50/s sustained, bursts of 100 (a person clicking, or a page's fan-out, never
   // gets near). Per ip: 20,000/s, bursts of 40,000 — far above one node's ~4,000 calls/s, so it
   // only bites a single address flooding the node (e.g. unauthenticated), never the 64 bench
@@ -100,6 +102,7 @@ export function split_addr(addr: string, flag: string): { host: string; port: nu
 
 export async function serve(config: ServeConfig, log = create_logger()): Promise<RunningNode> {
   const blocklist = load_ip_blocklist(config.fraud_ip_blocklist_file);
+  check_outbox_config(config);
   const meta = open_data_dir(config.data_dir, config.partitions, config.workers);
   const secret = load_secret(config.data_dir);
   const metrics = new Metrics();
@@ -114,6 +117,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     snapshot_every_records: config.snapshot_every_records,
     store_count: meta.store_count,
     clock_offset_ms: config.test_clock ? config.clock_offset_ms : 0,
+    outbox_cap: outbox_cap_of(config, meta.partition_count),
     revive: (wire) => revive_domain_error(wire.name, wire.message) ?? Object.assign(new Error(wire.message), { name: wire.name }),
   });
   metrics.attach(pool);
@@ -122,6 +126,8 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   const started = performance.now();
   await pool.start();
   log.info({ partitions: meta.partition_count, stores: meta.store_count, workers: config.workers, recovery_ms: Math.round(performance.now() - started) }, 'partitions recovered');
+  // Beside the request path: a broker outage never fails or slows a call, the outbox grows.
+  const outbox = start_outbox(config, pool, metrics, log, meta.node_id);
 
   const { definition, grpc_object } = load_definitions();
   const server = new grpc.Server({
@@ -179,11 +185,12 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   try {
     http = await start_http(h.host, h.port, metrics, {
       ready: () => pool.ready(),
-      degraded: () => (pool.ready() ? [] : ['a worker is recovering its partitions']),
+      degraded: () => [...(pool.ready() ? [] : ['a worker is recovering its partitions']), ...outbox.degraded()],
     });
   } catch (error) {
     server.forceShutdown();
     await settlement.stop();
+    await outbox.stop();
     await pool.close();
     throw error;
   }
@@ -209,6 +216,8 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
         });
       });
       await settlement.stop();
+      // Before the pool: the emitter deletes what the broker acknowledged through the workers.
+      await outbox.stop();
       await pool.close();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       log.info('stopped');

@@ -26,7 +26,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { store_dir, store_map_bytes_max } from '../runtime/store.js';
-import type { NodeMeta } from './data_dir.js';
+import { read_node_meta } from './data_dir.js';
 
 /** The secret's file name in a data directory (load_secret in src/auth/token.ts). */
 const secret_file = 'auth.secret';
@@ -55,20 +55,6 @@ function check_dest(dest: string): void {
   if (!existsSync(dest)) return;
   if (!statSync(dest).isDirectory()) throw new Error(`backup destination ${dest} exists and is not a directory`);
   if (readdirSync(dest).length > 0) throw new Error(`backup destination ${dest} is not empty: back up into a new or empty directory`);
-}
-
-function read_meta(data_dir: string): NodeMeta {
-  const path = join(data_dir, 'node.json');
-  if (!existsSync(path)) throw new Error(`${data_dir} is not a ticketing data directory: ${path} does not exist`);
-  let meta: NodeMeta;
-  try {
-    meta = JSON.parse(readFileSync(path, 'utf8')) as NodeMeta;
-  } catch (error) {
-    throw new Error(`${path}: ${(error as Error).message}`);
-  }
-  if (meta.format !== 2) throw new Error(`${path}: unknown format ${String(meta.format)}`);
-  if (!Number.isInteger(meta.store_count) || meta.store_count < 1) throw new Error(`${path}: store_count must be a positive integer`);
-  return meta;
 }
 
 /** Copies one store from one read transaction into `to` (a new directory). Returns its size. */
@@ -103,7 +89,7 @@ export async function backup(data_dir: string, dest: string, progress: (line: st
   const source = resolve(data_dir);
   const target = resolve(dest);
   check_dest(target);
-  const meta = read_meta(source);
+  const meta = read_node_meta(source);
 
   const parent = dirname(target);
   mkdirSync(parent, { recursive: true });

@@ -28,3 +28,19 @@ export function open_data_dir(dir: string, partitions_requested: number | undefi
   writeFileSync(path, JSON.stringify(meta, null, 2) + '\n', { flag: 'wx' });
   return meta;
 }
+
+/** node.json of an existing data directory, never creating anything (backup, outbox tail). */
+export function read_node_meta(data_dir: string): NodeMeta {
+  const path = join(data_dir, 'node.json');
+  if (!existsSync(path)) throw new Error(`${data_dir} is not a ticketing data directory: ${path} does not exist`);
+  let meta: NodeMeta;
+  try {
+    meta = JSON.parse(readFileSync(path, 'utf8')) as NodeMeta;
+  } catch (error) {
+    throw new Error(`${path}: ${(error as Error).message}`);
+  }
+  if (meta.format !== 2) throw new Error(`${path}: unknown format ${String(meta.format)}`);
+  if (!Number.isInteger(meta.store_count) || meta.store_count < 1) throw new Error(`${path}: store_count must be a positive integer`);
+  if (!Number.isInteger(meta.partition_count) || meta.partition_count < 1) throw new Error(`${path}: partition_count must be a positive integer`);
+  return meta;
+}

@@ -48,7 +48,24 @@ export class Metrics {
   });
   readonly outbox_pending = new client.Gauge({ name: 'ticketing_outbox_pending', help: 'Events in the durable outbox not yet acknowledged by Kafka', registers: [this.registry] });
   readonly outbox_lag = new client.Gauge({ name: 'ticketing_outbox_lag_seconds', help: 'Age of the oldest event still in the outbox', registers: [this.registry] });
-  readonly kafka_errors = new client.Counter({ name: 'ticketing_kafka_publish_errors_total', help: 'Failed Kafka sends (retried)', registers: [this.registry] });
+  readonly kafka_errors = new client.Counter({ name: 'ticketing_kafka_publish_errors_total', help: 'Failed Kafka producer sends (each is retried; its events stay in the outbox)', registers: [this.registry] });
+  readonly kafka_sent = new client.Counter({ name: 'ticketing_kafka_records_sent_total', help: 'Outbox records the Kafka broker acknowledged', registers: [this.registry] });
+  readonly kafka_send_records = new client.Histogram({
+    name: 'ticketing_kafka_send_records', help: 'Records per acknowledged Kafka producer send (batching efficiency)',
+    registers: [this.registry], buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000],
+  });
+  readonly kafka_send_duration = new client.Histogram({
+    name: 'ticketing_kafka_send_duration_seconds', help: 'Kafka producer send until the broker acknowledged it (acks from all in-sync replicas)',
+    registers: [this.registry], buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  });
+  readonly outbox_dropped = new client.Counter({
+    name: 'ticketing_outbox_dropped_total', help: 'Outbox entries deleted unsent at the outbox cap, by reason (count or age)',
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
+  readonly outbox_parked = new client.Counter({
+    name: 'ticketing_outbox_parked_total', help: 'Outbox records set aside unsent because they cannot be encoded, by reason (unknown_type or invalid_payload)',
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
   readonly worker_restarts = new client.Counter({ name: 'ticketing_worker_restarts_total', help: 'Worker threads that died and were replaced', registers: [this.registry] });
 
   readonly limit_refusals = new client.Counter({ name: 'ticketing_limit_refusals_total', help: 'Calls refused by a named limit (seats_per_hold, max_seats_per_user, holds_per_user, payments_per_order, refunds_per_payment, string_length, mailbox_depth, deadline, rate_user, rate_ip)', labelNames: ['limit'], registers: [this.registry] });
@@ -62,6 +79,8 @@ export class Metrics {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'ticketing_' });
     for (const scope of ['user', 'ip'] as const) this.rate_limited.inc({ scope }, 0); // exported as 0 from the start
     for (const limit of limit_labels) this.limit_refusals.inc({ limit }, 0);
+    for (const reason of ['count', 'age'] as const) this.outbox_dropped.inc({ reason }, 0);
+    for (const reason of ['unknown_type', 'invalid_payload'] as const) this.outbox_parked.inc({ reason }, 0);
   }
 
   attach(pool: WorkerPool): void {
@@ -90,18 +109,26 @@ export class Metrics {
     const before = this.sold_seen.get(worker);
     if (before !== undefined && sold > before) this.seats_sold.inc(sold - before);
     this.sold_seen.set(worker, sold);
-    let holds = 0, held = 0, pending = 0, oldest = Infinity;
+    const dropped_count = stats.counters['outbox_trimmed_count'] ?? 0;
+    const dropped_age = stats.counters['outbox_trimmed_age'] ?? 0;
+    if (dropped_count > 0) this.outbox_dropped.inc({ reason: 'count' }, dropped_count);
+    if (dropped_age > 0) this.outbox_dropped.inc({ reason: 'age' }, dropped_age);
+    let holds = 0, held = 0, pending = 0, lag_ms = 0;
     for (const g of this.worker_gauges.values()) {
       holds += g['seat_holds_active'] ?? 0;
       held += g['seats_held'] ?? 0;
       pending += g['outbox_pending'] ?? 0;
-      const o = g['outbox_oldest_ms'] ?? 0;
-      if (o > 0 && o < oldest) oldest = o;
+      // Each worker ages its oldest entry by its own clock (the one that stamped it).
+      lag_ms = Math.max(lag_ms, g['outbox_lag_ms'] ?? 0);
     }
     this.holds_active.set(holds);
     this.payments_open.set(this.gauge_total('payments_open'));
     this.seats_held.set(held);
     this.outbox_pending.set(pending);
-    this.outbox_lag.set(oldest === Infinity ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
+    this.outbox_lag_s = lag_ms / 1000;
+    this.outbox_lag.set(this.outbox_lag_s);
   }
+
+  /** Age of the oldest outbox entry as last reported by the workers (readiness uses it). */
+  outbox_lag_s = 0;
 }

@@ -1,0 +1,103 @@
+// The node's outbox policy and its Kafka emitter, as src/grpc/server.ts wires them in.
+//
+// Outbox cap (what a worker keeps at most, oldest deleted first, counted in
+// ticketing_outbox_dropped_total{reason} and logged at warn):
+// - no broker (--kafka unset): nobody will ever read the outbox, so it is bounded like a log:
+//   --outbox-max-entries across the node (each partition keeps an equal share) and
+//   --outbox-max-age. `ticketing outbox tail` shows what is there.
+// - with a broker: nothing is dropped by age, and by count only at outbox_entries_hard_max, a
+//   safety bound far above any outage the node is sized for (it keeps the LMDB map from filling
+//   up, which would stop every commit); an outage never drops events short of it.
+// A client request never fails because of the outbox: the cap deletes, it never refuses.
+import type { Logger } from 'pino';
+import type { Metrics } from '../ops/metrics.js';
+import type { OutboxCap } from '../runtime/outbox.js';
+import type { WorkerPool } from '../runtime/pool.js';
+import { EventCodec } from './encode.js';
+import { OutboxEmitter } from './emitter.js';
+import { KafkaSink, type EventSink } from './sink.js';
+import { check_topic_prefix, parse_brokers } from './topics.js';
+
+export interface OutboxConfig {
+  /** Comma-separated HOST:PORT list; undefined: events stay in the outbox (capped). */
+  kafka_brokers: string | undefined;
+  kafka_topic_prefix: string;
+  /** Without a broker: entries kept across the node (each partition an equal share). */
+  outbox_max_entries: number;
+  /** Without a broker: entries older than this are deleted. */
+  outbox_max_age_s: number;
+  /** With a broker: /readyz reports degraded while the oldest entry is older than this. */
+  outbox_degraded_after_s: number;
+}
+
+export const outbox_defaults = {
+  kafka_topic_prefix: '',
+  outbox_max_entries: 1_000_000,
+  outbox_max_age_s: 7 * 86_400,
+  outbox_degraded_after_s: 60,
+};
+
+/** With a broker, the only count bound: about 5 GB of outbox at ~250 bytes an event, hours of
+ *  the node's peak event rate. */
+export const outbox_entries_hard_max = 20_000_000;
+
+export function outbox_cap_of(config: OutboxConfig, partition_count: number): OutboxCap {
+  const node_max = config.kafka_brokers === undefined ? config.outbox_max_entries : outbox_entries_hard_max;
+  return {
+    entries_per_partition: Math.max(1, Math.floor(node_max / partition_count)),
+    age_ms: config.kafka_brokers === undefined ? config.outbox_max_age_s * 1000 : null,
+  };
+}
+
+/** Refuses bad Kafka settings before anything starts. */
+export function check_outbox_config(config: OutboxConfig): void {
+  if (config.kafka_brokers !== undefined) parse_brokers(config.kafka_brokers);
+  check_topic_prefix(config.kafka_topic_prefix);
+  for (const [name, value] of [['outbox-max-entries', config.outbox_max_entries], ['outbox-max-age', config.outbox_max_age_s], ['outbox-degraded-after', config.outbox_degraded_after_s]] as const) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive whole number, got ${value}`);
+  }
+}
+
+export interface RunningOutbox {
+  /** Reasons /readyz reports the node degraded (empty: fine). */
+  degraded(): string[];
+  emitter: OutboxEmitter | undefined;
+  /** Finishes or abandons the send in flight; call before the pool closes. */
+  stop(): Promise<void>;
+}
+
+export function start_outbox(
+  config: OutboxConfig, pool: WorkerPool, metrics: Metrics, log: Logger, node_id: string, sink?: EventSink,
+): RunningOutbox {
+  pool.on('stats', (worker, stats) => {
+    const count = stats.counters['outbox_trimmed_count'] ?? 0;
+    const age = stats.counters['outbox_trimmed_age'] ?? 0;
+    if (count + age === 0) return;
+    const fields = { worker, dropped_by_count: count, dropped_by_age: age };
+    if (config.kafka_brokers === undefined) log.warn(fields, 'outbox entries dropped at the cap (no --kafka broker: events are kept up to --outbox-max-entries / --outbox-max-age)');
+    else log.error({ ...fields, outbox_entries_hard_max }, 'outbox entries dropped unsent at the hard cap: the broker has been unreachable for very long');
+  });
+  if (config.kafka_brokers === undefined) {
+    return { degraded: () => [], emitter: undefined, stop: async () => undefined };
+  }
+  const codec = new EventCodec();
+  const brokers = parse_brokers(config.kafka_brokers);
+  const emitter = new OutboxEmitter({
+    source: pool,
+    sink: sink ?? new KafkaSink({ brokers, client_id: `ticketing-${node_id}`, topic_prefix: config.kafka_topic_prefix, event_types: codec.known_types(), log }),
+    codec, topic_prefix: config.kafka_topic_prefix, metrics, log,
+  });
+  emitter.start();
+  log.info({ brokers, topic_prefix: config.kafka_topic_prefix, event_types: codec.known_types() }, 'kafka emitter started');
+  return {
+    emitter,
+    degraded: () => {
+      const lag_s = metrics.outbox_lag_s;
+      if (lag_s <= config.outbox_degraded_after_s) return [];
+      const status = emitter.status();
+      const why = status.failing ? `kafka sends failing: ${status.last_error ?? 'unknown error'}` : 'kafka sends are behind';
+      return [`oldest outbox event is ${Math.round(lag_s)} s old (over --outbox-degraded-after ${config.outbox_degraded_after_s} s); ${why}`];
+    },
+    stop: () => emitter.stop(),
+  };
+}
