@@ -15,7 +15,7 @@ import { outbox_flag_names, outbox_flags } from './outbox_flags.js';
 const usage = `usage:
   ticketing serve [--data DIR] [--grpc HOST:PORT] [--http HOST:PORT] [--kafka BROKERS]
                   [--workers N] [--partitions N] [--test-clock [--clock-offset-ms N]]
-                  [--rate-user N] [--rate-ip N] [--deadline-max-ms N]
+                  [--rate-user N] [--rate-ip N] [--deadline-max-ms N] [--message-max-bytes N]
                   (requests/s per customer and per ip address, bursts of 2×N, 0: off;
                    cap on every call's deadline)
                   [--fraud-ip-blocklist FILE]   (ip addresses the fraud rules decline, one per line)
@@ -41,7 +41,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const limit_flag_names = ['rate-user', 'rate-ip', 'deadline-max-ms'];
+const limit_flag_names = ['rate-user', 'rate-ip', 'deadline-max-ms', 'message-max-bytes'];
 
 /** Abuse limits: --rate-user / --rate-ip N requests per second (burst 2×N; 0: off) and
  *  --deadline-max-ms; what is not given keeps serve_defaults. */
@@ -49,10 +49,14 @@ function limit_flags(args: ReturnType<typeof parse_args>) {
   const rate_user = int_flag(flag(args, 'rate-user', 'TICKETING_RATE_USER', undefined), 'rate-user', 0, 1_000_000);
   const rate_ip = int_flag(flag(args, 'rate-ip', 'TICKETING_RATE_IP', undefined), 'rate-ip', 0, 10_000_000);
   const deadline_ms_max = int_flag(flag(args, 'deadline-max-ms', 'TICKETING_DEADLINE_MAX_MS', undefined), 'deadline-max-ms', 1, 3_600_000);
+  // Below 4 KiB a CreateEvent of a small venue no longer fits; above 16 MiB one call could pin
+  // a core decoding it.
+  const message_bytes_max = int_flag(flag(args, 'message-max-bytes', 'TICKETING_MESSAGE_MAX_BYTES', undefined), 'message-max-bytes', 4096, 16 * 1024 * 1024);
   return {
     ...(rate_user === undefined ? {} : { rate_user_per_s: rate_user, rate_user_burst: 2 * rate_user }),
     ...(rate_ip === undefined ? {} : { rate_ip_per_s: rate_ip, rate_ip_burst: 2 * rate_ip }),
     ...(deadline_ms_max === undefined ? {} : { deadline_ms_max }),
+    ...(message_bytes_max === undefined ? {} : { message_bytes_max }),
   };
 }
 
