@@ -12,6 +12,9 @@ export const outbox_ack_seqs_max = outbox_read_batch_max;
  *  the next pass (outbox_trim_interval_ms later) continues where it stopped. */
 export const outbox_trim_batch_max = 10_000;
 export const outbox_trim_interval_ms = 1_000;
+/** Delivered entries are deleted with their store's next commit, or after this long by a
+ *  transaction of their own when no commit comes (an idle node). */
+export const outbox_delivered_flush_ms = 200;
 
 /** Read a partition's entries with seq > after_seq (0: from the oldest). */
 export interface OutboxCursor {
@@ -65,8 +68,11 @@ export interface OutboxAck {
 }
 
 export interface OutboxAckReply {
-  /** Entries deleted (an entry already gone, e.g. trimmed at the cap, is not counted). */
+  /** Entries marked delivered (an entry already gone, e.g. trimmed at the cap, is not counted).
+   *  They are deleted on disk with the store's next transaction: a crash before it only means
+   *  they are read, and delivered, again. */
   removed: number;
+  /** Entries moved aside, durably, before the reply. */
   parked: number;
 }
 

@@ -268,7 +268,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return this.control<OutboxReadReply>(worker_index, (id) => ({ tag: 'outbox_read', id, request }));
   }
 
-  /** Deletes delivered entries and parks undeliverable ones; resolves once durable. */
+  /** Marks delivered entries (deleted with the next commit of their store) and parks
+   *  undeliverable ones; resolves once the parking is durable. */
   outbox_ack(worker_index: number, acks: OutboxAck[]): Promise<OutboxAckReply> {
     const owned = this.slots[worker_index]?.partitions;
     assert(owned !== undefined && acks.every((a) => owned.includes(a.partition)), 'outbox_ack names partitions of that worker');

@@ -6,6 +6,10 @@
 //   root     key ['outbox_floor', p]  highest outbox seq ever issued (event ids never repeat)
 //   root     key ['outbox_parked', p, seq]  packed OutboxRecord its reader could not deliver
 //            (unknown type): out of the outbox, kept until requeue_parked() moves it back
+// Delivered outbox entries are marked in memory (gone at once for reads, counts and the cap) and
+// deleted by the next transaction of their store, so acknowledgements cost no fsync of their own;
+// a crash before that transaction only means those entries are delivered again (duplicates with
+// the same event id, never a loss).
 // Why not one environment per partition: every LMDB commit pays an fsync, so a worker's batch
 // spread over 40 partitions paid 40 of them (1.6 records per commit, measured by npm run bench).
 // With store_count = worker count (the default at creation) a batch is one transaction and one
@@ -58,6 +62,8 @@ interface Env {
   journal: Database<Buffer, [number, number]>;
   snapshots: Database<Buffer, number>;
   outbox: Database<Buffer, [number, number]>;
+  /** Per partition, delivered outbox seqs not yet deleted on disk (see mark_delivered). */
+  delivered: Map<number, Set<number>>;
   users: number;
 }
 
@@ -72,7 +78,7 @@ function acquire(path: string): Env {
     // sent after it never acknowledges something a power cut could take back.
     const root = open({ path, maxDbs: 4, mapSize: store_map_bytes_max, overlappingSync: false, noSync: false });
     env = {
-      path, root, users: 0,
+      path, root, users: 0, delivered: new Map(),
       journal: root.openDB<Buffer, [number, number]>({ name: 'journal', encoding: 'binary' }),
       snapshots: root.openDB<Buffer, number>({ name: 'snapshot', encoding: 'binary', keyEncoding: 'uint32' }),
       outbox: root.openDB<Buffer, [number, number]>({ name: 'outbox', encoding: 'binary' }),
@@ -211,36 +217,73 @@ export class PartitionStore<Rec> {
     assert(limit >= 1, 'read limit positive');
     const out: { seq: number; value: Buffer }[] = [];
     const p = this.partition;
-    for (const { key, value } of this.env.outbox.getRange({ start: [p, after_seq + 1], end: [p + 1], limit })) {
+    const delivered = this.delivered();
+    // Delivered entries not yet deleted are skipped: at most one unflushed acknowledgement's worth.
+    for (const { key, value } of this.env.outbox.getRange({ start: [p, after_seq + 1], end: [p + 1], limit: limit + delivered.size })) {
       assert(key[0] === p && key[1] > after_seq, 'outbox read stays in its partition, after the cursor');
+      if (delivered.has(key[1])) continue;
       out.push({ seq: key[1], value });
+      if (out.length === limit) break;
     }
     return out;
+  }
+
+  private delivered(): Set<number> {
+    let set = this.env.delivered.get(this.partition);
+    if (set === undefined) {
+      set = new Set();
+      this.env.delivered.set(this.partition, set);
+    }
+    return set;
+  }
+
+  /**
+   * Marks outbox entries delivered: from now on reads, counts, the cap and the lag ignore them,
+   * and the next transaction of this store deletes them (commit_together). Returns how many were
+   * newly marked (an entry already gone or already marked is not counted).
+   */
+  mark_delivered(seqs: number[]): number {
+    assert(!this.closed, 'store open');
+    const delivered = this.delivered();
+    let marked = 0;
+    for (const seq of seqs) {
+      if (delivered.has(seq) || !this.env.outbox.doesExist([this.partition, seq])) continue;
+      delivered.add(seq);
+      marked++;
+    }
+    this.outbox_size -= marked;
+    assert(this.outbox_size >= 0, 'outbox size never negative');
+    return marked;
+  }
+
+  /** Entries marked delivered and not yet deleted on disk. */
+  delivered_pending(): number {
+    return this.env.delivered.get(this.partition)?.size ?? 0;
+  }
+
+  /** Deletes on disk what was marked delivered in this store (every partition of it), now. */
+  async flush_delivered(): Promise<void> {
+    if ([...this.env.delivered.values()].every((set) => set.size === 0)) return;
+    await commit_together([this], [() => undefined]);
   }
 
   /** Writes (for a transaction of this store) that delete `remove` and move `park` aside.
    *  Counts what actually changed: an entry may already be gone (trimmed at the cap). */
   prepare_settle(remove: number[], park: number[]): () => { removed: number; parked: number } {
-    assert(!this.closed, 'store open');
+    const removed = this.mark_delivered(remove); // deleted by the transaction this write joins
     const env = this.env;
     const p = this.partition;
+    const delivered = this.delivered();
     return () => {
-      let removed = 0;
       let parked = 0;
-      for (const seq of remove) {
-        if (env.outbox.doesExist([p, seq])) {
-          env.outbox.remove([p, seq]);
-          removed++;
-        }
-      }
       for (const seq of park) {
-        const value = env.outbox.get([p, seq]);
+        const value = delivered.has(seq) ? undefined : env.outbox.get([p, seq]);
         if (value === undefined) continue;
         env.root.put(['outbox_parked', p, seq], value);
         env.outbox.remove([p, seq]);
         parked++;
       }
-      this.outbox_size -= removed + parked;
+      this.outbox_size -= parked;
       assert(this.outbox_size >= 0, 'outbox size never negative');
       return { removed, parked };
     };
@@ -282,7 +325,9 @@ export class PartitionStore<Rec> {
     const cutoff_ms = cap.age_ms === null ? -Infinity : now_ms - cap.age_ms;
     const by_count: number[] = [];
     const by_age: number[] = [];
-    for (const { key, value } of this.env.outbox.getRange({ start: [p], end: [p + 1], limit: outbox_trim_batch_max })) {
+    const delivered = this.delivered();
+    for (const { key, value } of this.env.outbox.getRange({ start: [p], end: [p + 1], limit: outbox_trim_batch_max + delivered.size })) {
+      if (delivered.has(key[1])) continue; // delivered, not dropped: deleted with the next commit
       if (by_count.length < over) by_count.push(key[1]);
       else if ((packr.unpack(value) as OutboxRecord).created_ms < cutoff_ms) by_age.push(key[1]);
       else break; // seq order is creation order: what follows is younger (up to clock steps)
@@ -293,7 +338,7 @@ export class PartitionStore<Rec> {
     await env.root.transaction(() => {
       for (const [list, reason] of [[by_count, 'count'], [by_age, 'age']] as const) {
         for (const seq of list) {
-          if (!env.outbox.doesExist([p, seq])) continue; // acknowledged meanwhile
+          if (delivered.has(seq) || !env.outbox.doesExist([p, seq])) continue; // acknowledged meanwhile
           env.outbox.remove([p, seq]);
           trimmed[reason]++;
         }
@@ -306,14 +351,18 @@ export class PartitionStore<Rec> {
 
   /** created_ms of the oldest outbox entry, or 0 when the outbox is empty. */
   outbox_oldest_ms(): number {
-    for (const { value } of this.env.outbox.getRange({ start: [this.partition], end: [this.partition + 1], limit: 1 })) {
+    const delivered = this.delivered();
+    for (const { key, value } of this.env.outbox.getRange({ start: [this.partition], end: [this.partition + 1], limit: 1 + delivered.size })) {
+      if (delivered.has(key[1])) continue;
       return (packr.unpack(value) as OutboxRecord).created_ms;
     }
     return 0;
   }
 
+
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.flush_delivered();
     this.closed = true;
     this.env.users--;
     if (this.env.users === 0) {
@@ -338,9 +387,18 @@ export async function commit_together<Rec, R = void>(stores: PartitionStore<Rec>
   const first = stores[0]!;
   assert(stores.every((s) => s.shares_env_with(first)), 'a transaction spans one environment');
   const results: R[] = [];
-  await (first as unknown as { env: Env }).env.root.transaction(() => {
+  const env = (first as unknown as { env: Env }).env;
+  // Delivered outbox entries ride along: deleted by whatever transaction this store runs next.
+  const flushing = [...env.delivered].filter(([, set]) => set.size > 0).map(([p, set]) => [p, [...set]] as const);
+  await env.root.transaction(() => {
     for (const write of writes) results.push(write());
+    for (const [p, seqs] of flushing) for (const seq of seqs) env.outbox.remove([p, seq]);
   });
+  // Forgotten only once deleted on disk: until then reads must keep skipping them.
+  for (const [p, seqs] of flushing) {
+    const set = env.delivered.get(p)!;
+    for (const seq of seqs) set.delete(seq);
+  }
   return results;
 }
 

@@ -2,10 +2,11 @@
 // for the main thread's reader, acknowledgements (delete) and parking, a wake-up for a reader
 // that found nothing, and the cap (oldest entries deleted beyond a count or an age).
 // Reads run synchronously between batches on the worker's own thread, and see committed
-// transactions only; deletes are transactions of their own, one per LMDB environment.
+// transactions only. An acknowledgement marks entries delivered in memory and is answered at
+// once; the deletes ride along with the store's next commit (no fsync of their own under load).
 import { assert } from './assert.js';
 import {
-  check_acks, check_cap, check_read_request, type OutboxAck, type OutboxAckReply, type OutboxCap, type OutboxEntryWire,
+  check_acks, check_cap, check_read_request, outbox_delivered_flush_ms, type OutboxAck, type OutboxAckReply, type OutboxCap, type OutboxEntryWire,
   type OutboxReadRequest, type OutboxReadWire, type OutboxTrimmed,
 } from './outbox.js';
 import { commit_together, type PartitionStore } from './store.js';
@@ -15,6 +16,7 @@ export class WorkerOutbox<Rec> {
   private armed = false;
   private readonly in_flight = new Set<Promise<unknown>>();
   private trim_timer: NodeJS.Timeout | undefined;
+  private flush_timer: NodeJS.Timeout | undefined;
   private trimming = false;
   private closed = false;
   /** Entries deleted at the cap since the last drain_counters(), by reason. */
@@ -25,6 +27,7 @@ export class WorkerOutbox<Rec> {
     private readonly now_ms: () => number,
     private readonly notify: () => void,
     private readonly on_fatal: (error: unknown) => void,
+    private readonly flush_ms: number = outbox_delivered_flush_ms,
   ) {
     assert(stores.size > 0, 'a worker owns at least one partition');
   }
@@ -60,7 +63,10 @@ export class WorkerOutbox<Rec> {
     for (const cursor of request.cursors) {
       const room = Math.min(request.limit_per_partition, request.limit - entries.length);
       if (room === 0) break;
-      for (const { seq, value } of this.store(cursor.partition).read_outbox(cursor.after_seq, room)) {
+      const store = this.store(cursor.partition);
+      // Every committed entry is counted (the count runs ahead, from prepare): none, no range scan.
+      if (store.outbox_count() === 0) continue;
+      for (const { seq, value } of store.read_outbox(cursor.after_seq, room)) {
         entries.push({ partition: cursor.partition, seq, value });
       }
     }
@@ -70,31 +76,48 @@ export class WorkerOutbox<Rec> {
     return { entries, requeued };
   }
 
-  /** Deletes and parks, one transaction per LMDB environment; resolves once durable. */
+  /**
+   * Marks delivered entries (deleted on disk with the next commit of their store, or within
+   * outbox_delivered_flush_ms) and parks undeliverable ones (one transaction per LMDB
+   * environment). Resolves once the marks are made and the parking is durable.
+   */
   ack(acks: OutboxAck[]): Promise<OutboxAckReply> {
     assert(!this.closed, 'outbox open');
     check_acks(acks);
+    let removed = 0;
     const groups = new Map<string, { stores: PartitionStore<Rec>[]; writes: (() => { removed: number; parked: number })[] }>();
     for (const ack of acks) {
-      if (ack.seqs.length === 0 && ack.park.length === 0) continue;
       const store = this.store(ack.partition);
+      removed += store.mark_delivered(ack.seqs);
+      if (ack.park.length === 0) continue;
       let group = groups.get(store.env_path());
       if (group === undefined) {
         group = { stores: [], writes: [] };
         groups.set(store.env_path(), group);
       }
       group.stores.push(store);
-      group.writes.push(store.prepare_settle(ack.seqs, ack.park));
+      group.writes.push(store.prepare_settle([], ack.park));
     }
+    if (removed > 0) this.schedule_flush();
+    if (groups.size === 0) return Promise.resolve({ removed, parked: 0 });
     const done = Promise.all([...groups.values()].map((g) => commit_together(g.stores, g.writes))).then((results) => {
-      const reply: OutboxAckReply = { removed: 0, parked: 0 };
-      for (const r of results.flat()) {
-        reply.removed += r.removed;
-        reply.parked += r.parked;
-      }
-      return reply;
+      let parked = 0;
+      for (const r of results.flat()) parked += r.parked;
+      return { removed, parked };
     });
     return this.track(done);
+  }
+
+  /** Deletes delivered entries by a transaction of their own if no commit did it meanwhile. */
+  private schedule_flush(): void {
+    if (this.flush_timer !== undefined || this.closed) return;
+    this.flush_timer = setTimeout(() => {
+      this.flush_timer = undefined;
+      if (this.closed) return;
+      const flushed = Promise.all([...this.stores.values()].map((store) => store.flush_delivered()));
+      this.track(flushed).catch(this.on_fatal);
+    }, this.flush_ms);
+    this.flush_timer.unref();
   }
 
   /** Enforces `cap` every interval_ms (no pass overlaps the previous one). */
@@ -136,6 +159,8 @@ export class WorkerOutbox<Rec> {
   async close(): Promise<void> {
     this.closed = true;
     if (this.trim_timer !== undefined) clearInterval(this.trim_timer);
+    if (this.flush_timer !== undefined) clearTimeout(this.flush_timer);
+    // Delivered entries still marked are deleted when the stores close.
     while (this.in_flight.size > 0) await Promise.allSettled([...this.in_flight]);
   }
 }

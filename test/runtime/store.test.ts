@@ -328,4 +328,38 @@ test('trim_outbox: oldest first beyond the count, then beyond the age; a pass is
   await store.close();
 });
 
+test('mark_delivered: gone at once for reads, counts, lag and the cap; deleted on disk by the next commit of the store', async () => {
+  const dir = temp_dir();
+  const a = new PartitionStore<Rec>(0, dir, 'n1', 2);
+  const b = new PartitionStore<Rec>(2, dir, 'n1', 2); // same environment (store 0)
+  a.recover();
+  b.recover();
+  await emit(a, 4, 1_000);
+  await emit(a, 1, 2_000);
+  assert.is(a.mark_delivered([1, 2, 3, 4, 99]), 4, 'an entry that does not exist is not counted');
+  assert.is(a.mark_delivered([1]), 0, 'marking twice counts once');
+  assert.is(a.outbox_count(), 1);
+  assert.equal(a.read_outbox(0, 10).map((e) => e.seq), [5]);
+  assert.is(a.outbox_oldest_ms(), 2_000, 'lag ignores delivered entries');
+  assert.equal(await a.trim_outbox({ entries_per_partition: 1, age_ms: 500 }, 2_000), { count: 0, age: 0 }, 'delivered is not dropped');
+  assert.equal(outbox_records(a).map((e) => e.key), [1, 2, 3, 4, 5], 'still on disk: no transaction of its own');
+  assert.is(a.delivered_pending(), 4);
+  await b.commit({ records: [rec('x', 1)], outbox: [], now_ms: 3_000 }); // another partition's commit
+  assert.equal(outbox_records(a).map((e) => e.key), [5], 'deleted by that commit');
+  assert.is(a.delivered_pending(), 0);
+  a.mark_delivered([5]);
+  await a.flush_delivered();
+  assert.equal(outbox_records(a), []);
+  await a.flush_delivered(); // nothing pending: no transaction
+  await emit(a, 2, 4_000);
+  a.mark_delivered([6]);
+  await a.close(); // closing deletes what is still marked
+  await b.close();
+  const again = new PartitionStore<Rec>(0, dir, 'n1', 2);
+  again.recover();
+  assert.equal(outbox_records(again).map((e) => e.key), [7]);
+  assert.is(again.outbox_count(), 1);
+  await again.close();
+});
+
 test.run();

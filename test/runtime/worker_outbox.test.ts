@@ -12,7 +12,7 @@ import { AssertionError } from '../../src/runtime/assert.js';
 import { ShuttingDownError, WorkerUnavailableError } from '../../src/runtime/errors.js';
 import { outbox_read_batch_max, type OutboxReadRequest } from '../../src/runtime/outbox.js';
 import { WorkerPool, type PoolOptions } from '../../src/runtime/pool.js';
-import { PartitionStore } from '../../src/runtime/store.js';
+import { PartitionStore, store_dir, StoreReader } from '../../src/runtime/store.js';
 import { revive, type CounterRequest } from './fixtures/counter_behaviour.js';
 
 const behaviour_url = new URL('./fixtures/counter_behaviour.js', import.meta.url).href;
@@ -175,6 +175,21 @@ test('cap by age: entries older than age_ms by the worker clock are trimmed', as
   await emit(pool, 0, 'new', 1);
   const left = await poll(() => pool.outbox_read(0, read_all()([0, 2])), (r) => r.entries.length === 1);
   assert.equal(left.entries.map((e) => e.record.key), ['new']);
+});
+
+test('outbox_ack on an idle node: acknowledged entries are deleted on disk soon without any other commit', async () => {
+  const dir = temp_dir();
+  const pool = await start_pool(dir);
+  await emit(pool, 0, 'a', 3);
+  assert.equal(await pool.outbox_ack(0, [{ partition: 0, seqs: [1, 2], park: [] }]), { removed: 2, parked: 0 });
+  assert.equal((await pool.outbox_read(0, read_all()([0, 2]))).entries.map((e) => e.seq), [3], 'gone for readers at once');
+  const reader = new StoreReader(store_dir(dir, 0));
+  try {
+    const on_disk = await poll(async () => reader.outbox_after(0, 0, 10).map((e) => e.seq), (seqs) => seqs.length === 1);
+    assert.equal(on_disk, [3]);
+  } finally {
+    await reader.close();
+  }
 });
 
 test.run();
