@@ -1,7 +1,10 @@
-// Bearer tokens: compact JWS with HS256 (RFC 7519 subset). Only what we issue is accepted:
-// alg must be HS256, exp is required, role must be known. The secret never appears in logs or
-// errors, and error messages never echo the token.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+// Bearer tokens: compact JWS (RFC 7519 subset). HS256 with the node's secret (what `ticketing
+// token` issues), or ES256 / RS256 from an identity provider whose public keys the operator
+// configured (--auth-public-keys, by `kid`). exp is required, role must be known. The algorithm
+// is only believed together with a key of its own kind, so a token cannot pick how it is checked
+// (no `none`, no HS256 keyed with a public key). The secret never appears in logs or errors,
+// and error messages never echo the token.
+import { createHmac, createPublicKey, randomBytes, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from '../runtime/assert.js';
@@ -47,16 +50,65 @@ export function sign_token(secret: Buffer, principal: Principal, ttl_seconds: nu
   return `${header}.${payload}.${signature}`;
 }
 
-export function verify_token(secret: Buffer, token: string, now_ms = Date.now()): Principal {
+/** What tokens are checked with: the node's HMAC secret and any configured public keys by kid. */
+export interface VerificationKeys { secret: Buffer; public_keys: ReadonlyMap<string, KeyObject> }
+
+/** Public keys kept at most (a JWKS of an identity provider holds a handful). */
+export const public_keys_max = 32;
+
+/** `--auth-public-keys FILE`: a JSON object mapping each key id (the tokens' `kid`) to a PEM
+ *  public key, EC P-256 (ES256) or RSA ≥ 2048 bits (RS256). Unset: HS256 tokens only. */
+export function load_public_keys(file: string | undefined): Map<string, KeyObject> {
+  const keys = new Map<string, KeyObject>();
+  if (file === undefined) return keys;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new Error(`--auth-public-keys ${file}: not readable JSON (${(error as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`--auth-public-keys ${file}: expected {"kid": "-----BEGIN PUBLIC KEY-----..."}`);
+  const entries = Object.entries(raw as Record<string, unknown>);
+  if (entries.length === 0 || entries.length > public_keys_max) throw new Error(`--auth-public-keys ${file}: 1 to ${public_keys_max} keys`);
+  for (const [kid, pem] of entries) {
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(kid)) throw new Error(`--auth-public-keys ${file}: key id ${JSON.stringify(kid.slice(0, 64))} must be 1..64 of A-Z a-z 0-9 . _ -`);
+    let key: KeyObject;
+    try {
+      key = createPublicKey(String(pem));
+    } catch {
+      throw new Error(`--auth-public-keys ${file}: key ${kid} is not a PEM public key`);
+    }
+    const ok = (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1')
+      || (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048);
+    if (!ok) throw new Error(`--auth-public-keys ${file}: key ${kid} must be EC P-256 (ES256) or RSA of at least 2048 bits (RS256)`);
+    keys.set(kid, key);
+  }
+  return keys;
+}
+
+function check_signature(keys: VerificationKeys, header: Record<string, unknown>, signed: string, signature: Buffer): void {
+  const alg = header['alg'];
+  if (alg === 'HS256') {
+    const expected = createHmac('sha256', keys.secret).update(signed).digest();
+    if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) throw new UnauthenticatedError('bearer token signature is invalid');
+    return;
+  }
+  if (alg !== 'ES256' && alg !== 'RS256') throw new UnauthenticatedError('bearer token algorithm must be HS256, or ES256/RS256 with a configured key');
+  const kid = header['kid'];
+  const key = typeof kid === 'string' ? keys.public_keys.get(kid) : undefined;
+  if (key === undefined) throw new UnauthenticatedError('bearer token names no configured key (kid)');
+  // The key decides which algorithm is acceptable, not the token.
+  if (key.asymmetricKeyType !== (alg === 'ES256' ? 'ec' : 'rsa')) throw new UnauthenticatedError('bearer token algorithm does not match its key');
+  const valid = verify('sha256', Buffer.from(signed), alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : key, signature);
+  if (!valid) throw new UnauthenticatedError('bearer token signature is invalid');
+}
+
+export function verify_token(keys_or_secret: VerificationKeys | Buffer, token: string, now_ms = Date.now()): Principal {
+  const keys: VerificationKeys = Buffer.isBuffer(keys_or_secret) ? { secret: keys_or_secret, public_keys: new Map() } : keys_or_secret;
   if (token.length === 0 || token.length > token_length_max) throw new UnauthenticatedError('bearer token is missing or too long');
   const parts = token.split('.');
   if (parts.length !== 3) throw new UnauthenticatedError('bearer token is malformed');
   const [header_b64, payload_b64, signature_b64] = parts as [string, string, string];
-  const expected = createHmac('sha256', secret).update(`${header_b64}.${payload_b64}`).digest();
-  const given = Buffer.from(signature_b64, 'base64url');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    throw new UnauthenticatedError('bearer token signature is invalid');
-  }
   let header: Record<string, unknown>;
   let payload: Record<string, unknown>;
   try {
@@ -65,7 +117,9 @@ export function verify_token(secret: Buffer, token: string, now_ms = Date.now())
   } catch {
     throw new UnauthenticatedError('bearer token is malformed');
   }
-  if (header['alg'] !== 'HS256') throw new UnauthenticatedError('bearer token algorithm must be HS256');
+  if (typeof header !== 'object' || header === null || typeof payload !== 'object' || payload === null) throw new UnauthenticatedError('bearer token is malformed');
+  // Nothing of the payload is believed before the signature is checked.
+  check_signature(keys, header, `${header_b64}.${payload_b64}`, Buffer.from(signature_b64, 'base64url'));
   const { sub, role, exp } = payload;
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > 128) throw new UnauthenticatedError('bearer token has no valid subject');
   if (typeof role !== 'string' || !(roles as readonly string[]).includes(role)) throw new UnauthenticatedError('bearer token has no valid role');

@@ -18,6 +18,7 @@ const usage = `usage:
                   [--rate-user N] [--rate-ip N] [--deadline-max-ms N] [--message-max-bytes N]
                   (requests/s per customer and per ip address, bursts of 2×N, 0: off;
                    cap on every call's deadline)
+                  [--auth-public-keys FILE]    (JSON {kid: PEM}: also accept ES256/RS256 tokens)
                   [--fraud-ip-blocklist FILE]   (ip addresses the fraud rules decline, one per line)
                   [--kafka-topic-prefix P] [--outbox-degraded-after 60s]
                   (with --kafka: topic = P + ticketing.events.v1.<Event>; /readyz says degraded
@@ -61,7 +62,7 @@ function limit_flags(args: ReturnType<typeof parse_args>) {
 }
 
 async function cmd_serve(argv: string[]): Promise<void> {
-  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', ...outbox_flag_names, 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', ...limit_flag_names]);
+  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', ...outbox_flag_names, 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', 'auth-public-keys', ...limit_flag_names]);
   const clock_offset_ms = int_flag(flag(args, 'clock-offset-ms', undefined, undefined), 'clock-offset-ms', 0, 10 * 365 * 86400 * 1000);
   if (clock_offset_ms !== undefined && args.flags.get('test-clock') !== true) fail('--clock-offset-ms needs --test-clock');
   const workers = int_flag(flag(args, 'workers', 'TICKETING_WORKERS', undefined), 'workers', 1, 256)
@@ -85,6 +86,7 @@ async function cmd_serve(argv: string[]): Promise<void> {
     ...outbox_flags(args),
     ...tls,
     fraud_ip_blocklist_file: flag(args, 'fraud-ip-blocklist', 'TICKETING_FRAUD_IP_BLOCKLIST', undefined),
+    auth_public_keys_file: flag(args, 'auth-public-keys', 'TICKETING_AUTH_PUBLIC_KEYS', undefined),
   });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

@@ -2,7 +2,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { UnauthenticatedError } from '../auth/errors.js';
-import { verify_token, type Principal } from '../auth/token.js';
+import { verify_token, type Principal, type VerificationKeys } from '../auth/token.js';
 
 export interface CallContext {
   principal: Principal;
@@ -31,12 +31,12 @@ export function trace_id_of(metadata: grpc.Metadata): string {
   return randomBytes(16).toString('hex');
 }
 
-export function principal_of(metadata: grpc.Metadata, secret: Buffer): Principal {
+export function principal_of(metadata: grpc.Metadata, keys: VerificationKeys): Principal {
   const value = metadata.get('authorization')[0];
   if (typeof value !== 'string' || value.length === 0) {
     throw new UnauthenticatedError('missing authorization metadata: send "authorization: Bearer <token>" (ticketing token --user ...)');
   }
   const match = /^Bearer (.+)$/i.exec(value);
   if (match === null) throw new UnauthenticatedError('authorization metadata must be "Bearer <token>"');
-  return verify_token(secret, match[1]!.trim());
+  return verify_token(keys, match[1]!.trim());
 }

@@ -9,7 +9,7 @@ import type { Server as HttpServer } from 'node:http';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { revive_domain_error } from '../actors/errors.js';
-import { load_secret } from '../auth/token.js';
+import { load_public_keys, load_secret } from '../auth/token.js';
 import { check_outbox_config, outbox_cap_of, outbox_defaults, start_outbox, type OutboxConfig } from '../kafka/start.js';
 import { open_data_dir } from '../ops/data_dir.js';
 import { start_http } from '../ops/http.js';
@@ -52,6 +52,8 @@ export interface ServeConfig extends EdgeLimitConfig, OutboxConfig {
   tls_cert_file?: string | undefined;
   tls_key_file?: string | undefined;
   tls_client_ca_file?: string | undefined;
+  /** JSON {kid: PEM public key}: ES256/RS256 tokens of an identity provider are accepted too. */
+  auth_public_keys_file?: string | undefined;
   /** Client ip addresses the fraud rules decline (one per line, # comments). */
   fraud_ip_blocklist_file?: string | undefined;
   /** How often the settlement loop looks for open payments. */
@@ -102,6 +104,7 @@ export function split_addr(addr: string, flag: string): { host: string; port: nu
 
 export async function serve(config: ServeConfig, log = create_logger()): Promise<RunningNode> {
   const blocklist = load_ip_blocklist(config.fraud_ip_blocklist_file);
+  const public_keys = load_public_keys(config.auth_public_keys_file);
   check_outbox_config(config);
   const meta = open_data_dir(config.data_dir, config.partitions, config.workers);
   const secret = load_secret(config.data_dir);
@@ -134,7 +137,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     'grpc.max_receive_message_length': config.message_bytes_max,
     'grpc.max_send_message_length': 4 * 1024 * 1024,
   });
-  const deps = { secret, metrics, log, limits: edge_limits(config) };
+  const deps = { keys: { secret, public_keys }, metrics, log, limits: edge_limits(config) };
   const router = new Router(pool, meta.partition_count);
   const served: string[] = [];
   const add = (name: string, implementation: grpc.UntypedServiceImplementation): void => {

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.js';
+import type { VerificationKeys } from '../auth/token.js';
 import { idempotency_key_of, principal_of, trace_id_of, type CallContext } from './context.js';
 import { DeadlineCappedError, RateLimitedError } from './errors.js';
 import { TokenBucket } from './rate_limit.js';
@@ -45,7 +46,7 @@ export function edge_limits(config: EdgeLimitConfig, now_ms?: () => number): Edg
 }
 
 export interface EdgeDeps {
-  secret: Buffer;
+  keys: VerificationKeys;
   metrics: Metrics;
   log: Logger;
   limits: EdgeLimits;
@@ -111,7 +112,7 @@ export function unary<Req, Res>(
       // Per ip first, so that floods without (valid) tokens are limited too.
       const ip = ip_of_peer(call.getPeer());
       take(deps.limits.ip, ip, 'ip', `ip ${ip}`);
-      const principal = principal_of(call.metadata, deps.secret);
+      const principal = principal_of(call.metadata, deps.keys);
       user_id = principal.user_id;
       role = principal.role;
       if (principal.role === 'customer') take(deps.limits.user, principal.user_id, 'user', `user ${principal.user_id}`);
