@@ -6,7 +6,7 @@
 //
 // Knobs (environment): BENCH_QUICK=1 (short phases, for trying the bench out),
 // BENCH_CONCURRENCY (closed-loop calls in flight, default 64), BENCH_WORKERS (server --workers, default 1),
-// BENCH_ONLY=memory,load,restart (run some sections only).
+// BENCH_ONLY=memory,load,restart,kafka (run some sections only).
 import * as grpc from '@grpc/grpc-js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,6 +19,7 @@ import {
   catalog_proto, client_ctor, event_wire, load_protos, partition_of, repo_root, seats_of, summarize,
   type Layout, type LatencySummary, type LoadResult, type LoadSpec,
 } from './common.js';
+import { LagProbe, start_bench_broker } from './kafka.js';
 
 const quick = process.env['BENCH_QUICK'] === '1';
 const cfg = {
@@ -47,6 +48,8 @@ const targets = {
   records_per_commit: 20,
   bytes_per_seat: 64,
   restart_s: 3,
+  kafka_throughput_ratio: 0.9,
+  kafka_records_per_send: 50,
 };
 
 const bench_dir = fileURLToPath(new URL('./', import.meta.url)); // dist/bench/
@@ -189,9 +192,9 @@ function start_process(name: string, args: string[], env: NodeJS.ProcessEnv, tim
   });
 }
 
-function start_ours(name: string, data_dir: string, secret: string): Promise<Running> {
+function start_ours(name: string, data_dir: string, secret: string, extra: string[] = []): Promise<Running> {
   return start_process(name, [
-    cli, 'serve', '--data', data_dir, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--workers', String(cfg.workers),
+    cli, 'serve', '--data', data_dir, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--workers', String(cfg.workers), ...extra,
   ], { ...process.env, TICKETING_AUTH_SECRET: secret });
 }
 
@@ -705,6 +708,106 @@ async function section_restart(root: string, secret: string): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 7d. Kafka: the same load with the emitter on (a real broker on this machine) and off
+
+async function section_kafka(root: string, secret: string): Promise<void> {
+  log('kafka: starting a broker (first run downloads it from Maven Central)');
+  const broker = await start_bench_broker(join(root, 'kafka'));
+  const data_on = join(root, 'data-kafka-on');
+  const data_off = join(root, 'data-kafka-off');
+  let on: Running | undefined;
+  let off: Running | undefined;
+  let probe: LagProbe | undefined;
+  try {
+    on = await start_ours('ticketing-kafka', data_on, secret, ['--kafka', broker.brokers]);
+    off = await start_ours('ticketing-no-kafka', data_off, secret);
+    const event_ids = Array.from({ length: cfg.events }, (_, i) => `bench-k${String(i).padStart(3, '0')}`);
+    const token_on = mint_token('bench-service', 'service', data_on, secret);
+    const token_off = mint_token('bench-service', 'service', data_off, secret);
+    await create_events(on, mint_token('bench-admin', 'admin', data_on, secret), [...event_ids, 'bench-probe'], cfg.small_layout);
+    await create_events(off, mint_token('bench-admin', 'admin', data_off, secret), event_ids, cfg.small_layout);
+    const port = on.http_port!;
+    // Warm up: the producer connects and creates the topics at the first send (and a broker that
+    // just started may refuse producer ids for a moment); the rounds measure steady state.
+    probe = new LagProbe(broker.brokers, on.grpc, token_on, 'bench-probe', cfg.small_layout);
+    await probe.warm_up();
+    for (let i = 0; i < 600 && metric(await scrape(port), 'ticketing_kafka_records_sent_total') < 1; i++) await sleep(100);
+    const spec = (label: string, target: string, token: string, seed: number) =>
+      load_spec({ label, target, token, event_ids, layout: cfg.small_layout, return_latencies: true, seed });
+    details.push(`kafka: broker on this machine (same cores as the server); each op = ReserveTickets + ReleaseHold = 2 events (HoldCreated, HoldReleased)`);
+
+    // Throughput, emitter on vs off, alternating rounds.
+    const rounds_on: Measured[] = [];
+    const rounds_off: Measured[] = [];
+    const before = await scrape(port);
+    for (let r = 0; r < cfg.rounds; r++) {
+      log(`kafka round ${r + 1}/${cfg.rounds}: emitter on`);
+      rounds_on.push(await run_load(spec(`K-on-${r}`, on.grpc, token_on, 500 + r), on.pid));
+      log(`kafka round ${r + 1}/${cfg.rounds}: emitter off`);
+      rounds_off.push(await run_load(spec(`K-off-${r}`, off.grpc, token_off, 500 + r), off.pid));
+    }
+    // Drain: every event of the rounds acknowledged by the broker.
+    const drain_started = performance.now();
+    let after = await scrape(port);
+    for (let i = 0; i < 600 && metric(after, 'ticketing_outbox_pending') > 0; i++) {
+      await sleep(100);
+      after = await scrape(port);
+    }
+    await sleep(cfg.stats_wait_ms);
+    after = await scrape(port);
+    const drain_ms = performance.now() - drain_started;
+    const K = { on: pool(rounds_on), off: pool(rounds_off) };
+    const ratio = K.on.ops_per_s / K.off.ops_per_s;
+    const sends = metric(after, 'ticketing_kafka_send_records_count') - metric(before, 'ticketing_kafka_send_records_count');
+    const sent = metric(after, 'ticketing_kafka_send_records_sum') - metric(before, 'ticketing_kafka_send_records_sum');
+    const send_s = metric(after, 'ticketing_kafka_send_duration_seconds_sum') - metric(before, 'ticketing_kafka_send_duration_seconds_sum');
+    const errors = metric(after, 'ticketing_kafka_publish_errors_total') - metric(before, 'ticketing_kafka_publish_errors_total');
+    const per_send = sends > 0 ? sent / sends : NaN;
+    const pending_after = metric(after, 'ticketing_outbox_pending');
+
+    // Lag from reply to readable on the topic: an idle node, then during a saturating round.
+    log('kafka: lag probe (idle)');
+    await probe.start();
+    await sleep(1000); // the consumer's first fetch fixes its start offset
+    await probe.run(quick ? 50 : 200, 20);
+    const idle = await probe.collect();
+    log('kafka: lag probe during a saturating round');
+    let loaded_done = false;
+    await Promise.all([
+      run_load(spec('K-lag-load', on.grpc, token_on, 600), on.pid).finally(() => (loaded_done = true)),
+      (async () => {
+        await sleep(cfg.warmup_s * 1000);
+        await probe!.run(1_000_000, 20, () => loaded_done);
+      })(),
+    ]);
+    const loaded = await probe.collect();
+
+    results['kafka'] = {
+      ratio, round_ratios: rounds_on.map((m, i) => m.result.ops_per_s / rounds_off[i]!.result.ops_per_s),
+      on: strip(K.on), off: strip(K.off),
+      producer: { sends, records: sent, records_per_send: per_send, mean_send_ms: sends > 0 ? (send_s / sends) * 1000 : NaN, publish_errors: errors, drain_ms, pending_after },
+      lag_idle: idle, lag_loaded: loaded,
+    };
+    check({ order: 70, check: 'Kafka: throughput emitter on / off', ours: `on ${fmt_int(K.on.ops_per_s)} ops/s`, reference: `off ${fmt_int(K.off.ops_per_s)} ops/s`, value: `ratio ${f(ratio)} (rounds ${rounds_on.map((m, i) => f(m.result.ops_per_s / rounds_off[i]!.result.ops_per_s)).join(', ')})`, target: `>= ${targets.kafka_throughput_ratio}` }, ratio >= targets.kafka_throughput_ratio && K.on.error_count === 0);
+    check({ order: 71, check: 'Kafka: records per producer send (saturation)', ours: `${fmt_int(sent)} records / ${fmt_int(sends)} sends`, reference: '-', value: f(per_send, 1), target: `>= ${targets.kafka_records_per_send}` }, per_send >= targets.kafka_records_per_send);
+    check({ order: 72, check: 'Kafka: reply -> readable on topic (idle)', ours: lat(idle.lag), reference: '-', value: `${idle.lag.n} events, ${idle.missing} missing`, target: 'info' }, undefined);
+    check({ order: 73, check: 'Kafka: reply -> readable on topic (saturated)', ours: lat(loaded.lag), reference: '-', value: `${loaded.lag.n} events, ${loaded.missing} missing`, target: 'info' }, undefined);
+    details.push(cpu_line('K on    ', K.on.cpu, K.on.loadgen_cpu), cpu_line('K off   ', K.off.cpu, K.off.loadgen_cpu));
+    details.push(`kafka producer: mean send (to acks from all in-sync replicas) ${ms(sends > 0 ? (send_s / sends) * 1000 : NaN)}; publish errors ${errors}; outbox drained ${f(drain_ms, 0)} ms after the last round (pending then: ${pending_after})`);
+    details.push(`kafka lag idle: p90 ${ms(idle.lag.p90_ms)} max ${ms(idle.lag.max_ms)}; saturated: p90 ${ms(loaded.lag.p90_ms)} max ${ms(loaded.lag.max_ms)}`);
+    details.push(errors_line('K on', K.on.errors), errors_line('K off', K.off.errors));
+  } finally {
+    await probe?.stop().catch(() => undefined);
+    if (on !== undefined) await terminate(on.proc);
+    if (off !== undefined) await terminate(off.proc);
+    await broker.stop().catch(() => undefined);
+    rmSync(data_on, { recursive: true, force: true });
+    rmSync(data_off, { recursive: true, force: true });
+  }
+}
+
+
+// ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<number> {
   const deadline = setTimeout(() => {
@@ -731,6 +834,7 @@ async function main(): Promise<number> {
     ['memory', 'memory', 50, section_memory],
     ['load', 'A/B/C/group commit', 10, () => section_load(root, secret)],
     ['restart', 'restart', 60, () => section_restart(root, secret)],
+    ['kafka', 'kafka', 70, () => section_kafka(root, secret)],
   ];
   for (const [key, name, order, run] of sections) {
     if (only !== undefined && !only.includes(key)) continue;
