@@ -29,6 +29,7 @@ const usage = `usage:
                   (PEM files; cert + key: gRPC over TLS; plus client CA: mutual TLS, client
                    certificates required and verified; none: plaintext)
   ticketing events import FILE.json [--server HOST:PORT] [--token T] [--data DIR]
+                  [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]   (TLS / mutual TLS to the server)
   ticketing token --user ID [--role customer|service|admin] [--ttl 1h] [--data DIR]
   ticketing backup DEST [--data DIR]      (hot copy of a running or stopped node; DEST new or empty)
   ticketing outbox tail [--data DIR] [--limit 20] [--follow] [--parked] [--kafka-topic-prefix P]
@@ -105,8 +106,28 @@ function admin_token(args: ReturnType<typeof parse_args>): string {
   return sign_token(secret, { user_id: 'cli-admin', role: 'admin' }, 300);
 }
 
+/** Client side of TLS for commands that call a server: --tls-ca (the server's CA; turns TLS on)
+ *  and, for mutual TLS, --tls-cert + --tls-key (this client's certificate). None: plaintext. */
+function client_credentials(args: ReturnType<typeof parse_args>): grpc.ChannelCredentials {
+  const ca = flag(args, 'tls-ca', 'TICKETING_CLIENT_TLS_CA', undefined);
+  const cert = flag(args, 'tls-cert', 'TICKETING_CLIENT_TLS_CERT', undefined);
+  const key = flag(args, 'tls-key', 'TICKETING_CLIENT_TLS_KEY', undefined);
+  if (ca === undefined && cert === undefined && key === undefined) return grpc.credentials.createInsecure();
+  if ((cert === undefined) !== (key === undefined)) fail('--tls-cert and --tls-key go together (a client certificate and its key)');
+  // Name the flag and the file, never the content.
+  const read = (file: string | undefined, name: string): Buffer | null => {
+    if (file === undefined) return null;
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      fail(`--${name} ${file}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+    }
+  };
+  return grpc.credentials.createSsl(read(ca, 'tls-ca'), read(key, 'tls-key'), read(cert, 'tls-cert'));
+}
+
 async function cmd_events_import(argv: string[]): Promise<void> {
-  const args = parse_args(argv, [], ['server', 'token', 'data']);
+  const args = parse_args(argv, [], ['server', 'token', 'data', 'tls-ca', 'tls-cert', 'tls-key']);
   const file = args.positional[0] ?? fail('events import needs FILE.json');
   let parsed: unknown;
   try {
@@ -119,7 +140,7 @@ async function cmd_events_import(argv: string[]): Promise<void> {
   const server = flag(args, 'server', 'TICKETING_SERVER', defaults.grpc);
   const { grpc_object } = load_definitions();
   const Catalog = (grpc_object as any).ticketing.catalog.v1.CatalogService as grpc.ServiceClientConstructor;
-  const client = new Catalog(server, grpc.credentials.createInsecure());
+  const client = new Catalog(server, client_credentials(args));
   const metadata = new grpc.Metadata();
   metadata.set('authorization', `Bearer ${token}`);
   let failed = 0;

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bin, cleanup, clients, code_of, grpc, guarded_setup, start_server, stop, temp_dir, token, type Clients, type Guarded, type Server } from './harness.js';
+import { bin, cleanup, clients, code_of, grpc, guarded_setup, run_cli, start_server, stop, temp_dir, token, type Clients, type Guarded, type Server } from './harness.js';
 
 const S = grpc.status;
 
@@ -225,6 +225,24 @@ mtls('clients without a valid certificate are refused (UNAVAILABLE), whatever th
   // The seat the refused clients asked for is still free for a certified client.
   const hold = await ctx.c.reserve({ event_id: event.event_id, seat_ids: ['1-A-3'], hold_ttl_seconds: 60, user_id: 'bob' }, ctx.svc);
   assert.equal(await ctx.c.release({ hold_id: hold.hold_id }, ctx.svc), { released: true });
+});
+
+mtls('ticketing events import speaks TLS and mutual TLS with --tls-ca / --tls-cert / --tls-key', async (ctx) => {
+  const p = pki();
+  const file = join(ctx.dir, 'events.json');
+  writeFileSync(file, JSON.stringify({ ...event, event_id: 'evt-cli-mtls', price_tiers: { A: 1000000 }, starts_at_unix: 1900000000 }));
+  const server = ['--server', `127.0.0.1:${ctx.server.grpc_port}`, '--data', ctx.dir];
+  const plain = run_cli(['events', 'import', file, ...server]);
+  assert.is(plain.status, 1, 'plaintext is refused by an mTLS listener');
+  const no_cert = run_cli(['events', 'import', file, ...server, '--tls-ca', p.ca]);
+  assert.is(no_cert.status, 1, 'TLS without a client certificate is refused');
+  const half = run_cli(['events', 'import', file, ...server, '--tls-ca', p.ca, '--tls-cert', p.client_cert]);
+  assert.is(half.status, 2);
+  assert.match(half.stderr, '--tls-cert and --tls-key go together');
+  const ok = run_cli(['events', 'import', file, ...server, '--tls-ca', p.ca, '--tls-cert', p.client_cert, '--tls-key', p.client_key]);
+  assert.is(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, 'evt-cli-mtls: created');
+  assert_no_key_material(ok.stdout + ok.stderr + no_cert.stderr + half.stderr);
 });
 
 mtls.run();
