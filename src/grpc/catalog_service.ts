@@ -16,7 +16,13 @@ export function spec_from_wire(event: unknown): unknown {
   const e = event as Wire;
   const tiers: Record<string, number> = {};
   const raw_tiers = (e['price_tiers'] ?? {}) as Wire;
-  for (const [tier, price] of Object.entries(raw_tiers)) tiers[tier] = int64(price, `price_tiers.${tier}`, 0);
+  for (const [tier, price] of Object.entries(raw_tiers)) {
+    // Checked before the name is used in a message (it may hold control characters).
+    if (tier.length > L.tier_name_length_max || !/^[A-Za-z0-9_]+$/.test(tier)) {
+      throw new InvalidArgumentError(`price tier names must be 1..${L.tier_name_length_max} letters, digits and _`);
+    }
+    tiers[tier] = int64(price, `price_tiers.${tier}`, 0);
+  }
   const sections = Array.isArray(e['sections']) ? e['sections'] : [];
   return {
     event_id: e['event_id'],
@@ -68,6 +74,9 @@ export function catalog_service(deps: EdgeDeps, router: Router) {
     GetAvailability: unary(deps, s, 'GetAvailability', async (req: { event_id: unknown; section: unknown }) => {
       const event_id = id(req.event_id, 'event_id', L.event_id_length_max);
       const section = str(req.section ?? '', 'section', L.section_name_length_max);
+      // Section names are letters and digits (event files allow no more): anything else is
+      // refused here without echoing it (control characters, invalid UTF-8 as U+FFFD).
+      if (section !== '' && !/^[A-Za-z0-9]+$/.test(section)) throw new InvalidArgumentError('section must be a section name of letters and digits, e.g. 101 (or empty for every section)');
       const a = (await router.by_event(event_id, { k: 'availability', event_id, section })) as Availability;
       return {
         event_id: a.event_id, free: String(a.free), held: String(a.held), sold: String(a.sold), truncated: a.truncated,

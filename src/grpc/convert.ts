@@ -31,6 +31,16 @@ export function id(value: unknown, field: string, length_max: number): string {
   return s;
 }
 
+/** A seat id: SECTION-ROW-NUMBER, where section and row names are letters and digits (event
+ *  files allow no more), so anything else (control characters, spaces, invalid UTF-8 decoded to
+ *  U+FFFD) is refused here with a message that does not echo it; plausible ids go on to the
+ *  event, which names the ones it does not have. */
+export function seat_id(value: unknown, field: string, length_max: number): string {
+  const s = str(value, field, length_max);
+  if (!/^[A-Za-z0-9-]+$/.test(s)) throw new InvalidArgumentError(`${field} is not a seat id: SECTION-ROW-NUMBER in letters and digits, e.g. 101-A-7`);
+  return s;
+}
+
 /** A Money message: amount_micros a positive safe integer (never rounded), an ISO 4217 code. */
 export function money(value: unknown, field: string): { amount_micros: number; currency: string } {
   if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`${field} is required`);

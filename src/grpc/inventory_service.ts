@@ -2,7 +2,7 @@
 import * as L from '../actors/limits.js';
 import { seats_per_hold_exceeded } from '../actors/inventory.js';
 import { acting_user, require_role, require_self } from '../auth/policy.js';
-import { id, int64, str } from './convert.js';
+import { id, int64, seat_id } from './convert.js';
 import type { Router } from './router.js';
 import { unary, type EdgeDeps } from './unary.js';
 
@@ -20,7 +20,7 @@ export function inventory_service(deps: EdgeDeps, router: Router) {
       if (raw.length > L.seats_per_hold_max) {
         throw seats_per_hold_exceeded(raw.length);
       }
-      const seat_ids = raw.map((id, i) => str(id, `seat_ids[${i}]`, L.seat_id_length_max));
+      const seat_ids = raw.map((x, i) => seat_id(x, `seat_ids[${i}]`, L.seat_id_length_max));
       const hold_ttl_seconds = int64(req.hold_ttl_seconds, 'hold_ttl_seconds');
       const reply = (await router.by_event(event_id, {
         k: 'reserve', event_id, seat_ids, hold_ttl_seconds, user_id, trace_id: ctx.trace_id,

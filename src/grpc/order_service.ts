@@ -6,7 +6,7 @@ import type { OrderDetails, OrderView } from '../actors/orders.js';
 import { require_self } from '../auth/policy.js';
 import type { Principal } from '../auth/token.js';
 import type { Caller, Purchases } from '../purchase/purchases.js';
-import { id, int64, money_out, str } from './convert.js';
+import { id, int64, money_out, seat_id, str } from './convert.js';
 import { unary, type EdgeDeps } from './unary.js';
 
 export function caller_of(principal: Principal): Caller {
@@ -47,7 +47,7 @@ export function order_service(deps: EdgeDeps, purchases: Purchases) {
       const event_id = id(req.event_id, 'event_id', L.event_id_length_max);
       const raw = Array.isArray(req.seat_ids) ? req.seat_ids : [];
       if (raw.length > L.seats_per_hold_max) throw seats_per_hold_exceeded(raw.length);
-      const seat_ids = raw.map((x, i) => str(x, `seat_ids[${i}]`, L.seat_id_length_max));
+      const seat_ids = raw.map((x, i) => seat_id(x, `seat_ids[${i}]`, L.seat_id_length_max));
       const promo_code = str(req.promo_code ?? '', 'promo_code', L.promo_code_length_max);
       const idempotency_key = optional_id(req.idempotency_key, 'idempotency_key', L.idempotency_key_length_max);
       return order_out(await purchases.create_draft({ event_id, seat_ids, user_id, promo_code, idempotency_key }, ctx.trace_id));
