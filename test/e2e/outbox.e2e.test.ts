@@ -109,6 +109,21 @@ t('tail after the node stopped shows the same; bad input is refused', async (ctx
   assert.match(run_cli(['outbox', 'tail', '--data', ctx.dir, '--kafka-topic-prefix', 'a b']).stderr, 'kafka-topic-prefix');
 });
 
+t('serve refuses bad Kafka and outbox settings at start, naming the flag', (ctx) => {
+  for (const [flags, says] of [
+    [['--kafka', 'localhost'], '--kafka takes HOST:PORT'],
+    [['--kafka', '127.0.0.1:9092,:1'], '--kafka takes HOST:PORT'],
+    [['--kafka-topic-prefix', 'a/b'], '--kafka-topic-prefix'],
+    [['--outbox-max-entries', '0'], '--outbox-max-entries'],
+    [['--outbox-max-age', 'soon'], 'bad duration'],
+    [['--outbox-degraded-after', '0'], '--outbox-degraded-after'],
+  ] as const) {
+    const r = run_cli(['serve', '--data', `${ctx.dir}/never`, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', ...flags]);
+    assert.is(r.status, 2, flags.join(' '));
+    assert.match(r.stderr, says);
+  }
+});
+
 t('no broker: the cap drops oldest first by count and by age, counted and logged; calls never fail', async () => {
   const dir = temp_dir('outbox-cap');
   // 8 entries across 8 partitions: one per partition. Age bound 60 s of the (test) clock.
