@@ -1,7 +1,8 @@
 // Drains every partition's outbox to Kafka, beside the request path: a client call never waits
 // for it, never fails because of it. One round: read a bounded batch from every worker (per
 // partition in seq order), encode, one producer send for all of it, and only once the broker
-// acknowledged it, delete those entries (one transaction per worker). Then the next round, at
+// acknowledged it, acknowledge those entries to their workers (gone for readers at once, deleted
+// on disk with the store's next commit). Then the next round, at
 // once while there is work; when every outbox was empty, it sleeps until a worker reports a new
 // durable entry (outbox_ready) or emitter_idle_poll_ms passes.
 //
@@ -241,8 +242,9 @@ export class OutboxEmitter {
       try {
         await this.options.source.outbox_ack(worker, list);
       } catch {
-        // The worker died (or the pool is closing) before deleting: those entries are read and
-        // sent again later. Duplicates carry the same event-id; nothing is lost.
+        // The worker died (or the pool is closing) before taking the acknowledgement: those
+        // entries are read and sent again later, as are entries acknowledged but not yet deleted
+        // on disk when a worker dies. Duplicates carry the same event-id; nothing is lost.
       }
     }));
   }
