@@ -3,6 +3,8 @@
 import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
+// Before any request is decoded: protobufjs's 32-bit varint reader is wrong for long encodings.
+import './varint_fix.js';
 
 export const proto_root = fileURLToPath(new URL('../../../proto/', import.meta.url));
 
