@@ -87,7 +87,10 @@ export function decide_create_draft(state: InventoryState, req: CreateDraftReque
   if (typeof promo_code !== 'string' || promo_code.length > L.promo_code_length_max || (promo_code !== '' && !promo_pattern.test(promo_code))) {
     throw new InvalidArgumentError(`promo_code must be up to ${L.promo_code_length_max} of A-Z 0-9 _ -`);
   }
-  const draft_key = key === '' ? '' : `${user_id}\u0000${key}`;
+  // A key names one checkout of one event by one user. Scoped to the event (whose partition
+  // holds it) so the answer never depends on which partition another event landed in: the
+  // same key on another event is another checkout.
+  const draft_key = key === '' ? '' : `${user_id}\u0000${req.event_id}\u0000${key}`;
   const earlier_id = draft_key === '' ? undefined : state.purchase.order_by_draft_key.get(draft_key);
   if (earlier_id !== undefined) {
     // A retry: the same request gets the same order (as it is now); another request is refused.

@@ -30,7 +30,7 @@ export interface Order {
   total_micros: number;
   currency: string;
   promo_code: string;
-  /** user_id \0 idempotency_key of CreateDraft, '' without a key. */
+  /** user_id \0 event_id \0 idempotency_key of CreateDraft, '' without a key. */
   draft_key: string;
   status: OrderStatus;
   created_ms: number;
@@ -73,7 +73,7 @@ export interface PurchaseState {
   orders: Map<string, Order>;
   payments: Map<string, Payment>;
   order_by_hold: Map<string, string>;
-  /** user_id \0 idempotency_key → order_id (CreateDraft). */
+  /** user_id \0 event_id \0 idempotency_key → order_id (CreateDraft). */
   order_by_draft_key: Map<string, string>;
   orders_by_user: Map<string, string[]>;
   payment_by_refund: Map<string, string>;

@@ -48,13 +48,15 @@ export class Purchases {
     private readonly now_ms: () => number = Date.now,
   ) {}
 
-  /** Idempotency keys are per caller and per method: one caller cannot replay another's. */
-  private scope(method: string, caller: Caller, key: string): string {
+  /** Idempotency keys are per caller, method and resource (the order for Authorize, the
+   *  payment for Refund): one caller cannot replay another's, and whether a key was seen never
+   *  depends on which partition another resource landed in. */
+  private scope(method: string, caller: Caller, resource: string, key: string): string {
     if (key === '') return '';
     if (key.length > L.idempotency_key_length_max || !L.id_pattern.test(key)) {
       throw new InvalidArgumentError(`idempotency-key metadata must be 1..${L.idempotency_key_length_max} of letters, digits and . _ : -`);
     }
-    return `${method}\u0000${caller.user_id}\u0000${key}`;
+    return `${method}\u0000${caller.user_id}\u0000${resource}\u0000${key}`;
   }
 
   create_draft(req: { event_id: string; seat_ids: string[]; user_id: string; promo_code: string; idempotency_key: string }, trace_id: string): Promise<OrderView> {
@@ -73,7 +75,7 @@ export class Purchases {
     req: { order_id: string; amount_micros: number; currency: string; token: string },
     caller: Caller, idempotency_key: string, peer_ip: string, trace_id: string,
   ): Promise<AuthorizeView> {
-    const key = this.scope('authorize', caller, idempotency_key);
+    const key = this.scope('authorize', caller, req.order_id, idempotency_key);
     // Without a recorded decision Authorize scores with what it knows: a customer's own velocity
     // and connection. A service's connection says nothing about the buyer (services should call
     // ScoreTransaction with the buyer's ip and device first), so it gets the order rules only.
@@ -124,7 +126,7 @@ export class Purchases {
   }
 
   async refund(req: { payment_id: string; amount_micros: number; currency: string }, caller: Caller, idempotency_key: string, trace_id: string): Promise<RefundView> {
-    const key = this.scope('refund', caller, idempotency_key);
+    const key = this.scope('refund', caller, req.payment_id, idempotency_key);
     const r = (await this.route.by_id('pay', req.payment_id, 'payment_id', {
       k: 'refund_begin', payment_id: req.payment_id, amount_micros: req.amount_micros, currency: req.currency, idempotency_key: key, trace_id,
     })) as RefundReply;
