@@ -2,10 +2,15 @@
 // ConfirmOrder from many buyers at once), then a restart on the same data dir: every
 // acknowledged step is there, nothing is half-applied (sold seats are exactly the seats of
 // CONFIRMED orders, held seats exactly those of drafts, money captured exactly for confirmed
-// orders), and captures the crash interrupted are finished by the settlement loop.
+// orders), and captures the crash interrupted are finished by the settlement loop. The node
+// emits to a real Kafka broker throughout: every confirmed order's OrderConfirmed reaches its
+// topic, one event-id per order (a resend after a crash repeats the same event-id).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { dispose_broker, start_broker, type Broker } from '../kafka/broker.js';
+import { start_consumer } from '../kafka/consume.js';
 import { cleanup, clients, kill9, start_server, stop, temp_dir, token, type Clients, type Server } from './harness.js';
+import { decode, topic } from './kafka_harness.js';
 
 const EVENT = 'evt-crash-purchase';
 const PRICE = 25_000_000;
@@ -34,12 +39,15 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>): Prom
   throw new Error(`never: ${what}`);
 }
 
-test('kill -9 during purchases: acknowledged steps survive, nothing half-applied, captures finished', async () => {
+test('kill -9 during purchases: acknowledged steps survive, nothing half-applied, captures finished, every OrderConfirmed on Kafka', async () => {
   const dir = temp_dir('purchase-crash');
   let server: Server | undefined;
   let c: Clients | undefined;
+  let broker: Broker | undefined;
   try {
-    server = await start_server(dir, ['--workers', '2', '--partitions', '8', '--rate-user', '0']);
+    broker = await start_broker();
+    const serve_args = ['--workers', '2', '--partitions', '8', '--rate-user', '0', '--kafka', broker.brokers];
+    server = await start_server(dir, serve_args);
     c = clients(server.grpc_port);
     const admin = token(dir, 'ops', 'admin');
     const svc = token(dir, 'orders', 'service');
@@ -64,7 +72,7 @@ test('kill -9 during purchases: acknowledged steps survive, nothing half-applied
       await running;
       if (process.env['CRASH_DEBUG'] === '1') console.log(`round ${round}: drafts ${buyers.filter((b) => b.order_id).length}, authorized ${buyers.filter((b) => b.authorized).length}, confirmed ${buyers.filter((b) => b.confirmed).length} of ${buyers.length} acknowledged at the kill`);
       c.close();
-      server = await start_server(dir, ['--workers', '2', '--partitions', '8', '--rate-user', '0']);
+      server = await start_server(dir, serve_args);
       c = clients(server.grpc_port);
 
       // Every acknowledged step is there.
@@ -111,8 +119,35 @@ test('kill -9 during purchases: acknowledged steps survive, nothing half-applied
     }
     const finished = all.filter((a) => a.confirmed === true).length;
     assert.ok(finished > 0, 'purchases completed');
+    // Every confirmed order (acknowledged or not) has its OrderConfirmed on the topic, once per
+    // event-id, with the order's user and total.
+    const confirmed = new Map<string, any>();
+    for (const a of all) {
+      const page = await c.list_orders({ user_id: a.user, page_size: 100, page_token: '' }, svc);
+      for (const d of page.orders) if (d.order.status === 'CONFIRMED') confirmed.set(d.order.id, d);
+    }
+    const consumer = await start_consumer(broker.brokers, [topic('OrderConfirmed')]);
+    try {
+      const keys = (m: { key: string }[]): Set<string> => new Set(m.map((x) => x.key));
+      const messages = await consumer.until((m: { key: string }[]) => [...confirmed.keys()].every((id) => keys(m).has(id)));
+      const events = messages.map(decode);
+      const ids_by_order = new Map<string, Set<string>>();
+      for (const e of events) {
+        assert.is(e.key, e.message['order_id']);
+        const d = confirmed.get(e.key);
+        assert.ok(d !== undefined, `OrderConfirmed only for confirmed orders (${e.key})`);
+        assert.is(e.message['user_id'], d.user_id);
+        assert.is(String((e.message['total'] as { amount_micros: unknown }).amount_micros), String(PRICE));
+        if (!ids_by_order.has(e.key)) ids_by_order.set(e.key, new Set());
+        ids_by_order.get(e.key)!.add(e.event_id);
+      }
+      for (const id of confirmed.keys()) assert.is(ids_by_order.get(id)?.size, 1, `order ${id}: one OrderConfirmed event-id (duplicates only as resends)`);
+    } finally {
+      await consumer.stop();
+    }
     assert.is(await stop(server), 0);
   } finally {
+    await dispose_broker(broker);
     c?.close();
     if (server !== undefined && server.process.exitCode === null && server.process.signalCode === null) server.process.kill('SIGKILL');
     cleanup(dir);
