@@ -111,6 +111,7 @@ export function decide_create_draft(state: InventoryState, req: CreateDraftReque
   const priced = price(spec, planned.event.map, planned.record.seats, promo);
   const order_id = make_id('order', state.partition, ctx.random_bytes(id_random_bytes));
   assert(!state.purchase.orders.has(order_id), 'order ids never collide');
+  assert(promo === null || priced.total_micros <= priced.subtotal_micros, 'a promo never raises the price');
   const records: InventoryRecord[] = [planned.record, {
     t: 'order_created', order_id, event_id: spec.event_id, user_id, hold_id: planned.record.hold_id,
     hold_expires_at_ms: planned.record.expires_at_ms, seats: planned.record.seats, subtotal_micros: priced.subtotal_micros,
@@ -159,6 +160,8 @@ export function decide_confirm_order(state: InventoryState, req: ConfirmOrderReq
   if (payment.status !== 'AUTHORIZED') {
     throw new PaymentStateError(`payment ${payment.payment_id} is ${payment.status}; ConfirmOrder needs an AUTHORIZED payment`);
   }
+  assert(order.status === 'DRAFT' || order.status === 'EXPIRED', 'only drafts (or lapsed ones) reach allocation');
+  assert(payment.amount_micros === order.total_micros && payment.currency === order.currency, 'an authorization covers exactly the order total');
   const hold = state.holds.get(order.hold_id);
   const event = event_of(state, order.event_id);
   const records: InventoryRecord[] = [];
@@ -205,6 +208,7 @@ export function decide_confirm_order(state: InventoryState, req: ConfirmOrderReq
     return capture(hold_id, expires_at_ms);
   }
   // No money is kept for seats we cannot give: the authorization is voided.
+  assert(!records.some((r) => r.t === 'order_confirmed' || r.t === 'hold_confirmed'), 'a refused confirmation sells nothing');
   records.push({ t: 'payment_voiding', payment_id: payment.payment_id, at_ms: ctx.now_ms });
   const why = taken.length > 0
     ? `${taken.length} of its seats were taken after the hold expired`

@@ -15,7 +15,7 @@ import { id_random_bytes, make_id } from './ids.js';
 import type { InventoryRecord, InventoryState } from './inventory.js';
 import * as L from './limits.js';
 import { owned_order } from './orders.js';
-import type { Order, Payment } from './purchase_state.js';
+import { is_sold, type Order, type Payment } from './purchase_state.js';
 
 export interface AuthorizeBeginRequest {
   order_id: string; amount_micros: number; currency: string; actor_user_id: string | null;
@@ -148,7 +148,9 @@ export function decide_authorize_end(state: InventoryState, req: AuthorizeEndReq
     // Settled meanwhile (a retry's call answered first, or the pending payment was voided).
     return { records: [], outbox: [], reply: as_done(authorize_view(payment)) };
   }
-  const order = state.purchase.orders.get(payment.order_id)!;
+  const order = state.purchase.orders.get(payment.order_id);
+  assert(order !== undefined && order.payment_ids.includes(payment.payment_id), 'a payment belongs to its order');
+  assert(payment.authorized_ms === 0 && payment.gateway_ref === '', 'a pending payment was never authorized');
   if (!req.outcome.approved) {
     const reason = req.outcome.reason;
     return {
@@ -209,6 +211,7 @@ export function decide_refund_begin(state: InventoryState, req: RefundBeginReque
     throw new RefundExceedsCapturedError(`refund of ${req.amount_micros} micros exceeds what is left to refund: ${refundable} of ${payment.captured_micros} captured (${payment.refunded_micros} refunded, ${payment.refund_pending_micros} in progress)`);
   }
   if (payment.refunds.length >= L.refunds_per_payment_max) throw new RefundsPerPaymentExceededError(`payment ${payment.payment_id} already has ${payment.refunds.length} refunds (refunds_per_payment_max)`);
+  assert(req.amount_micros > 0 && req.amount_micros <= refundable, 'the refund fits what is left');
   const refund_id = make_id('refund', state.partition, ctx.random_bytes(id_random_bytes));
   assert(!state.purchase.payment_by_refund.has(refund_id), 'refund ids never collide');
   const records: InventoryRecord[] = [{ t: 'refund_started', refund_id, payment_id: payment.payment_id, amount_micros: req.amount_micros, at_ms: ctx.now_ms }];
@@ -219,7 +222,10 @@ export function decide_refund_begin(state: InventoryState, req: RefundBeginReque
 /** Records the gateway's completion of a capture, void or refund. Repeats change nothing. */
 export function decide_settle(state: InventoryState, req: SettleRequest, ctx: DecideContext): Decision<InventoryRecord> {
   const payment = payment_of(state, req.payment_id);
-  const order = state.purchase.orders.get(payment.order_id)!;
+  const order = state.purchase.orders.get(payment.order_id);
+  assert(order !== undefined, 'a payment has its order');
+  // Money moves only for what was decided: a capture for a sold order, a void for one that is not.
+  assert(payment.status !== 'CAPTURING' || is_sold(order), 'a capture in flight belongs to a sold order');
   const records: InventoryRecord[] = [];
   const outbox: OutboxEntry[] = [];
   const at_unix = Math.floor(ctx.now_ms / 1000);
