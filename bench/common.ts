@@ -11,6 +11,7 @@ export const proto_dir = fileURLToPath(new URL('../../proto/', import.meta.url))
 
 export const inventory_proto = 'ticketing/inventory/v1/inventory.proto';
 export const catalog_proto = 'ticketing/catalog/v1/catalog.proto';
+export const purchase_protos = ['ticketing/order/v1/order.proto', 'ticketing/fraud/v1/fraud.proto', 'ticketing/payment/v1/payment.proto'];
 
 export function load_protos(files: string[]): grpc.GrpcObject {
   const definition = loader.loadSync(files, {
@@ -182,4 +183,55 @@ export function rng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Purchase generator contract (run.ts -> purchase_gen.ts via argv[2] JSON; result JSON on stdout).
+
+/** One RPC of the purchase, or `purchase`: all four in order for a fresh user. */
+export type PurchaseStep = 'draft' | 'score' | 'authorize' | 'confirm' | 'purchase';
+
+/** An order on its way through the purchase; `i` is its user's and seat's index. */
+export interface BenchOrder { i: number; user_id: string; order_id: string; total: { amount_micros: string; currency: string }; payment_id: string }
+
+export interface PurchaseSpec {
+  label: string;
+  target: string;
+  step: PurchaseStep;
+  /** Closed loop: `concurrency` ops in flight for warmup_s + duration_s. */
+  concurrency: number;
+  warmup_s: number;
+  duration_s: number;
+  deadline_ms: number;
+  /** ScoreTransaction needs a service token; the other calls use the user's own customer token. */
+  service_token: string;
+  event_id: string;
+  layout: Layout;
+  /** draft, purchase: op k is user and seat index first_index + k (seat wraps), below index_end. */
+  first_index: number;
+  index_end: number;
+  /** score, authorize, confirm: JSON file of BenchOrder[] to advance one step; with `cycle` they are reused. */
+  orders_in: string | null;
+  cycle: boolean;
+  /** JSON file for the orders advanced (successful ops, warmup included); null: not kept. */
+  orders_out: string | null;
+}
+
+export interface PurchaseResult {
+  label: string;
+  step: PurchaseStep;
+  /** Measured window: ends early when the input ran out (`exhausted`), at the moment the last input was taken. */
+  window_s: number;
+  exhausted: boolean;
+  ok_ops: number;
+  ok_ops_total: number;
+  ops_per_s: number;
+  /** Inputs (orders or indexes) taken, warmup included. */
+  consumed: number;
+  /** RPC name -> latencies (ms) of the ops completed in the window; `op` is the whole op. */
+  latencies_ms: Record<string, number[]>;
+  errors: Record<string, number>;
+  error_count: number;
+  loadgen_cpu: number;
+  elapsed_s: number;
 }

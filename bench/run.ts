@@ -6,7 +6,7 @@
 //
 // Knobs (environment): BENCH_QUICK=1 (short phases, for trying the bench out),
 // BENCH_CONCURRENCY (closed-loop calls in flight, default 64), BENCH_WORKERS (server --workers, default 1),
-// BENCH_ONLY=memory,load,restart,kafka (run some sections only).
+// BENCH_ONLY=memory,load,restart,kafka,purchase (run some sections only).
 import * as grpc from '@grpc/grpc-js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import {
   catalog_proto, client_ctor, event_wire, load_protos, partition_of, repo_root, seats_of, summarize,
-  type Layout, type LatencySummary, type LoadResult, type LoadSpec,
+  type BenchOrder, type Layout, type LatencySummary, type LoadResult, type LoadSpec, type PurchaseResult, type PurchaseSpec, type PurchaseStep,
 } from './common.js';
 import { LagProbe, start_bench_broker } from './kafka.js';
 
@@ -37,8 +37,10 @@ const cfg = {
   fill_users: 10_007,
   fill_concurrency: 256,
   max_seats_per_user: 100,
+  purchase_event: 'bench-sale',
+  purchase_layout: { sections: 4, rows: 50, seats_per_row: 1000 } satisfies Layout, // 200,000 seats, the most one event may have
   stats_wait_ms: 1500,
-  overall_timeout_ms: 9 * 60_000,
+  overall_timeout_ms: 15 * 60_000, // every section, purchase (about 3 min) included
 };
 
 const targets = {
@@ -48,6 +50,7 @@ const targets = {
   records_per_commit: 20,
   bytes_per_seat: 64,
   restart_s: 3,
+  purchase_rpc_ratio: 0.5,
   kafka_throughput_ratio: 0.9,
   kafka_records_per_send: 50,
 };
@@ -357,28 +360,35 @@ function load_spec(overrides: Partial<LoadSpec> & Pick<LoadSpec, 'label' | 'targ
 }
 
 interface Measured { result: LoadResult; cpu: CpuUse | undefined }
+interface GenResult { ok_ops_total: number; loadgen_cpu: number; elapsed_s: number }
 
 /** Runs one loadgen process against `server_pid`'s server, measuring that server's CPU around it. */
-async function run_load(spec: LoadSpec, server_pid: number): Promise<Measured> {
+function run_load(spec: LoadSpec, server_pid: number): Promise<Measured> {
+  return run_generator<LoadResult>('loadgen.js', spec, spec.mode === 'count' ? 600 : spec.warmup_s + spec.duration_s + 60, server_pid);
+}
+
+/** Runs generator `script` (spec as argv JSON, one result JSON line out) against `server_pid`'s server, measuring that server's CPU around it. */
+async function run_generator<R extends GenResult>(
+  script: string, spec: { label: string }, max_s: number, server_pid: number, env: NodeJS.ProcessEnv = process.env,
+): Promise<{ result: R; cpu: CpuUse | undefined }> {
   const cpu0 = proc_cpu(server_pid);
   const busy0 = machine_busy_s();
   const t0 = performance.now();
-  const proc = track(spawn(process.execPath, [join(bench_dir, 'loadgen.js'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const proc = track(spawn(process.execPath, [join(bench_dir, script), JSON.stringify(spec)], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   let err = '';
   proc.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
   proc.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
-  const max_s = spec.mode === 'count' ? 600 : spec.warmup_s + spec.duration_s + 60;
   const finished = await wait_exit(proc, max_s * 1000);
   if (!finished) {
     proc.kill('SIGKILL');
-    throw new Error(`loadgen ${spec.label} did not finish within ${max_s} s`);
+    throw new Error(`${script} ${spec.label} did not finish within ${max_s} s`);
   }
   const wall_s = (performance.now() - t0) / 1000;
   const cpu1 = proc_cpu(server_pid);
   const busy1 = machine_busy_s();
-  if (proc.exitCode !== 0) throw new Error(`loadgen ${spec.label} failed (exit ${proc.exitCode}): ${err.trim()}`);
-  const result = JSON.parse(out.trim().split('\n').pop()!) as LoadResult;
+  if (proc.exitCode !== 0) throw new Error(`${script} ${spec.label} failed (exit ${proc.exitCode}): ${err.trim()}`);
+  const result = JSON.parse(out.trim().split('\n').pop()!) as R;
   let cpu: CpuUse | undefined;
   if (cpu0 !== undefined && cpu1 !== undefined) {
     const total = cpu1.total_s - cpu0.total_s;
@@ -423,8 +433,6 @@ function pool(rounds: Measured[]): Pooled {
     for (const [k, v] of Object.entries(result.errors)) errors[k] = (errors[k] ?? 0) + v;
     error_count += result.error_count;
   }
-  const cpus = rounds.map((r) => r.cpu).filter((c): c is CpuUse => c !== undefined);
-  const avg = (f: (c: CpuUse) => number) => cpus.reduce((a, c) => a + f(c), 0) / cpus.length;
   return {
     rounds,
     ops_per_s: ok / window,
@@ -434,11 +442,17 @@ function pool(rounds: Measured[]): Pooled {
     errors,
     error_count,
     loadgen_cpu: rounds.reduce((a, r) => a + r.result.loadgen_cpu, 0) / rounds.length,
-    cpu: cpus.length === 0 ? undefined : {
-      cores_total: avg((c) => c.cores_total), cores_main: avg((c) => c.cores_main),
-      cores_other: avg((c) => c.cores_other), cpu_us_per_op: avg((c) => c.cpu_us_per_op),
-      machine_cores: avg((c) => c.machine_cores), bystander_cores: avg((c) => c.bystander_cores),
-    },
+    cpu: avg_cpu(rounds.map((r) => r.cpu)),
+  };
+}
+
+function avg_cpu(all: (CpuUse | undefined)[]): CpuUse | undefined {
+  const cpus = all.filter((c): c is CpuUse => c !== undefined);
+  const avg = (f: (c: CpuUse) => number) => cpus.reduce((a, c) => a + f(c), 0) / cpus.length;
+  return cpus.length === 0 ? undefined : {
+    cores_total: avg((c) => c.cores_total), cores_main: avg((c) => c.cores_main),
+    cores_other: avg((c) => c.cores_other), cpu_us_per_op: avg((c) => c.cpu_us_per_op),
+    machine_cores: avg((c) => c.machine_cores), bystander_cores: avg((c) => c.bystander_cores),
   };
 }
 
@@ -806,6 +820,172 @@ async function section_kafka(root: string, secret: string): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Purchase: the whole flow for fresh users (CreateDraft, ScoreTransaction, Authorize,
+// ConfirmOrder), and each of those RPCs alone at saturation, on ours and on the no-op server.
+
+const rpc_of = { draft: 'CreateDraft', score: 'ScoreTransaction', authorize: 'Authorize', confirm: 'ConfirmOrder' } as const;
+type RpcStep = keyof typeof rpc_of;
+interface PurchaseMeasured { result: PurchaseResult; cpu: CpuUse | undefined }
+
+/** Combines rounds: throughput = all ok ops / all windows; percentiles over all latencies, per RPC. */
+function pool_purchase(rounds: PurchaseMeasured[]) {
+  const latencies: Record<string, number[]> = {};
+  const errors: Record<string, number> = {};
+  for (const { result } of rounds) {
+    for (const [name, xs] of Object.entries(result.latencies_ms)) for (const x of xs) (latencies[name] ??= []).push(x);
+    for (const [k, v] of Object.entries(result.errors)) errors[k] = (errors[k] ?? 0) + v;
+  }
+  const window_s = rounds.reduce((a, m) => a + m.result.window_s, 0);
+  return {
+    ops_per_s: rounds.reduce((a, m) => a + m.result.ok_ops, 0) / window_s,
+    round_ops_per_s: rounds.map((m) => m.result.ops_per_s),
+    window_s,
+    short_windows: rounds.filter((m) => m.result.exhausted).map((m) => `${m.result.label} ${f(m.result.window_s, 1)} s`),
+    latency: Object.fromEntries(Object.entries(latencies).map(([name, xs]) => [name, summarize(xs)])) as Record<string, LatencySummary>,
+    errors,
+    error_count: rounds.reduce((a, m) => a + m.result.error_count, 0),
+    loadgen_cpu: rounds.reduce((a, m) => a + m.result.loadgen_cpu, 0) / rounds.length,
+    cpu: avg_cpu(rounds.map((m) => m.cpu)),
+  };
+}
+
+async function section_purchase(root: string, secret: string): Promise<void> {
+  const data_p = join(root, 'data-p');
+  log(`purchase: starting our server (--workers ${cfg.workers}) and the no-op server`);
+  const ours = await start_ours('ticketing-p', data_p, secret);
+  const noop = await start_process('noop', [join(bench_dir, 'noop_server.js')], process.env);
+  try {
+    const service_token = mint_token('bench-orders', 'service', data_p, secret);
+    await create_events(ours, mint_token('bench-admin', 'admin', data_p, secret), [cfg.purchase_event], cfg.purchase_layout);
+    const seat_count = seats_of(cfg.purchase_layout);
+    const gen_env = { ...process.env, TICKETING_AUTH_SECRET: secret }; // the generator signs one customer token per user
+    const orders_in = join(root, 'orders-in.json');
+    const orders_out = join(root, 'orders-out.json');
+    // Users (and seats) used on ours so far: each user buys one seat, once.
+    let next_index = 0;
+    // Orders on ours waiting for their next RPC, oldest first: each phase advances some of them.
+    const waiting: Record<'score' | 'authorize' | 'confirm', BenchOrder[]> = { score: [], authorize: [], confirm: [] };
+    const next_step = { draft: 'score', score: 'authorize', authorize: 'confirm' } as const;
+    const prev_step = { score: 'draft', authorize: 'score', confirm: 'authorize' } as const;
+    const rate_of: Partial<Record<RpcStep, number>> = {}; // ours, calls/s, from the phases so far
+
+    /**
+     * One closed-loop phase of `step` on `on`. `limit` > 0: an unmeasured stocking run that
+     * advances exactly `limit` orders (or new users), however long that takes.
+     */
+    const phase = async (step: PurchaseStep, on: Running, round: number, limit = 0): Promise<PurchaseMeasured> => {
+      const is_ours = on === ours;
+      const consumes = step === 'score' || step === 'authorize' || step === 'confirm';
+      if (consumes && is_ours) {
+        if (waiting[step].length === 0) throw new Error(`purchase: no orders left for ${rpc_of[step]}`);
+        writeFileSync(orders_in, JSON.stringify(limit > 0 ? waiting[step].slice(0, limit) : waiting[step]));
+      }
+      const keeps = is_ours && (step === 'draft' || step === 'score' || step === 'authorize');
+      const spec: PurchaseSpec = {
+        label: `${step}-${on.name}-${limit > 0 ? 'stock' : round}`, target: on.grpc, step, concurrency: cfg.concurrency,
+        warmup_s: limit > 0 ? 0 : cfg.warmup_s, duration_s: limit > 0 ? 600 : cfg.phase_s, deadline_ms: 10_000, service_token,
+        event_id: cfg.purchase_event, layout: cfg.purchase_layout,
+        // The no-op server keeps no state, so it gets the requests ours just got, reused for as long as the phase lasts.
+        first_index: next_index, index_end: !is_ours ? Number.MAX_SAFE_INTEGER : limit > 0 ? next_index + limit : seat_count,
+        orders_in: consumes ? orders_in : null, cycle: !is_ours, orders_out: keeps ? orders_out : null,
+      };
+      const what = step === 'purchase' ? 'whole purchase' : limit > 0 ? `stocking ${fmt_int(limit)} x ${rpc_of[step]}` : `${rpc_of[step]} alone`;
+      log(`purchase round ${round + 1}/${cfg.rounds}: ${what} on ${on.name}`);
+      const m = await run_generator<PurchaseResult>('purchase_gen.js', spec, spec.warmup_s + spec.duration_s + 60, on.pid, gen_env);
+      if (is_ours && consumes) waiting[step].splice(0, m.result.consumed);
+      if (is_ours && !consumes) next_index += m.result.consumed;
+      if (keeps) waiting[next_step[step]].push(...(JSON.parse(readFileSync(orders_out, 'utf8')) as BenchOrder[]));
+      // A phase that ran out of orders during its warmup has no window: its whole run says enough.
+      if (is_ours && step !== 'purchase' && limit === 0) rate_of[step] = m.result.window_s > 0 ? m.result.ops_per_s : m.result.ok_ops_total / m.result.elapsed_s;
+      return m;
+    };
+
+    /**
+     * Before a measured phase of `step` on ours: at least twice what it can use in a phase waits
+     * for it (at its last measured rate, else the fastest rate seen), advanced through the
+     * earlier steps unmeasured if need be. Otherwise a step faster than the one feeding it runs
+     * out of orders and its window shortens (the report names any that still do).
+     */
+    const stock = async (step: 'score' | 'authorize' | 'confirm', round: number, need?: number): Promise<void> => {
+      need ??= Math.ceil(2 * (cfg.warmup_s + cfg.phase_s) * (rate_of[step] ?? Math.max(...Object.values(rate_of))));
+      const missing = need - waiting[step].length;
+      if (missing <= 0) return;
+      const from = prev_step[step];
+      if (from !== 'draft') await stock(from, round, missing);
+      await phase(from, ours, round, missing);
+    };
+
+    // The server's own latency histogram around each measured phase on ours: time inside the
+    // server (receipt to answer), as against what the generator saw.
+    const server_side = Object.fromEntries(Object.keys(rpc_of).map((k) => [k, new Map()])) as Record<RpcStep, Scrape>;
+    const measured = async (step: RpcStep, r: number): Promise<PurchaseMeasured> => {
+      const s0 = await scrape(ours.http_port!);
+      const m = await phase(step, ours, r);
+      for (const [k, v] of await scrape(ours.http_port!)) server_side[step].set(k, (server_side[step].get(k) ?? 0) + v - (s0.get(k) ?? 0));
+      return m;
+    };
+    const before = await scrape(ours.http_port!);
+    const alone = Object.fromEntries(Object.keys(rpc_of).map((k) => [k, { ours: [], noop: [] }])) as unknown as Record<RpcStep, { ours: PurchaseMeasured[]; noop: PurchaseMeasured[] }>;
+    const whole = { ours: [] as PurchaseMeasured[], noop: [] as PurchaseMeasured[] };
+    for (let r = 0; r < cfg.rounds; r++) {
+      // In purchase order, so each phase on ours works on orders the previous one left; ours
+      // then the no-op server with the same requests, side by side.
+      for (const step of Object.keys(rpc_of) as RpcStep[]) {
+        if (step !== 'draft') await stock(step, r);
+        let m = await measured(step, r);
+        if (m.result.exhausted && step !== 'draft') {
+          log(`purchase: ${rpc_of[step]} ran out of orders after ${f(m.result.elapsed_s, 1)} s; stocking for its rate and measuring again`);
+          await stock(step, r);
+          m = await measured(step, r);
+        }
+        alone[step].ours.push(m);
+        alone[step].noop.push(await phase(step, noop, r));
+      }
+      whole.ours.push(await phase('purchase', ours, r));
+      whole.noop.push(await phase('purchase', noop, r));
+    }
+    await sleep(cfg.stats_wait_ms);
+    const after = await scrape(ours.http_port!);
+    const commits = commit_delta(before, after);
+    // Long commits stall every call on the worker: count them (a snapshot rewrites a whole partition).
+    const commits_over = (le: string) => commits.commits - (metric(after, `ticketing_journal_commit_duration_seconds_bucket{le="${le}"}`) - metric(before, `ticketing_journal_commit_duration_seconds_bucket{le="${le}"}`));
+
+    const W = { ours: pool_purchase(whole.ours), noop: pool_purchase(whole.noop) };
+    const mean_op = W.ours.latency['op']?.mean_ms ?? NaN;
+    check({ order: 80, check: `Purchase: whole flow, fresh user each (C=${cfg.concurrency})`, ours: `${fmt_int(W.ours.ops_per_s)} purchases/s`, reference: `no-op ${fmt_int(W.noop.ops_per_s)}/s`, value: `ratio ${f(W.ours.ops_per_s / W.noop.ops_per_s)}; ${lat(W.ours.latency['op']!)}`, target: 'info' }, undefined);
+    const ratios: Record<string, unknown> = {};
+    let order = 81;
+    for (const step of Object.keys(rpc_of) as RpcStep[]) {
+      const rpc = rpc_of[step];
+      const step_lat = W.ours.latency[rpc]!;
+      check({ order: order++, check: `Purchase step ${rpc} latency (in the flow)`, ours: lat(step_lat), reference: `no-op ${lat(W.noop.latency[rpc]!)}`, value: `${f((100 * step_lat.mean_ms) / mean_op, 0)} % of a purchase`, target: 'info' }, undefined);
+    }
+    for (const step of Object.keys(rpc_of) as RpcStep[]) {
+      const rpc = rpc_of[step];
+      const A = { ours: pool_purchase(alone[step].ours), noop: pool_purchase(alone[step].noop) };
+      const ratio = A.ours.ops_per_s / A.noop.ops_per_s;
+      const round_ratios = A.ours.round_ops_per_s.map((x, i) => x / A.noop.round_ops_per_s[i]!);
+      ratios[rpc] = { ratio, round_ratios, ours: A.ours, noop: A.noop };
+      check({ order: order++, check: `${rpc} alone (calls/s, C=${cfg.concurrency})`, ours: fmt_int(A.ours.ops_per_s), reference: `no-op ${fmt_int(A.noop.ops_per_s)}`, value: `ratio ${f(ratio)} (rounds ${round_ratios.map((x) => f(x)).join(', ')})`, target: `>= ${targets.purchase_rpc_ratio}` }, ratio >= targets.purchase_rpc_ratio && A.ours.error_count === 0);
+      const hist = 'ticketing_grpc_request_duration_seconds';
+      const in_server = (q: number) => ms(hist_quantile(new Map(), server_side[step], hist, [`method="${rpc}"`], q) * 1000);
+      const sum_of = (suffix: string) => [...server_side[step]].filter(([k]) => k.startsWith(`${hist}_${suffix}{`) && k.includes(`method="${rpc}"`)).reduce((a, [, v]) => a + v, 0);
+      details.push(`${rpc} alone: ours mean ${ms(A.ours.latency['op']!.mean_ms)} ${lat(A.ours.latency['op']!)}, inside the server mean ${ms((1000 * sum_of('sum')) / sum_of('count'))} (p50 <= ${in_server(0.5)}, p99 <= ${in_server(0.99)}); no-op mean ${ms(A.noop.latency['op']!.mean_ms)} ${lat(A.noop.latency['op']!)}${A.ours.short_windows.length > 0 ? `; ran out of orders early: ${A.ours.short_windows.join(', ')}` : ''}`);
+      details.push(cpu_line(`${rpc} ours `, A.ours.cpu, A.ours.loadgen_cpu), cpu_line(`${rpc} no-op`, A.noop.cpu, A.noop.loadgen_cpu));
+      details.push(errors_line(`${rpc} ours`, A.ours.errors), errors_line(`${rpc} no-op`, A.noop.errors));
+    }
+    details.push(`purchase: one event of ${fmt_int(seat_count)} seats; ${fmt_int(next_index)} users each bought (or drafted) one seat with their own customer token, so the per-customer rate limit (default 50/s, burst 100) and the per-user velocity rules never fire; ScoreTransaction with a service token and each buyer's own ip and device`);
+    details.push(cpu_line('purchase ours ', W.ours.cpu, W.ours.loadgen_cpu), cpu_line('purchase no-op', W.noop.cpu, W.noop.loadgen_cpu));
+    details.push(errors_line('purchase ours', W.ours.errors), errors_line('purchase no-op', W.noop.errors));
+    details.push(`purchase section on ours: ${fmt_int(commits.records)} journal records in ${fmt_int(commits.commits)} commits (${f(commits.records_per_commit, 1)} per commit), mean commit incl. fsync ${ms(commits.mean_commit_ms)}, ${commits_over('0.025')} over 25 ms, ${commits_over('0.1')} over 100 ms`);
+    results['purchase'] = { users: next_index, whole: W, alone: ratios, group_commit: commits };
+  } finally {
+    await terminate(ours.proc);
+    await terminate(noop.proc);
+    rmSync(data_p, { recursive: true, force: true });
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -835,6 +1015,7 @@ async function main(): Promise<number> {
     ['load', 'A/B/C/group commit', 10, () => section_load(root, secret)],
     ['restart', 'restart', 60, () => section_restart(root, secret)],
     ['kafka', 'kafka', 70, () => section_kafka(root, secret)],
+    ['purchase', 'purchase', 80, () => section_purchase(root, secret)],
   ];
   for (const [key, name, order, run] of sections) {
     if (only !== undefined && !only.includes(key)) continue;
