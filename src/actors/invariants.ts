@@ -110,4 +110,14 @@ export function check_purchase_invariants(state: InventoryState): void {
     assert(is_open(payment) === p.open_payments.has(payment.payment_id), `payment ${payment.payment_id} open index consistent`);
   }
   assert(p.open_payments.size <= p.payments.size, 'open payments are payments');
+  let previous = 0;
+  for (const entry of p.ended_orders) {
+    assert(entry.forget_at_ms >= previous, 'ended orders are forgotten in the order they ended');
+    previous = entry.forget_at_ms;
+    const order = p.orders.get(entry.order_id);
+    assert(order !== undefined && order.status !== 'DRAFT', `queued ended order ${entry.order_id} exists and is not a draft`);
+  }
+  let listed = 0;
+  for (const ids of p.orders_by_user.values()) listed += ids.length;
+  assert(listed === p.orders.size, 'every order is listed for its user exactly once');
 }

@@ -336,6 +336,19 @@ export function decide_timers(state: InventoryState, ctx: DecideContext): Decisi
     keys.push(key);
   }
   if (keys.length > 0) records.push({ t: 'idempotency_forgotten', keys });
+  let dequeued = 0;
+  const order_ids: string[] = [];
+  for (const entry of state.purchase.ended_orders) {
+    if (entry.forget_at_ms > ctx.now_ms || dequeued >= L.orders_forgotten_per_run_max) break;
+    dequeued++;
+    const order = state.purchase.orders.get(entry.order_id);
+    assert(order !== undefined, 'a queued ended order exists');
+    const ended = order.status === 'EXPIRED' || order.status === 'CANCELLED';
+    // An order with a gateway call still owed (the gateway has been down a whole day) is kept.
+    const settled = order.payment_ids.every((id) => !state.purchase.open_payments.has(id));
+    if (ended && settled) order_ids.push(entry.order_id);
+  }
+  if (dequeued > 0) records.push({ t: 'orders_forgotten', dequeued, order_ids });
   return { records, outbox, reply: null };
 }
 
@@ -344,6 +357,7 @@ export function next_deadline_ms(state: InventoryState): number | null {
     state.expiry.peek_key(),
     state.tombstones[0]?.forget_at_ms ?? null,
     state.purchase.idempotency.get(state.purchase.idempotency_queue[0] ?? '')?.forget_at_ms ?? null,
+    state.purchase.ended_orders[0]?.forget_at_ms ?? null,
   ].filter((t): t is number => t !== null);
   return candidates.length === 0 ? null : Math.min(...candidates);
 }

@@ -49,6 +49,12 @@ export const authorization_grace_ms = 10 * 60 * 1000;
 /** A payment still PENDING this long after Authorize began (the gateway's answer was lost to a
  *  crash or an outage) is voided at the gateway by reference and recorded VOIDED. */
 export const authorization_pending_ms_max = 60 * 1000;
+/** A draft that expired or was cancelled is remembered this long (GetOrder, ListOrders), then
+ *  forgotten with its payments: abandoned drafts (bots, tabs closed) must not grow memory and
+ *  snapshots without bound. Sold orders are kept. */
+export const ended_order_retention_ms = 24 * 60 * 60 * 1000;
+/** Orders forgotten by one timer run at most; the rest wait for the next run. */
+export const orders_forgotten_per_run_max = 4096;
 /** Orders returned by one ListOrders page. */
 export const list_orders_page_max = 100;
 export const payment_token_length_max = 64;

@@ -22,7 +22,10 @@ export type PurchaseRecord =
   | { t: 'refund_started'; refund_id: string; payment_id: string; amount_micros: number; at_ms: number }
   | { t: 'refund_succeeded'; refund_id: string; at_ms: number }
   | { t: 'idempotency_stored'; key: string; fingerprint: string; reply: unknown; at_ms: number }
-  | { t: 'idempotency_forgotten'; keys: string[] };
+  | { t: 'idempotency_forgotten'; keys: string[] }
+  /** The first `dequeued` ended-order entries leave the queue; of those, `order_ids` are
+   *  forgotten with their payments (the others were sold since, or still owe a gateway call). */
+  | { t: 'orders_forgotten'; dequeued: number; order_ids: string[] };
 
 export function is_purchase_record(record: { t: string }): record is PurchaseRecord {
   return purchase_record_types.has(record.t);
@@ -31,7 +34,7 @@ export function is_purchase_record(record: { t: string }): record is PurchaseRec
 const purchase_record_types = new Set([
   'order_created', 'order_cancelled', 'order_expired', 'fraud_scored', 'payment_started', 'payment_authorized',
   'payment_declined', 'order_confirmed', 'payment_captured', 'payment_voiding', 'payment_voided', 'refund_started',
-  'refund_succeeded', 'idempotency_stored', 'idempotency_forgotten',
+  'refund_succeeded', 'idempotency_stored', 'idempotency_forgotten', 'orders_forgotten',
 ]);
 
 function order_of(p: PurchaseState, order_id: string): Order {
@@ -65,6 +68,24 @@ function set_payment_status(p: PurchaseState, payment: Payment, status: Payment[
   else p.open_payments.delete(payment.payment_id);
 }
 
+function forget_order(p: PurchaseState, order_id: string): void {
+  const order = order_of(p, order_id);
+  assert(order.status === 'EXPIRED' || order.status === 'CANCELLED', 'only ended drafts are forgotten');
+  assert(!order.promo_counted, 'an ended draft holds no promo use');
+  for (const payment_id of order.payment_ids) {
+    const payment = payment_of(p, payment_id);
+    assert(!p.open_payments.has(payment_id) && payment.captured_micros === 0, 'no money or gateway call is forgotten');
+    p.payments.delete(payment_id);
+  }
+  if (p.order_by_hold.get(order.hold_id) === order_id) p.order_by_hold.delete(order.hold_id);
+  if (order.draft_key !== '' && p.order_by_draft_key.get(order.draft_key) === order_id) p.order_by_draft_key.delete(order.draft_key);
+  const list = p.orders_by_user.get(order.user_id);
+  assert(list !== undefined, 'an order is listed for its user');
+  list.splice(list.indexOf(order_id), 1);
+  if (list.length === 0) p.orders_by_user.delete(order.user_id);
+  p.orders.delete(order_id);
+}
+
 export function apply_purchase(p: PurchaseState, record: PurchaseRecord): void {
   switch (record.t) {
     case 'order_created': {
@@ -91,6 +112,7 @@ export function apply_purchase(p: PurchaseState, record: PurchaseRecord): void {
       assert(order.status === 'DRAFT', `only a draft is ${record.t === 'order_cancelled' ? 'cancelled' : 'expired'}`);
       order.status = record.t === 'order_cancelled' ? 'CANCELLED' : 'EXPIRED';
       order.updated_ms = record.at_ms;
+      p.ended_orders.push({ order_id: order.order_id, forget_at_ms: record.at_ms + L.ended_order_retention_ms });
       // The promo use is returned: only drafts in progress and sales count against the cap.
       if (order.promo_counted) count_promo(p, order, -1);
       return;
@@ -202,6 +224,15 @@ export function apply_purchase(p: PurchaseState, record: PurchaseRecord): void {
       // Retention counts from the first use: a retry does not extend it.
       const forget_at_ms = existing?.forget_at_ms ?? record.at_ms + L.idempotency_retention_ms;
       p.idempotency.set(record.key, { fingerprint: record.fingerprint, reply: record.reply, forget_at_ms });
+      return;
+    }
+    case 'orders_forgotten': {
+      assert(record.dequeued >= record.order_ids.length && record.dequeued <= p.ended_orders.length, 'forgotten orders come off the queue');
+      const leaving = new Set(p.ended_orders.splice(0, record.dequeued).map((e) => e.order_id));
+      for (const order_id of record.order_ids) {
+        assert(leaving.has(order_id), 'only queued orders are forgotten');
+        forget_order(p, order_id);
+      }
       return;
     }
     case 'idempotency_forgotten': {

@@ -83,13 +83,16 @@ export interface PurchaseState {
   idempotency_queue: string[];
   /** event_id \0 code → uses counted against the cap. */
   promo_uses: Map<string, number>;
+  /** Drafts that ended (expired, cancelled), in end order: forgotten after
+   *  ended_order_retention_ms unless sold since (a lapsed draft can still be confirmed). */
+  ended_orders: { order_id: string; forget_at_ms: number }[];
 }
 
 export function create_purchase_state(): PurchaseState {
   return {
     orders: new Map(), payments: new Map(), order_by_hold: new Map(), order_by_draft_key: new Map(),
     orders_by_user: new Map(), payment_by_refund: new Map(), open_payments: new Set(),
-    idempotency: new Map(), idempotency_queue: [], promo_uses: new Map(),
+    idempotency: new Map(), idempotency_queue: [], promo_uses: new Map(), ended_orders: [],
   };
 }
 

@@ -24,6 +24,7 @@ export interface InventorySnapshot {
   payments: Payment[];
   /** In the order they will be forgotten. */
   idempotency: [string, IdempotencyEntry][];
+  ended_orders: { order_id: string; forget_at_ms: number }[];
 }
 
 export function snapshot(state: InventoryState): InventorySnapshot {
@@ -36,6 +37,7 @@ export function snapshot(state: InventoryState): InventorySnapshot {
     version: 2, events, holds: [...state.holds.values()], tombstones: state.tombstones,
     orders: [...p.orders.values()], payments: [...p.payments.values()],
     idempotency: p.idempotency_queue.map((key) => [key, p.idempotency.get(key)!]),
+    ended_orders: p.ended_orders,
   };
 }
 
@@ -101,6 +103,7 @@ export function restore(partition: number, raw: unknown): InventoryState {
     p.idempotency.set(key, entry);
     p.idempotency_queue.push(key);
   }
+  p.ended_orders = snap.ended_orders;
   assert(p.orders.size === snap.orders.length && p.payments.size === snap.payments.length, 'every order and payment restored once');
   return state;
 }
