@@ -13,6 +13,17 @@ import { commit_together, PartitionStore } from './store.js';
 /** Longest a timer sleeps before re-checking, so a moved clock is noticed promptly. */
 export const timer_sleep_ms_max = 1000;
 
+/**
+ * A snapshot encodes the whole partition on the worker thread, stalling every partition the
+ * worker owns for its duration, and its cost grows with the state. So a partition whose last
+ * snapshot took S ms is next snapshotted after at least S × snapshot_records_per_ms records (and
+ * never sooner than snapshot_every_records): snapshot work stays a bounded share of the
+ * worker's time as state grows, and stalls get rarer as they get longer. The cap bounds the
+ * journal tail a recovery replays.
+ */
+export const snapshot_records_per_ms = 400;
+export const snapshot_interval_records_max = 1_000_000;
+
 interface Pending<Rec> {
   records: Rec[];
   outbox: OutboxEntry[];
@@ -23,6 +34,8 @@ interface Slot<S, Rec> {
   state: S;
   store: PartitionStore<Rec>;
   records_since_snapshot: number;
+  /** Records until the next snapshot: adapts to what the last snapshot cost (see above). */
+  snapshot_interval_records: number;
 }
 
 export interface HostOptions {
@@ -78,7 +91,7 @@ export class PartitionHost<S, Req, Rec> {
         replayed += batch.length;
       }
       this.recovered_records += replayed;
-      this.slots.set(partition, { partition, state, store, records_since_snapshot: replayed });
+      this.slots.set(partition, { partition, state, store, records_since_snapshot: replayed, snapshot_interval_records: this.options.snapshot_every_records });
     }
     assert(this.slots.size === this.options.partitions.length, 'every partition recovered');
     await this.run_timers();
@@ -145,7 +158,8 @@ export class PartitionHost<S, Req, Rec> {
       const slot = this.slot(partition);
       slot.records_since_snapshot += entry.records.length;
       let snapshot: unknown = undefined;
-      if (slot.records_since_snapshot >= this.options.snapshot_every_records) {
+      const snapshot_started_ms = performance.now();
+      if (slot.records_since_snapshot >= slot.snapshot_interval_records) {
         snapshot = this.behaviour.snapshot(slot.state);
         slot.records_since_snapshot = 0;
       }
@@ -158,6 +172,13 @@ export class PartitionHost<S, Req, Rec> {
       group.stores.push(slot.store);
       group.writes.push(slot.store.prepare({ records: entry.records, outbox: entry.outbox, now_ms, snapshot }));
       group.records += entry.records.length;
+      if (snapshot !== undefined) {
+        // snapshot() and prepare()'s encoding are the stall; the commit itself is not.
+        const cost_ms = performance.now() - snapshot_started_ms;
+        slot.snapshot_interval_records = Math.max(this.options.snapshot_every_records,
+          Math.min(snapshot_interval_records_max, Math.ceil(cost_ms * snapshot_records_per_ms)));
+        assert(slot.snapshot_interval_records >= this.options.snapshot_every_records, 'never more often than configured');
+      }
     }
     const commits: Promise<void>[] = [];
     let outbox_entries = 0;
@@ -252,6 +273,11 @@ export class PartitionHost<S, Req, Rec> {
   }
 
   /** Test and tooling access to a partition's state; never used on a request path. */
+  /** Records until a partition's next snapshot (tests, metrics). */
+  snapshot_interval_of(partition: number): number {
+    return this.slot(partition).snapshot_interval_records;
+  }
+
   state_of(partition: number): S {
     return this.slot(partition).state;
   }

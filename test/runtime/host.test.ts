@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from '../../src/runtime/clock.js';
 import { ManualClock } from '../../src/runtime/clock.js';
-import { PartitionHost } from '../../src/runtime/host.js';
+import { PartitionHost, snapshot_records_per_ms } from '../../src/runtime/host.js';
 import { packr, type WireReply, type WireRequest } from '../../src/runtime/protocol.js';
 import { PartitionStore, type OutboxRecord } from '../../src/runtime/store.js';
 import { behaviour, type CounterRecord, type CounterRequest, type CounterState } from './fixtures/counter_behaviour.js';
@@ -104,6 +104,32 @@ test('snapshots every N records; recovery from snapshot + tail gives the same st
   assert.is(again.state_of(0).counters.get('s'), 55);
   assert.is(again.state_of(0).counters.get('t'), 5);
   await again.close();
+});
+
+test('a slow snapshot spaces the next one out (cost × snapshot_records_per_ms records), never below the configured interval', async () => {
+  // The counter behaviour with a snapshot that takes 20 ms, as a big partition's would.
+  const slow = {
+    ...behaviour,
+    snapshot(state: CounterState) {
+      const until = performance.now() + 20;
+      while (performance.now() < until) { /* the encode a big state would cost */ }
+      return behaviour.snapshot(state);
+    },
+  };
+  const dir = temp_dir();
+  const host = new PartitionHost(slow, { partitions: [0, 1], data_dir: dir, node_id: 'h', clock: new ManualClock(0), snapshot_every_records: 4 }, (e) => fatals.push(e));
+  await host.recover();
+  assert.is(host.snapshot_interval_of(0), 4, 'the configured interval until a snapshot was measured');
+  for (let i = 0; i < 4; i++) await host.run_batch(batch([0, { k: 'add', key: 'a', n: 1 }]));
+  assert.ok(host.snapshot_interval_of(0) >= 20 * snapshot_records_per_ms, `spaced out: ${host.snapshot_interval_of(0)}`);
+  assert.is(host.snapshot_interval_of(1), 4, 'per partition: the other one is unaffected');
+  // Recovery still restores everything (snapshot + tail).
+  for (let i = 0; i < 10; i++) await host.run_batch(batch([0, { k: 'add', key: 'a', n: 1 }]));
+  await host.close();
+  const again = await make_host(dir, new ManualClock(0), 4, [0, 1]);
+  assert.is(again.state_of(0).counters.get('a'), 14);
+  await again.close();
+  assert.equal(fatals, []);
 });
 
 test('timers: due only once the clock reaches them; firing writes records and an outbox entry', async () => {
