@@ -36,7 +36,9 @@ export interface RefundView { refund_id: string; status: string }
 /** A refusal decided together with journaled records (a throw would discard the records). */
 export interface Failure { k: 'fail'; name: string; message: string }
 
-export type AuthorizeReply = { k: 'done'; reply: AuthorizeView } | { k: 'call'; payment_id: string; amount_micros: number; currency: string } | Failure;
+/** `scored`: this decision scored the order with the request's signals (there was no recorded
+ *  decision), so the attempt counts toward velocity. */
+export type AuthorizeReply = { k: 'done'; reply: AuthorizeView; scored?: boolean } | { k: 'call'; payment_id: string; amount_micros: number; currency: string; scored?: boolean } | Failure;
 export type CaptureReply = { k: 'done'; payment_id: string; status: 'CAPTURED' } | { k: 'call'; payment_id: string; gateway_ref: string; amount_micros: number };
 export type RefundReply = { k: 'done'; reply: RefundView } | { k: 'call'; refund_id: string; payment_id: string; gateway_ref: string; amount_micros: number };
 
@@ -122,6 +124,7 @@ export function decide_authorize_begin(state: InventoryState, req: AuthorizeBegi
   const records: InventoryRecord[] = [];
   // The latest recorded decision counts; without one, Authorize scores with what it knows.
   let fraud = order.fraud;
+  const scored = fraud === null;
   if (fraud === null) {
     fraud = score(req.signals, { total_micros: order.total_micros, seat_count: order.seats.length }, ctx.now_ms);
     records.push({ t: 'fraud_scored', order_id: order.order_id, fraud });
@@ -132,9 +135,9 @@ export function decide_authorize_begin(state: InventoryState, req: AuthorizeBegi
   if (req.idempotency_key !== '') records.push({ t: 'idempotency_stored', key: req.idempotency_key, fingerprint, reply: { payment_id }, at_ms: ctx.now_ms });
   if (fraud.decision === 'DECLINE') {
     records.push({ t: 'payment_declined', payment_id, reason: `fraud: ${fraud.reasons.join('; ')}`, at_ms: ctx.now_ms });
-    return { records, outbox: [], reply: { k: 'done', reply: { payment_id, status: 'DECLINED', authorized_at_unix: 0 } } satisfies AuthorizeReply };
+    return { records, outbox: [], reply: { k: 'done', reply: { payment_id, status: 'DECLINED', authorized_at_unix: 0 }, scored } satisfies AuthorizeReply };
   }
-  const reply: AuthorizeReply = { k: 'call', payment_id, amount_micros: order.total_micros, currency: order.currency };
+  const reply: AuthorizeReply = { k: 'call', payment_id, amount_micros: order.total_micros, currency: order.currency, scored };
   return { records, outbox: [], reply };
 }
 

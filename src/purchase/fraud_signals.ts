@@ -24,6 +24,18 @@ class Windows {
   private readonly times = new Map<string, number[]>();
   constructor(private readonly limits: FraudSignalLimits) {}
 
+  /** What hit() would return, without recording anything. */
+  count(key: string, now_ms: number): { m1: number; h1: number } {
+    const list = this.times.get(key) ?? [];
+    let m1 = 1;
+    let h1 = 1;
+    for (const t of list) {
+      if (t > now_ms - hour_ms) h1++;
+      if (t > now_ms - minute_ms) m1++;
+    }
+    return { m1: Math.min(m1, this.limits.attempts_per_key_max), h1: Math.min(h1, this.limits.attempts_per_key_max) };
+  }
+
   /** Records an attempt at now_ms; returns the attempts in the last minute and hour. */
   hit(key: string, now_ms: number): { m1: number; h1: number } {
     let list = this.times.get(key);
@@ -45,6 +57,15 @@ class Windows {
 class DistinctUsers {
   private readonly users = new Map<string, Map<string, number>>();
   constructor(private readonly limits: FraudSignalLimits) {}
+
+  /** What add() would return, without recording anything. */
+  count(key: string, user_id: string, now_ms: number): number {
+    const seen = this.users.get(key);
+    if (seen === undefined) return 1;
+    let n = 1; // this user
+    for (const [user, at_ms] of seen) if (user !== user_id && at_ms > now_ms - hour_ms) n++;
+    return Math.min(n, this.limits.users_per_key_max);
+  }
 
   /** Records user on key at now_ms; returns the distinct users seen on key in the last hour. */
   add(key: string, user_id: string, now_ms: number): number {
@@ -75,6 +96,24 @@ export class FraudSignalTracker {
     this.device = new Windows(limits);
     this.users_on_ip = new DistinctUsers(limits);
     this.users_on_device = new DistinctUsers(limits);
+  }
+
+  /** The signals this attempt would be scored with, recording nothing: Authorize asks before it
+   *  knows whether the order already has a decision, and counts only if it scores (observe). */
+  peek(user_id: string, ip: string, device_id: string, now_ms: number): FraudSignals {
+    assert(user_id.length > 0, 'an attempt has a user');
+    const u = this.user.count(user_id, now_ms);
+    const i = ip === '' ? { m1: 0, h1: 0 } : this.ip.count(ip, now_ms);
+    const d = device_id === '' ? { m1: 0, h1: 0 } : this.device.count(device_id, now_ms);
+    return {
+      user_attempts_1m: u.m1,
+      user_attempts_1h: u.h1,
+      ip_attempts_1m: i.m1,
+      device_attempts_1m: d.m1,
+      users_on_ip_1h: ip === '' ? 0 : this.users_on_ip.count(ip, user_id, now_ms),
+      users_on_device_1h: device_id === '' ? 0 : this.users_on_device.count(device_id, user_id, now_ms),
+      ip_blocked: ip !== '' && this.ip_blocklist.has(ip),
+    };
   }
 
   /** Counts this attempt and returns the signals it is scored with. ip and device may be ''. */

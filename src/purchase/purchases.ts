@@ -79,11 +79,14 @@ export class Purchases {
     // Without a recorded decision Authorize scores with what it knows: a customer's own velocity
     // and connection. A service's connection says nothing about the buyer (services should call
     // ScoreTransaction with the buyer's ip and device first), so it gets the order rules only.
-    const signals = caller.acting_user !== null ? this.signals.observe(caller.acting_user, peer_ip, '', this.now_ms()) : no_signals;
+    // Counted toward velocity only when it is scored: an order a service already scored was
+    // counted by ScoreTransaction, and one purchase must not count twice.
+    const signals = caller.acting_user !== null ? this.signals.peek(caller.acting_user, peer_ip, '', this.now_ms()) : no_signals;
     const begin = unwrap(await this.route.by_id('order', req.order_id, 'order_id', {
       k: 'authorize_begin', order_id: req.order_id, amount_micros: req.amount_micros, currency: req.currency,
       actor_user_id: caller.acting_user, idempotency_key: key, signals, trace_id,
     }) as AuthorizeReply);
+    if (begin.scored === true && caller.acting_user !== null) this.signals.observe(caller.acting_user, peer_ip, '', this.now_ms());
     if (begin.k === 'done') return begin.reply;
     let outcome;
     try {

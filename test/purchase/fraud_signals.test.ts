@@ -38,4 +38,18 @@ test('bounded: counts saturate at attempts_per_key_max, keys and users evicted o
   assert.is(t.observe('u', '', '', T).user_attempts_1m, 1, 'u was evicted when x and y came');
 });
 
+test('peek gives what observe would, and records nothing', () => {
+  const t = new FraudSignalTracker(new Set(['203.0.113.9']), { keys_max: 100, attempts_per_key_max: 8, users_per_key_max: 3 });
+  const steps: [string, string, string, number][] = [
+    ['u', '10.0.0.1', 'd', T], ['v', '10.0.0.1', 'd', T + 10], ['u', '203.0.113.9', 'd', T + 30_000],
+    ['w', '10.0.0.1', 'd', T + 61_000], ['u', '10.0.0.1', 'e', T + 3_700_000], ['x', '10.0.0.1', 'd', T + 3_700_001],
+  ];
+  for (let i = 0; i < 12; i++) steps.push(['u', '10.0.0.3', 'd', T + 3_800_000 + i]);
+  for (const [user, ip, device, at] of steps) {
+    const peeked = t.peek(user, ip, device, at);
+    assert.equal(t.peek(user, ip, device, at), peeked, 'peeking changes nothing');
+    assert.equal(t.observe(user, ip, device, at), peeked, `${user} ${ip} ${device} @${at - T}`);
+  }
+});
+
 test.run();
