@@ -85,14 +85,16 @@ function idempotent<T>(state: InventoryState, key: string, fingerprint: string):
   return entry.reply as T;
 }
 
-function check_money(amount_micros: number, currency: string): void {
-  if (!Number.isSafeInteger(amount_micros) || amount_micros <= 0) throw new InvalidArgumentError(`amount.amount_micros must be a positive integer below 2^53, got ${amount_micros}`);
+/** `min`: 0 for Authorize (a free order, e.g. a 100 % promo, authorizes 0: the amount must equal
+ *  the total anyway), 1 for a refund. */
+function check_money(amount_micros: number, currency: string, min: 0 | 1): void {
+  if (!Number.isSafeInteger(amount_micros) || amount_micros < min) throw new InvalidArgumentError(`amount.amount_micros must be an integer from ${min} to 2^53 - 1, got ${amount_micros}`);
   if (!/^[A-Z]{3}$/.test(currency)) throw new InvalidArgumentError('amount.currency must be an ISO 4217 code such as EUR');
 }
 
 export function decide_authorize_begin(state: InventoryState, req: AuthorizeBeginRequest, ctx: DecideContext): Decision<InventoryRecord> {
   const order = owned_order(state, req.order_id, req.actor_user_id);
-  check_money(req.amount_micros, req.currency);
+  check_money(req.amount_micros, req.currency, 0);
   const fingerprint = `authorize|${order.order_id}|${req.amount_micros}|${req.currency}`;
   const earlier = idempotent<{ payment_id: string }>(state, req.idempotency_key, fingerprint);
   if (earlier !== undefined) {
@@ -195,13 +197,16 @@ export function decide_capture(state: InventoryState, req: CaptureRequest): Deci
 
 export function decide_refund_begin(state: InventoryState, req: RefundBeginRequest, ctx: DecideContext): Decision<InventoryRecord> {
   const payment = payment_of(state, req.payment_id);
-  check_money(req.amount_micros, req.currency);
+  check_money(req.amount_micros, req.currency, 1);
   const fingerprint = `refund|${payment.payment_id}|${req.amount_micros}|${req.currency}`;
   const earlier = idempotent<{ refund_id: string; result?: RefundView }>(state, req.idempotency_key, fingerprint);
   if (earlier !== undefined) {
     if (earlier.result !== undefined) return { records: [], outbox: [], reply: { k: 'done', reply: earlier.result } satisfies RefundReply };
     const refund = payment.refunds.find((r) => r.refund_id === earlier.refund_id);
-    assert(refund !== undefined && refund.status === 'PENDING', 'an unfinished refund is pending');
+    assert(refund !== undefined, 'a key names a refund of its payment');
+    // Completed refunds store their result under their key (decide_settle), whoever completed
+    // them; so a key without a result names a refund still pending: call the gateway again.
+    assert(refund.status === 'PENDING', 'a refund completed under a key has its result stored');
     return { records: [], outbox: [], reply: { k: 'call', refund_id: refund.refund_id, payment_id: payment.payment_id, gateway_ref: payment.gateway_ref, amount_micros: refund.amount_micros } satisfies RefundReply };
   }
   if (payment.status === 'REFUNDED') throw new RefundExceedsCapturedError(`payment ${payment.payment_id} is already fully refunded`);
@@ -217,7 +222,7 @@ export function decide_refund_begin(state: InventoryState, req: RefundBeginReque
   assert(req.amount_micros > 0 && req.amount_micros <= refundable, 'the refund fits what is left');
   const refund_id = make_id('refund', state.partition, ctx.random_bytes(id_random_bytes));
   assert(!state.purchase.payment_by_refund.has(refund_id), 'refund ids never collide');
-  const records: InventoryRecord[] = [{ t: 'refund_started', refund_id, payment_id: payment.payment_id, amount_micros: req.amount_micros, at_ms: ctx.now_ms }];
+  const records: InventoryRecord[] = [{ t: 'refund_started', refund_id, payment_id: payment.payment_id, amount_micros: req.amount_micros, idempotency_key: req.idempotency_key, at_ms: ctx.now_ms }];
   if (req.idempotency_key !== '') records.push({ t: 'idempotency_stored', key: req.idempotency_key, fingerprint, reply: { refund_id }, at_ms: ctx.now_ms });
   return { records, outbox: [], reply: { k: 'call', refund_id, payment_id: payment.payment_id, gateway_ref: payment.gateway_ref, amount_micros: req.amount_micros } satisfies RefundReply };
 }
@@ -258,11 +263,10 @@ export function decide_settle(state: InventoryState, req: SettleRequest, ctx: De
             refunded_total: { amount_micros: refunded, currency: payment.currency }, status, refunded_at_unix: at_unix, trace_id: payment.trace_id,
           },
         });
-        if (req.idempotency_key !== '') {
-          const entry = state.purchase.idempotency.get(req.idempotency_key);
-          // The first result is what a retry gets, even after later refunds change the status.
-          if (entry !== undefined) records.push({ t: 'idempotency_stored', key: req.idempotency_key, fingerprint: entry.fingerprint, reply: { refund_id: refund.refund_id, result: { refund_id: refund.refund_id, status } }, at_ms: ctx.now_ms });
-        }
+        // The first result is what a retry gets, even after later refunds change the status; it
+        // is stored whoever completes the refund (this call, or the settlement loop).
+        const entry = refund.idempotency_key === '' ? undefined : state.purchase.idempotency.get(refund.idempotency_key);
+        if (entry !== undefined) records.push({ t: 'idempotency_stored', key: refund.idempotency_key, fingerprint: entry.fingerprint, reply: { refund_id: refund.refund_id, result: { refund_id: refund.refund_id, status } }, at_ms: ctx.now_ms });
       }
       return { records, outbox, reply: { refund_id: refund.refund_id, status } satisfies RefundView };
     }

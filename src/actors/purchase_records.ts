@@ -19,7 +19,7 @@ export type PurchaseRecord =
   | { t: 'payment_captured'; payment_id: string; at_ms: number }
   | { t: 'payment_voiding'; payment_id: string; at_ms: number }
   | { t: 'payment_voided'; payment_id: string; at_ms: number }
-  | { t: 'refund_started'; refund_id: string; payment_id: string; amount_micros: number; at_ms: number }
+  | { t: 'refund_started'; refund_id: string; payment_id: string; amount_micros: number; idempotency_key: string; at_ms: number }
   | { t: 'refund_succeeded'; refund_id: string; at_ms: number }
   | { t: 'idempotency_stored'; key: string; fingerprint: string; reply: unknown; at_ms: number }
   | { t: 'idempotency_forgotten'; keys: string[] }
@@ -194,7 +194,7 @@ export function apply_purchase(p: PurchaseState, record: PurchaseRecord): void {
       assert(record.amount_micros > 0, 'a refund refunds something');
       assert(payment.refunded_micros + payment.refund_pending_micros + record.amount_micros <= payment.captured_micros, 'never refund more than captured');
       assert(!p.payment_by_refund.has(record.refund_id), 'refund started once');
-      payment.refunds.push({ refund_id: record.refund_id, amount_micros: record.amount_micros, status: 'PENDING', created_ms: record.at_ms });
+      payment.refunds.push({ refund_id: record.refund_id, amount_micros: record.amount_micros, status: 'PENDING', created_ms: record.at_ms, idempotency_key: record.idempotency_key });
       payment.refund_pending_micros += record.amount_micros;
       p.payment_by_refund.set(record.refund_id, payment.payment_id);
       set_payment_status(p, payment, payment.status, record.at_ms);

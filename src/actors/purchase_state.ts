@@ -44,7 +44,16 @@ export interface Order {
   trace_id: string;
 }
 
-export interface Refund { refund_id: string; amount_micros: number; status: 'PENDING' | 'SUCCEEDED'; created_ms: number }
+export interface Refund {
+  refund_id: string;
+  amount_micros: number;
+  status: 'PENDING' | 'SUCCEEDED';
+  created_ms: number;
+  /** The scoped idempotency key of the Refund call that started it ('' without one): whoever
+   *  completes the refund (the call, or the settlement loop after an outage) stores the first
+   *  result under it. */
+  idempotency_key: string;
+}
 
 export interface Payment {
   payment_id: string;

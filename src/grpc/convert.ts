@@ -41,11 +41,11 @@ export function seat_id(value: unknown, field: string, length_max: number): stri
   return s;
 }
 
-/** A Money message: amount_micros a positive safe integer (never rounded), an ISO 4217 code. */
-export function money(value: unknown, field: string): { amount_micros: number; currency: string } {
+/** A Money message: amount_micros a safe integer ≥ min (never rounded), an ISO 4217 code. */
+export function money(value: unknown, field: string, min: 0 | 1 = 1): { amount_micros: number; currency: string } {
   if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`${field} is required`);
   const m = value as { amount_micros?: unknown; currency?: unknown };
-  const amount_micros = int64(m.amount_micros ?? '0', `${field}.amount_micros`, 1);
+  const amount_micros = int64(m.amount_micros ?? '0', `${field}.amount_micros`, min);
   const currency = str(m.currency ?? '', `${field}.currency`, 3);
   if (!/^[A-Z]{3}$/.test(currency)) throw new InvalidArgumentError(`${field}.currency must be an ISO 4217 code such as EUR`);
   return { amount_micros, currency };

@@ -13,7 +13,8 @@ export function payment_service(deps: EdgeDeps, purchases: Purchases) {
   return {
     Authorize: unary(deps, s, 'Authorize', async (req: { order_id: unknown; amount: unknown; payment_token: unknown }, ctx) => {
       const order_id = id(req.order_id, 'order_id', L.order_id_length_max);
-      const amount = money(req.amount, 'amount');
+      // 0 only matches a free order's total (the actor checks amount = total).
+      const amount = money(req.amount, 'amount', 0);
       const token = str(req.payment_token, 'payment_token', L.payment_token_length_max);
       // Never echo the token: it is a secret even when malformed.
       if (token === '' || !/^[A-Za-z0-9_]+$/.test(token)) throw new InvalidArgumentError('payment_token is required: a gateway token such as tok_visa');
