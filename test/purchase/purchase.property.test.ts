@@ -170,6 +170,10 @@ async function run(ops: Op[], seed: number): Promise<void> {
   const log = { info() {}, warn() {}, error() {} };
   const purchases = new Purchases(route, gateway, new FraudSignalTracker(new Set([BLOCKED_IP])), log, () => clock.now_ms());
   const m: Model = { orders: [], payments: [], acked: [], confirmed: new Set(), refunds: new Map() };
+  // An idempotency key is kept idempotency_retention_ms from its first use; after that the same
+  // key is a new request (as with card processors' keys), so the model stops expecting replays.
+  const first_use = new Map<string, number>();
+  const kept = (scope: string) => () => clock.now_ms() < first_use.get(scope)! + L.idempotency_retention_ms;
   const caller = (user: string): Caller => ({ user_id: user, acting_user: user });
   const service: Caller = { user_id: 'svc', acting_user: null };
   const state = (): InventoryState => route.host.state_of(0);
@@ -221,12 +225,14 @@ async function run(ops: Op[], seed: number): Promise<void> {
             const key = op.key === null ? '' : `a${op.key}`;
             const call = () => purchases.authorize({ order_id: o.id, amount_micros: order.total_micros, currency: order.currency, token: TOKENS[op.token]! }, caller(o.user), key, '127.0.0.1', 'trace');
             const replay = m.payments.some((p) => p.key === `${o.id}/${key}`);
+            const a_scope = `authorize/${o.id}/${key}`;
+            if (key !== '' && !first_use.has(a_scope)) first_use.set(a_scope, clock.now_ms());
             const r = await call();
             if (!m.payments.some((p) => p.id === r.payment_id)) m.payments.push({ id: r.payment_id, order: o.id, user: o.user, key: `${o.id}/${key}` });
             // A replay of a key returns the first result whatever the token (the token is a
             // secret and not kept, so it is not part of the request's fingerprint).
             if (!replay && (TOKENS[op.token]!.includes('Declined') || TOKENS[op.token] === 'tok_insufficientFunds')) assert.is(r.status, 'DECLINED', 'a declining card declines');
-            if (key !== '') m.acked.push({ label: `authorize ${r.payment_id}`, run: call, first: r });
+            if (key !== '') m.acked.push({ label: `authorize ${r.payment_id}`, run: call, first: r, remembered: kept(a_scope) });
             break;
           }
           case 'confirm': {
@@ -254,6 +260,8 @@ async function run(ops: Op[], seed: number): Promise<void> {
             const amount = Math.max(1, Math.floor(payment.amount_micros * op.fraction));
             const key = op.key === null ? '' : `r${op.key}`;
             const refunded_before = payment.refunded_micros;
+            const r_scope = `refund/${p.id}/${key}`;
+            if (key !== '' && !first_use.has(r_scope)) first_use.set(r_scope, clock.now_ms());
             const call = () => purchases.refund({ payment_id: p.id, amount_micros: amount, currency: payment.currency }, service, key, 'trace');
             const r = await call();
             const after = state().purchase.payments.get(p.id)!;
@@ -261,7 +269,7 @@ async function run(ops: Op[], seed: number): Promise<void> {
               m.refunds.set(r.refund_id, amount);
               assert.ok(after.refunded_micros === refunded_before + amount || key !== '', 'a new refund refunds exactly its amount');
             }
-            if (key !== '') m.acked.push({ label: `refund ${r.refund_id}`, run: call, first: r });
+            if (key !== '') m.acked.push({ label: `refund ${r.refund_id}`, run: call, first: r, remembered: kept(r_scope) });
             break;
           }
           case 'release': {
