@@ -261,17 +261,14 @@ export function list_orders(state: InventoryState, req: ListOrdersRequest): Orde
     const before = order.created_ms < req.before_ms || (order.created_ms === req.before_ms && order.order_id < req.before_order_id);
     if (before) found.push(order);
   }
-  found.sort(newest_first);
-  const out = found.slice(0, req.limit).map((o) => order_details(state, o));
+  const out = found.map((o) => order_details(state, o)).sort(newest_first).slice(0, req.limit);
   assert(out.length <= req.limit, 'page bounded');
   return out;
 }
 
-export function newest_first(a: { created_ms?: number; created_at_ms?: number; order_id?: string; id?: string }, b: typeof a): number {
-  const ta = a.created_ms ?? a.created_at_ms ?? 0;
-  const tb = b.created_ms ?? b.created_at_ms ?? 0;
-  if (ta !== tb) return tb - ta;
-  const ia = a.order_id ?? a.id ?? '';
-  const ib = b.order_id ?? b.id ?? '';
-  return ia < ib ? 1 : ia > ib ? -1 : 0;
+/** Page order of ListOrders, here and where the orchestrator merges partitions: newest first,
+ *  then by id within a millisecond. */
+export function newest_first(a: OrderDetails, b: OrderDetails): number {
+  if (a.created_at_ms !== b.created_at_ms) return b.created_at_ms - a.created_at_ms;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }

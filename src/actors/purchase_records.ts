@@ -3,7 +3,7 @@
 import { assert } from '../runtime/assert.js';
 import * as L from './limits.js';
 import {
-  is_open, promo_key, type FraudDecision, type Order, type Payment, type PurchaseState,
+  index_order, is_open, promo_key, type FraudDecision, type Order, type Payment, type PurchaseState,
 } from './purchase_state.js';
 
 export type PurchaseRecord =
@@ -97,12 +97,7 @@ export function apply_purchase(p: PurchaseState, record: PurchaseRecord): void {
         promo_code: record.promo_code, draft_key: record.draft_key, status: 'DRAFT', created_ms: record.at_ms,
         updated_ms: record.at_ms, payment_id: '', payment_ids: [], fraud: null, promo_counted: false, trace_id: record.trace_id,
       };
-      p.orders.set(order.order_id, order);
-      p.order_by_hold.set(order.hold_id, order.order_id);
-      if (order.draft_key !== '') p.order_by_draft_key.set(order.draft_key, order.order_id);
-      let list = p.orders_by_user.get(order.user_id);
-      if (list === undefined) p.orders_by_user.set(order.user_id, (list = []));
-      list.push(order.order_id);
+      index_order(p, order);
       count_promo(p, order, 1);
       return;
     }

@@ -118,3 +118,14 @@ export function is_open(payment: Payment): boolean {
 export function is_sold(order: Order): boolean {
   return order.status === 'CONFIRMED' || order.status === 'REFUNDED' || order.status === 'PARTIALLY_REFUNDED';
 }
+
+/** Adds an order and its lookups (current hold, draft key, per-user list): what apply() does for
+ *  a new order and restore() does for each snapshotted one, so the two cannot drift apart. */
+export function index_order(p: PurchaseState, order: Order): void {
+  p.orders.set(order.order_id, order);
+  p.order_by_hold.set(order.hold_id, order.order_id);
+  if (order.draft_key !== '') p.order_by_draft_key.set(order.draft_key, order.order_id);
+  let list = p.orders_by_user.get(order.user_id);
+  if (list === undefined) p.orders_by_user.set(order.user_id, (list = []));
+  list.push(order.order_id);
+}

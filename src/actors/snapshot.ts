@@ -5,7 +5,7 @@ import { assert } from '../runtime/assert.js';
 import type { EventSpec } from './event_spec.js';
 import { create_state, SEAT_HELD, SEAT_SOLD, type EventState, type Hold, type InventoryState } from './inventory.js';
 import { SeatMap } from './seat_map.js';
-import { is_open, promo_key, type IdempotencyEntry, type Order, type Payment } from './purchase_state.js';
+import { index_order, is_open, promo_key, type IdempotencyEntry, type Order, type Payment } from './purchase_state.js';
 
 interface EventSnapshot {
   spec: EventSpec;
@@ -83,12 +83,7 @@ export function restore(partition: number, raw: unknown): InventoryState {
   // Purchases: the orders and payments themselves; every index is rebuilt from them.
   const p = state.purchase;
   for (const order of snap.orders) {
-    p.orders.set(order.order_id, order);
-    p.order_by_hold.set(order.hold_id, order.order_id);
-    if (order.draft_key !== '') p.order_by_draft_key.set(order.draft_key, order.order_id);
-    let list = p.orders_by_user.get(order.user_id);
-    if (list === undefined) p.orders_by_user.set(order.user_id, (list = []));
-    list.push(order.order_id);
+    index_order(p, order);
     if (order.promo_counted) {
       const key = promo_key(order.event_id, order.promo_code);
       p.promo_uses.set(key, (p.promo_uses.get(key) ?? 0) + 1);

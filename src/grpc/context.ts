@@ -2,7 +2,15 @@
 import type * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { UnauthenticatedError } from '../auth/errors.js';
+import { acting_user } from '../auth/policy.js';
 import { verify_token, type Principal, type VerificationKeys } from '../auth/token.js';
+import type { Caller } from '../purchase/purchases.js';
+
+/** The purchase flow's view of the caller: the user it may act for (customers), or null for
+ *  service and admin tokens, as the auth policy says. */
+export function caller_of(principal: Principal): Caller {
+  return { user_id: principal.user_id, acting_user: acting_user(principal) };
+}
 
 export interface CallContext {
   principal: Principal;

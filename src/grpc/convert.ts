@@ -41,6 +41,12 @@ export function seat_id(value: unknown, field: string, length_max: number): stri
   return s;
 }
 
+/** An optional id ('' allowed): length-capped, same charset as ids. */
+export function optional_id(value: unknown, field: string, length_max: number): string {
+  const s = str(value ?? '', field, length_max);
+  return s === '' ? s : id(s, field, length_max);
+}
+
 /** A Money message: amount_micros a safe integer ≥ min (never rounded), an ISO 4217 code. */
 export function money(value: unknown, field: string, min: 0 | 1 = 1): { amount_micros: number; currency: string } {
   if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`${field} is required`);

@@ -5,8 +5,7 @@ import * as L from '../actors/limits.js';
 import { InvalidArgumentError } from '../actors/errors.js';
 import { require_role } from '../auth/policy.js';
 import type { Purchases } from '../purchase/purchases.js';
-import { id, str } from './convert.js';
-import { optional_id } from './order_service.js';
+import { id, optional_id, str } from './convert.js';
 import { unary, type EdgeDeps } from './unary.js';
 
 export function fraud_service(deps: EdgeDeps, purchases: Purchases) {

@@ -4,14 +4,10 @@ import * as L from '../actors/limits.js';
 import { seats_per_hold_exceeded } from '../actors/inventory.js';
 import type { OrderDetails, OrderView } from '../actors/orders.js';
 import { require_self } from '../auth/policy.js';
-import type { Principal } from '../auth/token.js';
-import type { Caller, Purchases } from '../purchase/purchases.js';
-import { id, int64, money_out, seat_id, str } from './convert.js';
+import type { Purchases } from '../purchase/purchases.js';
+import { id, int64, money_out, optional_id, seat_id, str } from './convert.js';
+import { caller_of } from './context.js';
 import { unary, type EdgeDeps } from './unary.js';
-
-export function caller_of(principal: Principal): Caller {
-  return { user_id: principal.user_id, acting_user: principal.role === 'customer' ? principal.user_id : null };
-}
 
 export function order_out(o: OrderView) {
   return {
@@ -28,12 +24,6 @@ function details_out(d: OrderDetails) {
     captured: money_out(d.captured_micros, d.total.currency), refunded: money_out(d.refunded_micros, d.total.currency),
     fraud_decision: d.fraud_decision, risk_score: d.risk_score,
   };
-}
-
-/** An optional id ('' allowed): length-capped, same charset as ids. */
-export function optional_id(value: unknown, field: string, length_max: number): string {
-  const s = str(value ?? '', field, length_max);
-  return s === '' ? s : id(s, field, length_max);
 }
 
 interface CreateDraftIn { user_id: unknown; event_id: unknown; seat_ids: unknown; promo_code: unknown; idempotency_key: unknown }

@@ -5,7 +5,7 @@ import { InvalidArgumentError } from '../actors/errors.js';
 import { require_role } from '../auth/policy.js';
 import type { Purchases } from '../purchase/purchases.js';
 import { id, money, str } from './convert.js';
-import { caller_of } from './order_service.js';
+import { caller_of } from './context.js';
 import { unary, type EdgeDeps } from './unary.js';
 
 export function payment_service(deps: EdgeDeps, purchases: Purchases) {

@@ -113,18 +113,13 @@ export class Metrics {
     const dropped_age = stats.counters['outbox_trimmed_age'] ?? 0;
     if (dropped_count > 0) this.outbox_dropped.inc({ reason: 'count' }, dropped_count);
     if (dropped_age > 0) this.outbox_dropped.inc({ reason: 'age' }, dropped_age);
-    let holds = 0, held = 0, pending = 0, lag_ms = 0;
-    for (const g of this.worker_gauges.values()) {
-      holds += g['seat_holds_active'] ?? 0;
-      held += g['seats_held'] ?? 0;
-      pending += g['outbox_pending'] ?? 0;
-      // Each worker ages its oldest entry by its own clock (the one that stamped it).
-      lag_ms = Math.max(lag_ms, g['outbox_lag_ms'] ?? 0);
-    }
-    this.holds_active.set(holds);
+    let lag_ms = 0;
+    // Each worker ages its oldest entry by its own clock (the one that stamped it).
+    for (const g of this.worker_gauges.values()) lag_ms = Math.max(lag_ms, g['outbox_lag_ms'] ?? 0);
+    this.holds_active.set(this.gauge_total('seat_holds_active'));
     this.payments_open.set(this.gauge_total('payments_open'));
-    this.seats_held.set(held);
-    this.outbox_pending.set(pending);
+    this.seats_held.set(this.gauge_total('seats_held'));
+    this.outbox_pending.set(this.gauge_total('outbox_pending'));
     this.outbox_lag_s = lag_ms / 1000;
     this.outbox_lag.set(this.outbox_lag_s);
   }

@@ -24,7 +24,7 @@ class Windows {
   private readonly times = new Map<string, number[]>();
   constructor(private readonly limits: FraudSignalLimits) {}
 
-  /** What hit() would return, without recording anything. */
+  /** Attempts in the last minute and hour, counting one more at now_ms; records nothing. */
   count(key: string, now_ms: number): { m1: number; h1: number } {
     const list = this.times.get(key) ?? [];
     let m1 = 1;
@@ -36,8 +36,8 @@ class Windows {
     return { m1: Math.min(m1, this.limits.attempts_per_key_max), h1: Math.min(h1, this.limits.attempts_per_key_max) };
   }
 
-  /** Records an attempt at now_ms; returns the attempts in the last minute and hour. */
-  hit(key: string, now_ms: number): { m1: number; h1: number } {
+  /** Records an attempt at now_ms (count() before it is what the attempt is scored with). */
+  record(key: string, now_ms: number): void {
     let list = this.times.get(key);
     if (list === undefined) {
       if (this.times.size >= this.limits.keys_max) this.times.delete(this.times.keys().next().value!);
@@ -47,10 +47,7 @@ class Windows {
     while (list.length > 0 && list[0]! <= now_ms - hour_ms) list.shift();
     if (list.length >= this.limits.attempts_per_key_max) list.shift();
     list.push(now_ms);
-    let m1 = 0;
-    for (let i = list.length - 1; i >= 0 && list[i]! > now_ms - minute_ms; i--) m1++;
-    assert(m1 <= list.length && list.length <= this.limits.attempts_per_key_max, 'window counts bounded');
-    return { m1, h1: list.length };
+    assert(list.length <= this.limits.attempts_per_key_max, 'window bounded');
   }
 }
 
@@ -58,7 +55,7 @@ class DistinctUsers {
   private readonly users = new Map<string, Map<string, number>>();
   constructor(private readonly limits: FraudSignalLimits) {}
 
-  /** What add() would return, without recording anything. */
+  /** Distinct users on key in the last hour, user_id included; records nothing. */
   count(key: string, user_id: string, now_ms: number): number {
     const seen = this.users.get(key);
     if (seen === undefined) return 1;
@@ -67,8 +64,8 @@ class DistinctUsers {
     return Math.min(n, this.limits.users_per_key_max);
   }
 
-  /** Records user on key at now_ms; returns the distinct users seen on key in the last hour. */
-  add(key: string, user_id: string, now_ms: number): number {
+  /** Records user_id on key at now_ms. */
+  record(key: string, user_id: string, now_ms: number): void {
     let seen = this.users.get(key);
     if (seen === undefined) {
       if (this.users.size >= this.limits.keys_max) this.users.delete(this.users.keys().next().value!);
@@ -79,7 +76,7 @@ class DistinctUsers {
     seen.delete(user_id);
     if (seen.size >= this.limits.users_per_key_max) seen.delete(seen.keys().next().value!);
     seen.set(user_id, now_ms);
-    return seen.size;
+    assert(seen.size <= this.limits.users_per_key_max, 'users per key bounded');
   }
 }
 
@@ -118,18 +115,16 @@ export class FraudSignalTracker {
 
   /** Counts this attempt and returns the signals it is scored with. ip and device may be ''. */
   observe(user_id: string, ip: string, device_id: string, now_ms: number): FraudSignals {
-    assert(user_id.length > 0, 'an attempt has a user');
-    const u = this.user.hit(user_id, now_ms);
-    const i = ip === '' ? { m1: 0, h1: 0 } : this.ip.hit(ip, now_ms);
-    const d = device_id === '' ? { m1: 0, h1: 0 } : this.device.hit(device_id, now_ms);
-    return {
-      user_attempts_1m: u.m1,
-      user_attempts_1h: u.h1,
-      ip_attempts_1m: i.m1,
-      device_attempts_1m: d.m1,
-      users_on_ip_1h: ip === '' ? 0 : this.users_on_ip.add(ip, user_id, now_ms),
-      users_on_device_1h: device_id === '' ? 0 : this.users_on_device.add(device_id, user_id, now_ms),
-      ip_blocked: ip !== '' && this.ip_blocklist.has(ip),
-    };
+    const signals = this.peek(user_id, ip, device_id, now_ms);
+    this.user.record(user_id, now_ms);
+    if (ip !== '') {
+      this.ip.record(ip, now_ms);
+      this.users_on_ip.record(ip, user_id, now_ms);
+    }
+    if (device_id !== '') {
+      this.device.record(device_id, now_ms);
+      this.users_on_device.record(device_id, user_id, now_ms);
+    }
+    return signals;
   }
 }

@@ -124,8 +124,10 @@ export class Purchases {
   async capture(payment_id: string, caller: Caller): Promise<{ payment_id: string; status: string }> {
     const r = (await this.route.by_id('pay', payment_id, 'payment_id', { k: 'capture', payment_id, actor_user_id: caller.acting_user })) as CaptureReply;
     if (r.k === 'done') return { payment_id: r.payment_id, status: r.status };
-    await this.gateway.capture({ reference: r.payment_id, gateway_ref: r.gateway_ref, amount_micros: r.amount_micros });
-    return (await this.route.by_id('pay', payment_id, 'payment_id', { k: 'settle', action: 'captured', payment_id, refund_id: '', idempotency_key: '' })) as { payment_id: string; status: string };
+    // The capture ConfirmOrder journaled and a crash or outage left owed: finish it now.
+    const captured = await this.settle({ action: 'capture', payment_id, refund_id: '', gateway_ref: r.gateway_ref, amount_micros: r.amount_micros, begin: false });
+    if (!captured) throw new GatewayUnavailableError(`payment gateway unavailable: the capture of payment ${payment_id} is recorded and will be made when the gateway answers; retry Capture later`);
+    return { payment_id, status: 'CAPTURED' };
   }
 
   async refund(req: { payment_id: string; amount_micros: number; currency: string }, caller: Caller, idempotency_key: string, trace_id: string): Promise<RefundView> {

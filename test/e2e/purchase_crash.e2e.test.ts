@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { dispose_broker, start_broker, type Broker } from '../kafka/broker.js';
 import { start_consumer } from '../kafka/consume.js';
 import { cleanup, clients, kill9, start_server, stop, temp_dir, token, type Clients, type Server } from './harness.js';
-import { decode, topic } from './kafka_harness.js';
+import { decode, topic, until } from './kafka_harness.js';
 
 const EVENT = 'evt-crash-purchase';
 const PRICE = 25_000_000;
@@ -28,15 +28,6 @@ async function buy(c: Clients, bearer: string, a: Acked, round: number): Promise
   a.authorized = auth.status === 'AUTHORIZED';
   const confirmed = await c.confirm_order({ order_id: order.id, payment_id: auth.payment_id }, bearer);
   a.confirmed = confirmed.status === 'CONFIRMED';
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`never: ${what}`);
 }
 
 test('kill -9 during purchases: acknowledged steps survive, nothing half-applied, captures finished, every OrderConfirmed on Kafka', async () => {
@@ -83,14 +74,16 @@ test('kill -9 during purchases: acknowledged steps survive, nothing half-applied
         if (a.authorized === true) assert.ok(['AUTHORIZED', 'CAPTURING', 'CAPTURED'].includes(d.payment_status) && d.payment_id !== '', `acknowledged authorization of ${a.order_id}: ${d.payment_status}`);
       }
       // Captures cut off by the crash are finished by the settlement loop.
-      const orders = await until('no capture left in flight', async () => {
-        const found = [];
+      const capturing = (found: any[]): boolean => found.some((d) => d.payment_status === 'CAPTURING');
+      const orders = await until(async () => {
+        const found: any[] = [];
         for (const a of all) {
           const page = await c!.list_orders({ user_id: a.user, page_size: 100, page_token: '' }, svc);
           found.push(...page.orders);
         }
-        return found.some((d: any) => d.payment_status === 'CAPTURING') ? undefined : found;
-      });
+        return found;
+      }, (found) => !capturing(found), 200);
+      assert.not.ok(capturing(orders), 'no capture left in flight');
       // Nothing half-applied: seats and money agree with order statuses exactly.
       const confirmed = orders.filter((d: any) => d.order.status === 'CONFIRMED');
       const drafts = orders.filter((d: any) => d.order.status === 'DRAFT');

@@ -38,7 +38,7 @@ test('bounded: counts saturate at attempts_per_key_max, keys and users evicted o
   assert.is(t.observe('u', '', '', T).user_attempts_1m, 1, 'u was evicted when x and y came');
 });
 
-test('peek gives what observe would, and records nothing', () => {
+test('peek records nothing; observe answers the peek and records the attempt', () => {
   const t = new FraudSignalTracker(new Set(['203.0.113.9']), { keys_max: 100, attempts_per_key_max: 8, users_per_key_max: 3 });
   const steps: [string, string, string, number][] = [
     ['u', '10.0.0.1', 'd', T], ['v', '10.0.0.1', 'd', T + 10], ['u', '203.0.113.9', 'd', T + 30_000],
@@ -49,6 +49,10 @@ test('peek gives what observe would, and records nothing', () => {
     const peeked = t.peek(user, ip, device, at);
     assert.equal(t.peek(user, ip, device, at), peeked, 'peeking changes nothing');
     assert.equal(t.observe(user, ip, device, at), peeked, `${user} ${ip} ${device} @${at - T}`);
+    // The attempt is now recorded: the same attempt again counts one more (up to the cap).
+    const after = t.peek(user, ip, device, at);
+    assert.is(after.user_attempts_1h, Math.min(peeked.user_attempts_1h + 1, 8), 'observe recorded the user attempt');
+    assert.is(after.ip_attempts_1m, Math.min(peeked.ip_attempts_1m + 1, 8), 'observe recorded the ip attempt');
   }
 });
 
