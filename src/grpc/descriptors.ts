@@ -96,10 +96,14 @@ function qualify(file: FileProto, symbols: Map<string, string>): void {
 
 export function canonical_map_entries(definition: PackageDefinition): PackageDefinition {
   // Every distinct file once, across all the definition's entries (each carries its closure).
+  // proto-loader shares one Buffer per file between entries: decode each Buffer once.
   const decoded = new Map<string, FileProto>();
+  const name_of = new Map<Buffer, string>();
   for (const value of Object.values(definition)) {
     for (const bytes of (value as { fileDescriptorProtos?: Buffer[] }).fileDescriptorProtos ?? []) {
+      if (name_of.has(bytes)) continue;
       const file = FileDescriptorProto.decode(bytes);
+      name_of.set(bytes, file.name);
       if (!decoded.has(file.name)) decoded.set(file.name, file);
     }
   }
@@ -117,7 +121,7 @@ export function canonical_map_entries(definition: PackageDefinition): PackageDef
       out[name] = value;
       continue;
     }
-    const renamed = files.map((bytes) => encoded.get(FileDescriptorProto.decode(bytes).name)!);
+    const renamed = files.map((bytes) => encoded.get(name_of.get(bytes)!)!);
     assert(renamed.length === files.length && renamed.every((b) => b !== undefined), 'one descriptor per file');
     out[name] = { ...value, fileDescriptorProtos: renamed } as PackageDefinition[string];
   }
