@@ -28,6 +28,20 @@ process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
+/**
+ * A new cluster id, as `kafka-storage random-uuid` prints it: 16 random bytes in base64url
+ * without padding (22 characters). Like Kafka's own Uuid.randomUuid(), it never starts with '-'
+ * (one draw in 64 would: StorageTool's argument parser then reads `-t -Abc…` as an unknown flag
+ * and format fails) and is never the all-zero id (Kafka's reserved ZERO_UUID).
+ */
+export function cluster_id() {
+  for (;;) {
+    const bytes = randomBytes(16);
+    const id = bytes.toString('base64url');
+    if (!id.startsWith('-') && bytes.some((b) => b !== 0)) return id;
+  }
+}
+
 /** A port the OS considers free right now (there is a small race until Kafka binds it). */
 export function free_port() {
   return new Promise((resolve, reject) => {
@@ -139,9 +153,9 @@ export async function start_broker(options = {}) {
   // `kafka-storage format` equivalent. --ignore-formatted keeps an existing log dir (and its
   // cluster id) as it is, so start_broker({ log_dir }) on old data simply reuses it.
   if (!existsSync(join(log_dir, 'meta.properties'))) {
-    const cluster_id = randomBytes(16).toString('base64url'); // what `kafka-storage random-uuid` prints
+    // `--cluster-id=ID` (one argument): the value can never be taken for a flag, whatever it is.
     try {
-      const { stdout, stderr } = await exec_file('java', [...jvm_args, 'kafka.tools.StorageTool', 'format', '--ignore-formatted', '-t', cluster_id, '-c', config]);
+      const { stdout, stderr } = await exec_file('java', [...jvm_args, 'kafka.tools.StorageTool', 'format', '--ignore-formatted', `--cluster-id=${cluster_id()}`, '-c', config]);
       writeFileSync(log_file, `${stdout}${stderr}`, { flag: 'a' });
     } catch (error) {
       throw new Error(`kafka-storage format failed (${error.code === 'ENOENT' ? 'java not found on PATH' : `exit ${error.code}`}):\n${error.stdout ?? ''}${error.stderr ?? ''}`);

@@ -47,19 +47,32 @@ export interface Broker {
   restart(): Promise<void>;
 }
 
-interface BrokerModule {
+export interface BrokerModule {
   start_broker(options?: BrokerOptions): Promise<Broker>;
+  /** A new KRaft cluster id, as `kafka-storage random-uuid` prints it. */
+  cluster_id(): string;
 }
 
-function find_script(): string {
+function find_script(name = 'broker.mjs'): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    const candidate = join(dir, 'scripts', 'kafka', 'broker.mjs');
+    const candidate = join(dir, 'scripts', 'kafka', name);
     if (existsSync(candidate)) return candidate;
     const parent = dirname(dir);
-    if (parent === dir) throw new Error(`scripts/kafka/broker.mjs not found above ${fileURLToPath(import.meta.url)}`);
+    if (parent === dir) throw new Error(`scripts/kafka/${name} not found above ${fileURLToPath(import.meta.url)}`);
     dir = parent;
   }
+}
+
+/** scripts/kafka/broker.mjs itself (its helpers, for unit tests). */
+export async function broker_module(): Promise<BrokerModule> {
+  return (await import(pathToFileURL(find_script()).href)) as BrokerModule;
+}
+
+/** The broker's java classpath (scripts/kafka/provision.mjs: cached jars, else Maven Central). */
+export async function broker_classpath(): Promise<string> {
+  const module = (await import(pathToFileURL(find_script('provision.mjs')).href)) as { provision(): Promise<{ classpath: string }> };
+  return (await module.provision()).classpath;
 }
 
 /**
@@ -68,8 +81,7 @@ function find_script(): string {
  */
 export async function start_broker(options: BrokerOptions = {}): Promise<Broker> {
   try {
-    const module = (await import(pathToFileURL(find_script()).href)) as BrokerModule;
-    return await module.start_broker(options);
+    return await (await broker_module()).start_broker(options);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(`Kafka broker could not be provisioned: ${reason}`, { cause: error });
