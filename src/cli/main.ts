@@ -23,6 +23,9 @@ const usage = `usage:
                   [--kafka-topic-prefix P] [--outbox-degraded-after 60s]
                   (with --kafka: topic = P + ticketing.events.v1.<Event>; /readyz says degraded
                    while the oldest undelivered event is older than that)
+                  [--kafka-request-timeout-ms 15000] [--kafka-ack-timeout-ms 10000]
+                  [--kafka-send-unanswered-max-ms 5000]
+                  (a send unanswered that long counts as failing at once)
                   [--outbox-max-entries 1000000] [--outbox-max-age 7d]
                   (without --kafka: the outbox keeps at most that many / that old, oldest dropped)
                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]

@@ -9,13 +9,17 @@
 // Why rounds are serial (read -> send -> ack -> read): a round always starts from the oldest
 // entry still in the outbox, so a failed send or a lost acknowledgement (a worker died) needs no
 // bookkeeping: the same entries are read and sent again (duplicates with the same event-id are
-// allowed, loss is not), and per partition, hence per key, the order is kept. While a round is in
+// allowed, loss is not), and per partition, hence per key, the order is kept. The next round may
+// carry other entries than the failed one (rotation, the send_records_max cut): that is safe
+// only because every failed send drops the producer (sink.reset(), and KafkaSink does it itself;
+// why, in sink.ts), so a new round is never numbered like a batch the broker may already hold. While a round is in
 // flight new entries pile up, so under load each send carries many records.
 //
 // A record that cannot be encoded (unknown type, payload not fitting its message) would block
 // nothing, but must not be retried forever: it is parked (moved aside in its store, counted,
 // logged once per type) and moved back into the outbox when an emitter starts, so a version
 // that knows the type sends it.
+import assert from 'node:assert/strict';
 import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.js';
 import { outbox_read_batch_max, type OutboxAck, type OutboxItem } from '../runtime/outbox.js';
@@ -29,8 +33,13 @@ export const kafka_send_records_max = outbox_read_batch_max;
 /** Backoff after a failed send: doubles per consecutive failure up to the max. */
 export const kafka_retry_delay_ms = 100;
 export const kafka_retry_delay_ms_max = 5_000;
-/** After this many consecutive failures the producer is dropped and a fresh one connects. */
-export const kafka_failures_before_reset = 3;
+/** A send unanswered this long counts as failing at once (ticketing_kafka_sends_unanswered_total,
+ *  ticketing_kafka_publish_errors_total, /readyz "failing"), without waiting for kafkajs to give
+ *  up, which takes (retries + 1) × the request timeout: 45 s by default on a frozen broker. A
+ *  healthy send of 2,000 records is answered in tens of ms (--kafka-send-unanswered-max-ms). */
+export const kafka_send_unanswered_ms_max = 5_000;
+export const kafka_send_unanswered_ms_min = 100;
+export const kafka_send_unanswered_ms_limit = 3_600_000;
 /** With every outbox empty, look again after this long even without a wake-up. */
 export const emitter_idle_poll_ms = 1_000;
 /** stop() waits this long for a send in flight, then abandons it (its entries stay). */
@@ -52,10 +61,12 @@ export interface EmitterOptions {
   retry_delay_ms_max?: number;
   idle_poll_ms?: number;
   stop_wait_ms?: number;
+  send_unanswered_ms_max?: number;
 }
 
 export interface EmitterStatus {
-  /** The last send failed (the outbox grows until one succeeds). */
+  /** The last send failed, or the send in flight is unanswered past send_unanswered_ms_max
+   *  (the outbox grows until one succeeds). */
   failing: boolean;
   consecutive_failures: number;
   last_error: string | undefined;
@@ -86,10 +97,14 @@ export class OutboxEmitter {
   private last_failure_log_ms = 0;
   private last_error: string | undefined;
   private sent = 0;
+  /** The send in flight passed send_unanswered_ms_max without an answer (already counted). */
+  private unanswered = false;
   private readonly on_ready = (): void => this.signal();
 
   constructor(private readonly options: EmitterOptions) {
     this.send_records_max = options.send_records_max ?? kafka_send_records_max;
+    const unanswered_ms = options.send_unanswered_ms_max ?? kafka_send_unanswered_ms_max;
+    assert(Number.isInteger(unanswered_ms) && unanswered_ms >= kafka_send_unanswered_ms_min && unanswered_ms <= kafka_send_unanswered_ms_limit, 'send_unanswered_ms_max within bounds');
   }
 
   start(): void {
@@ -103,7 +118,7 @@ export class OutboxEmitter {
   }
 
   status(): EmitterStatus {
-    return { failing: this.consecutive_failures > 0, consecutive_failures: this.consecutive_failures, last_error: this.last_error, sent: this.sent };
+    return { failing: this.consecutive_failures > 0 || this.unanswered, consecutive_failures: this.consecutive_failures, last_error: this.last_error, sent: this.sent };
   }
 
   private signal(): void {
@@ -205,15 +220,19 @@ export class OutboxEmitter {
   private async send(events: EncodedEvent[]): Promise<boolean> {
     const { sink, metrics, log } = this.options;
     const started = performance.now();
+    const watch = setTimeout(() => this.on_unanswered(events.length), this.options.send_unanswered_ms_max ?? kafka_send_unanswered_ms_max).unref();
     try {
       await sink.send(events);
     } catch (error) {
       if (this.abandoned) return false; // stop() closed the producer under this send
-      metrics.kafka_errors.inc();
+      // A send already counted as unanswered is one failure, not two.
+      const counted = this.unanswered;
+      if (!counted) metrics.kafka_errors.inc();
+      this.unanswered = false;
       const now = Date.now();
       const message = error instanceof Error ? error.message : String(error);
       this.last_error = message;
-      if (this.consecutive_failures === 0) {
+      if (this.consecutive_failures === 0 && !counted) {
         this.failing_since_ms = now;
         this.last_failure_log_ms = now;
         log.warn({ err: message, records: events.length }, 'kafka send failed; the events stay in the outbox and are retried');
@@ -222,8 +241,17 @@ export class OutboxEmitter {
         log.warn({ err: message, failed_sends: this.consecutive_failures + 1, failing_s: Math.round((now - this.failing_since_ms) / 1000) }, 'kafka sends still failing; the outbox grows');
       }
       this.consecutive_failures++;
-      if (this.consecutive_failures % kafka_failures_before_reset === 0) await sink.reset();
+      // Always, not after a few failures in a row: a producer whose send failed has sequence
+      // numbers the broker may already hold for other records (sink.ts).
+      await sink.reset();
       return false;
+    } finally {
+      clearTimeout(watch);
+    }
+    if (this.unanswered) {
+      this.unanswered = false;
+      if (this.consecutive_failures === 0) this.last_error = undefined;
+      log.info({ records: events.length, answered_after_ms: Math.round(performance.now() - started) }, 'the unanswered kafka send was acknowledged after all');
     }
     metrics.kafka_sent.inc(events.length);
     metrics.kafka_send_records.observe(events.length);
@@ -235,6 +263,23 @@ export class OutboxEmitter {
       this.last_error = undefined;
     }
     return true;
+  }
+
+  /** The send in flight passed send_unanswered_ms_max: count it as a failed send now. */
+  private on_unanswered(records: number): void {
+    if (this.abandoned || this.stopping) return;
+    const { metrics, log } = this.options;
+    const bound_ms = this.options.send_unanswered_ms_max ?? kafka_send_unanswered_ms_max;
+    this.unanswered = true;
+    this.last_error = `a send of ${records} records is unanswered after ${bound_ms} ms (--kafka-send-unanswered-max-ms)`;
+    metrics.kafka_sends_unanswered.inc();
+    metrics.kafka_errors.inc();
+    const now = Date.now();
+    if (this.consecutive_failures === 0) {
+      this.failing_since_ms = now;
+      this.last_failure_log_ms = now;
+      log.warn({ records, unanswered_ms_max: bound_ms }, 'kafka send unanswered; counted as failing, the events stay in the outbox');
+    }
   }
 
   private async acknowledge(acks: Map<number, OutboxAck[]>): Promise<void> {

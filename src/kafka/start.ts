@@ -14,8 +14,8 @@ import type { Metrics } from '../ops/metrics.js';
 import type { OutboxCap } from '../runtime/outbox.js';
 import type { WorkerPool } from '../runtime/pool.js';
 import { EventCodec } from './encode.js';
-import { OutboxEmitter } from './emitter.js';
-import { KafkaSink, type EventSink } from './sink.js';
+import { kafka_send_unanswered_ms_limit, kafka_send_unanswered_ms_max, kafka_send_unanswered_ms_min, OutboxEmitter } from './emitter.js';
+import { check_kafka_timeouts, kafka_ack_timeout_ms, kafka_request_timeout_ms, KafkaSink, type EventSink } from './sink.js';
 import { check_topic_prefix, parse_brokers } from './topics.js';
 
 export interface OutboxConfig {
@@ -28,6 +28,12 @@ export interface OutboxConfig {
   outbox_max_age_s: number;
   /** With a broker: /readyz reports degraded while the oldest entry is older than this. */
   outbox_degraded_after_s: number;
+  /** kafkajs's wait for the answer to one request (sink.ts). */
+  kafka_request_timeout_ms: number;
+  /** The broker's wait for the in-sync replicas' acknowledgements (sink.ts). */
+  kafka_ack_timeout_ms: number;
+  /** A send unanswered this long counts as failing (emitter.ts). */
+  kafka_send_unanswered_ms_max: number;
 }
 
 export const outbox_defaults = {
@@ -35,6 +41,9 @@ export const outbox_defaults = {
   outbox_max_entries: 1_000_000,
   outbox_max_age_s: 7 * 86_400,
   outbox_degraded_after_s: 60,
+  kafka_request_timeout_ms,
+  kafka_ack_timeout_ms,
+  kafka_send_unanswered_ms_max,
 };
 
 /** With a broker, the only count bound: about 5 GB of outbox at ~250 bytes an event, hours of
@@ -55,6 +64,11 @@ export function check_outbox_config(config: OutboxConfig): void {
   check_topic_prefix(config.kafka_topic_prefix);
   for (const [name, value] of [['outbox-max-entries', config.outbox_max_entries], ['outbox-max-age', config.outbox_max_age_s], ['outbox-degraded-after', config.outbox_degraded_after_s]] as const) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive whole number, got ${value}`);
+  }
+  check_kafka_timeouts(config.kafka_request_timeout_ms, config.kafka_ack_timeout_ms);
+  const unanswered = config.kafka_send_unanswered_ms_max;
+  if (!Number.isInteger(unanswered) || unanswered < kafka_send_unanswered_ms_min || unanswered > kafka_send_unanswered_ms_limit) {
+    throw new Error(`--kafka-send-unanswered-max-ms must be a whole number of ms from ${kafka_send_unanswered_ms_min} to ${kafka_send_unanswered_ms_limit}, got ${unanswered}`);
   }
 }
 
@@ -84,8 +98,11 @@ export function start_outbox(
   const brokers = parse_brokers(config.kafka_brokers);
   const emitter = new OutboxEmitter({
     source: pool,
-    sink: sink ?? new KafkaSink({ brokers, client_id: `ticketing-${node_id}`, topic_prefix: config.kafka_topic_prefix, event_types: codec.known_types(), log }),
-    codec, topic_prefix: config.kafka_topic_prefix, metrics, log,
+    sink: sink ?? new KafkaSink({
+      brokers, client_id: `ticketing-${node_id}`, topic_prefix: config.kafka_topic_prefix, event_types: codec.known_types(), log,
+      request_timeout_ms: config.kafka_request_timeout_ms, ack_timeout_ms: config.kafka_ack_timeout_ms,
+    }),
+    codec, topic_prefix: config.kafka_topic_prefix, metrics, log, send_unanswered_ms_max: config.kafka_send_unanswered_ms_max,
   });
   emitter.start();
   log.info({ brokers, topic_prefix: config.kafka_topic_prefix, event_types: codec.known_types() }, 'kafka emitter started');

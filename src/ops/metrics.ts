@@ -49,6 +49,7 @@ export class Metrics {
   readonly outbox_pending = new client.Gauge({ name: 'ticketing_outbox_pending', help: 'Events in the durable outbox not yet acknowledged by Kafka', registers: [this.registry] });
   readonly outbox_lag = new client.Gauge({ name: 'ticketing_outbox_lag_seconds', help: 'Age of the oldest event still in the outbox', registers: [this.registry] });
   readonly kafka_errors = new client.Counter({ name: 'ticketing_kafka_publish_errors_total', help: 'Failed Kafka producer sends (each is retried; its events stay in the outbox)', registers: [this.registry] });
+  readonly kafka_sends_unanswered = new client.Counter({ name: 'ticketing_kafka_sends_unanswered_total', help: 'Kafka producer sends still unanswered after --kafka-send-unanswered-max-ms (each also counts once in ticketing_kafka_publish_errors_total)', registers: [this.registry] });
   readonly kafka_sent = new client.Counter({ name: 'ticketing_kafka_records_sent_total', help: 'Outbox records the Kafka broker acknowledged', registers: [this.registry] });
   readonly kafka_send_records = new client.Histogram({
     name: 'ticketing_kafka_send_records', help: 'Records per acknowledged Kafka producer send (batching efficiency)',
