@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { revive_domain_error } from '../actors/errors.js';
 import { load_public_keys, load_secret } from '../auth/token.js';
 import { check_outbox_config, outbox_cap_of, outbox_defaults, start_outbox, type OutboxConfig } from '../kafka/start.js';
+import { lock_data_dir } from '../ops/data_lock.js';
 import { open_data_dir } from '../ops/data_dir.js';
 import { start_http } from '../ops/http.js';
 import { create_logger } from '../ops/log.js';
@@ -106,6 +107,9 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   const blocklist = load_ip_blocklist(config.fraud_ip_blocklist_file);
   const public_keys = load_public_keys(config.auth_public_keys_file);
   check_outbox_config(config);
+  // Before anything in the directory is read or written, and held until LMDB is closed: a
+  // second node on the same directory would sell the same seats (src/ops/data_lock.ts).
+  const lock = await lock_data_dir(config.data_dir, { command: 'serve', grpc_addr: config.grpc_addr, http_addr: config.http_addr });
   const meta = open_data_dir(config.data_dir, config.partitions, config.workers);
   const secret = load_secret(config.data_dir);
   const metrics = new Metrics();
@@ -195,9 +199,11 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     await settlement.stop();
     await outbox.stop();
     await pool.close();
+    await lock.release();
     throw error;
   }
   const http_port = (http.address() as { port: number }).port;
+  lock.update({ grpc_addr: `${g.host}:${grpc_port}`, http_addr: `${h.host}:${http_port}` });
   set_health('SERVING');
   log.info({ grpc: `${g.host}:${grpc_port}`, http: `${h.host}:${http_port}`, data_dir: config.data_dir }, 'serving');
 
@@ -223,6 +229,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
       await outbox.stop();
       await pool.close();
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      await lock.release();
       log.info('stopped');
     })();
     return stopping;
