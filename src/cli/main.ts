@@ -29,6 +29,7 @@ const usage = `usage:
                   (PEM files; cert + key: gRPC over TLS; plus client CA: mutual TLS, client
                    certificates required and verified; none: plaintext)
   ticketing events import FILE.json [--server HOST:PORT] [--token T] [--data DIR]
+                  (--server default: TICKETING_SERVER, else TICKETING_GRPC_ADDR, else 127.0.0.1:50051)
                   [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]   (TLS / mutual TLS to the server)
   ticketing token --user ID [--role customer|service|admin] [--ttl 1h] [--data DIR]
   ticketing backup DEST [--data DIR]      (hot copy of a running or stopped node; DEST new or empty)
@@ -126,6 +127,15 @@ function client_credentials(args: ReturnType<typeof parse_args>): grpc.ChannelCr
   return grpc.credentials.createSsl(read(ca, 'tls-ca'), read(key, 'tls-key'), read(cert, 'tls-cert'));
 }
 
+/** Where a command that calls a running server connects: --server, else TICKETING_SERVER, else
+ *  the address `serve` listens on, read the way `serve` reads it (TICKETING_GRPC_ADDR, then the
+ *  default): after `TICKETING_GRPC_ADDR=… ticketing serve`, the same shell's client commands
+ *  reach that node without repeating it. */
+function server_addr(args: ReturnType<typeof parse_args>): string {
+  const serve_addr = process.env['TICKETING_GRPC_ADDR'];
+  return flag(args, 'server', 'TICKETING_SERVER', serve_addr === undefined || serve_addr === '' ? defaults.grpc : serve_addr);
+}
+
 async function cmd_events_import(argv: string[]): Promise<void> {
   const args = parse_args(argv, [], ['server', 'token', 'data', 'tls-ca', 'tls-cert', 'tls-key']);
   const file = args.positional[0] ?? fail('events import needs FILE.json');
@@ -137,7 +147,7 @@ async function cmd_events_import(argv: string[]): Promise<void> {
   }
   const events = Array.isArray(parsed) ? parsed : [parsed];
   const token = admin_token(args);
-  const server = flag(args, 'server', 'TICKETING_SERVER', defaults.grpc);
+  const server = server_addr(args);
   const { grpc_object } = load_definitions();
   const Catalog = (grpc_object as any).ticketing.catalog.v1.CatalogService as grpc.ServiceClientConstructor;
   const client = new Catalog(server, client_credentials(args));
