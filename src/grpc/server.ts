@@ -9,7 +9,7 @@ import type { Server as HttpServer } from 'node:http';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { revive_domain_error } from '../actors/errors.js';
-import { load_public_keys, load_secret } from '../auth/token.js';
+import { load_public_keys, load_secret, token_lifetime_seconds_max_default } from '../auth/token.js';
 import { check_outbox_config, outbox_cap_of, outbox_defaults, start_outbox, type OutboxConfig } from '../kafka/start.js';
 import { lock_data_dir } from '../ops/data_lock.js';
 import { open_data_dir } from '../ops/data_dir.js';
@@ -59,6 +59,8 @@ export interface ServeConfig extends EdgeLimitConfig, OutboxConfig {
   fraud_ip_blocklist_file?: string | undefined;
   /** How often the settlement loop looks for open payments. */
   settle_interval_ms: number;
+  /** Longest lifetime of a bearer token accepted (src/auth/token.ts). */
+  token_lifetime_seconds_max: number;
 }
 
 /** The fraud ip blocklist file: one address per line; blank lines and # comments ignored. */
@@ -87,6 +89,7 @@ export const serve_defaults = {
   rate_ip_burst: 40_000,
   rate_keys_max: 100_000,
   deadline_ms_max: 30_000,
+  token_lifetime_seconds_max: token_lifetime_seconds_max_default,
 };
 
 export interface RunningNode {
@@ -141,7 +144,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     'grpc.max_receive_message_length': config.message_bytes_max,
     'grpc.max_send_message_length': 4 * 1024 * 1024,
   });
-  const deps = { keys: { secret, public_keys }, metrics, log, limits: edge_limits(config) };
+  const deps = { keys: { secret, public_keys, lifetime_seconds_max: config.token_lifetime_seconds_max }, metrics, log, limits: edge_limits(config) };
   const router = new Router(pool, meta.partition_count);
   const served: string[] = [];
   const add = (name: string, implementation: grpc.UntypedServiceImplementation): void => {
