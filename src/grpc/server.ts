@@ -112,7 +112,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   check_outbox_config(config);
   // Before anything in the directory is read or written, and held until LMDB is closed: a
   // second node on the same directory would sell the same seats (src/ops/data_lock.ts).
-  const lock = await lock_data_dir(config.data_dir, { command: 'serve', grpc_addr: config.grpc_addr, http_addr: config.http_addr });
+  const lock = await lock_data_dir(config.data_dir, { command: 'serve' }); // addresses once bound
   const meta = open_data_dir(config.data_dir, config.partitions, config.workers);
   const secret = load_secret(config.data_dir);
   const metrics = new Metrics();

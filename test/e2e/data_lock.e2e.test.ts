@@ -131,4 +131,21 @@ test('backup into a live data directory is refused naming its node; backup of a 
   }
 });
 
+test('three nodes started at once on a new directory: exactly one serves, the others name it', async () => {
+  try {
+    const dir = join(new_dir('lock-race'), 'fresh');
+    const outcomes = await Promise.all([0, 1, 2].map(() => second_node(dir)));
+    const serving = outcomes.filter((o) => o.outcome === 'serving');
+    assert.is(serving.length, 1, outcomes.map((o) => o.output).join('\n----\n'));
+    const winner = started.find((s) => s.data_dir === dir)!;
+    for (const o of outcomes.filter((x) => x.outcome === 'exited')) {
+      assert.ok(o.code !== 0 && o.code !== null, `exit code ${o.code}`);
+      assert.ok(o.output.includes(`data directory ${dir} is in use by process ${winner.process.pid}`), o.output);
+    }
+    assert.is(await stop(winner), 0);
+  } finally {
+    tidy();
+  }
+});
+
 test.run();
