@@ -99,6 +99,8 @@ function bind(name: string, answer: () => string): Promise<Server | 'taken'> {
   return new Promise((done, fail) => {
     const server = createServer({ allowHalfOpen: false }, (socket: Socket) => {
       socket.on('error', () => socket.destroy());
+      // A peer that never closes its side must not pin the socket (nor delay release()).
+      socket.setTimeout(lock_query_ms_max, () => socket.destroy());
       socket.end(answer());
     });
     server.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? done('taken') : fail(error)));
