@@ -1,6 +1,9 @@
 // Bearer tokens: compact JWS (RFC 7519 subset). HS256 with the node's secret (what `ticketing
 // token` issues), or ES256 / RS256 from an identity provider whose public keys the operator
-// configured (--auth-public-keys, by `kid`). exp is required, role must be known. The algorithm
+// configured (--auth-public-keys, by `kid`). exp is required, role must be known, and a token
+// may live at most token_lifetime_seconds_max (checked against both its own iat..exp span and
+// what is left of it from now, so neither a missing nor a forged iat gets round it); nbf is
+// honoured. The algorithm
 // is only believed together with a key of its own kind, so a token cannot pick how it is checked
 // (no `none`, no HS256 keyed with a public key). The secret never appears in logs or errors,
 // and error messages never echo the token.
@@ -15,7 +18,18 @@ export type Role = (typeof roles)[number];
 export interface Principal { user_id: string; role: Role }
 
 export const token_length_max = 4096;
+/** Ceiling of the configurable lifetime cap (and of `ticketing token --ttl`). */
 export const token_ttl_seconds_max = 366 * 24 * 3600;
+/** Longest a token may live by default (`--token-lifetime-max`, TICKETING_TOKEN_LIFETIME_MAX).
+ *  A day: a leaked token is worthless by tomorrow, and services re-mint on a timer anyway. */
+export const token_lifetime_seconds_max_default = 24 * 3600;
+/** Smallest cap an operator may set: the CLI's own admin tokens live 300 s. */
+export const token_lifetime_seconds_min = 300;
+/** Clock difference allowed between a token's issuer and this node: a token whose nbf is up to
+ *  this far in the future is accepted, and its remaining lifetime may exceed the cap by this
+ *  much (an identity provider whose clock runs ahead). Expiry itself gets no allowance:
+ *  refusing a token a little early is safe. */
+export const token_clock_skew_seconds = 60;
 const secret_file = 'auth.secret';
 
 function b64url(data: Buffer | string): string {
@@ -51,7 +65,12 @@ export function sign_token(secret: Buffer, principal: Principal, ttl_seconds: nu
 }
 
 /** What tokens are checked with: the node's HMAC secret and any configured public keys by kid. */
-export interface VerificationKeys { secret: Buffer; public_keys: ReadonlyMap<string, KeyObject> }
+export interface VerificationKeys {
+  secret: Buffer;
+  public_keys: ReadonlyMap<string, KeyObject>;
+  /** Longest lifetime accepted; token_lifetime_seconds_max_default when absent. */
+  lifetime_seconds_max?: number;
+}
 
 /** Public keys kept at most (a JWKS of an identity provider holds a handful). */
 export const public_keys_max = 32;
@@ -90,22 +109,22 @@ function check_signature(keys: VerificationKeys, header: Record<string, unknown>
   const alg = header['alg'];
   if (alg === 'HS256') {
     const expected = createHmac('sha256', keys.secret).update(signed).digest();
-    if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) throw new UnauthenticatedError('bearer token signature is invalid');
+    if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) throw new UnauthenticatedError('bearer token signature is invalid', 'signature');
     return;
   }
-  if (alg !== 'ES256' && alg !== 'RS256') throw new UnauthenticatedError('bearer token algorithm must be HS256, or ES256/RS256 with a configured key');
+  if (alg !== 'ES256' && alg !== 'RS256') throw new UnauthenticatedError('bearer token algorithm must be HS256, or ES256/RS256 with a configured key', 'algorithm');
   const kid = header['kid'];
   const key = typeof kid === 'string' ? keys.public_keys.get(kid) : undefined;
-  if (key === undefined) throw new UnauthenticatedError('bearer token names no configured key (kid)');
+  if (key === undefined) throw new UnauthenticatedError('bearer token names no configured key (kid)', 'key');
   // The key decides which algorithm is acceptable, not the token.
-  if (key.asymmetricKeyType !== (alg === 'ES256' ? 'ec' : 'rsa')) throw new UnauthenticatedError('bearer token algorithm does not match its key');
+  if (key.asymmetricKeyType !== (alg === 'ES256' ? 'ec' : 'rsa')) throw new UnauthenticatedError('bearer token algorithm does not match its key', 'algorithm');
   const valid = verify('sha256', Buffer.from(signed), alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : key, signature);
-  if (!valid) throw new UnauthenticatedError('bearer token signature is invalid');
+  if (!valid) throw new UnauthenticatedError('bearer token signature is invalid', 'signature');
 }
 
 export function verify_token(keys_or_secret: VerificationKeys | Buffer, token: string, now_ms = Date.now()): Principal {
   const keys: VerificationKeys = Buffer.isBuffer(keys_or_secret) ? { secret: keys_or_secret, public_keys: new Map() } : keys_or_secret;
-  if (token.length === 0 || token.length > token_length_max) throw new UnauthenticatedError('bearer token is missing or too long');
+  if (token.length === 0 || token.length > token_length_max) throw new UnauthenticatedError('bearer token is missing or too long', token.length === 0 ? 'missing' : 'malformed');
   const parts = token.split('.');
   if (parts.length !== 3) throw new UnauthenticatedError('bearer token is malformed');
   const [header_b64, payload_b64, signature_b64] = parts as [string, string, string];
@@ -120,12 +139,41 @@ export function verify_token(keys_or_secret: VerificationKeys | Buffer, token: s
   if (typeof header !== 'object' || header === null || typeof payload !== 'object' || payload === null) throw new UnauthenticatedError('bearer token is malformed');
   // Nothing of the payload is believed before the signature is checked.
   check_signature(keys, header, `${header_b64}.${payload_b64}`, Buffer.from(signature_b64, 'base64url'));
-  const { sub, role, exp } = payload;
-  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 128) throw new UnauthenticatedError('bearer token has no valid subject');
-  if (typeof role !== 'string' || !(roles as readonly string[]).includes(role)) throw new UnauthenticatedError('bearer token has no valid role');
-  if (typeof exp !== 'number' || !Number.isFinite(exp)) throw new UnauthenticatedError('bearer token has no expiry');
-  if (exp * 1000 <= now_ms) throw new UnauthenticatedError('bearer token has expired');
+  const { sub, role } = payload;
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 128) throw new UnauthenticatedError('bearer token has no valid subject', 'claims');
+  if (typeof role !== 'string' || !(roles as readonly string[]).includes(role)) throw new UnauthenticatedError('bearer token has no valid role', 'claims');
+  check_times(payload, now_ms, keys.lifetime_seconds_max ?? token_lifetime_seconds_max_default);
   return { user_id: sub, role: role as Role };
+}
+
+/** A numeric time claim (seconds since the epoch): the number, undefined when absent. */
+function time_claim(payload: Record<string, unknown>, name: 'exp' | 'iat' | 'nbf'): number | undefined {
+  const value = payload[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new UnauthenticatedError(`bearer token's ${name} is not a number of seconds`, 'claims');
+  return value;
+}
+
+/** exp (required, in the future), nbf (reached, within the skew), and the lifetime cap on both
+ *  iat..exp and now..exp. Messages give the limits, never the token. */
+function check_times(payload: Record<string, unknown>, now_ms: number, lifetime_seconds_max: number): void {
+  assert(Number.isInteger(lifetime_seconds_max) && lifetime_seconds_max > 0, 'lifetime cap is a positive number of seconds');
+  const exp = time_claim(payload, 'exp');
+  const iat = time_claim(payload, 'iat');
+  const nbf = time_claim(payload, 'nbf');
+  const now = now_ms / 1000;
+  if (exp === undefined) throw new UnauthenticatedError('bearer token has no expiry', 'claims');
+  if (exp <= now) throw new UnauthenticatedError('bearer token has expired', 'expired');
+  if (nbf !== undefined && nbf > now + token_clock_skew_seconds) {
+    throw new UnauthenticatedError(`bearer token is not valid yet (nbf is ${Math.ceil(nbf - now)} s from now; clock skew allowed ${token_clock_skew_seconds} s)`, 'not_yet_valid');
+  }
+  const cap = `token lifetime cap of ${lifetime_seconds_max} s (token_lifetime_seconds_max)`;
+  if (iat !== undefined && exp - iat > lifetime_seconds_max) {
+    throw new UnauthenticatedError(`bearer token lives ${Math.round(exp - iat)} s from iat to exp, above the ${cap}: mint a shorter-lived one`, 'lifetime');
+  }
+  if (exp - now > lifetime_seconds_max + token_clock_skew_seconds) {
+    throw new UnauthenticatedError(`bearer token expires ${Math.ceil(exp - now)} s from now, above the ${cap}: mint a shorter-lived one`, 'lifetime');
+  }
 }
 
 /** Parses "1h", "30m", "90s", "2d" or a number of seconds. */

@@ -2,7 +2,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { load_secret, parse_duration_seconds, roles, sign_token, type Role } from '../auth/token.js';
+import {
+  load_secret, parse_duration_seconds, roles, sign_token, token_lifetime_seconds_max_default, token_lifetime_seconds_min, token_ttl_seconds_max, type Role,
+} from '../auth/token.js';
 import { load_definitions } from '../grpc/proto.js';
 import { serve, serve_defaults } from '../grpc/server.js';
 import { load_tls } from '../grpc/tls.js';
@@ -19,6 +21,7 @@ const usage = `usage:
                   (requests/s per customer and per ip address, bursts of 2×N, 0: off;
                    cap on every call's deadline)
                   [--auth-public-keys FILE]    (JSON {kid: PEM}: also accept ES256/RS256 tokens)
+                  [--token-lifetime-max 24h]   (longest token accepted: iat..exp and now..exp)
                   [--fraud-ip-blocklist FILE]   (ip addresses the fraud rules decline, one per line)
                   [--kafka-topic-prefix P] [--outbox-degraded-after 60s]
                   (with --kafka: topic = P + ticketing.events.v1.<Event>; /readyz says degraded
@@ -32,8 +35,10 @@ const usage = `usage:
                   (PEM files; cert + key: gRPC over TLS; plus client CA: mutual TLS, client
                    certificates required and verified; none: plaintext)
   ticketing events import FILE.json [--server HOST:PORT] [--token T] [--data DIR]
+                  (--server default: TICKETING_SERVER, else TICKETING_GRPC_ADDR, else 127.0.0.1:50051)
                   [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]   (TLS / mutual TLS to the server)
-  ticketing token --user ID [--role customer|service|admin] [--ttl 1h] [--data DIR]
+  ticketing token --user ID [--role customer|service|admin] [--ttl 1h] [--data DIR] [--token-lifetime-max 24h]
+                  (--ttl above the lifetime cap is refused: the node would refuse the token)
   ticketing backup DEST [--data DIR]      (hot copy of a running or stopped node; DEST new or empty)
   ticketing outbox tail [--data DIR] [--limit 20] [--follow] [--parked] [--kafka-topic-prefix P]
                   (the newest outbox events, decoded, as JSON lines; running or stopped node)
@@ -44,6 +49,18 @@ const defaults = { data: './data', grpc: '127.0.0.1:50051', http: '127.0.0.1:946
 function fail(message: string): never {
   process.stderr.write(`ticketing: ${message}\n`);
   process.exit(2);
+}
+
+/** --token-lifetime-max / TICKETING_TOKEN_LIFETIME_MAX: the longest token lifetime serve accepts
+ *  and `ticketing token` mints (both read the same flag and variable, so they agree). */
+function token_lifetime_flag(args: ReturnType<typeof parse_args>): number {
+  const text = flag(args, 'token-lifetime-max', 'TICKETING_TOKEN_LIFETIME_MAX', undefined);
+  if (text === undefined) return token_lifetime_seconds_max_default;
+  const seconds = parse_duration_seconds(text);
+  if (seconds < token_lifetime_seconds_min || seconds > token_ttl_seconds_max) {
+    throw new Error(`--token-lifetime-max must be ${token_lifetime_seconds_min} s..${token_ttl_seconds_max / 86400}d, got ${text}`);
+  }
+  return seconds;
 }
 
 const limit_flag_names = ['rate-user', 'rate-ip', 'deadline-max-ms', 'message-max-bytes'];
@@ -66,7 +83,7 @@ function limit_flags(args: ReturnType<typeof parse_args>) {
 }
 
 async function cmd_serve(argv: string[]): Promise<void> {
-  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', ...outbox_flag_names, 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', 'auth-public-keys', ...limit_flag_names]);
+  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', ...outbox_flag_names, 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', 'auth-public-keys', 'token-lifetime-max', ...limit_flag_names]);
   const clock_offset_ms = int_flag(flag(args, 'clock-offset-ms', undefined, undefined), 'clock-offset-ms', 0, 10 * 365 * 86400 * 1000);
   if (clock_offset_ms !== undefined && args.flags.get('test-clock') !== true) fail('--clock-offset-ms needs --test-clock');
   const workers = int_flag(flag(args, 'workers', 'TICKETING_WORKERS', undefined), 'workers', 1, 256)
@@ -91,6 +108,7 @@ async function cmd_serve(argv: string[]): Promise<void> {
     ...tls,
     fraud_ip_blocklist_file: flag(args, 'fraud-ip-blocklist', 'TICKETING_FRAUD_IP_BLOCKLIST', undefined),
     auth_public_keys_file: flag(args, 'auth-public-keys', 'TICKETING_AUTH_PUBLIC_KEYS', undefined),
+    token_lifetime_seconds_max: token_lifetime_flag(args),
   });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
@@ -129,6 +147,15 @@ function client_credentials(args: ReturnType<typeof parse_args>): grpc.ChannelCr
   return grpc.credentials.createSsl(read(ca, 'tls-ca'), read(key, 'tls-key'), read(cert, 'tls-cert'));
 }
 
+/** Where a command that calls a running server connects: --server, else TICKETING_SERVER, else
+ *  the address `serve` listens on, read the way `serve` reads it (TICKETING_GRPC_ADDR, then the
+ *  default): after `TICKETING_GRPC_ADDR=… ticketing serve`, the same shell's client commands
+ *  reach that node without repeating it. */
+function server_addr(args: ReturnType<typeof parse_args>): string {
+  const serve_addr = process.env['TICKETING_GRPC_ADDR'];
+  return flag(args, 'server', 'TICKETING_SERVER', serve_addr === undefined || serve_addr === '' ? defaults.grpc : serve_addr);
+}
+
 async function cmd_events_import(argv: string[]): Promise<void> {
   const args = parse_args(argv, [], ['server', 'token', 'data', 'tls-ca', 'tls-cert', 'tls-key']);
   const file = args.positional[0] ?? fail('events import needs FILE.json');
@@ -140,7 +167,7 @@ async function cmd_events_import(argv: string[]): Promise<void> {
   }
   const events = Array.isArray(parsed) ? parsed : [parsed];
   const token = admin_token(args);
-  const server = flag(args, 'server', 'TICKETING_SERVER', defaults.grpc);
+  const server = server_addr(args);
   const { grpc_object } = load_definitions();
   const Catalog = (grpc_object as any).ticketing.catalog.v1.CatalogService as grpc.ServiceClientConstructor;
   const client = new Catalog(server, client_credentials(args));
@@ -180,11 +207,14 @@ function to_wire_event(event: unknown): unknown {
 }
 
 function cmd_token(argv: string[]): void {
-  const args = parse_args(argv, [], ['user', 'role', 'ttl', 'data']);
+  const args = parse_args(argv, [], ['user', 'role', 'ttl', 'data', 'token-lifetime-max']);
   const user_id = flag(args, 'user', undefined, undefined) ?? fail('token needs --user ID');
   const role = flag(args, 'role', undefined, 'customer');
   if (!(roles as readonly string[]).includes(role)) fail(`--role must be one of ${roles.join(', ')}`);
   const ttl = parse_duration_seconds(flag(args, 'ttl', undefined, '1h'));
+  const lifetime_max = token_lifetime_flag(args);
+  if (ttl < 1) fail('--ttl must be at least 1 s');
+  if (ttl > lifetime_max) fail(`--ttl ${ttl} s is above the token lifetime cap of ${lifetime_max} s (--token-lifetime-max / TICKETING_TOKEN_LIFETIME_MAX): the node would refuse the token`);
   const secret = load_secret(flag(args, 'data', 'TICKETING_DATA_DIR', defaults.data), process.env, false);
   process.stdout.write(sign_token(secret, { user_id, role: role as Role }, ttl) + '\n');
 }

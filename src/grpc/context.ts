@@ -42,9 +42,9 @@ export function trace_id_of(metadata: grpc.Metadata): string {
 export function principal_of(metadata: grpc.Metadata, keys: VerificationKeys): Principal {
   const value = metadata.get('authorization')[0];
   if (typeof value !== 'string' || value.length === 0) {
-    throw new UnauthenticatedError('missing authorization metadata: send "authorization: Bearer <token>" (ticketing token --user ...)');
+    throw new UnauthenticatedError('missing authorization metadata: send "authorization: Bearer <token>" (ticketing token --user ...)', 'missing');
   }
   const match = /^Bearer (.+)$/i.exec(value);
-  if (match === null) throw new UnauthenticatedError('authorization metadata must be "Bearer <token>"');
+  if (match === null) throw new UnauthenticatedError('authorization metadata must be "Bearer <token>"', 'malformed');
   return verify_token(keys, match[1]!.trim());
 }

@@ -9,8 +9,9 @@ import type { Server as HttpServer } from 'node:http';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { revive_domain_error } from '../actors/errors.js';
-import { load_public_keys, load_secret } from '../auth/token.js';
+import { load_public_keys, load_secret, token_lifetime_seconds_max_default } from '../auth/token.js';
 import { check_outbox_config, outbox_cap_of, outbox_defaults, start_outbox, type OutboxConfig } from '../kafka/start.js';
+import { lock_data_dir } from '../ops/data_lock.js';
 import { open_data_dir } from '../ops/data_dir.js';
 import { start_http } from '../ops/http.js';
 import { create_logger } from '../ops/log.js';
@@ -58,6 +59,8 @@ export interface ServeConfig extends EdgeLimitConfig, OutboxConfig {
   fraud_ip_blocklist_file?: string | undefined;
   /** How often the settlement loop looks for open payments. */
   settle_interval_ms: number;
+  /** Longest lifetime of a bearer token accepted (src/auth/token.ts). */
+  token_lifetime_seconds_max: number;
 }
 
 /** The fraud ip blocklist file: one address per line; blank lines and # comments ignored. */
@@ -86,6 +89,7 @@ export const serve_defaults = {
   rate_ip_burst: 40_000,
   rate_keys_max: 100_000,
   deadline_ms_max: 30_000,
+  token_lifetime_seconds_max: token_lifetime_seconds_max_default,
 };
 
 export interface RunningNode {
@@ -106,6 +110,9 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   const blocklist = load_ip_blocklist(config.fraud_ip_blocklist_file);
   const public_keys = load_public_keys(config.auth_public_keys_file);
   check_outbox_config(config);
+  // Before anything in the directory is read or written, and held until LMDB is closed: a
+  // second node on the same directory would sell the same seats (src/ops/data_lock.ts).
+  const lock = await lock_data_dir(config.data_dir, { command: 'serve' }); // addresses once bound
   const meta = open_data_dir(config.data_dir, config.partitions, config.workers);
   const secret = load_secret(config.data_dir);
   const metrics = new Metrics();
@@ -137,7 +144,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     'grpc.max_receive_message_length': config.message_bytes_max,
     'grpc.max_send_message_length': 4 * 1024 * 1024,
   });
-  const deps = { keys: { secret, public_keys }, metrics, log, limits: edge_limits(config) };
+  const deps = { keys: { secret, public_keys, lifetime_seconds_max: config.token_lifetime_seconds_max }, metrics, log, limits: edge_limits(config) };
   const router = new Router(pool, meta.partition_count);
   const served: string[] = [];
   const add = (name: string, implementation: grpc.UntypedServiceImplementation): void => {
@@ -195,9 +202,11 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     await settlement.stop();
     await outbox.stop();
     await pool.close();
+    await lock.release();
     throw error;
   }
   const http_port = (http.address() as { port: number }).port;
+  lock.update({ grpc_addr: `${g.host}:${grpc_port}`, http_addr: `${h.host}:${http_port}` });
   set_health('SERVING');
   log.info({ grpc: `${g.host}:${grpc_port}`, http: `${h.host}:${http_port}`, data_dir: config.data_dir }, 'serving');
 
@@ -223,6 +232,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
       await outbox.stop();
       await pool.close();
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      await lock.release();
       log.info('stopped');
     })();
     return stopping;

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.js';
+import { UnauthenticatedError } from '../auth/errors.js';
 import type { VerificationKeys } from '../auth/token.js';
 import { idempotency_key_of, principal_of, trace_id_of, type CallContext } from './context.js';
 import { DeadlineCappedError, RateLimitedError } from './errors.js';
@@ -126,6 +127,7 @@ export function unary<Req, Res>(
       if (error instanceof Error && error.name === 'MailboxFullError') deps.metrics.mailbox_rejections.inc();
       const limit = error instanceof RateLimitedError ? `rate_${error.scope}` : error instanceof Error ? limit_of_error[error.name] : undefined;
       if (limit !== undefined) deps.metrics.limit_refusals.inc({ limit });
+      if (error instanceof UnauthenticatedError) deps.metrics.auth_refusals.inc({ reason: error.reason });
       let metadata: grpc.Metadata | undefined;
       if (error instanceof RateLimitedError) {
         deps.metrics.rate_limited.inc({ scope: error.scope });

@@ -27,6 +27,7 @@ import {
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { store_dir, store_map_bytes_max } from '../runtime/store.js';
 import { read_node_meta } from './data_dir.js';
+import { check_not_locked } from './data_lock.js';
 
 /** The secret's file name in a data directory (load_secret in src/auth/token.ts). */
 const secret_file = 'auth.secret';
@@ -88,6 +89,10 @@ function copy_small_file(from: string, to: string, mode: number): number {
 export async function backup(data_dir: string, dest: string, progress: (line: string) => void = () => {}): Promise<BackupResult> {
   const source = resolve(data_dir);
   const target = resolve(dest);
+  // A backup only ever writes DEST. DEST in use by a node (a restore "into" a live directory)
+  // is refused naming that node, before the emptiness check would give a vaguer reason. The
+  // source is only read, from LMDB read transactions, so a live source is fine (see above).
+  await check_not_locked(target);
   check_dest(target);
   const meta = read_node_meta(source);
 

@@ -1,6 +1,7 @@
 // Prometheus metrics (DESIGN §7 names). Workers report figures to the main thread once a second;
 // this module folds them into the registry. No per-user or per-event labels.
 import client from 'prom-client';
+import { auth_refusal_reasons } from '../auth/errors.js';
 import type { WorkerPool } from '../runtime/pool.js';
 import type { WorkerStats } from '../runtime/protocol.js';
 
@@ -70,6 +71,10 @@ export class Metrics {
   readonly worker_restarts = new client.Counter({ name: 'ticketing_worker_restarts_total', help: 'Worker threads that died and were replaced', registers: [this.registry] });
 
   readonly limit_refusals = new client.Counter({ name: 'ticketing_limit_refusals_total', help: 'Calls refused by a named limit (seats_per_hold, max_seats_per_user, holds_per_user, payments_per_order, refunds_per_payment, string_length, mailbox_depth, deadline, rate_user, rate_ip)', labelNames: ['limit'], registers: [this.registry] });
+  readonly auth_refusals = new client.Counter({
+    name: 'ticketing_auth_refusals_total', help: `Calls refused UNAUTHENTICATED, by reason (${auth_refusal_reasons.join(', ')})`,
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
   readonly payments_open = new client.Gauge({ name: 'ticketing_payments_open', help: 'Payments with a gateway call still owed (pending authorization, capture, void or refund)', registers: [this.registry] });
   readonly settlements = new client.Counter({ name: 'ticketing_settlements_total', help: 'Gateway calls made by the settlement loop, by outcome', labelNames: ['outcome'], registers: [this.registry] });
 
@@ -80,6 +85,7 @@ export class Metrics {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'ticketing_' });
     for (const scope of ['user', 'ip'] as const) this.rate_limited.inc({ scope }, 0); // exported as 0 from the start
     for (const limit of limit_labels) this.limit_refusals.inc({ limit }, 0);
+    for (const reason of auth_refusal_reasons) this.auth_refusals.inc({ reason }, 0);
     for (const reason of ['count', 'age'] as const) this.outbox_dropped.inc({ reason }, 0);
     for (const reason of ['unknown_type', 'invalid_payload'] as const) this.outbox_parked.inc({ reason }, 0);
   }
