@@ -36,6 +36,8 @@ class FakeSink implements EventSink {
   resets = 0;
   closed = false;
   started = 0;
+  /** When set, sends after the planned failures wait here, so a test can look in between. */
+  gate: Promise<void> | null = null;
   async send(events: EncodedEvent[]): Promise<void> {
     this.started++;
     await sleep(1);
@@ -44,6 +46,7 @@ class FakeSink implements EventSink {
       this.fail_next--;
       throw new Error('broker unreachable');
     }
+    if (this.gate !== null) await this.gate;
     this.batches.push(events);
   }
   async reset(): Promise<void> {
@@ -130,10 +133,16 @@ test('a failing broker: every failed send counted, entries kept, the producer re
   const { pool } = await setup();
   const sink = new FakeSink();
   sink.fail_next = 7;
+  let open = (): void => undefined;
+  sink.gate = new Promise((resolve) => (open = resolve));
   const { emitter, metrics } = start_emitter(pool, sink);
   await released(pool, 0, 'evt-a', 10);
-  await until(() => sink.fail_next === 0);
-  assert.ok(emitter.status().failing || sink.batches.length > 0);
+  // The 8th send waits at the gate: after 7 failures nothing was delivered and nothing deleted.
+  await until(() => sink.fail_next === 0 && sink.started >= 8);
+  assert.is(sink.batches.length, 0, 'nothing delivered while the broker failed');
+  assert.is(await outbox_size(pool), 10, 'every entry kept while its sends failed');
+  sink.gate = null;
+  open();
   await until(() => sink.delivered().length >= 10);
   await until(async () => (await outbox_size(pool)) === 0);
   assert.is(await value_of(metrics.kafka_errors), 7);
