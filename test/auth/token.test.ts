@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load_public_keys, sign_token, verify_token, type VerificationKeys } from '../../src/auth/token.js';
 import { b64, sign_asymmetric } from './sign.js';
+import { guarded_after } from '../guard.js';
 
 const secret = Buffer.from('s'.repeat(40));
 const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
@@ -71,6 +72,6 @@ test('a keys file that is not JSON, has a bad kid, or a weak or wrong key is ref
   assert.is(load_public_keys(undefined).size, 0);
 });
 
-test.after(() => rmSync(dir, { recursive: true, force: true }));
+guarded_after(test, () => rmSync(dir, { recursive: true, force: true }));
 
 test.run();

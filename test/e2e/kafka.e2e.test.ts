@@ -15,6 +15,7 @@ import {
   cleanup, clients, guarded_setup, kill9, start_server, stop, temp_dir, token, type Clients, type Guarded, type Server,
 } from './harness.js';
 import { assert_per_key_order, by_event_id, create_event, decode, metric, readyz, seat, topic, until, type Decoded } from './kafka_harness.js';
+import { guarded_after, guarded_after_each } from '../guard.js';
 
 interface Ctx extends Guarded { broker: Broker; dirs: string[]; servers: Server[]; consumers: Consumer[]; clients: Clients[] }
 const t = suite<Ctx>('kafka e2e', { dirs: [], servers: [], consumers: [], clients: [] } as unknown as Ctx);
@@ -24,13 +25,13 @@ guarded_setup(t, async (ctx) => {
 });
 
 // Whatever a test leaves running is stopped; the broker goes last.
-t.after.each(async (ctx) => {
+guarded_after_each(t, async (ctx) => {
   for (const c of ctx.clients.splice(0)) c.close();
   for (const consumer of ctx.consumers.splice(0)) await consumer.stop().catch(() => undefined);
   for (const server of ctx.servers.splice(0)) if (server.process.exitCode === null && server.process.signalCode === null) await kill9(server);
   for (const dir of ctx.dirs.splice(0)) cleanup(dir);
 });
-t.after(async (ctx) => {
+guarded_after(t, async (ctx) => {
   await dispose_broker(ctx.broker);
 });
 

@@ -15,6 +15,7 @@ import { create_logger } from '../../src/ops/log.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { WorkerPool } from '../../src/runtime/pool.js';
 import { revive, type CounterRequest } from '../runtime/fixtures/counter_behaviour.js';
+import { guarded_after, guarded_after_each } from '../guard.js';
 
 const behaviour_url = new URL('../runtime/fixtures/counter_behaviour.js', import.meta.url).href;
 const codec = new EventCodec();
@@ -22,10 +23,10 @@ const log = create_logger('silent');
 const dirs: string[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 
-test.after.each(async () => {
+guarded_after_each(test, async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-test.after(() => {
+guarded_after(test, () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -9,6 +9,7 @@ import { PartitionHost, snapshot_records_per_ms } from '../../src/runtime/host.j
 import { packr, type WireReply, type WireRequest } from '../../src/runtime/protocol.js';
 import { PartitionStore, type OutboxRecord } from '../../src/runtime/store.js';
 import { behaviour, type CounterRecord, type CounterRequest, type CounterState } from './fixtures/counter_behaviour.js';
+import { guarded_after } from '../guard.js';
 
 const dirs: string[] = [];
 function temp_dir(): string {
@@ -16,7 +17,7 @@ function temp_dir(): string {
   dirs.push(dir);
   return dir;
 }
-test.after(() => {
+guarded_after(test, () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -14,6 +14,7 @@ import { outbox_read_batch_max, type OutboxReadRequest } from '../../src/runtime
 import { WorkerPool, type PoolOptions } from '../../src/runtime/pool.js';
 import { PartitionStore, store_dir, StoreReader } from '../../src/runtime/store.js';
 import { revive, type CounterRequest } from './fixtures/counter_behaviour.js';
+import { guarded_after, guarded_after_each } from '../guard.js';
 
 const behaviour_url = new URL('./fixtures/counter_behaviour.js', import.meta.url).href;
 const dirs: string[] = [];
@@ -36,13 +37,13 @@ async function start_pool(dir: string, overrides: Partial<PoolOptions> = {}): Pr
   return pool;
 }
 
-test.after.each(async () => {
+guarded_after_each(test, async () => {
   for (const pool of [...pools]) {
     await pool.close();
     pools.delete(pool);
   }
 });
-test.after(() => {
+guarded_after(test, () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
