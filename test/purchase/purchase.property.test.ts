@@ -80,7 +80,8 @@ type Op =
   /** live: pick among AUTHORIZED payments (the interesting ones), else among all. */
   | { t: 'confirm'; order: number; payment: number; live: boolean }
   | { t: 'capture'; payment: number }
-  | { t: 'refund'; payment: number; fraction: number; key: number | null }
+  /** edge: refund exactly what is left, or one micro more (the cap's boundary), else a fraction. */
+  | { t: 'refund'; payment: number; fraction: number; key: number | null; edge?: 'left' | 'over' | null }
   | { t: 'release'; order: number }
   | { t: 'retry' ; which: number }
   | { t: 'advance'; ms: number }
@@ -95,7 +96,7 @@ const op_arb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ t: fc.constant('authorize' as const), order: fc.nat(), token: fc.oneof({ weight: 5, arbitrary: fc.constantFrom(0, 1) }, { weight: 2, arbitrary: fc.constantFrom(2, 3, 4) }), key: fc.option(fc.nat(3)) }) },
   { weight: 6, arbitrary: fc.record({ t: fc.constant('confirm' as const), order: fc.nat(), payment: fc.nat(), live: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('capture' as const), payment: fc.nat() }) },
-  { weight: 3, arbitrary: fc.record({ t: fc.constant('refund' as const), payment: fc.nat(), fraction: fc.double({ min: 0.05, max: 1.3, noNaN: true }), key: fc.option(fc.nat(3)) }) },
+  { weight: 3, arbitrary: fc.record({ t: fc.constant('refund' as const), payment: fc.nat(), fraction: fc.double({ min: 0.05, max: 1.3, noNaN: true }), key: fc.option(fc.nat(3)), edge: fc.constantFrom(null, null, 'left' as const, 'over' as const) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('release' as const), order: fc.nat() }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('retry' as const), which: fc.nat() }) },
   // Past one hold's expiry (601 s), past the authorization grace too, or a little.
@@ -577,7 +578,9 @@ async function run(ops: Op[], seed: number): Promise<void> {
       case 'refund': {
         const p = payment_at(op.payment);
         if (p === undefined) return false;
-        await refund(p, op.amount ?? Math.max(1, Math.floor(p.amount * op.fraction)), op.key === null ? '' : `r${op.key}`, label);
+        const left = p.captured - p.refunded - p.pending.reduce((n, r) => n + r.amount, 0);
+        const amount = op.amount ?? Math.max(1, op.edge === 'left' ? left : op.edge === 'over' ? left + 1 : Math.floor(p.amount * op.fraction));
+        await refund(p, amount, op.key === null ? '' : `r${op.key}`, label);
         return true;
       }
       case 'release': {
