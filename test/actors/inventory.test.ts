@@ -280,12 +280,17 @@ test('ReserveTickets: max_seats_per_user counts held + sold -> SeatsPerUserExcee
   h.check();
 });
 
-test('ReserveTickets: at most holds_per_user_max active holds per user', () => {
+/** The README's promises, as literals: changing a constant in src/actors/limits.ts must fail
+ *  here, not silently move every test with it. */
+const README_HOLDS_PER_USER = 10; // "≤ 10 active holds per user per event"
+const README_TOMBSTONE_MS = 24 * 60 * 60 * 1000; // "released/expired holds remembered 24 h"
+
+test('ReserveTickets: at most 10 active holds per user (holds_per_user_max)', () => {
   const h = new Harness();
   h.create_event(sample_spec({ max_seats_per_user: 100 }));
   const ids = sample_seat_ids();
   const holds: string[] = [];
-  for (let i = 0; i < L.holds_per_user_max; i++) holds.push(h.reserve('u1', [ids[i]!]).reply.hold_id);
+  for (let i = 0; i < README_HOLDS_PER_USER; i++) holds.push(h.reserve('u1', [ids[i]!]).reply.hold_id);
   const err = rejects(h, 'HoldsPerUserExceededError', () => h.reserve('u1', [ids[20]!]));
   assert.match(err.message, /holds/);
   h.reserve('u2', [ids[20]!]);
@@ -638,14 +643,14 @@ test('tombstones: after a long outage every due tombstone is forgotten within bo
 // ---------------------------------------------------------------------------------------------
 // tombstones
 
-test('tombstones: ended holds answer released=false until retention, then HoldNotFoundError', () => {
+test('tombstones: ended holds answer released=false for 24 h, then HoldNotFoundError', () => {
   const h = ready();
   const released = h.reserve('u1', ['101-A-1']).reply.hold_id;
   h.release(released, 'u1'); // tombstone at T0
   const expired = h.reserve('u2', ['101-A-2'], 30).reply.hold_id;
   h.advance(30_000);
   h.timers(); // tombstone at T0 + 30 s
-  h.advance(L.hold_tombstone_retention_ms - 30_000 - 1);
+  h.advance(README_TOMBSTONE_MS - 30_000 - 1);
   assert.equal(h.timers().records, []);
   assert.equal(h.release(released, 'u1').reply, { released: false });
   h.advance(1);

@@ -11,6 +11,7 @@ import {
   load_public_keys, sign_token, token_clock_skew_seconds, token_lifetime_seconds_max_default, verify_token, type VerificationKeys,
 } from '../../src/auth/token.js';
 import { b64, sign_asymmetric, sign_hs256 } from './sign.js';
+import { guarded_after } from '../guard.js';
 
 const secret = Buffer.from('s'.repeat(40));
 const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
@@ -131,6 +132,6 @@ test('each refusal carries its reason (ticketing_auth_refusals_total)', () => {
   assert.is(reason_of(sign_hs256(secret, { sub: 'u', role: 'root', exp: t + 60 }), /role/), 'claims');
 });
 
-test.after(() => rmSync(dir, { recursive: true, force: true }));
+guarded_after(test, () => rmSync(dir, { recursive: true, force: true }));
 
 test.run();

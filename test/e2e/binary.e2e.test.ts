@@ -8,6 +8,7 @@ import { delimiter, join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { arena_file, arena_id, await_serving, cleanup, clients, code_of, grpc, guarded_setup, repo_root, temp_dir, type Guarded } from './harness.js';
+import { guarded_after } from '../guard.js';
 
 const t = suite<Guarded & { dir: string; env: NodeJS.ProcessEnv; started: ChildProcess[] }>('single executable e2e');
 
@@ -49,7 +50,7 @@ guarded_setup(t, (ctx) => {
   };
 });
 
-t.after((ctx) => {
+guarded_after(t, (ctx) => {
   for (const child of ctx.started ?? []) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   if (ctx.dir !== undefined) cleanup(ctx.dir);
 });

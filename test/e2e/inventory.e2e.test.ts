@@ -6,6 +6,7 @@ import {
   arena_file, arena_id, cleanup, clients, code_of, grpc, guarded_setup, run_cli, start_server, stop, temp_dir, token,
   type Clients, type Guarded, type Server,
 } from './harness.js';
+import { guarded_after } from '../guard.js';
 
 const S = grpc.status;
 const t = suite<Guarded & { dir: string; server: Server; c: Clients; alice: string; bob: string; svc: string; admin: string }>('inventory e2e');
@@ -23,7 +24,7 @@ guarded_setup(t, async (ctx) => {
   assert.match(imported.stdout, `${arena_id}: created, 58 seats`);
 });
 
-t.after(async (ctx) => {
+guarded_after(t, async (ctx) => {
   if (ctx.server === undefined) return;
   ctx.c?.close();
   assert.is(await stop(ctx.server), 0, 'SIGTERM exits 0');
@@ -87,7 +88,12 @@ t('ConfirmAllocation sells the seats; repeating is a no-op; release after confir
 t('confirming a released hold is FAILED_PRECONDITION', async (ctx) => {
   const hold = await ctx.c.reserve({ event_id: arena_id, seat_ids: ['102-A-2'], hold_ttl_seconds: 60, user_id: 'alice' }, ctx.alice);
   await ctx.c.release({ hold_id: hold.hold_id }, ctx.alice);
+  const before = await counts(ctx);
   assert.is((await code_of(ctx.c.confirm({ order_id: 'order-3', hold_id: hold.hold_id }, ctx.svc))).code, S.FAILED_PRECONDITION);
+  assert.equal(await counts(ctx), before, 'the refusal sold nothing and held nothing');
+  // The seat is still free: another buyer can hold it.
+  const again = await ctx.c.reserve({ event_id: arena_id, seat_ids: ['102-A-2'], hold_ttl_seconds: 60, user_id: 'bob' }, ctx.bob);
+  await ctx.c.release({ hold_id: again.hold_id }, ctx.bob);
 });
 
 t('hold expiry: at expires_at the seats are free again, release answers false, confirm is refused', async (ctx) => {

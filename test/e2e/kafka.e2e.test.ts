@@ -15,6 +15,7 @@ import {
   cleanup, clients, guarded_setup, kill9, start_server, stop, temp_dir, token, type Clients, type Guarded, type Server,
 } from './harness.js';
 import { assert_per_key_order, by_event_id, create_event, decode, metric, readyz, seat, topic, until, type Decoded } from './kafka_harness.js';
+import { guarded_after, guarded_after_each } from '../guard.js';
 
 interface Ctx extends Guarded { broker: Broker; dirs: string[]; servers: Server[]; consumers: Consumer[]; clients: Clients[] }
 const t = suite<Ctx>('kafka e2e', { dirs: [], servers: [], consumers: [], clients: [] } as unknown as Ctx);
@@ -24,13 +25,13 @@ guarded_setup(t, async (ctx) => {
 });
 
 // Whatever a test leaves running is stopped; the broker goes last.
-t.after.each(async (ctx) => {
+guarded_after_each(t, async (ctx) => {
   for (const c of ctx.clients.splice(0)) c.close();
   for (const consumer of ctx.consumers.splice(0)) await consumer.stop().catch(() => undefined);
   for (const server of ctx.servers.splice(0)) if (server.process.exitCode === null && server.process.signalCode === null) await kill9(server);
   for (const dir of ctx.dirs.splice(0)) cleanup(dir);
 });
-t.after(async (ctx) => {
+guarded_after(t, async (ctx) => {
   await dispose_broker(ctx.broker);
 });
 
@@ -154,12 +155,12 @@ t('broker stopped in the middle of a stream of reservations: no call fails, /rea
   const holds: string[] = [];
   let next = 0;
   const total = 400;
-  let stopped: Promise<void> | undefined;
-  // Four clients, each reserve then release; the broker is stopped after a quarter of them.
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    while (next < total) {
+  // Four clients, each reserve then release; the broker is stopped, and known to be down, after
+  // a quarter of them: the other three quarters run during the outage whatever the machine's
+  // speed (started concurrently, a slow stop could let every call finish first).
+  const calls = (until_i: number) => Promise.all(Array.from({ length: 4 }, async () => {
+    while (next < until_i) {
       const i = next++;
-      if (i === total / 4) stopped = ctx.broker.stop();
       try {
         const hold = await c.reserve({ event_id: event_ids[i % 2]!, seat_ids: [seat(Math.floor(i / 2))], hold_ttl_seconds: 600, user_id: `o${i}` }, svc);
         holds.push(hold.hold_id);
@@ -169,7 +170,9 @@ t('broker stopped in the middle of a stream of reservations: no call fails, /rea
       }
     }
   }));
-  await stopped;
+  await calls(total / 4);
+  await ctx.broker.stop();
+  await calls(total);
   assert.equal(failures, [], 'no client call failed');
   assert.is(holds.length, total);
   // Events pile up; after --outbox-degraded-after the node says so (still ready: it serves).

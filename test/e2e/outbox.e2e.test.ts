@@ -8,6 +8,7 @@ import {
   bin, cleanup, clients, guarded_setup, run_cli, start_server, stop, temp_dir, token, type Clients, type Guarded, type Server,
 } from './harness.js';
 import { create_event, metric, seat, until } from './kafka_harness.js';
+import { guarded_after } from '../guard.js';
 
 interface Ctx extends Guarded { dir: string; server: Server; c: Clients; svc: string; admin: string; holds: string[] }
 const t = suite<Ctx>('outbox e2e');
@@ -26,7 +27,7 @@ guarded_setup(t, async (ctx) => {
   for (const hold_id of ctx.holds.slice(0, 2)) await ctx.c.release({ hold_id }, ctx.svc);
 });
 
-t.after(async (ctx) => {
+guarded_after(t, async (ctx) => {
   ctx.c?.close();
   if (ctx.server !== undefined && ctx.server.process.exitCode === null) await stop(ctx.server);
   if (ctx.dir !== undefined) cleanup(ctx.dir);

@@ -9,6 +9,7 @@ import {
   arena_file, arena_id, cleanup, clients, code_of, grpc, guarded_setup, run_cli, start_server, stop, temp_dir, token,
   type Clients, type Guarded, type Server,
 } from './harness.js';
+import { guarded_after } from '../guard.js';
 
 const S = grpc.status;
 interface Ctx extends Guarded { dir: string; server: Server; c: Clients; alice: string; bob: string; carol: string; svc: string; admin: string }
@@ -33,7 +34,7 @@ guarded_setup(t, async (ctx) => {
   assert.is(imported.status, 0, imported.stderr);
 });
 
-t.after(async (ctx) => {
+guarded_after(t, async (ctx) => {
   if (ctx.server === undefined) return;
   ctx.c?.close();
   assert.is(await stop(ctx.server), 0, 'SIGTERM exits 0');
@@ -97,6 +98,7 @@ t('happy path: draft priced from tiers, scored, authorized, confirmed, captured;
 
 t('a declined card: DECLINED, the order stays a draft, a second card can pay', async (ctx) => {
   const order = await draft(ctx, ctx.bob, 'bob', ['101-A-2']);
+  const sold_before = await sold(ctx);
   const declined = await ctx.c.authorize({ order_id: order.id, amount: money(price_a), payment_token: 'tok_chargeDeclined' }, ctx.bob);
   assert.is(declined.status, 'DECLINED');
   const refused = await code_of(ctx.c.confirm_order({ order_id: order.id, payment_id: declined.payment_id }, ctx.bob));
@@ -104,9 +106,13 @@ t('a declined card: DECLINED, the order stays a draft, a second card can pay', a
   assert.match(refused.details, 'DECLINED');
   const funds = await ctx.c.authorize({ order_id: order.id, amount: money(price_a), payment_token: 'tok_insufficientFunds' }, ctx.bob);
   assert.is(funds.status, 'DECLINED');
+  const still = await ctx.c.get_order({ order_id: order.id }, ctx.bob);
+  assert.equal([still.order.status, still.payment_id, still.payment_status, still.captured.amount_micros], ['DRAFT', funds.payment_id, 'DECLINED', '0'], 'the order stays a draft, no money moved');
+  assert.is(await sold(ctx), sold_before, 'declines sell nothing');
   const ok = await ctx.c.authorize({ order_id: order.id, amount: money(price_a), payment_token: 'tok_mastercard' }, ctx.bob);
   assert.is(ok.status, 'AUTHORIZED');
   assert.is((await ctx.c.confirm_order({ order_id: order.id, payment_id: ok.payment_id }, ctx.bob)).status, 'CONFIRMED');
+  assert.is(await sold(ctx), sold_before + 1, 'the second card bought the seat');
 });
 
 t('wrong amount, wrong currency, missing token: INVALID_ARGUMENT and nothing recorded', async (ctx) => {
@@ -127,9 +133,11 @@ t('fraud decline: a blocklisted ip scores DECLINE and Authorize declines without
   const scored = await ctx.c.score({ order_id: order.id, user_id: 'alice', ip: blocked_ip, device_id: 'dev-x' }, ctx.svc);
   assert.is(scored.decision, 'DECLINE');
   assert.is(scored.risk_score, 1);
-  const auth = await ctx.c.authorize({ order_id: order.id, amount: money(price_a), payment_token: 'tok_visa' }, ctx.alice);
+  // tok_gatewayTimeout makes the sandbox gateway answer UNAVAILABLE: DECLINED proves it was not called.
+  const auth = await ctx.c.authorize({ order_id: order.id, amount: money(price_a), payment_token: 'tok_gatewayTimeout' }, ctx.alice);
   assert.is(auth.status, 'DECLINED');
   const d = await ctx.c.get_order({ order_id: order.id }, ctx.alice);
+  assert.is(d.order.status, 'DRAFT');
   assert.is(d.fraud_decision, 'DECLINE');
   assert.is(d.payment_status, 'DECLINED');
   // Scoring is for services: a customer could otherwise launder its own ip and device.
@@ -232,7 +240,10 @@ t('promo: unknown code FAILED_PRECONDITION; max_seats_per_user counts drafts; Li
   assert.is((await ctx.c.get_order({ order_id: ids[0] }, erin)).order.status, 'CANCELLED');
   // A draft's hold is sold only through ConfirmOrder.
   const d2 = await ctx.c.get_order({ order_id: ids[1] }, erin);
+  const sold_before = await sold(ctx);
   assert.is((await code_of(ctx.c.confirm({ order_id: 'x-1', hold_id: d2.hold_id }, ctx.svc))).code, S.FAILED_PRECONDITION);
+  assert.is(await sold(ctx), sold_before, 'InventoryService.Confirm sold nothing');
+  assert.is((await ctx.c.get_order({ order_id: ids[1] }, erin)).order.status, 'DRAFT', 'the draft is untouched');
 });
 
 t('limits: each refusal is counted by its limit in ticketing_limit_refusals_total', async (ctx) => {

@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { dispose_broker, start_broker, type Broker } from '../kafka/broker.js';
 import { start_consumer } from '../kafka/consume.js';
-import { cleanup, clients, kill9, start_server, stop, temp_dir, token, type Clients, type Server } from './harness.js';
+import { cleanup, clients, start_server, stop, temp_dir, token, type Clients, type Server } from './harness.js';
 import { decode, topic, until } from './kafka_harness.js';
 
 const EVENT = 'evt-crash-purchase';
@@ -18,9 +18,10 @@ const SEATS = 200;
 const BUYERS_PER_ROUND = 40;
 const ROUNDS = 3;
 
-interface Acked { user: string; seat: string; order_id?: string; payment_id?: string; authorized?: boolean; confirmed?: boolean }
+interface Acked { user: string; seat: string; started?: boolean; finished?: boolean; order_id?: string; payment_id?: string; authorized?: boolean; confirmed?: boolean }
 
 async function buy(c: Clients, bearer: string, a: Acked, round: number): Promise<void> {
+  a.started = true;
   const order = await c.create_draft({ user_id: a.user, event_id: EVENT, seat_ids: [a.seat], promo_code: '', idempotency_key: `r${round}` }, bearer);
   a.order_id = order.id;
   const auth = await c.authorize({ order_id: order.id, amount: order.total, payment_token: 'tok_visa' }, bearer, { 'idempotency-key': `pay-${round}` });
@@ -28,6 +29,7 @@ async function buy(c: Clients, bearer: string, a: Acked, round: number): Promise
   a.authorized = auth.status === 'AUTHORIZED';
   const confirmed = await c.confirm_order({ order_id: order.id, payment_id: auth.payment_id }, bearer);
   a.confirmed = confirmed.status === 'CONFIRMED';
+  a.finished = true;
 }
 
 test('kill -9 during purchases: acknowledged steps survive, nothing half-applied, captures finished, every OrderConfirmed on Kafka', async () => {
@@ -58,8 +60,17 @@ test('kill -9 during purchases: acknowledged steps survive, nothing half-applied
         await new Promise((r) => setTimeout(r, i * 8));
         await buy(c!, token(dir, b.user, 'customer'), b, round);
       }));
-      await new Promise((r) => setTimeout(r, 50 + Math.floor(Math.random() * 300)));
-      await kill9(server);
+      // Kill once a random number of drafts is acknowledged while purchases are still under
+      // way (a condition, not a sleep: on a busy machine a fixed delay may kill before anything
+      // started or after everything finished, and the round would test nothing).
+      const drafts_at_kill = 1 + Math.floor(Math.random() * (BUYERS_PER_ROUND / 2));
+      const in_flight = () => buyers.filter((b) => b.started === true && b.finished !== true).length;
+      const acked = () => buyers.filter((b) => b.order_id !== undefined).length;
+      for (let i = 0; i < 100_000 && !(acked() >= drafts_at_kill && in_flight() > 0); i++) await new Promise((r) => setTimeout(r, 1));
+      const cut = in_flight();
+      server.process.kill('SIGKILL');
+      assert.ok(cut > 0, `round ${round}: purchases were in flight at the kill`);
+      await server.exited;
       await running;
       if (process.env['CRASH_DEBUG'] === '1') console.log(`round ${round}: drafts ${buyers.filter((b) => b.order_id).length}, authorized ${buyers.filter((b) => b.authorized).length}, confirmed ${buyers.filter((b) => b.confirmed).length} of ${buyers.length} acknowledged at the kill`);
       c.close();
@@ -103,8 +114,11 @@ test('kill -9 during purchases: acknowledged steps survive, nothing half-applied
         const bearer = token(dir, a.user, 'customer');
         const d = await c.get_order({ order_id: a.order_id }, bearer);
         if (d.order.status !== 'DRAFT') continue;
-        const auth = await c.authorize({ order_id: a.order_id, amount: d.order.total, payment_token: 'tok_visa' }, bearer, { 'idempotency-key': `pay-${round}` })
-          .catch(() => c!.authorize({ order_id: a.order_id, amount: d.order.total, payment_token: 'tok_visa' }, bearer, { 'idempotency-key': `pay-${round}-again` }));
+        // The same key as before the crash, as the server tells clients to do: a PENDING
+        // authorization is completed, an acknowledged one is returned, none is made twice.
+        const auth = await c.authorize({ order_id: a.order_id, amount: d.order.total, payment_token: 'tok_visa' }, bearer, { 'idempotency-key': `pay-${round}` });
+        assert.is(auth.status, 'AUTHORIZED', `the same-key retry of ${a.order_id} after the crash authorizes`);
+        if (a.payment_id !== undefined) assert.is(auth.payment_id, a.payment_id, 'an acknowledged authorization is the one returned');
         const done = await c.confirm_order({ order_id: a.order_id, payment_id: auth.payment_id }, bearer);
         assert.is(done.status, 'CONFIRMED');
         a.confirmed = true;

@@ -39,14 +39,18 @@ test('per user: a burst over the limit is refused with the time to retry; anothe
     const bob = token(dir, 'bob', 'customer');
 
     // Alice fires 40 at once while Bob makes his 10 (his own burst).
+    const a_started = performance.now();
     const a_calls = Array.from({ length: 40 }, () => settle(c.availability({ event_id: arena_id }, alice)));
     const b_calls = Array.from({ length: 10 }, () => settle(c.availability({ event_id: arena_id }, bob)));
     const a = await Promise.all(a_calls);
+    const a_elapsed_s = (performance.now() - a_started) / 1000;
     const b = await Promise.all(b_calls);
 
     const a_ok = a.filter((o) => o.ok).length;
-    // The burst (10), plus at most what refills (5/s) while the 40 arrive.
-    assert.ok(a_ok >= 10 && a_ok <= 15, `about the burst passes: ${a_ok} of 40`);
+    // The burst (10), plus at most what refilled (5/s) while the 40 were in flight: a bound from
+    // the measured time, not a fixed window (a busy machine may take seconds to send them).
+    const a_max = 10 + Math.floor(5 * a_elapsed_s) + 1;
+    assert.ok(a_ok >= 10 && a_ok <= a_max, `the burst passes, plus what refilled in ${a_elapsed_s.toFixed(2)} s: ${a_ok} of 40 (at most ${a_max})`);
     for (const o of a) {
       if (o.ok) continue;
       assert.is(o.code, S.RESOURCE_EXHAUSTED, `refused RESOURCE_EXHAUSTED: ${o.details}`);
@@ -58,8 +62,10 @@ test('per user: a burst over the limit is refused with the time to retry; anothe
     assert.ok(b.every((o) => o.ok), `every one of Bob's calls succeeded: ${JSON.stringify(b.filter((o) => !o.ok))}`);
 
     // Waiting the advertised time is enough.
-    const refused = await settle(c.availability({ event_id: arena_id }, alice));
-    assert.is(refused.ok, false, 'still empty right after the burst');
+    // Drain whatever refilled meanwhile (a condition, not an assumption that no time passed).
+    let refused = await settle(c.availability({ event_id: arena_id }, alice));
+    for (let i = 0; i < 1000 && refused.ok; i++) refused = await settle(c.availability({ event_id: arena_id }, alice));
+    assert.is(refused.ok, false, 'empty once drained');
     await sleep(retry_ms((refused as { details: string }).details));
     assert.equal(await settle(c.availability({ event_id: arena_id }, alice)), { ok: true }, 'served again after the advertised wait');
 
@@ -88,10 +94,12 @@ test('per ip: applies before authentication, to every role; counted with scope="
     const c = clients(server.grpc_port);
 
     // Without a token: the first ~10 reach authentication (UNAUTHENTICATED), the rest are stopped before it.
+    const anon_started = performance.now();
     const anon = await Promise.all(Array.from({ length: 40 }, () => settle(c.get_event({ event_id: 'evt-none' }))));
+    const anon_max = 10 + Math.floor(5 * (performance.now() - anon_started) / 1000) + 1;
     const codes = anon.map((o) => (o.ok ? 'OK' : S[o.code]));
     const unauthenticated = codes.filter((x) => x === 'UNAUTHENTICATED').length;
-    assert.ok(unauthenticated >= 10 && unauthenticated <= 15, `about the burst reached authentication: ${codes.join(',')}`);
+    assert.ok(unauthenticated >= 10 && unauthenticated <= anon_max, `the burst (plus what refilled, at most ${anon_max}) reached authentication: ${codes.join(',')}`);
     assert.is(codes.filter((x) => x === 'RESOURCE_EXHAUSTED').length, 40 - unauthenticated);
     const refusal = anon.find((o) => !o.ok && o.code === S.RESOURCE_EXHAUSTED) as { details: string };
     assert.match(refusal.details, /^rate limit for ip 127\.0\.0\.1 exceeded .*: retry in [0-9]+ ms$/);
@@ -99,9 +107,11 @@ test('per ip: applies before authentication, to every role; counted with scope="
     // A service token is limited per ip like anyone else.
     const svc = token(dir, 'orders', 'service');
     await sleep(2_000); // refill the whole burst (10 at 5/s)
+    const s_started = performance.now();
     const s = await Promise.all(Array.from({ length: 40 }, () => settle(c.get_event({ event_id: 'evt-none' }, svc))));
+    const s_max = 10 + Math.floor(5 * (performance.now() - s_started) / 1000) + 1;
     const passed = s.filter((o) => !o.ok && o.code === S.NOT_FOUND).length;
-    assert.ok(passed >= 10 && passed <= 15, `about the burst passed: ${passed}`);
+    assert.ok(passed >= 10 && passed <= s_max, `the burst passed (plus what refilled, at most ${s_max}): ${passed}`);
     assert.is(s.filter((o) => !o.ok && o.code === S.RESOURCE_EXHAUSTED).length, 40 - passed);
 
     const metrics = await scrape(server);

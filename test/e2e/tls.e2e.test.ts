@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bin, cleanup, clients, code_of, grpc, guarded_setup, run_cli, start_server, stop, temp_dir, token, type Clients, type Guarded, type Server } from './harness.js';
+import { guarded_after } from '../guard.js';
 
 const S = grpc.status;
 
@@ -112,7 +113,7 @@ guarded_setup(tls, async (ctx) => {
   ctx.alice = token(ctx.dir, 'alice', 'customer');
 });
 
-tls.after(async (ctx) => {
+guarded_after(tls, async (ctx) => {
   ctx.c?.close();
   ctx.plain?.close();
   if (ctx.server !== undefined) assert.is(await stop(ctx.server), 0, 'SIGTERM exits 0');
@@ -178,7 +179,7 @@ guarded_setup(mtls, async (ctx) => {
   ctx.svc = token(ctx.dir, 'orders', 'service');
 });
 
-mtls.after(async (ctx) => {
+guarded_after(mtls, async (ctx) => {
   ctx.c?.close();
   if (ctx.server !== undefined) assert.is(await stop(ctx.server), 0, 'SIGTERM exits 0');
   if (ctx.dir !== undefined) cleanup(ctx.dir);
@@ -255,7 +256,7 @@ guarded_setup(bad, async (ctx) => {
   pki();
   ctx.dir = temp_dir('tls-bad');
 });
-bad.after((ctx) => {
+guarded_after(bad, (ctx) => {
   if (ctx.dir !== undefined) cleanup(ctx.dir);
 });
 

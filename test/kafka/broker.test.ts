@@ -9,6 +9,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { dispose_broker, start_broker, type Broker } from './broker.js';
+import { guarded_after } from '../guard.js';
 
 interface Context {
   broker?: Broker;
@@ -61,7 +62,7 @@ function same_messages(actual: string[], expected: string[]): void {
   assert.equal([...actual].sort(), [...expected].sort());
 }
 
-t.after(async (ctx) => {
+guarded_after(t, async (ctx) => {
   await dispose_broker(ctx.broker);
   ctx.broker = undefined;
 });

@@ -15,6 +15,7 @@ import { create_logger } from '../../src/ops/log.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { WorkerPool } from '../../src/runtime/pool.js';
 import { revive, type CounterRequest } from '../runtime/fixtures/counter_behaviour.js';
+import { guarded_after, guarded_after_each } from '../guard.js';
 
 const behaviour_url = new URL('../runtime/fixtures/counter_behaviour.js', import.meta.url).href;
 const codec = new EventCodec();
@@ -22,10 +23,10 @@ const log = create_logger('silent');
 const dirs: string[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 
-test.after.each(async () => {
+guarded_after_each(test, async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-test.after(() => {
+guarded_after(test, () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -36,6 +37,8 @@ class FakeSink implements EventSink {
   resets = 0;
   closed = false;
   started = 0;
+  /** When set, sends after the planned failures wait here, so a test can look in between. */
+  gate: Promise<void> | null = null;
   async send(events: EncodedEvent[]): Promise<void> {
     this.started++;
     await sleep(1);
@@ -44,6 +47,7 @@ class FakeSink implements EventSink {
       this.fail_next--;
       throw new Error('broker unreachable');
     }
+    if (this.gate !== null) await this.gate;
     this.batches.push(events);
   }
   async reset(): Promise<void> {
@@ -130,10 +134,16 @@ test('a failing broker: every failed send counted, entries kept, the producer re
   const { pool } = await setup();
   const sink = new FakeSink();
   sink.fail_next = 7;
+  let open = (): void => undefined;
+  sink.gate = new Promise((resolve) => (open = resolve));
   const { emitter, metrics } = start_emitter(pool, sink);
   await released(pool, 0, 'evt-a', 10);
-  await until(() => sink.fail_next === 0);
-  assert.ok(emitter.status().failing || sink.batches.length > 0);
+  // The 8th send waits at the gate: after 7 failures nothing was delivered and nothing deleted.
+  await until(() => sink.fail_next === 0 && sink.started >= 8);
+  assert.is(sink.batches.length, 0, 'nothing delivered while the broker failed');
+  assert.is(await outbox_size(pool), 10, 'every entry kept while its sends failed');
+  sink.gate = null;
+  open();
   await until(() => sink.delivered().length >= 10);
   await until(async () => (await outbox_size(pool)) === 0);
   assert.is(await value_of(metrics.kafka_errors), 7);

@@ -7,8 +7,9 @@ import type { Clock } from '../../src/runtime/clock.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 import { PartitionHost, snapshot_records_per_ms } from '../../src/runtime/host.js';
 import { packr, type WireReply, type WireRequest } from '../../src/runtime/protocol.js';
-import { PartitionStore, type OutboxRecord } from '../../src/runtime/store.js';
+import { PartitionStore, store_dir, StoreReader, type OutboxRecord } from '../../src/runtime/store.js';
 import { behaviour, type CounterRecord, type CounterRequest, type CounterState } from './fixtures/counter_behaviour.js';
+import { guarded_after } from '../guard.js';
 
 const dirs: string[] = [];
 function temp_dir(): string {
@@ -16,7 +17,7 @@ function temp_dir(): string {
   dirs.push(dir);
   return dir;
 }
-test.after(() => {
+guarded_after(test, () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -76,6 +77,25 @@ test('run_batch: a non-rejection error escapes synchronously (the worker dies on
   const again = await make_host(dir, new ManualClock(1000));
   assert.is(again.state_of(0).counters.get('a'), undefined, 'the batch never reached the disk');
   await again.close();
+});
+
+test('a reply leaves only once its commit is on disk: a second, read-only handle sees it at once', async () => {
+  const dir = temp_dir();
+  const host = await make_host(dir, new ManualClock(1000), 1000, [0]);
+  const reader = new StoreReader(store_dir(dir, 0));
+  try {
+    for (let i = 1; i <= 20; i++) {
+      const [reply] = await host.run_batch(batch([0, { k: 'emit', key: `k${i}`, count: 1 }]));
+      assert.equal(reply, { id: reply!.id, ok: true, value: 1 });
+      // No polling, no waiting: a fresh read snapshot (lmdb-js would renew it only on a later
+      // timer tick) must already hold the entry the moment the reply is out.
+      (reader as unknown as { root: { resetReadTxn(): void } }).root.resetReadTxn();
+      assert.is(reader.outbox_after(0, 0, 100).length, i, `reply ${i} was released after its commit`);
+    }
+  } finally {
+    await reader.close();
+    await host.close();
+  }
 });
 
 test('replies leave in batch order even when a later batch has nothing to commit', async () => {

@@ -10,6 +10,7 @@ import { WorkerPool, type PoolOptions } from '../../src/runtime/pool.js';
 import { packr } from '../../src/runtime/protocol.js';
 import { PartitionStore, type OutboxRecord } from '../../src/runtime/store.js';
 import { NegativeError, revive, type CounterRequest, type CounterSnapshot } from './fixtures/counter_behaviour.js';
+import { guarded_after, guarded_after_each } from '../guard.js';
 
 const behaviour_url = new URL('./fixtures/counter_behaviour.js', import.meta.url).href;
 
@@ -48,11 +49,11 @@ async function close_pool(pool: WorkerPool): Promise<void> {
 }
 
 // Safety net: a failed assertion must not leave worker threads keeping the process alive.
-test.after.each(async () => {
+guarded_after_each(test, async () => {
   for (const pool of [...open_pools]) await close_pool(pool);
 });
 
-test.after(() => {
+guarded_after(test, () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -406,8 +407,9 @@ test('timers: fire only once the worker clock passes the deadline; outbox entry 
   const now = (await req(pool, p, { k: 'now' })) as number;
   assert.ok(now >= before + 10_000, 'the worker clock moved forward by the offset');
   // Still exactly once after more clock movement.
+  // No sleep: the worker runs its timers when the clock message arrives, and this request,
+  // posted after it on the same port, is answered only after that run's commit.
   pool.advance_clock(60_000);
-  await sleep(20);
   assert.is(await req(pool, p, { k: 'get', key: 'tick' }), 6);
   await close_pool(pool);
 

@@ -8,6 +8,7 @@ import { AssertionError } from '../../src/runtime/assert.js';
 import { packr } from '../../src/runtime/protocol.js';
 import { outbox_trim_batch_max } from '../../src/runtime/outbox.js';
 import { commit_together, PartitionStore, store_dir, type OutboxRecord } from '../../src/runtime/store.js';
+import { guarded_after } from '../guard.js';
 
 type Rec = { key: string; n: number };
 
@@ -18,7 +19,7 @@ function temp_dir(): string {
   return dir;
 }
 
-test.after(() => {
+guarded_after(test, () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -14,6 +14,7 @@ import { outbox_read_batch_max, type OutboxReadRequest } from '../../src/runtime
 import { WorkerPool, type PoolOptions } from '../../src/runtime/pool.js';
 import { PartitionStore, store_dir, StoreReader } from '../../src/runtime/store.js';
 import { revive, type CounterRequest } from './fixtures/counter_behaviour.js';
+import { guarded_after, guarded_after_each } from '../guard.js';
 
 const behaviour_url = new URL('./fixtures/counter_behaviour.js', import.meta.url).href;
 const dirs: string[] = [];
@@ -36,13 +37,13 @@ async function start_pool(dir: string, overrides: Partial<PoolOptions> = {}): Pr
   return pool;
 }
 
-test.after.each(async () => {
+guarded_after_each(test, async () => {
   for (const pool of [...pools]) {
     await pool.close();
     pools.delete(pool);
   }
 });
-test.after(() => {
+guarded_after(test, () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -118,22 +119,26 @@ test('outbox_ready: a read that found nothing is woken once by the next durable 
   const ready: number[] = [];
   pool.on('outbox_ready', (w) => ready.push(w));
   await emit(pool, 1, 'x', 1);
-  await sleep(50);
+  // A round trip to the same worker instead of a sleep: a wake-up posted after the commit
+  // would arrive before this reply (one port, in order).
+  await pool.request(1, { k: 'get', key: 'x' } satisfies CounterRequest);
   assert.equal(ready, [], 'nobody asked: no wake-up');
   assert.is((await pool.outbox_read(0, read_all()([0, 2]))).entries.length, 0);
   await emit(pool, 2, 'y', 1);
   await poll(() => ready.length, (n) => n > 0);
   assert.equal(ready, [0]);
   await emit(pool, 2, 'y', 1);
-  await sleep(50);
+  await pool.request(2, { k: 'get', key: 'y' } satisfies CounterRequest);
   assert.equal(ready, [0], 'once per empty read');
 });
 
 test('worker exit: outbox reads and acks in flight fail with WorkerUnavailableError; recovering and closing refuse typed', async () => {
   const pool = await start_pool(temp_dir(), { restart_delay_ms: 200, restart_delay_ms_max: 200 });
   await emit(pool, 0, 'a', 2);
-  const busy = pool.request(0, { k: 'sleep', ms: 300 } satisfies CounterRequest).catch((e: unknown) => e);
-  await sleep(20);
+  // The worker is busy far longer than any stall of this machine (it is terminated, not waited
+  // for), and the read and ack are posted after the busy request on the same port: they are
+  // queued behind it at the exit whatever the timing.
+  const busy = pool.request(0, { k: 'sleep', ms: 600_000 } satisfies CounterRequest).catch((e: unknown) => e);
   const read = pool.outbox_read(0, read_all()([0, 2])).then(() => 'resolved', (e: unknown) => e);
   const ack = pool.outbox_ack(0, [{ partition: 0, seqs: [1], park: [] }]).then(() => 'resolved', (e: unknown) => e);
   await pool.terminate_worker(0);
