@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { load_definitions, proto_files, proto_root } from '../../src/grpc/proto.js';
 import { check_message, describe_fault, plan_of, utf8_invalid_at } from '../../src/grpc/strict_decode.js';
 import { MalformedRequest, strict_service } from '../../src/grpc/strict_service.js';
-import { mutate, mutation, oracle_valid } from './wire_oracle.js';
+import { mutate, mutation, oracle_valid, request_samples } from './wire_oracle.js';
 
 const root = protobuf.parse(`syntax = "proto3"; package t;
   enum Color { RED = 0; BLUE = 1; }
@@ -161,28 +161,7 @@ parsed.resolvePath = (_origin, target) => `${proto_root}${target}`;
 parsed.loadSync(proto_files, { keepCase: true });
 parsed.resolveAll();
 
-/** A valid request of each method, rich enough that mutations reach every field. */
-const samples: Record<string, Record<string, unknown>> = {
-  ReserveTickets: { event_id: 'evt-x', seat_ids: ['101-A-1', '102-B-10'], hold_ttl_seconds: '300', user_id: 'u1' },
-  ReleaseHold: { hold_id: 'hold_1_AAAA' },
-  ConfirmAllocation: { order_id: 'ord_1', hold_id: 'hold_1_AAAA' },
-  CreateEvent: { event: {
-    event_id: 'evt-x', name: 'Évent', starts_at_unix: '1811836800', currency: 'EUR', price_tiers: { A: '89000000', B: '1' },
-    sections: [{ name: '101', rows: [{ name: 'A', seats: 24, tier: 'A' }] }], max_seats_per_user: 8,
-    promo_codes: [{ code: 'EARLY10', percent_off: 10, max_uses: 500, valid_until_unix: '1809244800' }],
-  } },
-  GetEvent: { event_id: 'evt-x' },
-  GetAvailability: { event_id: 'evt-x', section: '101' },
-  Advance: { millis: '60000' },
-  CreateDraft: { user_id: 'u1', event_id: 'evt-x', seat_ids: ['101-A-1'], promo_code: 'EARLY10', idempotency_key: 'k' },
-  ConfirmOrder: { order_id: 'ord_1', payment_id: 'pay_1' },
-  GetOrder: { order_id: 'ord_1' },
-  ListOrders: { user_id: 'u1', page_size: 10, page_token: 'tok' },
-  Authorize: { order_id: 'ord_1', amount: { amount_micros: '1000', currency: 'EUR' }, payment_token: 'tok_x' },
-  Capture: { payment_id: 'pay_1' },
-  Refund: { payment_id: 'pay_1', amount: { amount_micros: '1000', currency: 'EUR' } },
-  ScoreTransaction: { order_id: 'ord_1', user_id: 'u1', ip: '10.0.0.1', device_id: 'd1' },
-};
+const samples = request_samples('evt-x');
 
 interface Served { name: string; type: protobuf.Type; deserialize: (b: Buffer) => unknown; sample: Uint8Array }
 const refusals: string[] = [];

@@ -118,3 +118,28 @@ export function mutate(sample: Uint8Array, m: { kind: 'truncate'; at: number } |
   else b[m.at] = m.value;
   return b;
 }
+
+/** A valid request of each method, rich enough that mutations reach every field. */
+export function request_samples(event_id: string): Record<string, Record<string, unknown>> {
+  return {
+    ReserveTickets: { event_id: event_id, seat_ids: ['101-A-1', '102-B-10'], hold_ttl_seconds: '300', user_id: 'u1' },
+    ReleaseHold: { hold_id: 'hold_1_AAAA' },
+    ConfirmAllocation: { order_id: 'ord_1', hold_id: 'hold_1_AAAA' },
+    CreateEvent: { event: {
+      event_id: event_id, name: 'Évent', starts_at_unix: '1811836800', currency: 'EUR', price_tiers: { A: '89000000', B: '1' },
+      sections: [{ name: '101', rows: [{ name: 'A', seats: 24, tier: 'A' }] }], max_seats_per_user: 8,
+      promo_codes: [{ code: 'EARLY10', percent_off: 10, max_uses: 500, valid_until_unix: '1809244800' }],
+    } },
+    GetEvent: { event_id: event_id },
+    GetAvailability: { event_id: event_id, section: '101' },
+    Advance: { millis: '60000' },
+    CreateDraft: { user_id: 'u1', event_id: event_id, seat_ids: ['101-A-1'], promo_code: 'EARLY10', idempotency_key: 'k' },
+    ConfirmOrder: { order_id: 'ord_1', payment_id: 'pay_1' },
+    GetOrder: { order_id: 'ord_1' },
+    ListOrders: { user_id: 'u1', page_size: 10, page_token: 'tok' },
+    Authorize: { order_id: 'ord_1', amount: { amount_micros: '1000', currency: 'EUR' }, payment_token: 'tok_x' },
+    Capture: { payment_id: 'pay_1' },
+    Refund: { payment_id: 'pay_1', amount: { amount_micros: '1000', currency: 'EUR' } },
+    ScoreTransaction: { order_id: 'ord_1', user_id: 'u1', ip: '10.0.0.1', device_id: 'd1' },
+  };
+}
