@@ -94,6 +94,7 @@ export const refuse_malformed: grpc.ServerInterceptor = (_method, call) => {
   return new grpc.ServerInterceptingCall(call, {
     start: (next) => next({
       onReceiveMessage: (message: unknown, forward) => {
+        if (refused) return; // a client stream's later messages: the call is over
         if (!(message instanceof MalformedRequest)) {
           forward(message);
           return;
