@@ -30,6 +30,7 @@ import { inventory_service } from './inventory_service.js';
 import { load_definitions, service_of } from './proto.js';
 import { Router } from './router.js';
 import { test_clock_service } from './test_clock_service.js';
+import { check_requests_of, refuse_malformed } from './strict_service.js';
 import { server_credentials } from './tls.js';
 import { edge_limits, type EdgeLimitConfig } from './unary.js';
 
@@ -143,6 +144,13 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.message_bytes_max,
     'grpc.max_send_message_length': 4 * 1024 * 1024,
+    interceptors: [refuse_malformed],
+  });
+  // Before any addService: every request's bytes are checked before protobufjs decodes them.
+  check_requests_of(server, (service, method, fault) => {
+    metrics.requests_malformed.inc({ service, method });
+    metrics.grpc_requests.inc({ service, method, code: 'INVALID_ARGUMENT' });
+    log.debug({ service, method, field: fault.field, offset: fault.offset, reason: fault.reason }, 'malformed request refused');
   });
   const deps = { keys: { secret, public_keys, lifetime_seconds_max: config.token_lifetime_seconds_max }, metrics, log, limits: edge_limits(config) };
   const router = new Router(pool, meta.partition_count);

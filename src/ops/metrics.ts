@@ -75,6 +75,10 @@ export class Metrics {
     name: 'ticketing_auth_refusals_total', help: `Calls refused UNAUTHENTICATED, by reason (${auth_refusal_reasons.join(', ')})`,
     labelNames: ['reason'] as const, registers: [this.registry],
   });
+  readonly requests_malformed = new client.Counter({
+    name: 'ticketing_requests_malformed_total', help: 'Requests refused INVALID_ARGUMENT because their bytes are not a valid encoding of the request message, by service and method',
+    labelNames: ['service', 'method'] as const, registers: [this.registry],
+  });
   readonly payments_open = new client.Gauge({ name: 'ticketing_payments_open', help: 'Payments with a gateway call still owed (pending authorization, capture, void or refund)', registers: [this.registry] });
   readonly settlements = new client.Counter({ name: 'ticketing_settlements_total', help: 'Gateway calls made by the settlement loop, by outcome', labelNames: ['outcome'], registers: [this.registry] });
 
