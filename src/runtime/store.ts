@@ -82,7 +82,11 @@ function acquire(path: string, map_bytes: number): Env {
     mkdirSync(path, { recursive: true });
     // overlappingSync off: a commit promise resolves only once the data is fsynced, so a reply
     // sent after it never acknowledges something a power cut could take back.
-    const root = open({ path, maxDbs: 4, mapSize: map_bytes, overlappingSync: false, noSync: false });
+    // eventTurnBatching off: every write here is a transaction() (those still share one LMDB
+    // transaction when queued together), and with it on lmdb-js leaves an internal promise
+    // rejected and unhandled when a commit fails (write.js writeBatchStart), which would kill
+    // the thread exactly when it must keep serving reads (measured on a full tmpfs).
+    const root = open({ path, maxDbs: 4, mapSize: map_bytes, overlappingSync: false, noSync: false, eventTurnBatching: false });
     env = {
       path, root, users: 0, delivered: new Map(), map_bytes,
       journal: root.openDB<Buffer, [number, number]>({ name: 'journal', encoding: 'binary' }),

@@ -29,14 +29,6 @@ function fatal(error: unknown): never {
   process.exit(70);
 }
 
-// lmdb-js rejects an internal promise nobody can hold when a commit fails (write.js, the
-// event-turn batch's commitPromise); the same failure also rejects the transaction we await,
-// which is where it is handled. Anything else unhandled is a bug: fatal, as before.
-process.on('unhandledRejection', (reason) => {
-  if (reason instanceof Error && 'commitError' in reason) return;
-  fatal(reason);
-});
-
 async function main(): Promise<void> {
   const module = (await import(config.behaviour_url)) as BehaviourModule;
   const clock = new OffsetClock();
