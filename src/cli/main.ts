@@ -10,6 +10,7 @@ import { serve, serve_defaults } from '../grpc/server.js';
 import { load_tls } from '../grpc/tls.js';
 import { backup } from '../ops/backup.js';
 import { partition_count_max } from '../runtime/partition.js';
+import { store_map_bytes_min } from '../runtime/store.js';
 import { flag, int_flag, parse_args } from './args.js';
 import { cmd_outbox_tail } from './outbox_command.js';
 import { outbox_flag_names, outbox_flags } from './outbox_flags.js';
@@ -31,6 +32,10 @@ const usage = `usage:
                   (a send unanswered that long counts as failing at once)
                   [--outbox-max-entries 1000000] [--outbox-max-age 7d]
                   (without --kafka: the outbox keeps at most that many / that old, oldest dropped)
+                  [--store-map-bytes N] [--storage-probe-interval-ms 1000]
+                  (most live data one LMDB store may hold, default 16 GiB; when it is reached or
+                   the disk is full, writes are refused UNAVAILABLE, reads served, /readyz not
+                   ready; checked again every interval, writes resume by themselves)
                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
                   (PEM files; cert + key: gRPC over TLS; plus client CA: mutual TLS, client
                    certificates required and verified; none: plaintext)
@@ -64,6 +69,18 @@ function token_lifetime_flag(args: ReturnType<typeof parse_args>): number {
 }
 
 const limit_flag_names = ['rate-user', 'rate-ip', 'deadline-max-ms', 'message-max-bytes'];
+const storage_flag_names = ['store-map-bytes', 'storage-probe-interval-ms'];
+
+/** --store-map-bytes (TICKETING_STORE_MAP_BYTES) and --storage-probe-interval-ms
+ *  (TICKETING_STORAGE_PROBE_INTERVAL_MS); what is not given keeps serve_defaults. */
+function storage_flags(args: ReturnType<typeof parse_args>) {
+  const store_map_bytes = int_flag(flag(args, 'store-map-bytes', 'TICKETING_STORE_MAP_BYTES', undefined), 'store-map-bytes', store_map_bytes_min, 2 ** 44);
+  const probe_ms = int_flag(flag(args, 'storage-probe-interval-ms', 'TICKETING_STORAGE_PROBE_INTERVAL_MS', undefined), 'storage-probe-interval-ms', 10, 600_000);
+  return {
+    ...(store_map_bytes === undefined ? {} : { store_map_bytes }),
+    ...(probe_ms === undefined ? {} : { storage_probe_interval_ms: probe_ms }),
+  };
+}
 
 /** Abuse limits: --rate-user / --rate-ip N requests per second (burst 2×N; 0: off) and
  *  --deadline-max-ms; what is not given keeps serve_defaults. */
@@ -83,7 +100,7 @@ function limit_flags(args: ReturnType<typeof parse_args>) {
 }
 
 async function cmd_serve(argv: string[]): Promise<void> {
-  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', ...outbox_flag_names, 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', 'auth-public-keys', 'token-lifetime-max', ...limit_flag_names]);
+  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', ...outbox_flag_names, 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', 'auth-public-keys', 'token-lifetime-max', ...limit_flag_names, ...storage_flag_names]);
   const clock_offset_ms = int_flag(flag(args, 'clock-offset-ms', undefined, undefined), 'clock-offset-ms', 0, 10 * 365 * 86400 * 1000);
   if (clock_offset_ms !== undefined && args.flags.get('test-clock') !== true) fail('--clock-offset-ms needs --test-clock');
   const workers = int_flag(flag(args, 'workers', 'TICKETING_WORKERS', undefined), 'workers', 1, 256)
@@ -104,6 +121,7 @@ async function cmd_serve(argv: string[]): Promise<void> {
     clock_offset_ms: clock_offset_ms ?? 0,
     ...serve_defaults,
     ...limit_flags(args),
+    ...storage_flags(args),
     ...outbox_flags(args),
     ...tls,
     fraud_ip_blocklist_file: flag(args, 'fraud-ip-blocklist', 'TICKETING_FRAUD_IP_BLOCKLIST', undefined),

@@ -17,6 +17,8 @@ import { start_http } from '../ops/http.js';
 import { create_logger } from '../ops/log.js';
 import { Metrics } from '../ops/metrics.js';
 import { WorkerPool } from '../runtime/pool.js';
+import { storage_probe_interval_ms_default } from '../runtime/storage.js';
+import { store_map_bytes_max } from '../runtime/store.js';
 import { FraudSignalTracker } from '../purchase/fraud_signals.js';
 import { Purchases } from '../purchase/purchases.js';
 import { SandboxGateway } from '../purchase/sandbox_gateway.js';
@@ -62,6 +64,10 @@ export interface ServeConfig extends EdgeLimitConfig, OutboxConfig {
   settle_interval_ms: number;
   /** Longest lifetime of a bearer token accepted (src/auth/token.ts). */
   token_lifetime_seconds_max: number;
+  /** The most live data one LMDB store may hold (--store-map-bytes). */
+  store_map_bytes: number;
+  /** How often a store refusing writes for want of space is checked again. */
+  storage_probe_interval_ms: number;
 }
 
 /** The fraud ip blocklist file: one address per line; blank lines and # comments ignored. */
@@ -79,6 +85,8 @@ export const serve_defaults = {
   snapshot_every_records: 20_000,
   drain_ms_max: 10_000,
   settle_interval_ms: 1_000,
+  store_map_bytes: store_map_bytes_max,
+  storage_probe_interval_ms: storage_probe_interval_ms_default,
   ...outbox_defaults,
   // Per customer: 50/s sustained, bursts of 100 (a person clicking, or a page's fan-out, never
   // gets near). Per ip: 20,000/s, bursts of 40,000 — far above one node's ~4,000 calls/s, so it
@@ -129,6 +137,8 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     store_count: meta.store_count,
     clock_offset_ms: config.test_clock ? config.clock_offset_ms : 0,
     outbox_cap: outbox_cap_of(config, meta.partition_count),
+    store_map_bytes: config.store_map_bytes,
+    storage_probe_interval_ms: config.storage_probe_interval_ms,
     revive: (wire) => revive_domain_error(wire.name, wire.message) ?? Object.assign(new Error(wire.message), { name: wire.name }),
   });
   metrics.attach(pool);
@@ -168,7 +178,9 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   add('ticketing.payment.v1.PaymentService', payment_service(deps, purchases));
   add('ticketing.fraud.v1.FraudService', fraud_service(deps, purchases));
   const settlement = start_settlement_loop({
-    purchases, interval_ms: config.settle_interval_ms, open_payments: () => metrics.gauge_total('payments_open'), log,
+    purchases, interval_ms: config.settle_interval_ms, log,
+    // While a store refuses writes, a pass could call the gateway but not record the outcome.
+    open_payments: () => (metrics.storage_messages().length > 0 ? 0 : metrics.gauge_total('payments_open')),
     on_pass: (r) => {
       metrics.settlements.inc({ outcome: 'settled' }, r.settled);
       metrics.settlements.inc({ outcome: 'deferred' }, r.due - r.settled);
@@ -202,8 +214,9 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   let http: HttpServer;
   try {
     http = await start_http(h.host, h.port, metrics, {
-      ready: () => pool.ready(),
-      degraded: () => [...(pool.ready() ? [] : ['a worker is recovering its partitions']), ...outbox.degraded()],
+      // Storage full: not ready (writes are refused), though reads are still answered.
+      ready: () => pool.ready() && metrics.storage_messages().length === 0,
+      degraded: () => [...(pool.ready() ? [] : ['a worker is recovering its partitions']), ...metrics.storage_messages(), ...outbox.degraded()],
     });
   } catch (error) {
     server.forceShutdown();

@@ -35,6 +35,8 @@ export const status_of_error: Readonly<Record<string, status>> = {
   WorkerUnavailableError: status.UNAVAILABLE,
   MailboxFullError: status.RESOURCE_EXHAUSTED,
   ShuttingDownError: status.UNAVAILABLE,
+  // src/runtime/storage.ts: not applied, nothing changed; retry with backoff (README: full disk)
+  StorageFullError: status.UNAVAILABLE,
   // src/grpc/errors.ts
   RateLimitedError: status.RESOURCE_EXHAUSTED,
   DeadlineCappedError: status.DEADLINE_EXCEEDED,

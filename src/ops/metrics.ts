@@ -68,6 +68,14 @@ export class Metrics {
     name: 'ticketing_outbox_parked_total', help: 'Outbox records set aside unsent because they cannot be encoded, by reason (unknown_type or invalid_payload)',
     labelNames: ['reason'] as const, registers: [this.registry],
   });
+  readonly storage_full = new client.Gauge({
+    name: 'ticketing_storage_full', help: 'Stores refusing writes for want of space, by reason (disk: the filesystem refused a commit; map: --store-map-bytes reached)',
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
+  readonly storage_refusals = new client.Counter({
+    name: 'ticketing_storage_refusals_total', help: 'Write requests refused UNAVAILABLE because their store had no room (storage-full mode)', registers: [this.registry],
+  });
+  private readonly storage_by_worker = new Map<number, string[]>();
   readonly worker_restarts = new client.Counter({ name: 'ticketing_worker_restarts_total', help: 'Worker threads that died and were replaced', registers: [this.registry] });
 
   readonly limit_refusals = new client.Counter({ name: 'ticketing_limit_refusals_total', help: 'Calls refused by a named limit (seats_per_hold, max_seats_per_user, holds_per_user, payments_per_order, refunds_per_payment, string_length, mailbox_depth, deadline, rate_user, rate_ip)', labelNames: ['limit'], registers: [this.registry] });
@@ -92,6 +100,12 @@ export class Metrics {
     for (const reason of auth_refusal_reasons) this.auth_refusals.inc({ reason }, 0);
     for (const reason of ['count', 'age'] as const) this.outbox_dropped.inc({ reason }, 0);
     for (const reason of ['unknown_type', 'invalid_payload'] as const) this.outbox_parked.inc({ reason }, 0);
+    for (const reason of ['disk', 'map'] as const) this.storage_full.set({ reason }, 0);
+  }
+
+  /** Why writes are refused, as the workers last reported it (empty: writes go). */
+  storage_messages(): string[] {
+    return [...new Set([...this.storage_by_worker.values()].flat())];
   }
 
   attach(pool: WorkerPool): void {
@@ -114,6 +128,11 @@ export class Metrics {
     for (const d of stats.commit_durations_s) this.commit_duration.observe(d);
     for (const n of stats.batch_records) this.batch_size.observe(n);
     this.worker_gauges.set(worker, stats.gauges);
+    this.storage_by_worker.set(worker, stats.storage);
+    this.storage_full.set({ reason: 'disk' }, this.gauge_total('storage_full_disk'));
+    this.storage_full.set({ reason: 'map' }, this.gauge_total('storage_full_map'));
+    const refused = stats.counters['storage_refusals'] ?? 0;
+    if (refused > 0) this.storage_refusals.inc(refused);
     // Workers report absolute sold counts; the counter grows by the difference. A restarted
     // worker reports its recovered total, which counts from the recovered value on.
     const sold = stats.gauges['seats_sold'] ?? 0;

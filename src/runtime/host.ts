@@ -8,7 +8,11 @@ import type { DecideContext, Decision, OutboxEntry, PartitionBehaviour } from '.
 import type { Clock } from './clock.js';
 import { error_to_wire, is_rejection } from './errors.js';
 import type { WireReply, WireRequest } from './protocol.js';
-import { commit_together, PartitionStore } from './store.js';
+import {
+  free_bytes, is_storage_full, storage_message, storage_probe_bytes, storage_probe_interval_ms_default, StorageFullError,
+  type StorageReason, type StoreCommitError,
+} from './storage.js';
+import { commit_together, PartitionStore, store_map_bytes_max } from './store.js';
 
 /** Longest a timer sleeps before re-checking, so a moved clock is noticed promptly. */
 export const timer_sleep_ms_max = 1000;
@@ -27,6 +31,22 @@ export const snapshot_interval_records_max = 1_000_000;
 interface Pending<Rec> {
   records: Rec[];
   outbox: OutboxEntry[];
+}
+
+/** Commits of one LMDB environment, one transaction at a time: a commit prepared while another
+ *  is in flight waits and joins the next transaction (group commit). If a transaction fails,
+ *  what waits was decided on top of changes the disk refused, so it is dropped, never written:
+ *  lmdb-js would otherwise run it, and a smaller commit can succeed right after a failed one
+ *  (measured, see storage.ts), leaving a hole in the journal. */
+interface Lane<Rec> {
+  key: string;
+  store: PartitionStore<Rec>;
+  busy: boolean;
+  queued: { stores: PartitionStore<Rec>[]; writes: (() => void)[]; resolve: () => void; reject: (error: unknown) => void }[];
+  /** Failed transactions so far: a reply decided before a failure is not released as success. */
+  failures: number;
+  /** Set while writes to this environment are refused (storage-full mode). */
+  full: { reason: StorageReason; message: string } | undefined;
 }
 
 interface Slot<S, Rec> {
@@ -49,6 +69,12 @@ export interface HostOptions {
   random_bytes?: (count: number) => Uint8Array;
   /** Called once a commit that wrote outbox entries is durable (an outbox reader may be waiting). */
   on_outbox_committed?: () => void;
+  /** The most live data one store may hold (--store-map-bytes). */
+  store_map_bytes?: number;
+  /** How often a store in storage-full mode checks whether writes can resume. */
+  storage_probe_interval_ms?: number;
+  /** Told when a store enters or leaves storage-full mode (the worker reports it). */
+  on_storage_change?: (message: string | undefined) => void;
 }
 
 export interface CommitObservation {
@@ -58,6 +84,11 @@ export interface CommitObservation {
 
 export class PartitionHost<S, Req, Rec> {
   private readonly slots = new Map<number, Slot<S, Rec>>();
+  private readonly lanes = new Map<string, Lane<Rec>>();
+  private probe_timer: NodeJS.Timeout | undefined;
+  private probing = false;
+  /** Write requests refused in storage-full mode since the last drain, for metrics. */
+  storage_refusals = 0;
   private reply_chain: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -80,21 +111,36 @@ export class PartitionHost<S, Req, Rec> {
   async recover(): Promise<void> {
     assert(this.slots.size === 0, 'recover runs once');
     for (const partition of this.options.partitions) {
-      const store = new PartitionStore<Rec>(partition, this.options.data_dir, this.options.node_id, this.options.store_count ?? 1);
-      const recovered = store.recover();
-      const state = recovered.snapshot === undefined
-        ? this.behaviour.create(partition)
-        : this.behaviour.restore(partition, recovered.snapshot);
-      let replayed = 0;
-      for (const batch of recovered.tail) {
-        for (const record of batch) this.behaviour.apply(state, record);
-        replayed += batch.length;
-      }
+      const store = new PartitionStore<Rec>(partition, this.options.data_dir, this.options.node_id, this.options.store_count ?? 1, this.options.store_map_bytes ?? store_map_bytes_max);
+      const { state, replayed } = this.load(partition, store);
       this.recovered_records += replayed;
       this.slots.set(partition, { partition, state, store, records_since_snapshot: replayed, snapshot_interval_records: this.options.snapshot_every_records });
+      const key = store.env_path();
+      if (!this.lanes.has(key)) this.lanes.set(key, { key, store, busy: false, queued: [], failures: 0, full: undefined });
     }
     assert(this.slots.size === this.options.partitions.length, 'every partition recovered');
+    for (const lane of this.lanes.values()) this.check_map(lane);
     await this.run_timers();
+  }
+
+  /** A partition's durable state: snapshot plus journal tail. */
+  private load(partition: number, store: PartitionStore<Rec>): { state: S; replayed: number } {
+    const recovered = store.recover();
+    const state = recovered.snapshot === undefined
+      ? this.behaviour.create(partition)
+      : this.behaviour.restore(partition, recovered.snapshot);
+    let replayed = 0;
+    for (const batch of recovered.tail) {
+      for (const record of batch) this.behaviour.apply(state, record);
+      replayed += batch.length;
+    }
+    return { state, replayed };
+  }
+
+  private lane_of(slot: Slot<S, Rec>): Lane<Rec> {
+    const lane = this.lanes.get(slot.store.env_path());
+    assert(lane !== undefined, 'every store has a lane');
+    return lane;
   }
 
   private last_now_ms = 0;
@@ -120,9 +166,13 @@ export class PartitionHost<S, Req, Rec> {
   run_batch(requests: WireRequest[]): Promise<WireReply[]> {
     assert(!this.closed, 'no batch after close');
     const replies: WireReply[] = [];
+    /** Per reply: its store's lane and the lane's failure count when it was decided. */
+    const decided: [Lane<Rec>, number][] = [];
     const pending = new Map<number, Pending<Rec>>();
     for (const request of requests) {
       const slot = this.slot(request.partition);
+      const lane = this.lane_of(slot);
+      decided.push([lane, lane.failures]);
       let decision: Decision<Rec>;
       try {
         decision = this.behaviour.decide(slot.state, request.body as Req, this.context(request.partition));
@@ -131,11 +181,25 @@ export class PartitionHost<S, Req, Rec> {
         replies.push({ id: request.id, ok: false, error: error_to_wire(error) });
         continue;
       }
+      if (lane.full !== undefined && (decision.records.length > 0 || decision.outbox.length > 0)) {
+        // decide() changed nothing: dropping the decision refuses the write at once. Reads,
+        // and refusals, are answered from memory, which holds only what is durable.
+        this.storage_refusals++;
+        replies.push({ id: request.id, ok: false, error: error_to_wire(new StorageFullError(lane.full.message)) });
+        continue;
+      }
       this.absorb(slot, decision, pending);
       replies.push({ id: request.id, ok: true, value: decision.reply });
     }
-    assert(replies.length === requests.length, 'one reply per request');
-    return this.commit_then(pending, replies);
+    assert(replies.length === requests.length && decided.length === replies.length, 'one reply per request');
+    return this.commit_then(pending).then(() => replies.map((reply, i): WireReply => {
+      const [lane, failures] = decided[i]!;
+      if (lane.failures === failures) return reply;
+      // A commit of this store failed after this reply was decided: what it says (or read)
+      // may rest on changes the disk refused. Never acknowledged; the state was reloaded.
+      const message = lane.full?.message ?? 'a commit to the data directory failed; the request was not applied, retry it';
+      return { id: reply.id, ok: false, error: error_to_wire(new StorageFullError(message)) };
+    }));
   }
 
   private absorb(slot: Slot<S, Rec>, decision: Decision<Rec>, pending: Map<number, Pending<Rec>>): void {
@@ -150,7 +214,7 @@ export class PartitionHost<S, Req, Rec> {
     entry.outbox.push(...decision.outbox);
   }
 
-  private commit_then<T>(pending: Map<number, Pending<Rec>>, result: T): Promise<T> {
+  private commit_then(pending: Map<number, Pending<Rec>>): Promise<void> {
     const now_ms = this.now_ms();
     // Group the partitions' writes by LMDB environment: one transaction (one fsync) each.
     const groups = new Map<string, { stores: PartitionStore<Rec>[]; writes: (() => void)[]; records: number }>();
@@ -183,20 +247,25 @@ export class PartitionHost<S, Req, Rec> {
     const commits: Promise<void>[] = [];
     let outbox_entries = 0;
     for (const entry of pending.values()) outbox_entries += entry.outbox.length;
-    for (const group of groups.values()) {
+    for (const [key, group] of groups) {
       const started = performance.now();
-      commits.push(commit_together(group.stores, group.writes).then(() => {
+      const lane = this.lanes.get(key);
+      assert(lane !== undefined, 'every store has a lane');
+      commits.push(this.enqueue(lane, group.stores, group.writes).then(() => {
         this.commits.push({ duration_s: (performance.now() - started) / 1000, records: group.records });
+      }, (error: unknown) => {
+        // Storage full: handled by the lane (state reloaded, replies failed, mode entered).
+        if (!is_storage_full(error)) throw error;
       }));
     }
     assert(commits.length <= pending.size, 'at most one transaction per partition touched');
     const on_outbox = this.options.on_outbox_committed;
     const all = Promise.all(commits).then(() => undefined);
     const durable = outbox_entries > 0 && on_outbox !== undefined ? all.then(on_outbox) : all;
-    // Replies leave in batch order, and only after their own commits: a disk error is fatal,
-    // because memory already holds changes the disk refused.
+    // Replies leave in batch order, and only after their own commits. Any other commit error
+    // is fatal: memory holds changes the disk refused, and the cause is unknown.
     const released = this.reply_chain.then(() => durable).then(
-      () => result,
+      () => undefined,
       (error: unknown) => {
         this.on_fatal(error);
         throw error;
@@ -207,12 +276,127 @@ export class PartitionHost<S, Req, Rec> {
     return released;
   }
 
+  private enqueue(lane: Lane<Rec>, stores: PartitionStore<Rec>[], writes: (() => void)[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      lane.queued.push({ stores, writes, resolve, reject });
+      if (!lane.busy) this.pump(lane);
+    });
+  }
+
+  /** Runs everything queued on a lane as one transaction, then the next. */
+  private pump(lane: Lane<Rec>): void {
+    if (lane.queued.length === 0) {
+      lane.busy = false;
+      return;
+    }
+    lane.busy = true;
+    const batch = lane.queued;
+    lane.queued = [];
+    commit_together(batch.flatMap((b) => b.stores), batch.flatMap((b) => b.writes)).then(() => {
+      for (const b of batch) b.resolve();
+      this.check_map(lane);
+      this.pump(lane);
+    }, (error: unknown) => {
+      const dropped = [...batch, ...lane.queued];
+      lane.queued = [];
+      lane.busy = false;
+      if (is_storage_full(error)) this.storage_failed(lane, error);
+      for (const b of dropped) b.reject(error);
+    });
+  }
+
+  /** A transaction of this lane failed for want of space: memory of its partitions is ahead of
+   *  the disk. Reload them from what is durable (as recovery does) and refuse writes. */
+  private storage_failed(lane: Lane<Rec>, error: StoreCommitError): void {
+    assert(!lane.busy && lane.queued.length === 0, 'nothing of this lane is in flight during a reload');
+    lane.failures++;
+    for (const slot of this.slots.values()) {
+      if (slot.store.env_path() !== lane.key) continue;
+      const { state, replayed } = this.load(slot.partition, slot.store);
+      slot.state = state;
+      slot.records_since_snapshot = replayed;
+    }
+    let free = 'unknown';
+    try {
+      free = `${free_bytes(lane.key)} bytes free`;
+    } catch {
+      // the message names the error alone
+    }
+    this.enter_full(lane, 'disk', storage_message('disk', this.options.data_dir, `${error.code}, ${free}`));
+  }
+
+  /** After a commit: a store whose live data reached --store-map-bytes refuses further writes. */
+  private check_map(lane: Lane<Rec>): void {
+    if (lane.full !== undefined) return;
+    const usage = lane.store.usage();
+    if (usage.in_use_bytes < usage.map_bytes) return;
+    this.enter_full(lane, 'map', storage_message('map', this.options.data_dir, `${usage.in_use_bytes} of ${usage.map_bytes} bytes in use`));
+  }
+
+  private enter_full(lane: Lane<Rec>, reason: StorageReason, message: string): void {
+    const was = lane.full;
+    lane.full = { reason, message };
+    if (was === undefined) this.options.on_storage_change?.(message);
+    if (this.probe_timer !== undefined || this.closed) return;
+    this.probe_timer = setInterval(() => {
+      if (this.probing || this.closed) return;
+      this.probing = true;
+      this.probe().finally(() => {
+        this.probing = false;
+      }).catch((e: unknown) => this.on_fatal(e));
+    }, this.options.storage_probe_interval_ms ?? storage_probe_interval_ms_default);
+    this.probe_timer.unref();
+  }
+
+  /** One look at every store in storage-full mode; leaves the mode where writes fit again. */
+  private async probe(): Promise<void> {
+    for (const lane of this.lanes.values()) {
+      const full = lane.full;
+      if (full === undefined || lane.busy || this.closed) continue;
+      if (full.reason === 'map') {
+        const usage = lane.store.usage();
+        if (usage.in_use_bytes + storage_probe_bytes > usage.map_bytes) continue;
+      } else {
+        // Cheap first: no write is tried (nor logged by lmdb-js) while the disk is still full.
+        if (free_bytes(lane.key) < storage_probe_bytes) continue;
+        try {
+          await lane.store.probe(storage_probe_bytes);
+        } catch (error) {
+          if (is_storage_full(error)) continue;
+          throw error;
+        }
+      }
+      lane.full = undefined;
+      this.options.on_storage_change?.(undefined);
+    }
+    if ([...this.lanes.values()].every((l) => l.full === undefined) && this.probe_timer !== undefined) {
+      clearInterval(this.probe_timer);
+      this.probe_timer = undefined;
+      this.schedule_timers(); // expiry that waited runs now
+    }
+  }
+
+  /** A write outside the lanes (outbox deletes) failed for want of space. */
+  note_storage_full(error: StoreCommitError): void {
+    const lane = this.lanes.get(error.env_path);
+    assert(lane !== undefined, 'the failed store is one of this host');
+    if (lane.full !== undefined) return;
+    this.enter_full(lane, 'disk', storage_message('disk', this.options.data_dir, error.code));
+  }
+
+  /** Why writes are refused, one sentence per store in storage-full mode. */
+  storage_messages(): string[] {
+    return [...this.lanes.values()].flatMap((l) => (l.full === undefined ? [] : [l.full.message]));
+  }
+
   /** Fire due timers in every partition as one internal batch. */
   async run_timers(): Promise<void> {
     if (this.closed) return;
     const pending = new Map<number, Pending<Rec>>();
     const now_ms = this.now_ms();
     for (const slot of this.slots.values()) {
+      // While writes are refused, expiry waits: it is a write too (re-armed on leaving the mode).
+      if (this.lane_of(slot).full !== undefined) continue;
       const deadline = this.behaviour.next_deadline_ms(slot.state);
       if (deadline === null || deadline > now_ms) continue;
       // The same instant decides "due" and fires: a second clock read could disagree.
@@ -223,7 +407,7 @@ export class PartitionHost<S, Req, Rec> {
       const after = this.behaviour.next_deadline_ms(slot.state);
       assert(after === null || after >= deadline, 'fire_timers never moves a deadline earlier');
     }
-    await this.commit_then(pending, undefined);
+    await this.commit_then(pending);
     this.schedule_timers();
   }
 
@@ -232,6 +416,7 @@ export class PartitionHost<S, Req, Rec> {
     if (this.timer !== undefined) clearTimeout(this.timer);
     let earliest = Infinity;
     for (const slot of this.slots.values()) {
+      if (this.lane_of(slot).full !== undefined) continue;
       const deadline = this.behaviour.next_deadline_ms(slot.state);
       if (deadline !== null && deadline < earliest) earliest = deadline;
     }
@@ -258,6 +443,8 @@ export class PartitionHost<S, Req, Rec> {
       if (created > 0 && (oldest === 0 || created < oldest)) oldest = created;
     }
     total['outbox_pending'] = outbox;
+    total['storage_full_disk'] = [...this.lanes.values()].filter((l) => l.full?.reason === 'disk').length;
+    total['storage_full_map'] = [...this.lanes.values()].filter((l) => l.full?.reason === 'map').length;
     total['outbox_oldest_ms'] = oldest;
     // Age by this worker's clock (the one that stamped created_ms), so a moved test clock does
     // not make the lag negative or huge.
@@ -287,6 +474,7 @@ export class PartitionHost<S, Req, Rec> {
     await this.reply_chain;
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.probe_timer !== undefined) clearInterval(this.probe_timer);
     for (const slot of this.slots.values()) await slot.store.close();
   }
 }

@@ -9,7 +9,8 @@ import { MailboxFullError, ShuttingDownError, WorkerUnavailableError, type WireE
 import type { OutboxAck, OutboxAckReply, OutboxCap, OutboxReadReply, OutboxReadRequest, OutboxReadWire } from './outbox.js';
 import { worker_of } from './partition.js';
 import { decode, encode, packr, type FromWorker, type ToWorker, type WireReply, type WireRequest, type WorkerConfig, type WorkerStats } from './protocol.js';
-import type { OutboxRecord } from './store.js';
+import { storage_probe_interval_ms_default } from './storage.js';
+import { store_map_bytes_max, type OutboxRecord } from './store.js';
 
 export interface PoolOptions {
   worker_count: number;
@@ -30,6 +31,10 @@ export interface PoolOptions {
   restart_delay_ms_max?: number;
   /** Bounds each worker keeps its outbox within; absent: unbounded. */
   outbox_cap?: OutboxCap | null;
+  /** The most live data one store may hold (default store_map_bytes_max). */
+  store_map_bytes?: number;
+  /** How often a store refusing writes for want of space is checked again. */
+  storage_probe_interval_ms?: number;
   /** Rebuilds a typed error from its wire form (the behaviour's error classes). */
   revive: (wire: WireError) => Error;
   random_seed?: number;
@@ -106,6 +111,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       store_count: this.options.store_count ?? 1,
       node_id: this.options.node_id,
       outbox_cap: this.options.outbox_cap ?? null,
+      store_map_bytes: this.options.store_map_bytes ?? store_map_bytes_max,
+      storage_probe_interval_ms: this.options.storage_probe_interval_ms ?? storage_probe_interval_ms_default,
       random_seed: this.options.random_seed,
     };
     slot.status = 'starting';

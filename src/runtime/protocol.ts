@@ -18,6 +18,10 @@ export interface WorkerConfig {
   node_id: string;
   /** Bounds the worker keeps its outbox within (null: unbounded). */
   outbox_cap: OutboxCap | null;
+  /** The most live data one store may hold (--store-map-bytes). */
+  store_map_bytes: number;
+  /** How often a store that refuses writes for want of space is checked again. */
+  storage_probe_interval_ms: number;
   /** Tests only: deterministic randomness. */
   random_seed?: number;
 }
@@ -38,6 +42,8 @@ export interface WorkerStats {
   gauges: Record<string, number>;
   /** Increments since the previous report. */
   counters: Record<string, number>;
+  /** Why writes are refused (storage-full mode), one sentence per store; empty: writes go. */
+  storage: string[];
 }
 
 // Outbox messages (outbox_read, outbox_ack) carry their own ids, answered by the reply of the

@@ -15,15 +15,19 @@
 // With store_count = worker count (the default at creation) a batch is one transaction and one
 // fsync, while each partition still recovers, snapshots and drains its outbox on its own.
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from './assert.js';
 import type { OutboxEntry } from './behaviour.js';
 import { outbox_trim_batch_max, type OutboxCap, type OutboxTrimmed } from './outbox.js';
 import { packr } from './protocol.js';
+import { commit_error_code, StoreCommitError } from './storage.js';
 
-/** LMDB map size per store. Sparse on disk; bounds what one store may ever hold. */
+/** Default of --store-map-bytes: the most one store's live data may take. lmdb-js grows the
+ *  map past its size by itself (see storage.ts), so the store enforces it: usage(). */
 export const store_map_bytes_max = 16 * 1024 * 1024 * 1024;
+/** Below this a store cannot hold one storage probe plus the node's own bookkeeping. */
+export const store_map_bytes_min = 4 * 1024 * 1024;
 
 export interface OutboxRecord extends OutboxEntry {
   /** Unique and stable across retries: consumers deduplicate on it. */
@@ -65,20 +69,26 @@ interface Env {
   /** Per partition, delivered outbox seqs not yet deleted on disk (see mark_delivered). */
   delivered: Map<number, Set<number>>;
   users: number;
+  map_bytes: number;
 }
 
 // One handle per environment per thread, shared by the partitions stored in it.
 const envs = new Map<string, Env>();
 
-function acquire(path: string): Env {
+function acquire(path: string, map_bytes: number): Env {
+  assert(Number.isSafeInteger(map_bytes) && map_bytes >= store_map_bytes_min, 'store map size within bounds');
   let env = envs.get(path);
   if (env === undefined) {
     mkdirSync(path, { recursive: true });
     // overlappingSync off: a commit promise resolves only once the data is fsynced, so a reply
     // sent after it never acknowledges something a power cut could take back.
-    const root = open({ path, maxDbs: 4, mapSize: store_map_bytes_max, overlappingSync: false, noSync: false });
+    // eventTurnBatching off: every write here is a transaction() (those still share one LMDB
+    // transaction when queued together), and with it on lmdb-js leaves an internal promise
+    // rejected and unhandled when a commit fails (write.js writeBatchStart), which would kill
+    // the thread exactly when it must keep serving reads (measured on a full tmpfs).
+    const root = open({ path, maxDbs: 4, mapSize: map_bytes, overlappingSync: false, noSync: false, eventTurnBatching: false });
     env = {
-      path, root, users: 0, delivered: new Map(),
+      path, root, users: 0, delivered: new Map(), map_bytes,
       journal: root.openDB<Buffer, [number, number]>({ name: 'journal', encoding: 'binary' }),
       snapshots: root.openDB<Buffer, number>({ name: 'snapshot', encoding: 'binary', keyEncoding: 'uint32' }),
       outbox: root.openDB<Buffer, [number, number]>({ name: 'outbox', encoding: 'binary' }),
@@ -104,9 +114,10 @@ export class PartitionStore<Rec> {
     data_dir: string,
     private readonly node_id: string,
     store_count = 1,
+    map_bytes = store_map_bytes_max,
   ) {
     assert(Number.isInteger(partition) && partition >= 0, 'partition non-negative');
-    this.env = acquire(store_dir(data_dir, store_of(partition, store_count)));
+    this.env = acquire(store_dir(data_dir, store_of(partition, store_count)), map_bytes);
   }
 
   /** Same environment: their changes can share one transaction. */
@@ -118,8 +129,11 @@ export class PartitionStore<Rec> {
     return this.env.path;
   }
 
+  /** Also called again in place after a failed commit: reads what is durable, nothing more. */
   recover(): Recovered<Rec> {
     const p = this.partition;
+    // A fresh read snapshot: the last commit of this environment must be visible.
+    this.env.root.resetReadTxn();
     const raw = this.env.snapshots.get(p);
     let snapshot: unknown = undefined;
     let snapshot_seq = 0;
@@ -142,7 +156,11 @@ export class PartitionStore<Rec> {
     // The outbox sequence must never repeat an event id, even after every entry was drained.
     const floor = this.env.root.get(['outbox_floor', p]) as number | undefined;
     this.next_outbox_seq = Math.max(outbox_last, floor ?? 0) + 1;
-    this.outbox_size = this.env.outbox.getCount({ start: [p], end: [p + 1] });
+    // Entries marked delivered but not yet deleted (a reload in place) are gone for counts.
+    let marked = 0;
+    for (const seq of this.delivered()) if (this.env.outbox.doesExist([p, seq])) marked++;
+    this.outbox_size = this.env.outbox.getCount({ start: [p], end: [p + 1] }) - marked;
+    assert(this.outbox_size >= 0, 'outbox size never negative');
     assert(this.next_seq > snapshot_seq, 'next seq after snapshot');
     return { snapshot, snapshot_seq, tail, next_seq: this.next_seq, next_outbox_seq: this.next_outbox_seq };
   }
@@ -300,15 +318,15 @@ export class PartitionStore<Rec> {
     const p = this.partition;
     const env = this.env;
     let moved = 0;
-    await env.root.transaction(() => {
+    await transact(env, () => {
       for (const { key, value } of env.root.getRange({ start: ['outbox_parked', p], end: ['outbox_parked', p + 1] })) {
         const seq = (key as [string, number, number])[2];
         env.outbox.put([p, seq], value as Buffer);
         env.root.remove(key);
         moved++;
       }
-      this.outbox_size += moved;
     });
+    this.outbox_size += moved; // counted once durable: a refused commit moved nothing
     return moved;
   }
 
@@ -335,7 +353,7 @@ export class PartitionStore<Rec> {
     if (by_count.length === 0 && by_age.length === 0) return { count: 0, age: 0 };
     const env = this.env;
     const trimmed: OutboxTrimmed = { count: 0, age: 0 };
-    await env.root.transaction(() => {
+    await transact(env, () => {
       for (const [list, reason] of [[by_count, 'count'], [by_age, 'age']] as const) {
         for (const seq of list) {
           if (delivered.has(seq) || !env.outbox.doesExist([p, seq])) continue; // acknowledged meanwhile
@@ -343,9 +361,10 @@ export class PartitionStore<Rec> {
           trimmed[reason]++;
         }
       }
-      this.outbox_size -= trimmed.count + trimmed.age;
-      assert(this.outbox_size >= 0, 'outbox size never negative');
     });
+    // Counted once durable: a refused commit deleted nothing.
+    this.outbox_size -= trimmed.count + trimmed.age;
+    assert(this.outbox_size >= 0, 'outbox size never negative');
     return trimmed;
   }
 
@@ -359,6 +378,27 @@ export class PartitionStore<Rec> {
     return 0;
   }
 
+  /** Live bytes of this store against its --store-map-bytes. The file's size bounds the live
+   *  data from above (a stat, ~µs); only near the bound are the page counts summed (~0.15 ms). */
+  usage(): { in_use_bytes: number; map_bytes: number } {
+    const env = this.env;
+    const file_bytes = statSync(join(env.path, 'data.mdb')).size;
+    if (file_bytes < env.map_bytes) return { in_use_bytes: file_bytes, map_bytes: env.map_bytes };
+    type Stat = { treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+    const pages = (s: Stat) => s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
+    const stats = env.root.getStats() as Stat & { pageSize: number; root: Stat; free: Stat };
+    let used = 2 + pages(stats.root) + pages(stats.free); // 2: LMDB's meta pages
+    for (const db of [env.journal, env.snapshots, env.outbox]) used += pages(db.getStats() as Stat);
+    return { in_use_bytes: used * stats.pageSize, map_bytes: env.map_bytes };
+  }
+
+  /** Writes `bytes` to a key of its own, then deletes it: two durable commits, or a throw. */
+  async probe(bytes: number): Promise<void> {
+    assert(!this.closed, 'store open');
+    const env = this.env;
+    await commit_together([this], [() => env.root.put(['storage_probe'], Buffer.alloc(bytes))]);
+    await commit_together([this], [() => env.root.remove(['storage_probe'])]);
+  }
 
   async close(): Promise<void> {
     if (this.closed) return;
@@ -380,6 +420,17 @@ function read_parked(root: RootDatabase, partition: number): { seq: number; reco
   return out;
 }
 
+/** One durable transaction; a refused commit throws StoreCommitError naming the OS error. */
+async function transact(env: Env, body: () => void): Promise<void> {
+  try {
+    await env.root.transaction(body);
+  } catch (error) {
+    // lmdb-js hides the OS error behind a promise; name it (storage.ts classifies it).
+    const code = await commit_error_code(error);
+    throw new StoreCommitError(code, env.path, `commit to ${env.path} failed: ${code}`, { cause: error });
+  }
+}
+
 /** Runs prepared writes of partitions that share one environment in one durable transaction;
  *  resolves with each write's result. */
 export async function commit_together<Rec, R = void>(stores: PartitionStore<Rec>[], writes: (() => R)[]): Promise<R[]> {
@@ -390,7 +441,7 @@ export async function commit_together<Rec, R = void>(stores: PartitionStore<Rec>
   const env = (first as unknown as { env: Env }).env;
   // Delivered outbox entries ride along: deleted by whatever transaction this store runs next.
   const flushing = [...env.delivered].filter(([, set]) => set.size > 0).map(([p, set]) => [p, [...set]] as const);
-  await env.root.transaction(() => {
+  await transact(env, () => {
     for (const write of writes) results.push(write());
     for (const [p, seqs] of flushing) for (const seq of seqs) env.outbox.remove([p, seq]);
   });

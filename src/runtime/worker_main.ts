@@ -9,6 +9,7 @@ import { PartitionHost } from './host.js';
 import { outbox_trim_interval_ms } from './outbox.js';
 import { decode, encode, type FromWorker, type ToWorker, type WireRequest, type WorkerConfig } from './protocol.js';
 import { seeded_random_bytes } from './random.js';
+import { is_storage_full } from './storage.js';
 import { WorkerOutbox } from './worker_outbox.js';
 
 /** How often a worker reports its figures to the main thread. */
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
   const clock = new OffsetClock();
   clock.offset_ms = config.clock_offset_ms;
   let outbox: WorkerOutbox<unknown> | undefined;
+  let reporting = false;
   const host = new PartitionHost(module.behaviour, {
     partitions: config.partitions,
     data_dir: config.data_dir,
@@ -42,13 +44,21 @@ async function main(): Promise<void> {
     store_count: config.store_count,
     random_bytes: config.random_seed === undefined ? undefined : seeded_random_bytes(config.random_seed),
     on_outbox_committed: () => outbox?.on_committed(),
+    store_map_bytes: config.store_map_bytes,
+    storage_probe_interval_ms: config.storage_probe_interval_ms,
+    on_storage_change: (message) => {
+      process.stderr.write(`worker ${config.worker_index}: ${message ?? 'storage has room again: writes resume'}\n`);
+      if (reporting) report(); // at once: /readyz need not wait for the next interval
+    },
   }, fatal);
   await host.recover();
-  outbox = new WorkerOutbox(host.stores(), () => host.now_ms(), () => send({ tag: 'outbox_ready' }), fatal);
+  // An outbox delete or trim refused for want of space is retried later, never fatal.
+  const outbox_failed = (error: unknown): void => (is_storage_full(error) ? host.note_storage_full(error) : fatal(error));
+  outbox = new WorkerOutbox(host.stores(), () => host.now_ms(), () => send({ tag: 'outbox_ready' }), outbox_failed);
   if (config.outbox_cap !== null) outbox.start_trimming(config.outbox_cap, outbox_trim_interval_ms);
   const worker_outbox = outbox;
 
-  const report = (): void => {
+  function report(): void {
     const commits = host.commits;
     host.commits = [];
     send({
@@ -57,10 +67,13 @@ async function main(): Promise<void> {
         commit_durations_s: commits.map((c) => c.duration_s),
         batch_records: commits.map((c) => c.records),
         gauges: host.gauges(),
-        counters: worker_outbox.drain_counters(),
+        counters: { ...worker_outbox.drain_counters(), storage_refusals: host.storage_refusals },
+        storage: host.storage_messages(),
       },
     });
-  };
+    host.storage_refusals = 0;
+  }
+  reporting = true;
   const stats_timer = setInterval(report, stats_interval_ms);
   stats_timer.unref();
 

@@ -129,7 +129,10 @@ export class WorkerOutbox<Rec> {
       this.trimming = true;
       this.track(this.trim(cap)).then(() => {
         this.trimming = false;
-      }, this.on_fatal);
+      }, (error: unknown) => {
+        this.trimming = false; // a pass refused for want of space is tried again next interval
+        this.on_fatal(error);
+      });
     }, interval_ms);
     this.trim_timer.unref();
   }
