@@ -11,6 +11,10 @@ export const limit_labels = [
   'streams_max', 'streams_per_address_max', 'request_arrival',
 ] as const;
 
+const gauges_named_like_counters = [
+  'ticketing_nodejs_active_handles_total', 'ticketing_nodejs_active_requests_total', 'ticketing_nodejs_active_resources_total',
+] as const;
+
 export class Metrics {
   readonly registry = new client.Registry();
   readonly grpc_requests = new client.Counter({
@@ -98,6 +102,10 @@ export class Metrics {
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'ticketing_' });
+    // prom-client exports three gauges named like counters (…_total), which `promtool check
+    // metrics` refuses (exit 3). Each has a per-type twin without the suffix
+    // (ticketing_nodejs_active_handles{type} …): sum() over it is the same total.
+    for (const name of gauges_named_like_counters) this.registry.removeSingleMetric(name);
     for (const scope of ['user', 'ip'] as const) this.rate_limited.inc({ scope }, 0); // exported as 0 from the start
     for (const limit of limit_labels) this.limit_refusals.inc({ limit }, 0);
     for (const reason of ['connections_max', 'connections_per_address_max'] as const) this.grpc_connections_refused.inc({ reason }, 0);
