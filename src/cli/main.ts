@@ -8,6 +8,7 @@ import {
 import { load_definitions } from '../grpc/proto.js';
 import { serve, serve_defaults } from '../grpc/server.js';
 import { load_tls } from '../grpc/tls.js';
+import { connection_defaults, type ConnectionLimitConfig } from '../grpc/connections.js';
 import { backup } from '../ops/backup.js';
 import { partition_count_max } from '../runtime/partition.js';
 import { store_map_bytes_min } from '../runtime/store.js';
@@ -21,6 +22,13 @@ const usage = `usage:
                   [--rate-user N] [--rate-ip N] [--deadline-max-ms N] [--message-max-bytes N]
                   (requests/s per customer and per ip address, bursts of 2×N, 0: off;
                    cap on every call's deadline)
+                  [--connections-max 10000] [--connections-per-address-max 1000]
+                  [--preface-timeout-ms 10000] [--idle-timeout-ms 300000]
+                  [--streams-per-connection-max 1000] [--streams-max 20000]
+                  [--streams-per-address-max 5000] [--request-arrival-timeout-ms 10000]
+                  (silent and greedy clients: connection caps per node and per ip address,
+                   time to the HTTP/2 preface, idle connections closed, calls in progress
+                   capped, time from a call's headers to its request message)
                   [--auth-public-keys FILE]    (JSON {kid: PEM}: also accept ES256/RS256 tokens)
                   [--token-lifetime-max 24h]   (longest token accepted: iat..exp and now..exp)
                   [--fraud-ip-blocklist FILE]   (ip addresses the fraud rules decline, one per line)
@@ -68,7 +76,6 @@ function token_lifetime_flag(args: ReturnType<typeof parse_args>): number {
   return seconds;
 }
 
-const limit_flag_names = ['rate-user', 'rate-ip', 'deadline-max-ms', 'message-max-bytes'];
 const storage_flag_names = ['store-map-bytes', 'storage-probe-interval-ms'];
 
 /** --store-map-bytes (TICKETING_STORE_MAP_BYTES) and --storage-probe-interval-ms
@@ -80,6 +87,22 @@ function storage_flags(args: ReturnType<typeof parse_args>) {
     ...(store_map_bytes === undefined ? {} : { store_map_bytes }),
     ...(probe_ms === undefined ? {} : { storage_probe_interval_ms: probe_ms }),
   };
+}
+
+const connection_keys = Object.keys(connection_defaults) as (keyof ConnectionLimitConfig)[];
+/** --connections-max … --request-arrival-timeout-ms: one flag per connection limit, named as
+ *  the limit (TICKETING_CONNECTIONS_MAX …); what is not given keeps connection_defaults. */
+const connection_flag_names = connection_keys.map((key) => key.replace(/_/g, '-'));
+const limit_flag_names = ['rate-user', 'rate-ip', 'deadline-max-ms', 'message-max-bytes', ...connection_flag_names];
+
+function connection_flags(args: ReturnType<typeof parse_args>): Partial<ConnectionLimitConfig> {
+  const result: Partial<ConnectionLimitConfig> = {};
+  for (const key of connection_keys) {
+    const name = key.replace(/_/g, '-');
+    const value = int_flag(flag(args, name, `TICKETING_${key.toUpperCase()}`, undefined), name, 1, key.endsWith('_ms') ? 86_400_000 : 10_000_000);
+    if (value !== undefined) result[key] = value;
+  }
+  return result;
 }
 
 /** Abuse limits: --rate-user / --rate-ip N requests per second (burst 2×N; 0: off) and
@@ -122,6 +145,7 @@ async function cmd_serve(argv: string[]): Promise<void> {
     ...serve_defaults,
     ...limit_flags(args),
     ...storage_flags(args),
+    ...connection_flags(args),
     ...outbox_flags(args),
     ...tls,
     fraud_ip_blocklist_file: flag(args, 'fraud-ip-blocklist', 'TICKETING_FRAUD_IP_BLOCKLIST', undefined),

@@ -33,10 +33,11 @@ import { load_definitions, service_of } from './proto.js';
 import { Router } from './router.js';
 import { test_clock_service } from './test_clock_service.js';
 import { check_requests_of, refuse_malformed } from './strict_service.js';
-import { server_credentials } from './tls.js';
+import { listener_tls } from './tls.js';
+import { ConnectionGuard, connection_defaults, type ConnectionLimitConfig } from './connections.js';
 import { edge_limits, type EdgeLimitConfig } from './unary.js';
 
-export interface ServeConfig extends EdgeLimitConfig, OutboxConfig {
+export interface ServeConfig extends EdgeLimitConfig, OutboxConfig, ConnectionLimitConfig {
   data_dir: string;
   grpc_addr: string;
   http_addr: string;
@@ -99,6 +100,7 @@ export const serve_defaults = {
   rate_keys_max: 100_000,
   deadline_ms_max: 30_000,
   token_lifetime_seconds_max: token_lifetime_seconds_max_default,
+  ...connection_defaults,
 };
 
 export interface RunningNode {
@@ -151,10 +153,14 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   const outbox = start_outbox(config, pool, metrics, log, meta.node_id);
 
   const { definition, grpc_object } = load_definitions();
+  const guard = new ConnectionGuard(config, metrics, log);
+  const guard_options = guard.server_options();
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.message_bytes_max,
     'grpc.max_send_message_length': 4 * 1024 * 1024,
-    interceptors: [refuse_malformed],
+    ...guard_options,
+    // After the guard's caps and arrival bound: a call whose bytes are malformed is refused.
+    interceptors: [...(guard_options.interceptors ?? []), refuse_malformed],
   });
   // Before any addService: every request's bytes are checked before protobufjs decodes them.
   check_requests_of(server, (service, method, fault) => {
@@ -207,9 +213,8 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   new ReflectionService(canonical_map_entries({ ...definition, ...health_definition }), { services: [...served, 'grpc.health.v1.Health'] }).addToServer(server);
 
   const g = split_addr(config.grpc_addr, '--grpc');
-  const grpc_port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${g.host.includes(':') ? `[${g.host}]` : g.host}:${g.port}`, server_credentials(config, log), (error, port) => (error ? reject(error) : resolve(port)));
-  });
+  // The node owns the TCP listener (connection caps, preface timeout: src/grpc/connections.ts).
+  const grpc_port = await guard.listen(server, g.host, g.port, listener_tls(config, log));
   const h = split_addr(config.http_addr, '--http');
   let http: HttpServer;
   try {
@@ -219,6 +224,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
       degraded: () => [...(pool.ready() ? [] : ['a worker is recovering its partitions']), ...metrics.storage_messages(), ...outbox.degraded()],
     });
   } catch (error) {
+    await guard.close();
     server.forceShutdown();
     await settlement.stop();
     await outbox.stop();
@@ -237,6 +243,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
       shutting_down = true;
       set_health('NOT_SERVING');
       log.info({ drain_ms_max: config.drain_ms_max }, 'shutting down: draining in-flight calls');
+      const listener_closed = guard.close(); // no new connections; open ones drain below
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           log.warn('drain time exceeded; cancelling the remaining calls');
@@ -248,6 +255,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
           resolve();
         });
       });
+      await listener_closed;
       await settlement.stop();
       // Before the pool: the emitter deletes what the broker acknowledged through the workers.
       await outbox.stop();

@@ -96,19 +96,18 @@ export function load_tls(files: TlsFiles): LoadedTls {
 }
 
 /**
- * Credentials for the gRPC listener, and one startup log line saying which transport is on
+ * The gRPC listener's TLS material, and one startup log line saying which transport is on
  * (file paths and the certificate's subject and expiry; never key material).
  */
-export function server_credentials(files: TlsFiles & { grpc_addr?: string }, log?: Logger): grpc.ServerCredentials {
+export function listener_tls(files: TlsFiles & { grpc_addr?: string }, log?: Logger): LoadedTls {
   const tls = load_tls(files);
   if (tls.mode === 'insecure') {
     const host = files.grpc_addr?.replace(/:[0-9]+$/, '').replace(/^\[|\]$/g, '');
     const loopback = host === undefined || host === 'localhost' || host === '::1' || /^127\./.test(host);
     if (loopback) log?.info({ grpc_tls: 'off' }, 'gRPC TLS off: plaintext listener (loopback)');
     else log?.warn({ grpc_tls: 'off' }, 'gRPC TLS off on a non-loopback address: tokens travel in plaintext; set --tls-cert and --tls-key');
-    return grpc.ServerCredentials.createInsecure();
+    return tls;
   }
-  const pairs = [{ cert_chain: tls.cert!, private_key: tls.key! }];
   const fields = {
     grpc_tls: tls.mode,
     tls_cert_file: files.tls_cert_file,
@@ -117,10 +116,15 @@ export function server_credentials(files: TlsFiles & { grpc_addr?: string }, log
     ...(tls.mode === 'mtls' ? { tls_client_ca_file: files.tls_client_ca_file } : {}),
   };
   if (Date.parse(tls.leaf!.validTo) < Date.now()) log?.warn(fields, 'gRPC TLS certificate has expired: clients will refuse it');
-  if (tls.mode === 'tls') {
-    log?.info(fields, 'gRPC TLS on (server certificate only; clients are not asked for one)');
-    return grpc.ServerCredentials.createSsl(null, pairs, false);
-  }
-  log?.info(fields, 'gRPC mutual TLS on: clients must present a certificate signed by --tls-client-ca');
-  return grpc.ServerCredentials.createSsl(tls.client_ca!, pairs, true);
+  if (tls.mode === 'tls') log?.info(fields, 'gRPC TLS on (server certificate only; clients are not asked for one)');
+  else log?.info(fields, 'gRPC mutual TLS on: clients must present a certificate signed by --tls-client-ca');
+  return tls;
+}
+
+/** grpc-js credentials for the same files (for a listener grpc-js owns). */
+export function server_credentials(files: TlsFiles & { grpc_addr?: string }, log?: Logger): grpc.ServerCredentials {
+  const tls = listener_tls(files, log);
+  if (tls.mode === 'insecure') return grpc.ServerCredentials.createInsecure();
+  const pairs = [{ cert_chain: tls.cert!, private_key: tls.key! }];
+  return tls.mode === 'tls' ? grpc.ServerCredentials.createSsl(null, pairs, false) : grpc.ServerCredentials.createSsl(tls.client_ca!, pairs, true);
 }

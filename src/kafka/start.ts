@@ -3,7 +3,8 @@
 // Outbox cap (what a worker keeps at most, oldest deleted first, counted in
 // ticketing_outbox_dropped_total{reason} and logged at warn):
 // - no broker (--kafka unset): nobody will ever read the outbox, so it is bounded like a log:
-//   --outbox-max-entries across the node (each partition keeps an equal share) and
+//   --outbox-max-entries across the node (oldest first across partitions; see OutboxCap for
+//   how workers share it and the bound on overshoot) and
 //   --outbox-max-age. `ticketing outbox tail` shows what is there.
 // - with a broker: nothing is dropped by age, and by count only at outbox_entries_hard_max, a
 //   safety bound far above any outage the node is sized for (it keeps the LMDB map from filling
@@ -22,7 +23,7 @@ export interface OutboxConfig {
   /** Comma-separated HOST:PORT list; undefined: events stay in the outbox (capped). */
   kafka_brokers: string | undefined;
   kafka_topic_prefix: string;
-  /** Without a broker: entries kept across the node (each partition an equal share). */
+  /** Without a broker: entries kept across the node, oldest first across partitions. */
   outbox_max_entries: number;
   /** Without a broker: entries older than this are deleted. */
   outbox_max_age_s: number;
@@ -50,10 +51,9 @@ export const outbox_defaults = {
  *  the node's peak event rate. */
 export const outbox_entries_hard_max = 20_000_000;
 
-export function outbox_cap_of(config: OutboxConfig, partition_count: number): OutboxCap {
-  const node_max = config.kafka_brokers === undefined ? config.outbox_max_entries : outbox_entries_hard_max;
+export function outbox_cap_of(config: OutboxConfig, _partition_count: number): OutboxCap {
   return {
-    entries_per_partition: Math.max(1, Math.floor(node_max / partition_count)),
+    entries_max: config.kafka_brokers === undefined ? config.outbox_max_entries : outbox_entries_hard_max,
     age_ms: config.kafka_brokers === undefined ? config.outbox_max_age_s * 1000 : null,
   };
 }

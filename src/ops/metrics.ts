@@ -9,6 +9,11 @@ import type { WorkerStats } from '../runtime/protocol.js';
 export const limit_labels = [
   'seats_per_hold', 'max_seats_per_user', 'holds_per_user', 'payments_per_order', 'refunds_per_payment',
   'string_length', 'mailbox_depth', 'deadline', 'rate_user', 'rate_ip',
+  'streams_max', 'streams_per_address_max', 'request_arrival',
+] as const;
+
+const gauges_named_like_counters = [
+  'ticketing_nodejs_active_handles_total', 'ticketing_nodejs_active_requests_total', 'ticketing_nodejs_active_resources_total',
 ] as const;
 
 export class Metrics {
@@ -78,7 +83,27 @@ export class Metrics {
   private readonly storage_by_worker = new Map<number, string[]>();
   readonly worker_restarts = new client.Counter({ name: 'ticketing_worker_restarts_total', help: 'Worker threads that died and were replaced', registers: [this.registry] });
 
-  readonly limit_refusals = new client.Counter({ name: 'ticketing_limit_refusals_total', help: 'Calls refused by a named limit (seats_per_hold, max_seats_per_user, holds_per_user, payments_per_order, refunds_per_payment, string_length, mailbox_depth, deadline, rate_user, rate_ip)', labelNames: ['limit'], registers: [this.registry] });
+  /** Set by the connection guard (src/grpc/connections.ts). */
+  grpc_connections_open_collect: () => number = () => 0;
+  grpc_calls_open_collect: () => number = () => 0;
+  readonly grpc_connections_open: client.Gauge = new client.Gauge({
+    name: 'ticketing_grpc_connections_open', help: 'TCP connections open on the gRPC listener (from accept, before the HTTP/2 preface too)', registers: [this.registry],
+    collect: (): void => this.grpc_connections_open.set(this.grpc_connections_open_collect()),
+  });
+  readonly grpc_calls_open: client.Gauge = new client.Gauge({
+    name: 'ticketing_grpc_calls_open', help: 'gRPC calls (HTTP/2 streams) in progress, waiting for their request included', registers: [this.registry],
+    collect: (): void => this.grpc_calls_open.set(this.grpc_calls_open_collect()),
+  });
+  readonly grpc_connections_refused = new client.Counter({
+    name: 'ticketing_grpc_connections_refused_total', help: 'gRPC TCP connections closed at accept by a cap, by reason (connections_max, connections_per_address_max)',
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
+  readonly grpc_connections_closed = new client.Counter({
+    name: 'ticketing_grpc_connections_closed_total', help: 'gRPC connections the node closed, by reason (preface_timeout: no HTTP/2 preface in time; bad_preface: not HTTP/2; idle: no calls for idle_timeout_ms)',
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
+
+  readonly limit_refusals = new client.Counter({ name: 'ticketing_limit_refusals_total', help: 'Calls refused by a named limit (seats_per_hold, max_seats_per_user, holds_per_user, payments_per_order, refunds_per_payment, string_length, mailbox_depth, deadline, rate_user, rate_ip, streams_max, streams_per_address_max, request_arrival)', labelNames: ['limit'], registers: [this.registry] });
   readonly auth_refusals = new client.Counter({
     name: 'ticketing_auth_refusals_total', help: `Calls refused UNAUTHENTICATED, by reason (${auth_refusal_reasons.join(', ')})`,
     labelNames: ['reason'] as const, registers: [this.registry],
@@ -95,9 +120,15 @@ export class Metrics {
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'ticketing_' });
+    // prom-client exports three gauges named like counters (…_total), which `promtool check
+    // metrics` refuses (exit 3). Each has a per-type twin without the suffix
+    // (ticketing_nodejs_active_handles{type} …): sum() over it is the same total.
+    for (const name of gauges_named_like_counters) this.registry.removeSingleMetric(name);
     for (const scope of ['user', 'ip'] as const) this.rate_limited.inc({ scope }, 0); // exported as 0 from the start
     for (const limit of limit_labels) this.limit_refusals.inc({ limit }, 0);
     for (const reason of auth_refusal_reasons) this.auth_refusals.inc({ reason }, 0);
+    for (const reason of ['connections_max', 'connections_per_address_max'] as const) this.grpc_connections_refused.inc({ reason }, 0);
+    for (const reason of ['preface_timeout', 'bad_preface', 'idle'] as const) this.grpc_connections_closed.inc({ reason }, 0);
     for (const reason of ['count', 'age'] as const) this.outbox_dropped.inc({ reason }, 0);
     for (const reason of ['unknown_type', 'invalid_payload'] as const) this.outbox_parked.inc({ reason }, 0);
     for (const reason of ['disk', 'map'] as const) this.storage_full.set({ reason }, 0);

@@ -77,13 +77,33 @@ export interface OutboxAckReply {
 }
 
 /**
- * What a worker keeps at most. Entries beyond either bound are deleted oldest first and
+ * What the node keeps at most. Entries beyond either bound are deleted oldest first and
  * counted; the owner of the runtime decides when a cap applies (see src/grpc/server.ts).
+ *
+ * entries_max is node-wide. Each worker keeps its share, entries_max × (its partitions /
+ * partition_count), and deletes oldest first across all of its partitions (worker_share()):
+ * one busy partition may hold its worker's whole share. The node total never exceeds
+ * entries_max by more than what arrives between two trim passes (outbox_trim_interval_ms) plus
+ * what a pass cannot delete (outbox_trim_batch_max per worker per pass). With one worker (the
+ * default on 2 cores) that is exactly node-wide oldest first; with W workers, oldest first holds
+ * within each worker, and a single busy partition keeps at most ≈ entries_max / W.
  */
 export interface OutboxCap {
-  entries_per_partition: number;
+  entries_max: number;
   /** null: no age bound. */
   age_ms: number | null;
+}
+
+/** One partition's bounds, as PartitionStore.trim_outbox applies them. */
+export interface PartitionOutboxCap {
+  entries_per_partition: number;
+  age_ms: number | null;
+}
+
+/** A worker's part of the node-wide entries_max (at least 1). */
+export function worker_share(entries_max: number, partitions_owned: number, partition_count: number): number {
+  assert(partitions_owned >= 1 && partitions_owned <= partition_count, 'a worker owns some of the partitions');
+  return Math.max(1, Math.floor((entries_max * partitions_owned) / partition_count));
 }
 
 export interface OutboxTrimmed {
@@ -116,6 +136,6 @@ export function check_acks(acks: OutboxAck[]): void {
 }
 
 export function check_cap(cap: OutboxCap): void {
-  assert(Number.isInteger(cap.entries_per_partition) && cap.entries_per_partition >= 1, 'outbox cap entries positive');
+  assert(Number.isInteger(cap.entries_max) && cap.entries_max >= 1, 'outbox cap entries positive');
   assert(cap.age_ms === null || (Number.isInteger(cap.age_ms) && cap.age_ms >= 1), 'outbox cap age positive or none');
 }

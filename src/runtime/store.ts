@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from './assert.js';
 import type { OutboxEntry } from './behaviour.js';
-import { outbox_trim_batch_max, type OutboxCap, type OutboxTrimmed } from './outbox.js';
+import { outbox_trim_batch_max, type OutboxTrimmed, type PartitionOutboxCap } from './outbox.js';
 import { packr } from './protocol.js';
 import { commit_error_code, StoreCommitError } from './storage.js';
 
@@ -335,7 +335,7 @@ export class PartitionStore<Rec> {
    * then entries created before now_ms - age_ms. At most outbox_trim_batch_max per call (one
    * bounded transaction); the caller calls again later for the rest.
    */
-  async trim_outbox(cap: OutboxCap, now_ms: number): Promise<OutboxTrimmed> {
+  async trim_outbox(cap: PartitionOutboxCap, now_ms: number): Promise<OutboxTrimmed> {
     assert(!this.closed, 'store open');
     const p = this.partition;
     const over = Math.min(outbox_trim_batch_max, Math.max(0, this.outbox_size - cap.entries_per_partition));
@@ -366,6 +366,36 @@ export class PartitionStore<Rec> {
     this.outbox_size -= trimmed.count + trimmed.age;
     assert(this.outbox_size >= 0, 'outbox size never negative');
     return trimmed;
+  }
+
+  /** Undelivered outbox entries, oldest first (seq order is creation order), lazily. */
+  *outbox_oldest(): Generator<{ seq: number; created_ms: number }> {
+    const delivered = this.delivered();
+    const p = this.partition;
+    for (const { key, value } of this.env.outbox.getRange({ start: [p], end: [p + 1] })) {
+      if (delivered.has(key[1])) continue;
+      yield { seq: key[1], created_ms: (packr.unpack(value) as OutboxRecord).created_ms };
+    }
+  }
+
+  /** Deletes these undelivered entries (one transaction); says how many were still there. */
+  async drop_outbox(seqs: number[]): Promise<number> {
+    assert(!this.closed, 'store open');
+    assert(seqs.length <= outbox_trim_batch_max, 'a drop is bounded');
+    const p = this.partition;
+    const env = this.env;
+    const delivered = this.delivered();
+    let dropped = 0;
+    await env.root.transaction(() => {
+      for (const seq of seqs) {
+        if (delivered.has(seq) || !env.outbox.doesExist([p, seq])) continue; // acknowledged meanwhile
+        env.outbox.remove([p, seq]);
+        dropped++;
+      }
+      this.outbox_size -= dropped;
+      assert(this.outbox_size >= 0, 'outbox size never negative');
+    });
+    return dropped;
   }
 
   /** created_ms of the oldest outbox entry, or 0 when the outbox is empty. */

@@ -6,7 +6,7 @@ import { assert } from './assert.js';
 import type { BehaviourModule } from './behaviour.js';
 import { OffsetClock } from './clock.js';
 import { PartitionHost } from './host.js';
-import { outbox_trim_interval_ms } from './outbox.js';
+import { outbox_trim_interval_ms, worker_share } from './outbox.js';
 import { decode, encode, type FromWorker, type ToWorker, type WireRequest, type WorkerConfig } from './protocol.js';
 import { seeded_random_bytes } from './random.js';
 import { is_storage_full } from './storage.js';
@@ -55,7 +55,11 @@ async function main(): Promise<void> {
   // An outbox delete or trim refused for want of space is retried later, never fatal.
   const outbox_failed = (error: unknown): void => (is_storage_full(error) ? host.note_storage_full(error) : fatal(error));
   outbox = new WorkerOutbox(host.stores(), () => host.now_ms(), () => send({ tag: 'outbox_ready' }), outbox_failed);
-  if (config.outbox_cap !== null) outbox.start_trimming(config.outbox_cap, outbox_trim_interval_ms);
+  if (config.outbox_cap !== null) {
+    // The cap is node-wide; this worker keeps its partitions' share of it (OutboxCap).
+    const share = worker_share(config.outbox_cap.entries_max, config.partitions.length, config.partition_count);
+    outbox.start_trimming({ ...config.outbox_cap, entries_max: share }, outbox_trim_interval_ms);
+  }
   const worker_outbox = outbox;
 
   function report(): void {

@@ -6,7 +6,7 @@
 // once; the deletes ride along with the store's next commit (no fsync of their own under load).
 import { assert } from './assert.js';
 import {
-  check_acks, check_cap, check_read_request, outbox_delivered_flush_ms, type OutboxAck, type OutboxAckReply, type OutboxCap, type OutboxEntryWire,
+  check_acks, check_cap, check_read_request, outbox_delivered_flush_ms, outbox_trim_batch_max, type OutboxAck, type OutboxAckReply, type OutboxCap, type OutboxEntryWire,
   type OutboxReadRequest, type OutboxReadWire, type OutboxTrimmed,
 } from './outbox.js';
 import { commit_together, type PartitionStore } from './store.js';
@@ -137,18 +137,55 @@ export class WorkerOutbox<Rec> {
     this.trim_timer.unref();
   }
 
-  /** One cap pass over every owned partition. */
+  /**
+   * One cap pass. `cap.entries_max` is this worker's share (worker_share()): first entries
+   * older than age_ms go, per partition; then, while the worker's partitions together hold more
+   * than the share, the oldest entries across all of them (at most outbox_trim_batch_max).
+   */
   async trim(cap: OutboxCap): Promise<OutboxTrimmed> {
     const pass: OutboxTrimmed = { count: 0, age: 0 };
-    for (const store of this.stores.values()) {
-      if (this.closed) break;
-      const t = await store.trim_outbox(cap, this.now_ms());
-      pass.count += t.count;
-      pass.age += t.age;
+    if (cap.age_ms !== null) {
+      for (const store of this.stores.values()) {
+        if (this.closed) break;
+        pass.age += (await store.trim_outbox({ entries_per_partition: Number.MAX_SAFE_INTEGER, age_ms: cap.age_ms }, this.now_ms())).age;
+      }
+    }
+    let total = 0;
+    for (const store of this.stores.values()) total += store.outbox_count();
+    const over = Math.min(outbox_trim_batch_max, Math.max(0, total - cap.entries_max));
+    if (over > 0 && !this.closed) {
+      for (const [store, seqs] of this.oldest_across(over)) {
+        if (this.closed) break;
+        pass.count += await store.drop_outbox(seqs);
+      }
     }
     this.trimmed.count += pass.count;
     this.trimmed.age += pass.age;
     return pass;
+  }
+
+  /** The `n` oldest undelivered entries across the owned partitions (a merge of their
+   *  seq-ordered outboxes by created_ms; ties to the lower partition), grouped by store. */
+  private oldest_across(n: number): Map<PartitionStore<Rec>, number[]> {
+    const heads = [...this.stores.entries()].sort(([a], [b]) => a - b).map(([, store]) => {
+      const it = store.outbox_oldest();
+      return { store, it, head: it.next() };
+    });
+    const picked = new Map<PartitionStore<Rec>, number[]>();
+    for (let taken = 0; taken < n; taken++) {
+      let best: (typeof heads)[number] | undefined;
+      for (const h of heads) {
+        if (h.head.done === true) continue;
+        if (best === undefined || h.head.value.created_ms < best.head.value!.created_ms) best = h;
+      }
+      if (best === undefined) break;
+      const seqs = picked.get(best.store) ?? [];
+      seqs.push(best.head.value!.seq);
+      picked.set(best.store, seqs);
+      best.head = best.it.next();
+    }
+    for (const h of heads) h.it.return(undefined);
+    return picked;
   }
 
   /** Counters since the last call, for the worker's stats report. */

@@ -127,8 +127,8 @@ t('serve refuses bad Kafka and outbox settings at start, naming the flag', (ctx)
 
 t('no broker: the cap drops oldest first by count and by age, counted and logged; calls never fail', async () => {
   const dir = temp_dir('outbox-cap');
-  // 8 entries across 8 partitions: one per partition. Age bound 60 s of the (test) clock.
-  const server = await start_server(dir, ['--workers', '1', '--partitions', '8', '--outbox-max-entries', '8', '--outbox-max-age', '60s', '--test-clock']);
+  // One entry across the node's 8 partitions (node-wide, oldest first). Age bound 60 s of the (test) clock.
+  const server = await start_server(dir, ['--workers', '1', '--partitions', '8', '--outbox-max-entries', '1', '--outbox-max-age', '60s', '--test-clock']);
   const c = clients(server.grpc_port);
   try {
     const svc = token(dir, 'orders', 'service');

@@ -12,6 +12,7 @@ import { AssertionError } from '../../src/runtime/assert.js';
 import { ShuttingDownError, WorkerUnavailableError } from '../../src/runtime/errors.js';
 import { outbox_read_batch_max, type OutboxReadRequest } from '../../src/runtime/outbox.js';
 import { WorkerPool, type PoolOptions } from '../../src/runtime/pool.js';
+import { outbox_cap_of, outbox_defaults } from '../../src/kafka/start.js';
 import { PartitionStore, store_dir, StoreReader } from '../../src/runtime/store.js';
 import { revive, type CounterRequest } from './fixtures/counter_behaviour.js';
 import { guarded_after, guarded_after_each } from '../guard.js';
@@ -160,8 +161,9 @@ test('bad outbox requests are caught before they reach a worker', async () => {
   assert.is(outbox_read_batch_max, 2_000);
 });
 
-test('cap: each worker trims its outbox to entries_per_partition, oldest first, and reports what it dropped', async () => {
-  const pool = await start_pool(temp_dir(), { outbox_cap: { entries_per_partition: 3, age_ms: null } });
+test('cap: each worker trims its partitions to its share of the node cap, oldest first, and reports what it dropped', async () => {
+  // 2 workers × 2 of 4 partitions: each keeps 6 × 2/4 = 3.
+  const pool = await start_pool(temp_dir(), { outbox_cap: { entries_max: 6, age_ms: null } });
   let trimmed = 0;
   pool.on('stats', (_w, stats) => (trimmed += stats.counters['outbox_trimmed_count'] ?? 0));
   await emit(pool, 0, 'a', 10);
@@ -174,12 +176,50 @@ test('cap: each worker trims its outbox to entries_per_partition, oldest first, 
 });
 
 test('cap by age: entries older than age_ms by the worker clock are trimmed', async () => {
-  const pool = await start_pool(temp_dir(), { outbox_cap: { entries_per_partition: 1_000, age_ms: 60_000 } });
+  const pool = await start_pool(temp_dir(), { outbox_cap: { entries_max: 1_000, age_ms: 60_000 } });
   await emit(pool, 0, 'old', 2);
   pool.advance_clock(61_000);
   await emit(pool, 0, 'new', 1);
   const left = await poll(() => pool.outbox_read(0, read_all()([0, 2])), (r) => r.entries.length === 1);
   assert.equal(left.entries.map((e) => e.record.key), ['new']);
+});
+
+test('node-wide cap (--outbox-max-entries 8, 4 partitions): one partition keeps more than 8/4 while the node is under 8; over it, the oldest across partitions go first', async () => {
+  const cap = outbox_cap_of({ ...outbox_defaults, kafka_brokers: undefined, outbox_max_entries: 8, outbox_max_age_s: 86_400 }, 4);
+  const pool = await start_pool(temp_dir(), { worker_count: 1, outbox_cap: cap });
+  let trimmed = 0;
+  let reports = 0;
+  pool.on('stats', (_w, stats) => {
+    trimmed += stats.counters['outbox_trimmed_count'] ?? 0;
+    reports++;
+  });
+  const seqs = async (partition: number): Promise<number[]> => (await pool.outbox_read(0, read_all()([partition]))).entries.map((e) => e.seq);
+  await emit(pool, 3, 'busy', 6);
+  // Trim passes run every second as the stats reports do: after three reports, some passes ran.
+  const seen = reports;
+  await poll(() => reports, (n) => n >= seen + 3);
+  assert.equal(await seqs(3), [1, 2, 3, 4, 5, 6], 'one busy partition keeps all 6 (the node holds 6 of 8)');
+  assert.is(trimmed, 0);
+  // Later entries elsewhere (the worker clock moves on, so creation times are ordered).
+  pool.advance_clock(1_000);
+  await emit(pool, 1, 'b', 2);
+  pool.advance_clock(1_000);
+  await emit(pool, 0, 'c', 3);
+  // 11 > 8: the 3 oldest of the node go, all of them partition 3's (by creation time, not by
+  // partition number: the lower partitions hold the younger entries).
+  await poll(() => trimmed, (n) => n >= 3);
+  assert.equal(await seqs(3), [4, 5, 6]);
+  assert.equal(await seqs(1), [1, 2]);
+  assert.equal(await seqs(0), [1, 2, 3]);
+  pool.advance_clock(1_000);
+  await emit(pool, 2, 'd', 3);
+  // 11 again: partition 3's 4, 5, 6 are still the oldest.
+  await poll(() => trimmed, (n) => n >= 6);
+  assert.equal(await seqs(3), []);
+  assert.equal(await seqs(1), [1, 2]);
+  assert.equal(await seqs(0), [1, 2, 3]);
+  assert.equal(await seqs(2), [1, 2, 3]);
+  assert.is(trimmed, 6);
 });
 
 test('outbox_ack on an idle node: acknowledged entries are deleted on disk soon without any other commit', async () => {
