@@ -2,7 +2,9 @@
 // linter: counters end in _total and only counters do, help and type on every family, base
 // units). promtool is found as $PROMTOOL, on PATH, or at $(go env GOPATH)/bin/promtool (where
 // `go install github.com/prometheus/prometheus/cmd/promtool@v0.316.0` puts it, as .ci/run does);
-// missing, the test fails saying how to install it.
+// missing, the test installs that pinned version itself with `go install` (minutes the first
+// time, then Go's build cache), so `npm test` on a fresh machine with Go needs no manual step, as
+// the Kafka broker's jars come from Maven; without Go it fails saying how to install promtool.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -11,21 +13,34 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { arena_file, arena_id, clients, code_of, run_cli, stop, token, with_server } from './harness.js';
 
-function promtool(): string {
-  const candidates: string[] = [];
-  if (process.env['PROMTOOL'] !== undefined) candidates.push(process.env['PROMTOOL']);
-  for (const dir of (process.env['PATH'] ?? '').split(':')) if (dir !== '') candidates.push(join(dir, 'promtool'));
+const promtool_module = 'github.com/prometheus/prometheus/cmd/promtool@v0.316.0';
+
+/** Where promtool may be: $PROMTOOL, PATH, then where `go install` puts it (GOBIN, GOPATH/bin). */
+function candidates(): string[] {
+  const list: string[] = [];
+  if (process.env['PROMTOOL'] !== undefined) list.push(process.env['PROMTOOL']);
+  for (const dir of (process.env['PATH'] ?? '').split(':')) if (dir !== '') list.push(join(dir, 'promtool'));
   try {
-    candidates.push(join(execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim(), 'bin', 'promtool'));
+    const [gobin, gopath] = execFileSync('go', ['env', 'GOBIN', 'GOPATH'], { encoding: 'utf8' }).split('\n').map((l) => l.trim());
+    if (gobin) list.push(join(gobin, 'promtool'));
+    if (gopath) list.push(join(gopath, 'bin', 'promtool'));
   } catch {
     // no go on PATH: only the other candidates
   }
-  const found = candidates.find((c) => existsSync(c));
-  if (found === undefined) {
-    throw new Error('promtool is required by this test and was not found ($PROMTOOL, PATH, $(go env GOPATH)/bin); '
-      + 'install it: go install github.com/prometheus/prometheus/cmd/promtool@v0.316.0');
+  return list;
+}
+
+function promtool(): string {
+  const found = candidates().find((c) => existsSync(c));
+  if (found !== undefined) return found;
+  try {
+    execFileSync('go', ['install', promtool_module], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  } catch (error) {
+    throw new Error(`promtool is required by this test: not found ($PROMTOOL, PATH, go's bin) and \`go install ${promtool_module}\` failed: ${String(error)}`);
   }
-  return found;
+  const installed = candidates().find((c) => existsSync(c));
+  if (installed === undefined) throw new Error(`go install ${promtool_module} ran but promtool is in none of ${candidates().join(', ')}`);
+  return installed;
 }
 
 test('the scrape of a node under load passes promtool check metrics', async () => {
