@@ -1,6 +1,6 @@
 // A second, independent judge of "is this a valid encoding of that message", for the tests of
 // src/grpc/strict_decode.ts. It is built differently on purpose: protobufjs's own Reader does the
-// framing (bytes() and skip() refuse to run past the end), the types come from protobufjs's
+// framing (bytes() refuses to run past the end, and so does advance() below, as Reader#skip), the types come from protobufjs's
 // parser (maps as MapFields, not the descriptor route the server takes), and strings are judged
 // by re-encoding: decoding then encoding again must give the same bytes (invalid UTF-8 decodes
 // to U+FFFD and re-encodes differently).
@@ -14,6 +14,12 @@ function spec_of(field: protobuf.Field): Spec {
   const spec: Spec = { type: field.type, repeated: field.repeated, resolved: field.resolvedType };
   if (field.map) spec.map = { key: (field as unknown as protobuf.MapField).keyType };
   return spec;
+}
+
+/** Moves past n bytes, refusing to run past the end (what protobufjs's Reader#skip(n) does). */
+function advance(r: protobuf.Reader, n: number): void {
+  if (r.pos + n > r.len) throw new RangeError(`index out of range: ${r.pos} + ${n} > ${r.len}`);
+  r.pos += n;
 }
 
 /** Reads a varint; false when it is longer than 10 bytes or above 64 bits, throws past the end.
@@ -33,7 +39,7 @@ function elements_ok(bytes: Uint8Array, wire: number): boolean {
   while (r.pos < r.len) {
     if (wire === 0) {
       if (!varint_ok(r)) return false;
-    } else r.skip(wire === 1 ? 8 : 4);
+    } else advance(r, wire === 1 ? 8 : 4);
   }
   return true;
 }
@@ -80,8 +86,8 @@ function fields_ok(bytes: Uint8Array, lookup: (n: number) => Spec | undefined, d
       }
       if (wire === 0) {
         if (!varint_ok(r)) return false;
-      } else if (wire === 1) r.skip(8);
-      else if (wire === 5) r.skip(4);
+      } else if (wire === 1) advance(r, 8);
+      else if (wire === 5) advance(r, 4);
       else if (wire === 2) {
         // The length through protobufjs's 64-bit reader: uint32 would keep only its low bits.
         const at = r.pos;
@@ -90,7 +96,7 @@ function fields_ok(bytes: Uint8Array, lookup: (n: number) => Spec | undefined, d
         const length = r.uint64() as unknown as { low: number; high: number };
         if (length.high !== 0 || (length.low >>> 0) > r.len - r.pos) return false;
         const value = r.buf.subarray(r.pos, r.pos + (length.low >>> 0));
-        r.skip(value.length);
+        advance(r, value.length);
         if (spec !== undefined && !value_ok(value, spec, depth)) return false;
       } else return false; // 3, 4: groups; 6, 7: no such wire type
     }
