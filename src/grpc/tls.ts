@@ -1,7 +1,6 @@
 // gRPC listener credentials: plaintext (default), TLS (--tls-cert + --tls-key) or mutual TLS
 // (plus --tls-client-ca: every client must present a certificate signed by that CA).
 // Errors name the flag and the file, never the file's contents; logs never carry key material.
-import * as grpc from '@grpc/grpc-js';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -119,12 +118,4 @@ export function listener_tls(files: TlsFiles & { grpc_addr?: string }, log?: Log
   if (tls.mode === 'tls') log?.info(fields, 'gRPC TLS on (server certificate only; clients are not asked for one)');
   else log?.info(fields, 'gRPC mutual TLS on: clients must present a certificate signed by --tls-client-ca');
   return tls;
-}
-
-/** grpc-js credentials for the same files (for a listener grpc-js owns). */
-export function server_credentials(files: TlsFiles & { grpc_addr?: string }, log?: Logger): grpc.ServerCredentials {
-  const tls = listener_tls(files, log);
-  if (tls.mode === 'insecure') return grpc.ServerCredentials.createInsecure();
-  const pairs = [{ cert_chain: tls.cert!, private_key: tls.key! }];
-  return tls.mode === 'tls' ? grpc.ServerCredentials.createSsl(null, pairs, false) : grpc.ServerCredentials.createSsl(tls.client_ca!, pairs, true);
 }
