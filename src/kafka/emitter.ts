@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.js';
 import { outbox_read_batch_max, type OutboxAck, type OutboxItem } from '../runtime/outbox.js';
 import type { WorkerPool } from '../runtime/pool.js';
-import type { EncodedEvent, EventCodec } from './encode.js';
+import type { KafkaMessage, EventCodec } from './encode.js';
 import { InvalidEventPayloadError, UnknownEventTypeError } from './errors.js';
 import type { EventSink } from './sink.js';
 
@@ -75,7 +75,7 @@ export interface EmitterStatus {
 }
 
 interface Round {
-  events: EncodedEvent[];
+  events: KafkaMessage[];
   acks: Map<number, OutboxAck[]>;
   parked: number;
 }
@@ -196,7 +196,7 @@ export class OutboxEmitter {
           acks.set(entry.partition, ack);
         }
         try {
-          round.events.push(codec.to_event(entry.record, topic_prefix));
+          round.events.push(codec.to_message(entry.record, topic_prefix));
           ack.seqs.push(entry.seq);
         } catch (error) {
           if (!(error instanceof UnknownEventTypeError || error instanceof InvalidEventPayloadError)) throw error;
@@ -217,7 +217,7 @@ export class OutboxEmitter {
   }
 
   /** One producer send; true once the broker acknowledged every record. */
-  private async send(events: EncodedEvent[]): Promise<boolean> {
+  private async send(events: KafkaMessage[]): Promise<boolean> {
     const { sink, metrics, log } = this.options;
     const started = performance.now();
     const watch = setTimeout(() => this.on_unanswered(events.length), this.options.send_unanswered_ms_max ?? kafka_send_unanswered_ms_max).unref();

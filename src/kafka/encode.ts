@@ -15,7 +15,7 @@ export const content_type = 'application/x-protobuf';
 const events_dir = 'ticketing/events/v1';
 const type_pattern = new RegExp(`^[A-Z][A-Za-z0-9]{0,${event_type_length_max - 1}}$`);
 
-export interface EncodedEvent {
+export interface KafkaMessage {
   topic: string;
   key: string;
   value: Buffer;
@@ -66,7 +66,7 @@ export class EventCodec {
   }
 
   /** The Kafka message for an outbox record. */
-  to_event(record: OutboxRecord, topic_prefix: string): EncodedEvent {
+  to_message(record: OutboxRecord, topic_prefix: string): KafkaMessage {
     const trace_id = record.payload['trace_id'];
     return {
       topic: topic_of(topic_prefix, record.type),

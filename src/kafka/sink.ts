@@ -35,7 +35,7 @@
 //   (maxInFlightRequests 1; kafkajs also takes a per-broker lock around numbering and sending).
 import { Kafka, logLevel, Partitioners, type ICustomPartitioner, type LogEntry, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { EncodedEvent } from './encode.js';
+import type { KafkaMessage } from './encode.js';
 import { KafkaError } from './errors.js';
 import { topic_of } from './topics.js';
 
@@ -61,7 +61,7 @@ export const kafka_replication_factor_max = 3;
 export interface EventSink {
   /** Resolves once the broker acknowledged every message; rejects if any may not have landed.
    *  After a rejection, nothing is sent with that producer's sequence state again. */
-  send(events: EncodedEvent[]): Promise<void>;
+  send(events: KafkaMessage[]): Promise<void>;
   /** Forgets the producer (the emitter calls it after every failed send): the next send
    *  connects afresh with a new producer id. */
   reset(): Promise<void>;
@@ -191,7 +191,7 @@ export class KafkaSink implements EventSink {
     }
   }
 
-  async send(events: EncodedEvent[]): Promise<void> {
+  async send(events: KafkaMessage[]): Promise<void> {
     try {
       await this.send_once(events);
     } catch (error) {
@@ -201,10 +201,10 @@ export class KafkaSink implements EventSink {
     }
   }
 
-  private async send_once(events: EncodedEvent[]): Promise<void> {
+  private async send_once(events: KafkaMessage[]): Promise<void> {
     const producer = await this.connected();
     await this.ensure_topics();
-    const by_topic = new Map<string, { key: string; value: Buffer; headers: EncodedEvent['headers'] }[]>();
+    const by_topic = new Map<string, { key: string; value: Buffer; headers: KafkaMessage['headers'] }[]>();
     for (const event of events) {
       let messages = by_topic.get(event.topic);
       if (messages === undefined) {

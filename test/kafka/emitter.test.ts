@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OutboxEmitter } from '../../src/kafka/emitter.js';
-import { EventCodec, type EncodedEvent } from '../../src/kafka/encode.js';
+import { EventCodec, type KafkaMessage } from '../../src/kafka/encode.js';
 import type { EventSink } from '../../src/kafka/sink.js';
 import { create_logger } from '../../src/ops/log.js';
 import { Metrics } from '../../src/ops/metrics.js';
@@ -31,7 +31,7 @@ guarded_after(test, () => {
 });
 
 class FakeSink implements EventSink {
-  batches: EncodedEvent[][] = [];
+  batches: KafkaMessage[][] = [];
   fail_next = 0;
   hang = false;
   resets = 0;
@@ -39,7 +39,7 @@ class FakeSink implements EventSink {
   started = 0;
   /** When set, sends after the planned failures wait here, so a test can look in between. */
   gate: Promise<void> | null = null;
-  async send(events: EncodedEvent[]): Promise<void> {
+  async send(events: KafkaMessage[]): Promise<void> {
     this.started++;
     await sleep(1);
     if (this.hang) await new Promise(() => undefined);
@@ -56,7 +56,7 @@ class FakeSink implements EventSink {
   async close(): Promise<void> {
     this.closed = true;
   }
-  delivered(): EncodedEvent[] {
+  delivered(): KafkaMessage[] {
     return this.batches.flat();
   }
 }

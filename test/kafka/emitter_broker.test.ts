@@ -19,7 +19,7 @@ import { Partitioners, type PartitionMetadata } from 'kafkajs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OutboxEmitter } from '../../src/kafka/emitter.js';
-import { EventCodec, type EncodedEvent } from '../../src/kafka/encode.js';
+import { EventCodec, type KafkaMessage } from '../../src/kafka/encode.js';
 import { KafkaSink, kafka_topic_partitions_default, type EventSink } from '../../src/kafka/sink.js';
 import { topic_of } from '../../src/kafka/topics.js';
 import { create_logger } from '../../src/ops/log.js';
@@ -89,7 +89,7 @@ test('broker frozen mid-send, then resumed: every entry the emitter deleted is o
     const kafka = new KafkaSink({ brokers: [b.brokers], client_id: 'frozen-test', topic_prefix: prefix, event_types: ['HoldReleased'], log, request_timeout_ms, ack_timeout_ms: 1_000 });
     let acknowledged_sends = 0;
     const sink: EventSink = {
-      async send(events: EncodedEvent[]) {
+      async send(events: KafkaMessage[]) {
         await kafka.send(events);
         if (acknowledged_sends++ === 0) {
           process.kill(b.pid!, 'SIGSTOP');

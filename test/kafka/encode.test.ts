@@ -30,7 +30,7 @@ test('every event type of the protos is known, seed and lifecycle', () => {
 
 test('InventoryHoldExpired: topic, key, headers, value', () => {
   const payload = { hold_id: 'hold_3_x', event_id: 'evt-1', expired_at_unix: 1_800_000_000, trace_id: 'trace-1' };
-  const event = codec.to_event(record('InventoryHoldExpired', 'evt-1', payload), '');
+  const event = codec.to_message(record('InventoryHoldExpired', 'evt-1', payload), '');
   assert.is(event.topic, 'ticketing.events.v1.InventoryHoldExpired');
   assert.is(event.key, 'evt-1');
   assert.equal(event.headers, { 'event-id': 'node1-p3-42', 'trace-id': 'trace-1', 'content-type': 'application/x-protobuf' });
@@ -40,7 +40,7 @@ test('InventoryHoldExpired: topic, key, headers, value', () => {
 
 test('OrderConfirmed with Money; OrderRefunded; HoldCreated with repeated seats; with a prefix', () => {
   const confirmed = { order_id: 'ord_1', user_id: 'u', total: { amount_micros: 2 ** 53 - 1, currency: 'EUR' }, confirmed_at_unix: 1, trace_id: 't' };
-  const e1 = codec.to_event(record('OrderConfirmed', 'ord_1', confirmed), 'prod.');
+  const e1 = codec.to_message(record('OrderConfirmed', 'ord_1', confirmed), 'prod.');
   assert.is(e1.topic, 'prod.ticketing.events.v1.OrderConfirmed');
   assert.equal(consumer_decode('ticketing.events.v1.OrderConfirmed', e1.value), {
     ...confirmed, total: { amount_micros: String(2 ** 53 - 1), currency: 'EUR' }, confirmed_at_unix: '1',
@@ -49,31 +49,31 @@ test('OrderConfirmed with Money; OrderRefunded; HoldCreated with repeated seats;
     order_id: 'ord_1', payment_id: 'pay_1', refund_id: 'ref_1', amount: { amount_micros: 5, currency: 'EUR' },
     refunded_total: { amount_micros: 7, currency: 'EUR' }, status: 'PARTIALLY_REFUNDED', refunded_at_unix: 9, trace_id: 't',
   };
-  const decoded = consumer_decode('ticketing.events.v1.OrderRefunded', codec.to_event(record('OrderRefunded', 'ord_1', refunded), '').value);
+  const decoded = consumer_decode('ticketing.events.v1.OrderRefunded', codec.to_message(record('OrderRefunded', 'ord_1', refunded), '').value);
   assert.equal(decoded['refunded_total'], { amount_micros: '7', currency: 'EUR' });
   assert.is(decoded['status'], 'PARTIALLY_REFUNDED');
   const hold = { hold_id: 'h', event_id: 'e', user_id: 'u', seat_ids: ['1-A-1', '1-A-2'], expires_at_unix: 2, created_at_unix: 1, trace_id: 't' };
-  const e3 = codec.to_event(record('HoldCreated', 'e', hold), '');
+  const e3 = codec.to_message(record('HoldCreated', 'e', hold), '');
   assert.equal(consumer_decode('ticketing.events.v1.HoldCreated', e3.value)['seat_ids'], ['1-A-1', '1-A-2']);
   assert.equal(codec.decode('HoldCreated', e3.value), { ...hold, expires_at_unix: '2', created_at_unix: '1' });
 });
 
 test('no trace_id: the header is empty, never missing', () => {
-  const event = codec.to_event(record('HoldReleased', 'e', { hold_id: 'h', event_id: 'e', released_at_unix: 1 }), '');
+  const event = codec.to_message(record('HoldReleased', 'e', { hold_id: 'h', event_id: 'e', released_at_unix: 1 }), '');
   assert.is(event.headers['trace-id'], '');
 });
 
 test('unknown type and a payload that does not fit are refused typed', () => {
   for (const type of ['Nope', 'ticketing.events.v1.HoldCreated', 'holdCreated', '', 'Money', 42 as unknown as string]) {
     try {
-      codec.to_event(record(type, 'k', {}), '');
+      codec.to_message(record(type, 'k', {}), '');
       assert.unreachable(`${String(type)} accepted`);
     } catch (error) {
       assert.is((error as Error).name, 'UnknownEventTypeError', String(type));
     }
   }
   try {
-    codec.to_event(record('HoldCreated', 'k', { seat_ids: 'not-a-list' }), '');
+    codec.to_message(record('HoldCreated', 'k', { seat_ids: 'not-a-list' }), '');
     assert.unreachable('bad payload accepted');
   } catch (error) {
     assert.is((error as Error).name, 'InvalidEventPayloadError');
