@@ -29,9 +29,10 @@ export function ts_files(dir) {
   return out.sort();
 }
 
-/** Block comments and whole-line // comments removed: an import named in prose is no import. */
+/** Comments that begin a line removed: an import named in prose is no import. Only those
+ *  (a string such as 'proto/*.proto' would otherwise open a "comment" that hides real imports). */
 function strip_comments(text) {
-  return text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^[ \t]*\/\/.*$/gm, '');
+  return text.replace(/^[ \t]*\/\*[\s\S]*?\*\//gm, '').replace(/^[ \t]*\/\/.*$/gm, '');
 }
 
 /** The project file a relative specifier names ('./x.js' is x.ts), or null (a package). */

@@ -88,7 +88,9 @@ test('checker: a longer circle across folders, every import form, one-file allow
     'b/two.ts': "export const two = 2;\nexport const load = () => import('../c/three.js');\n",
     'c/three.ts': "import '../a/one.js';\nexport const three = 3;\n",
     'c/four.ts': "const worker = new URL('../a/one.js', import.meta.url);\nexport { worker };\n",
-    'd/five.ts': "import { three } from '../c/three.js';\nimport { four } from '../c/four.js';\n",
+    // A string that looks like a comment's start does not hide the imports after it.
+    'd/five.ts': "export const glob = 'c/*.ts';\nimport { three } from '../c/three.js';\n"
+      + "import { four } from '../c/four.js';\n/** The end. */\n",
     'e/stray.ts': "import { readFileSync } from 'node:fs';\nexport { readFileSync };\n",
   });
   const result = checker.check_tree(src, table({ a: ['b'], b: ['c'], c: ['a'], d: ['c/three'] }));
