@@ -11,7 +11,7 @@ import { load_tls } from '../grpc/tls.js';
 import { connection_defaults, type ConnectionLimitConfig } from '../grpc/connections.js';
 import { backup } from '../ops/backup.js';
 import { partition_count_max } from '../runtime/partition.js';
-import { store_map_bytes_min } from '../runtime/store.js';
+import { store_map_bytes_min } from '../runtime/store_env.js';
 import { flag, int_flag, parse_args } from './args.js';
 import { cmd_outbox_tail } from './outbox_command.js';
 import { outbox_flag_names, outbox_flags } from './outbox_flags.js';

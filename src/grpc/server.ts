@@ -18,7 +18,7 @@ import { create_logger } from '../ops/log.js';
 import { Metrics } from '../ops/metrics.js';
 import { WorkerPool } from '../runtime/pool.js';
 import { storage_probe_interval_ms_default } from '../runtime/storage.js';
-import { store_map_bytes_max } from '../runtime/store.js';
+import { store_map_bytes_max } from '../runtime/store_env.js';
 import { FraudSignalTracker } from '../purchase/fraud_signals.js';
 import { Purchases } from '../purchase/purchases.js';
 import { SandboxGateway } from '../purchase/sandbox_gateway.js';

@@ -25,7 +25,7 @@ import {
   closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { store_dir, store_map_bytes_max } from '../runtime/store.js';
+import { store_dir, store_map_bytes_max } from '../runtime/store_env.js';
 import { read_node_meta } from './data_dir.js';
 import { check_not_locked } from './data_lock.js';
 

@@ -7,7 +7,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EventCodec } from '../kafka/encode.js';
 import { topic_of } from '../kafka/topics.js';
-import { store_dir, store_of, StoreReader, type OutboxRecord } from '../runtime/store.js';
+import type { OutboxRecord } from '../runtime/outbox.js';
+import { store_dir, store_of } from '../runtime/store_env.js';
+import { StoreReader } from '../runtime/store_reader.js';
 import { read_node_meta } from './data_dir.js';
 
 /** Entries printed at most per partition per follow poll (the rest next poll). */

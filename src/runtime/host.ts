@@ -12,7 +12,8 @@ import {
   free_bytes, is_storage_full, storage_message, storage_probe_bytes, storage_probe_interval_ms_default, StorageFullError,
   type StorageReason, type StoreCommitError,
 } from './storage.js';
-import { commit_together, PartitionStore, store_map_bytes_max } from './store.js';
+import { commit_together, PartitionStore } from './store.js';
+import { store_map_bytes_max } from './store_env.js';
 
 /** Longest a timer sleeps before re-checking, so a moved clock is noticed promptly. */
 export const timer_sleep_ms_max = 1000;

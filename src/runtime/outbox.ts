@@ -2,7 +2,14 @@
 // bounded batch of a worker's outbox entries, to acknowledge (delete) or park them, and the cap a
 // worker enforces on its own outbox. Ticket-agnostic: type, key and payload mean nothing here.
 import { assert } from './assert.js';
-import type { OutboxRecord } from './store.js';
+import type { OutboxEntry } from './behaviour.js';
+
+/** An outbox entry as stored (store_outbox.ts) and read back (store_reader.ts, the emitter). */
+export interface OutboxRecord extends OutboxEntry {
+  /** Unique and stable across retries: consumers deduplicate on it. */
+  event_id: string;
+  created_ms: number;
+}
 
 /** Entries one outbox_read returns at most, all partitions of the read together. */
 export const outbox_read_batch_max = 2_000;
@@ -94,7 +101,7 @@ export interface OutboxCap {
   age_ms: number | null;
 }
 
-/** One partition's bounds, as PartitionStore.trim_outbox applies them. */
+/** One partition's bounds, as PartitionStore.trim_outbox (store_outbox.ts) applies them. */
 export interface PartitionOutboxCap {
   entries_per_partition: number;
   age_ms: number | null;

@@ -5,12 +5,13 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { assert } from './assert.js';
+import { packr } from './codec.js';
 import { MailboxFullError, ShuttingDownError, WorkerUnavailableError, type WireError } from './errors.js';
-import type { OutboxAck, OutboxAckReply, OutboxCap, OutboxReadReply, OutboxReadRequest, OutboxReadWire } from './outbox.js';
+import type { OutboxAck, OutboxAckReply, OutboxCap, OutboxReadReply, OutboxReadRequest, OutboxReadWire, OutboxRecord } from './outbox.js';
 import { worker_of } from './partition.js';
-import { decode, encode, packr, type FromWorker, type ToWorker, type WireReply, type WireRequest, type WorkerConfig, type WorkerStats } from './protocol.js';
+import { decode, encode, type FromWorker, type ToWorker, type WireReply, type WireRequest, type WorkerConfig, type WorkerStats } from './protocol.js';
 import { storage_probe_interval_ms_default } from './storage.js';
-import { store_map_bytes_max, type OutboxRecord } from './store.js';
+import { store_map_bytes_max } from './store_env.js';
 
 export interface PoolOptions {
   worker_count: number;

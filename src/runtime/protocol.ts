@@ -1,10 +1,8 @@
 // Messages between the main thread and a worker: a tagged union, every request with an id.
 // Batches travel msgpackr-encoded in a transferred buffer, so one postMessage carries many.
-import { Packr } from 'msgpackr';
+import { packr } from './codec.js';
 import type { WireError } from './errors.js';
 import type { OutboxAck, OutboxAckReply, OutboxCap, OutboxReadRequest } from './outbox.js';
-
-export const packr = new Packr({ moreTypes: true, structuredClone: false });
 
 export interface WorkerConfig {
   worker_index: number;

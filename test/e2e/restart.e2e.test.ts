@@ -4,8 +4,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { partition_of } from '../../src/runtime/partition.js';
-import { packr } from '../../src/runtime/protocol.js';
-import { PartitionStore, type OutboxRecord } from '../../src/runtime/store.js';
+import { packr } from '../../src/runtime/codec.js';
+import type { OutboxRecord } from '../../src/runtime/outbox.js';
+import { PartitionStore } from '../../src/runtime/store.js';
+import { outbox_entries } from '../runtime/store_helpers.js';
 import { cleanup, clients, code_of, grpc, kill9, start_server, stop, temp_dir, token } from './harness.js';
 
 const partitions = 8;
@@ -66,7 +68,7 @@ test('acknowledged holds survive kill -9 during load; expired-while-down holds e
   // The expiry event is in the partition's durable outbox, exactly once.
   const store = new PartitionStore(partition_of('evt-restart', partitions), dir, 'test');
   const expired: OutboxRecord[] = [];
-  for (const { record } of store.outbox_entries()) {
+  for (const { record } of outbox_entries(store)) {
     if (record.type === 'InventoryHoldExpired') expired.push(record);
   }
   await store.close();

@@ -6,7 +6,7 @@ import protobuf from 'protobufjs';
 import { join } from 'node:path';
 import { content_type, EventCodec } from '../../src/kafka/encode.js';
 import { proto_root } from '../../src/grpc/proto.js';
-import type { OutboxRecord } from '../../src/runtime/store.js';
+import type { OutboxRecord } from '../../src/runtime/outbox.js';
 
 const codec = new EventCodec();
 

@@ -6,8 +6,13 @@ import { join } from 'node:path';
 import type { Clock } from '../../src/runtime/clock.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 import { PartitionHost, snapshot_records_per_ms } from '../../src/runtime/host.js';
-import { packr, type WireReply, type WireRequest } from '../../src/runtime/protocol.js';
-import { PartitionStore, store_dir, StoreReader, type OutboxRecord } from '../../src/runtime/store.js';
+import { packr } from '../../src/runtime/codec.js';
+import type { OutboxRecord } from '../../src/runtime/outbox.js';
+import type { WireReply, WireRequest } from '../../src/runtime/protocol.js';
+import { PartitionStore } from '../../src/runtime/store.js';
+import { store_dir } from '../../src/runtime/store_env.js';
+import { StoreReader } from '../../src/runtime/store_reader.js';
+import { outbox_entries } from './store_helpers.js';
 import { behaviour, type CounterRecord, type CounterRequest, type CounterState } from './fixtures/counter_behaviour.js';
 import { guarded_after } from '../guard.js';
 
@@ -175,7 +180,7 @@ test('timers: due only once the clock reaches them; firing writes records and an
 
   const store = new PartitionStore<CounterRecord>(1, dir, 'h');
   store.recover();
-  const outbox = store.outbox_entries().map(({ record }) => record);
+  const outbox = outbox_entries(store).map(({ record }) => record);
   await store.close();
   assert.equal(outbox.map((o) => [o.type, o.key, o.event_id, o.created_ms]), [
     ['Fired', 'x', 'h-p1-1', 10_500],

@@ -7,8 +7,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MailboxFullError, ShuttingDownError, WorkerUnavailableError } from '../../src/runtime/errors.js';
 import { partition_of } from '../../src/runtime/partition.js';
 import { WorkerPool, type PoolOptions } from '../../src/runtime/pool.js';
-import { packr } from '../../src/runtime/protocol.js';
-import { PartitionStore, type OutboxRecord } from '../../src/runtime/store.js';
+import { packr } from '../../src/runtime/codec.js';
+import type { OutboxRecord } from '../../src/runtime/outbox.js';
+import { PartitionStore } from '../../src/runtime/store.js';
+import { outbox_entries } from './store_helpers.js';
 import { NegativeError, revive, type CounterRequest, type CounterSnapshot } from './fixtures/counter_behaviour.js';
 import { guarded_after, guarded_after_each } from '../guard.js';
 
@@ -92,7 +94,7 @@ async function store_recover(dir: string, partition: number): Promise<{ counters
         if (record.r === 'add') counters.set(record.key!, (counters.get(record.key!) ?? 0) + record.n!);
       }
     }
-    const outbox = store.outbox_entries().map(({ record }) => record);
+    const outbox = outbox_entries(store).map(({ record }) => record);
     return { counters, snapshot: r.snapshot, tail_batches: r.tail.length, outbox };
   } finally {
     await store.close();

@@ -5,9 +5,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AssertionError } from '../../src/runtime/assert.js';
-import { packr } from '../../src/runtime/protocol.js';
-import { outbox_trim_batch_max } from '../../src/runtime/outbox.js';
-import { commit_together, PartitionStore, store_dir, type OutboxRecord } from '../../src/runtime/store.js';
+import { packr } from '../../src/runtime/codec.js';
+import { outbox_trim_batch_max, type OutboxRecord } from '../../src/runtime/outbox.js';
+import { commit_together, PartitionStore } from '../../src/runtime/store.js';
+import { store_dir } from '../../src/runtime/store_env.js';
+import {
+  commit, delivered_pending, journal_seqs, outbox_entries, parked_entries, remove_outbox,
+} from './store_helpers.js';
 import { guarded_after } from '../guard.js';
 
 type Rec = { key: string; n: number };
@@ -28,11 +32,11 @@ function rec(key: string, n: number): Rec {
 }
 
 function journal_keys(store: PartitionStore<Rec>): number[] {
-  return store.journal_seqs();
+  return journal_seqs(store);
 }
 
 function outbox_records(store: PartitionStore<Rec>): { key: number; record: OutboxRecord }[] {
-  return store.outbox_entries().map(({ seq, record }) => ({ key: seq, record }));
+  return outbox_entries(store).map(({ seq, record }) => ({ key: seq, record }));
 }
 
 test('fresh store recovers empty', async () => {
@@ -54,12 +58,12 @@ test('journal: commits get contiguous sequences and are replayed in order across
   const dir = temp_dir();
   let store = new PartitionStore<Rec>(0, dir, 'n1');
   store.recover();
-  assert.is(await store.commit({ records: [rec('a', 1)], outbox: [], now_ms: 1 }), 1);
-  assert.is(await store.commit({ records: [rec('a', 2), rec('b', 3)], outbox: [], now_ms: 2 }), 2);
+  assert.is(await commit(store, { records: [rec('a', 1)], outbox: [], now_ms: 1 }), 1);
+  assert.is(await commit(store, { records: [rec('a', 2), rec('b', 3)], outbox: [], now_ms: 2 }), 2);
   // Concurrent (not awaited one by one) commits still take consecutive sequences.
   const seqs = await Promise.all([
-    store.commit({ records: [rec('c', 4)], outbox: [], now_ms: 3 }),
-    store.commit({ records: [rec('d', 5)], outbox: [], now_ms: 3 }),
+    commit(store, { records: [rec('c', 4)], outbox: [], now_ms: 3 }),
+    commit(store, { records: [rec('d', 5)], outbox: [], now_ms: 3 }),
   ]);
   assert.equal(seqs, [3, 4]);
   assert.equal(journal_keys(store), [1, 2, 3, 4]);
@@ -71,7 +75,7 @@ test('journal: commits get contiguous sequences and are replayed in order across
   assert.is(r.snapshot_seq, 0);
   assert.equal(r.tail, [[rec('a', 1)], [rec('a', 2), rec('b', 3)], [rec('c', 4)], [rec('d', 5)]]);
   assert.is(r.next_seq, 5);
-  assert.is(await store.commit({ records: [rec('e', 6)], outbox: [], now_ms: 4 }), 5);
+  assert.is(await commit(store, { records: [rec('e', 6)], outbox: [], now_ms: 4 }), 5);
   await store.close();
 
   store = new PartitionStore<Rec>(0, dir, 'n1');
@@ -83,7 +87,7 @@ test('journal: a gap in the journal is detected on recovery', async () => {
   const dir = temp_dir();
   let store = new PartitionStore<Rec>(1, dir, 'n1');
   store.recover();
-  for (let i = 1; i <= 3; i++) await store.commit({ records: [rec('a', i)], outbox: [], now_ms: i });
+  for (let i = 1; i <= 3; i++) await commit(store, { records: [rec('a', i)], outbox: [], now_ms: i });
   await store.close();
 
   const env = open({ path: store_dir(dir, 0), maxDbs: 4 });
@@ -101,7 +105,7 @@ test('a commit needs records, outbox entries or a snapshot', async () => {
   const store = new PartitionStore<Rec>(0, dir, 'n1');
   store.recover();
   try {
-    await store.commit({ records: [], outbox: [], now_ms: 0 });
+    await commit(store, { records: [], outbox: [], now_ms: 0 });
     assert.unreachable('empty commit accepted');
   } catch (e) {
     assert.instance(e, AssertionError);
@@ -113,14 +117,14 @@ test('snapshot: replaces the journal it covers; recovery = snapshot + tail', asy
   const dir = temp_dir();
   let store = new PartitionStore<Rec>(2, dir, 'n1');
   store.recover();
-  await store.commit({ records: [rec('a', 1)], outbox: [], now_ms: 1 });
-  await store.commit({ records: [rec('a', 2)], outbox: [], now_ms: 2 });
+  await commit(store, { records: [rec('a', 1)], outbox: [], now_ms: 1 });
+  await commit(store, { records: [rec('a', 2)], outbox: [], now_ms: 2 });
   assert.equal(journal_keys(store), [1, 2]);
   // Commit 3 carries a snapshot of the state after its own records.
-  assert.is(await store.commit({ records: [rec('a', 3)], outbox: [], now_ms: 3, snapshot: { a: 6 } }), 3);
+  assert.is(await commit(store, { records: [rec('a', 3)], outbox: [], now_ms: 3, snapshot: { a: 6 } }), 3);
   assert.equal(journal_keys(store), [], 'journal entries covered by the snapshot are gone');
-  await store.commit({ records: [rec('a', 4)], outbox: [], now_ms: 4 });
-  await store.commit({ records: [rec('b', 5)], outbox: [], now_ms: 5 });
+  await commit(store, { records: [rec('a', 4)], outbox: [], now_ms: 4 });
+  await commit(store, { records: [rec('b', 5)], outbox: [], now_ms: 5 });
   assert.equal(journal_keys(store), [4, 5]);
   await store.close();
 
@@ -131,7 +135,7 @@ test('snapshot: replaces the journal it covers; recovery = snapshot + tail', asy
   assert.equal(r.tail, [[rec('a', 4)], [rec('b', 5)]]);
   assert.is(r.next_seq, 6);
   // A second snapshot supersedes the first and drops the tail it covers.
-  assert.is(await store.commit({ records: [rec('b', 6)], outbox: [], now_ms: 6, snapshot: { a: 10, b: 11 } }), 6);
+  assert.is(await commit(store, { records: [rec('b', 6)], outbox: [], now_ms: 6, snapshot: { a: 10, b: 11 } }), 6);
   assert.equal(journal_keys(store), []);
   await store.close();
 
@@ -141,7 +145,7 @@ test('snapshot: replaces the journal it covers; recovery = snapshot + tail', asy
   assert.is(r.snapshot_seq, 6);
   assert.equal(r.tail, []);
   assert.is(r.next_seq, 7, 'sequence continues after a snapshot with no tail');
-  assert.is(await store.commit({ records: [rec('c', 1)], outbox: [], now_ms: 7 }), 7);
+  assert.is(await commit(store, { records: [rec('c', 1)], outbox: [], now_ms: 7 }), 7);
   await store.close();
 });
 
@@ -151,10 +155,10 @@ test('snapshot: drops journal entries of earlier commits still in flight', async
   const dir = temp_dir();
   let store = new PartitionStore<Rec>(4, dir, 'n1');
   store.recover();
-  await store.commit({ records: [rec('a', 1)], outbox: [], now_ms: 1 });
-  const in_flight = [2, 3, 4].map((n) => store.commit({ records: [rec('a', n)], outbox: [], now_ms: n }));
-  in_flight.push(store.commit({ records: [rec('a', 5)], outbox: [], now_ms: 5, snapshot: { a: 15 } }));
-  in_flight.push(store.commit({ records: [rec('a', 6)], outbox: [], now_ms: 6 }));
+  await commit(store, { records: [rec('a', 1)], outbox: [], now_ms: 1 });
+  const in_flight = [2, 3, 4].map((n) => commit(store, { records: [rec('a', n)], outbox: [], now_ms: n }));
+  in_flight.push(commit(store, { records: [rec('a', 5)], outbox: [], now_ms: 5, snapshot: { a: 15 } }));
+  in_flight.push(commit(store, { records: [rec('a', 6)], outbox: [], now_ms: 6 }));
   assert.equal(await Promise.all(in_flight), [2, 3, 4, 5, 6]);
   const left = journal_keys(store);
   await store.close();
@@ -174,13 +178,13 @@ test('outbox: event ids are unique, sequential, and carry node, partition and ti
   const dir = temp_dir();
   const store = new PartitionStore<Rec>(5, dir, 'node-a');
   store.recover();
-  await store.commit({
+  await commit(store, {
     records: [rec('a', 1)],
     outbox: [{ type: 'T', key: 'k1', payload: { x: 1 } }, { type: 'T', key: 'k2', payload: { x: 2 } }],
     now_ms: 1000,
   });
   // Outbox-only commit (no records) is allowed.
-  await store.commit({ records: [], outbox: [{ type: 'U', key: 'k3', payload: {} }], now_ms: 2000 });
+  await commit(store, { records: [], outbox: [{ type: 'U', key: 'k3', payload: {} }], now_ms: 2000 });
   const entries = outbox_records(store);
   assert.equal(entries.map((e) => e.key), [1, 2, 3]);
   assert.equal(entries.map((e) => e.record.event_id), ['node-a-p5-1', 'node-a-p5-2', 'node-a-p5-3']);
@@ -196,7 +200,7 @@ test('outbox: ids are never reused across reopen, even after every entry was del
   let store = new PartitionStore<Rec>(6, dir, 'n1');
   let r = store.recover();
   assert.is(r.next_outbox_seq, 1);
-  await store.commit({ records: [rec('a', 1)], outbox: [{ type: 'T', key: 'a', payload: {} }, { type: 'T', key: 'b', payload: {} }], now_ms: 1 });
+  await commit(store, { records: [rec('a', 1)], outbox: [{ type: 'T', key: 'a', payload: {} }, { type: 'T', key: 'b', payload: {} }], now_ms: 1 });
   for (const e of outbox_records(store)) all_ids.add(e.record.event_id);
   await store.close();
 
@@ -204,13 +208,13 @@ test('outbox: ids are never reused across reopen, even after every entry was del
   store = new PartitionStore<Rec>(6, dir, 'n1');
   r = store.recover();
   assert.is(r.next_outbox_seq, 3);
-  await store.commit({ records: [rec('a', 1)], outbox: [{ type: 'T', key: 'c', payload: {} }], now_ms: 2 });
+  await commit(store, { records: [rec('a', 1)], outbox: [{ type: 'T', key: 'c', payload: {} }], now_ms: 2 });
   // A later commit without outbox entries must not lower the floor.
-  await store.commit({ records: [rec('a', 1)], outbox: [], now_ms: 3 });
+  await commit(store, { records: [rec('a', 1)], outbox: [], now_ms: 3 });
   // Drain the outbox completely (what a relay does once the bus acknowledged).
   for (const e of outbox_records(store)) {
     all_ids.add(e.record.event_id);
-    await store.remove_outbox([e.key]);
+    await remove_outbox(store, [e.key]);
   }
   assert.is(store.outbox_count(), 0);
   assert.is(all_ids.size, 3);
@@ -219,15 +223,15 @@ test('outbox: ids are never reused across reopen, even after every entry was del
   store = new PartitionStore<Rec>(6, dir, 'n1');
   r = store.recover();
   assert.is(r.next_outbox_seq, 4, 'the sequence does not restart at 1 after a drain');
-  await store.commit({ records: [], outbox: [{ type: 'T', key: 'd', payload: {} }], now_ms: 4 });
+  await commit(store, { records: [], outbox: [{ type: 'T', key: 'd', payload: {} }], now_ms: 4 });
   // Also across a snapshot commit.
-  await store.commit({ records: [rec('a', 1)], outbox: [{ type: 'T', key: 'e', payload: {} }], now_ms: 5, snapshot: { any: 1 } });
+  await commit(store, { records: [rec('a', 1)], outbox: [{ type: 'T', key: 'e', payload: {} }], now_ms: 5, snapshot: { any: 1 } });
   const fresh = outbox_records(store);
   assert.equal(fresh.map((e) => e.key), [4, 5]);
   for (const e of fresh) {
     assert.not.ok(all_ids.has(e.record.event_id), `${e.record.event_id} reused`);
     all_ids.add(e.record.event_id);
-    await store.remove_outbox([e.key]);
+    await remove_outbox(store, [e.key]);
   }
   await store.close();
 
@@ -244,19 +248,19 @@ test('outbox_oldest_ms: 0 when empty, else created_ms of the oldest entry', asyn
   const store = new PartitionStore<Rec>(7, dir, 'n1');
   store.recover();
   assert.is(store.outbox_oldest_ms(), 0);
-  await store.commit({ records: [], outbox: [{ type: 'T', key: 'a', payload: {} }], now_ms: 500 });
-  await store.commit({ records: [], outbox: [{ type: 'T', key: 'b', payload: {} }], now_ms: 900 });
+  await commit(store, { records: [], outbox: [{ type: 'T', key: 'a', payload: {} }], now_ms: 500 });
+  await commit(store, { records: [], outbox: [{ type: 'T', key: 'b', payload: {} }], now_ms: 900 });
   assert.is(store.outbox_oldest_ms(), 500);
-  await store.remove_outbox([1]);
+  await remove_outbox(store, [1]);
   assert.is(store.outbox_oldest_ms(), 900);
-  await store.remove_outbox([2]);
+  await remove_outbox(store, [2]);
   assert.is(store.outbox_oldest_ms(), 0);
   await store.close();
 });
 
 async function emit(store: PartitionStore<Rec>, n: number, now_ms: number, type = 'T'): Promise<void> {
   const outbox = Array.from({ length: n }, (_, i) => ({ type, key: `k${i}`, payload: { i } }));
-  await store.commit({ records: [], outbox, now_ms });
+  await commit(store, { records: [], outbox, now_ms });
 }
 
 test('read_outbox: bounded batches after a cursor, in seq order, values as stored', async () => {
@@ -286,7 +290,7 @@ test('prepare_settle: deletes and parks in one transaction; gone entries are not
   assert.equal(settled, { removed: 2, parked: 1 });
   assert.is(store.outbox_count(), 3);
   assert.equal(outbox_records(store).map((e) => e.key), [3, 5, 6]);
-  assert.equal(store.parked_entries().map((e) => [e.seq, e.record.event_id]), [[4, 'n1-p2-4']]);
+  assert.equal(parked_entries(store).map((e) => [e.seq, e.record.event_id]), [[4, 'n1-p2-4']]);
   const [again] = await commit_together([store], [store.prepare_settle([1], [4])]);
   assert.equal(again, { removed: 0, parked: 0 }, 'a repeated acknowledgement changes nothing');
   await store.close();
@@ -297,7 +301,7 @@ test('prepare_settle: deletes and parks in one transaction; gone entries are not
   assert.is(store.outbox_count(), 3, 'parked entries are not in the outbox');
   assert.is(await store.requeue_parked(), 1);
   assert.is(store.outbox_count(), 4);
-  assert.equal(store.parked_entries(), []);
+  assert.equal(parked_entries(store), []);
   const back = outbox_records(store);
   assert.equal(back.map((e) => e.key), [3, 4, 5, 6], 'back under its own seq');
   assert.is(back[1]!.record.event_id, 'n1-p2-4', 'and its own event id');
@@ -344,10 +348,10 @@ test('mark_delivered: gone at once for reads, counts, lag and the cap; deleted o
   assert.is(a.outbox_oldest_ms(), 2_000, 'lag ignores delivered entries');
   assert.equal(await a.trim_outbox({ entries_per_partition: 1, age_ms: 500 }, 2_000), { count: 0, age: 0 }, 'delivered is not dropped');
   assert.equal(outbox_records(a).map((e) => e.key), [1, 2, 3, 4, 5], 'still on disk: no transaction of its own');
-  assert.is(a.delivered_pending(), 4);
-  await b.commit({ records: [rec('x', 1)], outbox: [], now_ms: 3_000 }); // another partition's commit
+  assert.is(delivered_pending(a), 4);
+  await commit(b, { records: [rec('x', 1)], outbox: [], now_ms: 3_000 }); // another partition's commit
   assert.equal(outbox_records(a).map((e) => e.key), [5], 'deleted by that commit');
-  assert.is(a.delivered_pending(), 0);
+  assert.is(delivered_pending(a), 0);
   a.mark_delivered([5]);
   await a.flush_delivered();
   assert.equal(outbox_records(a), []);

@@ -13,7 +13,10 @@ import { ShuttingDownError, WorkerUnavailableError } from '../../src/runtime/err
 import { outbox_read_batch_max, type OutboxReadRequest } from '../../src/runtime/outbox.js';
 import { WorkerPool, type PoolOptions } from '../../src/runtime/pool.js';
 import { outbox_cap_of, outbox_defaults } from '../../src/kafka/start.js';
-import { PartitionStore, store_dir, StoreReader } from '../../src/runtime/store.js';
+import { PartitionStore } from '../../src/runtime/store.js';
+import { store_dir } from '../../src/runtime/store_env.js';
+import { StoreReader } from '../../src/runtime/store_reader.js';
+import { outbox_entries, parked_entries } from './store_helpers.js';
 import { revive, type CounterRequest } from './fixtures/counter_behaviour.js';
 import { guarded_after, guarded_after_each } from '../guard.js';
 
@@ -105,8 +108,8 @@ test('outbox_ack: deletes only what it names, durably; park moves aside and requ
 
   const store = new PartitionStore(0, dir, 'n');
   store.recover();
-  assert.equal(store.outbox_entries().map((e) => e.seq), [4], 'acknowledged entries are gone from disk');
-  assert.equal(store.parked_entries().map((e) => e.seq), [3]);
+  assert.equal(outbox_entries(store).map((e) => e.seq), [4], 'acknowledged entries are gone from disk');
+  assert.equal(parked_entries(store).map((e) => e.seq), [3]);
   await store.close();
 
   pool = await start_pool(dir);
