@@ -1,6 +1,6 @@
 // `ticketing outbox tail [--data DIR] [--limit N] [--follow] [--parked] [--kafka-topic-prefix P]`
 import { check_topic_prefix } from '../kafka/topics.js';
-import { outbox_tail, tail_limit_max } from '../ops/outbox_tail.js';
+import { outbox_tail, tail_limit_max } from './outbox_tail.js';
 import { flag, int_flag, parse_args } from './args.js';
 
 /** How often --follow looks for new entries. */

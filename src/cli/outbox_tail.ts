@@ -10,7 +10,7 @@ import { topic_of } from '../kafka/topics.js';
 import type { OutboxRecord } from '../runtime/outbox.js';
 import { store_dir, store_of } from '../runtime/store_env.js';
 import { StoreReader } from '../runtime/store_reader.js';
-import { read_node_meta } from './data_dir.js';
+import { read_node_meta } from '../ops/data_dir.js';
 
 /** Entries printed at most per partition per follow poll (the rest next poll). */
 export const tail_follow_batch_max = 1_000;
