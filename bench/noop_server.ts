@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { inventory_proto, load_protos, purchase_protos, service_def } from './common.js';
 
 const root = load_protos([inventory_proto, ...purchase_protos]);
-// Same transport limits as the real server (src/grpc/server.ts), so only the work differs.
+// Same transport limits as the real server (src/grpc/edge.ts), so only the work differs.
 const server = new grpc.Server({
   'grpc.max_receive_message_length': 256 * 1024,
   'grpc.max_send_message_length': 4 * 1024 * 1024,

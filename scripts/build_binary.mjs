@@ -10,7 +10,7 @@
 //      optional speed-up) is left out, so msgpackr runs in plain JavaScript.
 //   2. The tree is staged in build/.sea-XXXXXX/tree (removed afterwards): the worker bundle as dist/src/runtime/worker_main.js
 //      (where src/runtime/pool.ts starts it), a stub dist/src/actors/behaviour.js (the URL
-//      src/grpc/server.ts hands to workers), the .proto files of this repository and of the
+//      src/node/pool.ts hands to workers), the .proto files of this repository and of the
 //      bundled packages that read their own, and the LMDB addon that
 //      node-gyp-build-optional-packages picks for the Node running this script.
 //   3. node --experimental-sea-config makes a blob of main.cjs with the tree and its manifest

@@ -1,5 +1,5 @@
 // The ticketing partition as a runtime behaviour: dispatches each request kind to the
-// inventory's decide functions. Loaded by worker threads by URL (see src/grpc/server.ts).
+// inventory's decide functions. Loaded by worker threads by URL (see src/node/pool.ts).
 import type { PartitionBehaviour } from '../runtime/behaviour.js';
 import { unreachable } from '../runtime/assert.js';
 import {

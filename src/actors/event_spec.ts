@@ -1,5 +1,5 @@
-// An event's definition (DESIGN §5 event file) and its validation. Sections and rows may not
-// contain '-', because seat ids are SECTION-ROW-NUMBER.
+// An event's definition (docs/contracts.md "Event file") and its validation. Sections and rows
+// may not contain '-', because seat ids are SECTION-ROW-NUMBER.
 import { FieldTooLongError, InvalidArgumentError } from './errors.js';
 import * as L from './limits.js';
 

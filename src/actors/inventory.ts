@@ -195,7 +195,7 @@ export function plan_hold(state: InventoryState, req: ReserveRequest, ctx: Decid
   return { record, event };
 }
 
-/** The HoldCreated event of a planned hold (DESIGN §6 lifecycle events). */
+/** The HoldCreated event of a planned hold (lifecycle events: docs/contracts.md "Kafka"). */
 export function hold_created_event(planned: PlannedHold): OutboxEntry {
   const r = planned.record;
   return {

@@ -1,17 +1,19 @@
-// `ticketing` command line (DESIGN §5). Flags win over environment variables.
+// `ticketing` command line (docs/contracts.md "Operator interface"). Flags win over environment
+// variables; what neither gives keeps serve_defaults (src/node/config.ts).
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import {
-  load_secret, parse_duration_seconds, roles, sign_token, token_lifetime_seconds_max_default, token_lifetime_seconds_min, token_ttl_seconds_max, type Role,
+  load_secret, parse_duration_seconds, roles, sign_token, token_lifetime_seconds_min,
+  token_ttl_seconds_max, type Role,
 } from '../auth/token.js';
 import { load_definitions } from '../grpc/proto.js';
-import { serve, serve_defaults } from '../grpc/server.js';
 import { load_tls } from '../grpc/tls.js';
-import { connection_defaults, type ConnectionLimitConfig } from '../grpc/connections.js';
+import { connection_limit_names, type ConnectionLimitConfig } from '../grpc/connections.js';
 import { backup } from '../ops/backup.js';
 import { partition_count_max } from '../runtime/partition.js';
 import { store_map_bytes_min } from '../runtime/store_env.js';
+import { serve_defaults } from '../node/config.js';
+import { serve } from '../node/serve.js';
 import { flag, int_flag, parse_args } from './args.js';
 import { cmd_outbox_tail } from './outbox_command.js';
 import { outbox_flag_names, outbox_flags } from './outbox_flags.js';
@@ -57,7 +59,10 @@ const usage = `usage:
                   (the newest outbox events, decoded, as JSON lines; running or stopped node)
 `;
 
-const defaults = { data: './data', grpc: '127.0.0.1:50051', http: '127.0.0.1:9464' };
+/** Where every command looks by default: serve's own defaults (src/node/config.ts). */
+const defaults = {
+  data: serve_defaults.data_dir, grpc: serve_defaults.grpc_addr, http: serve_defaults.http_addr,
+};
 
 function fail(message: string): never {
   process.stderr.write(`ticketing: ${message}\n`);
@@ -68,7 +73,7 @@ function fail(message: string): never {
  *  and `ticketing token` mints (both read the same flag and variable, so they agree). */
 function token_lifetime_flag(args: ReturnType<typeof parse_args>): number {
   const text = flag(args, 'token-lifetime-max', 'TICKETING_TOKEN_LIFETIME_MAX', undefined);
-  if (text === undefined) return token_lifetime_seconds_max_default;
+  if (text === undefined) return serve_defaults.token_lifetime_seconds_max;
   const seconds = parse_duration_seconds(text);
   if (seconds < token_lifetime_seconds_min || seconds > token_ttl_seconds_max) {
     throw new Error(`--token-lifetime-max must be ${token_lifetime_seconds_min} s..${token_ttl_seconds_max / 86400}d, got ${text}`);
@@ -89,15 +94,14 @@ function storage_flags(args: ReturnType<typeof parse_args>) {
   };
 }
 
-const connection_keys = Object.keys(connection_defaults) as (keyof ConnectionLimitConfig)[];
 /** --connections-max … --request-arrival-timeout-ms: one flag per connection limit, named as
- *  the limit (TICKETING_CONNECTIONS_MAX …); what is not given keeps connection_defaults. */
-const connection_flag_names = connection_keys.map((key) => key.replace(/_/g, '-'));
+ *  the limit (TICKETING_CONNECTIONS_MAX …); what is not given keeps serve_defaults. */
+const connection_flag_names = connection_limit_names.map((key) => key.replace(/_/g, '-'));
 const limit_flag_names = ['rate-user', 'rate-ip', 'deadline-max-ms', 'message-max-bytes', ...connection_flag_names];
 
 function connection_flags(args: ReturnType<typeof parse_args>): Partial<ConnectionLimitConfig> {
   const result: Partial<ConnectionLimitConfig> = {};
-  for (const key of connection_keys) {
+  for (const key of connection_limit_names) {
     const name = key.replace(/_/g, '-');
     const value = int_flag(flag(args, name, `TICKETING_${key.toUpperCase()}`, undefined), name, 1, key.endsWith('_ms') ? 86_400_000 : 10_000_000);
     if (value !== undefined) result[key] = value;
@@ -127,7 +131,7 @@ async function cmd_serve(argv: string[]): Promise<void> {
   const clock_offset_ms = int_flag(flag(args, 'clock-offset-ms', undefined, undefined), 'clock-offset-ms', 0, 10 * 365 * 86400 * 1000);
   if (clock_offset_ms !== undefined && args.flags.get('test-clock') !== true) fail('--clock-offset-ms needs --test-clock');
   const workers = int_flag(flag(args, 'workers', 'TICKETING_WORKERS', undefined), 'workers', 1, 256)
-    ?? Math.max(1, availableParallelism() - 1);
+    ?? serve_defaults.workers;
   const tls = {
     tls_cert_file: flag(args, 'tls-cert', 'TICKETING_TLS_CERT', undefined),
     tls_key_file: flag(args, 'tls-key', 'TICKETING_TLS_KEY', undefined),
@@ -135,14 +139,14 @@ async function cmd_serve(argv: string[]): Promise<void> {
   };
   load_tls(tls); // refuse bad combinations and unreadable files before the data dir is touched
   const node = await serve({
+    ...serve_defaults,
     data_dir: flag(args, 'data', 'TICKETING_DATA_DIR', defaults.data),
     grpc_addr: flag(args, 'grpc', 'TICKETING_GRPC_ADDR', defaults.grpc),
     http_addr: flag(args, 'http', 'TICKETING_HTTP_ADDR', defaults.http),
     workers,
     partitions: int_flag(flag(args, 'partitions', 'TICKETING_PARTITIONS', undefined), 'partitions', 1, partition_count_max),
     test_clock: args.flags.get('test-clock') === true,
-    clock_offset_ms: clock_offset_ms ?? 0,
-    ...serve_defaults,
+    clock_offset_ms: clock_offset_ms ?? serve_defaults.clock_offset_ms,
     ...limit_flags(args),
     ...storage_flags(args),
     ...connection_flags(args),

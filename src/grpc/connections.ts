@@ -41,22 +41,18 @@ export interface ConnectionLimitConfig {
   request_arrival_timeout_ms: number;
 }
 
-// Defaults. Connections: a grpc-js client shares one connection per target, so even the bench's
-// 64 clients on one address use a handful; 1,000 per address leaves room for a proxy's pool,
-// 10,000 per node stays well under the usual 64k+ descriptor limit. Streams: one connection
-// carries the bench's 256 calls in flight; 5,000 per address bounds what one silent address pins
-// (each stream ~7 KB: 10,000 cost 73 MB). Timeouts: a healthy client sends the preface, the
-// headers and the request in its first round trips; 10 s covers a slow mobile link many times.
-export const connection_defaults: ConnectionLimitConfig = {
-  connections_max: 10_000,
-  connections_per_address_max: 1_000,
-  preface_timeout_ms: 10_000,
-  idle_timeout_ms: 300_000,
-  streams_per_connection_max: 1_000,
-  streams_max: 20_000,
-  streams_per_address_max: 5_000,
-  request_arrival_timeout_ms: 10_000,
-};
+/** Every limit of ConnectionLimitConfig, in flag order: the guard checks each, and the CLI has
+ *  one flag per name (--connections-max …). Defaults: serve_defaults in src/node/config.ts. */
+export const connection_limit_names = [
+  'connections_max', 'connections_per_address_max', 'preface_timeout_ms', 'idle_timeout_ms',
+  'streams_per_connection_max', 'streams_max', 'streams_per_address_max',
+  'request_arrival_timeout_ms',
+] as const satisfies readonly (keyof ConnectionLimitConfig)[];
+
+// Compiles only while connection_limit_names names every limit (a missing one is required here).
+const every_limit_named: Record<
+  Exclude<keyof ConnectionLimitConfig, (typeof connection_limit_names)[number]>, never
+> = {};
 
 /** Reasons of ticketing_grpc_connections_closed_total (exported at 0). */
 export const close_reasons = ['preface_timeout', 'bad_preface', 'idle'] as const;
@@ -103,7 +99,7 @@ export class ConnectionGuard {
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {
-    for (const name of Object.keys(connection_defaults) as (keyof ConnectionLimitConfig)[]) {
+    for (const name of connection_limit_names) {
       assert(Number.isInteger(config[name]) && config[name] >= 1, `${name} is an integer ≥ 1`);
     }
     metrics.grpc_connections_open_collect = () => this.connections_open;

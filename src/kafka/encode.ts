@@ -1,8 +1,8 @@
-// Outbox record -> Kafka message (DESIGN §6). Value: the protobuf binary of the event message
-// named by the record's type (short name, package ticketing.events.v1), encoded with protobufjs
-// from the .proto files in proto/ticketing/events/v1/ (every file there: a new event file needs
-// no code change here). Key: the record's key. Headers: event-id (stable across retries, so
-// consumers deduplicate on it), trace-id, content-type.
+// Outbox record -> Kafka message (docs/contracts.md "Kafka"). Value: the protobuf binary of the
+// event message named by the record's type (short name, package ticketing.events.v1), encoded with
+// protobufjs from the .proto files in proto/ticketing/events/v1/ (every file there: a new event
+// file needs no code change here). Key: the record's key. Headers: event-id (stable across retries,
+// so consumers deduplicate on it), trace-id, content-type.
 import protobuf from 'protobufjs';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';

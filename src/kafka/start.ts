@@ -1,4 +1,5 @@
-// The node's outbox policy and its Kafka emitter, as src/grpc/server.ts wires them in.
+// The node's outbox policy and its Kafka emitter, as src/node/serve.ts wires them in (their
+// defaults: serve_defaults in src/node/config.ts).
 //
 // Outbox cap (what a worker keeps at most, oldest deleted first, counted in
 // ticketing_outbox_dropped_total{reason} and logged at warn):
@@ -15,8 +16,8 @@ import type { Metrics } from '../ops/metrics.js';
 import type { OutboxCap } from '../runtime/outbox.js';
 import type { WorkerPool } from '../runtime/pool.js';
 import { EventCodec } from './encode.js';
-import { kafka_send_unanswered_ms_limit, kafka_send_unanswered_ms_max, kafka_send_unanswered_ms_min, OutboxEmitter } from './emitter.js';
-import { check_kafka_timeouts, kafka_ack_timeout_ms, kafka_request_timeout_ms, KafkaSink, type EventSink } from './sink.js';
+import { kafka_send_unanswered_ms_limit, kafka_send_unanswered_ms_min, OutboxEmitter } from './emitter.js';
+import { check_kafka_timeouts, KafkaSink, type EventSink } from './sink.js';
 import { check_topic_prefix, parse_brokers } from './topics.js';
 
 export interface OutboxConfig {
@@ -36,16 +37,6 @@ export interface OutboxConfig {
   /** A send unanswered this long counts as failing (emitter.ts). */
   kafka_send_unanswered_ms_max: number;
 }
-
-export const outbox_defaults = {
-  kafka_topic_prefix: '',
-  outbox_max_entries: 1_000_000,
-  outbox_max_age_s: 7 * 86_400,
-  outbox_degraded_after_s: 60,
-  kafka_request_timeout_ms,
-  kafka_ack_timeout_ms,
-  kafka_send_unanswered_ms_max,
-};
 
 /** With a broker, the only count bound: about 5 GB of outbox at ~250 bytes an event, hours of
  *  the node's peak event rate. */

@@ -1,5 +1,5 @@
-// Topic names (DESIGN §6): the configurable prefix followed by the event message's full name,
-// e.g. "" + "ticketing.events.v1.OrderConfirmed". One topic per event type.
+// Topic names (docs/contracts.md "Kafka"): the configurable prefix followed by the event
+// message's full name, e.g. "" + "ticketing.events.v1.OrderConfirmed". One topic per event type.
 import { InvalidBrokerListError, InvalidTopicPrefixError } from './errors.js';
 
 /** The protobuf package every outbox event type lives in; records carry the short name. */

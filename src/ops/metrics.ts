@@ -1,5 +1,6 @@
-// Prometheus metrics (DESIGN §7 names). Workers report figures to the main thread once a second;
-// this module folds them into the registry. No per-user or per-event labels.
+// Prometheus metrics (names: docs/contracts.md "Metric names and logs"). Workers report figures
+// to the main thread once a second; this module folds them into the registry. No per-user or
+// per-event labels.
 import client from 'prom-client';
 import { auth_refusal_reasons } from '../auth/errors.js';
 import type { WorkerPool } from '../runtime/pool.js';

@@ -1,6 +1,7 @@
-// The built-in sandbox gateway (DESIGN §4), deciding by token the way processors' test modes
-// do. It keeps a ledger by reference, so repeated calls are the same operation, and so tests can
-// check that money moved exactly once. `outage` makes every call fail as a gateway outage would.
+// The built-in sandbox gateway (docs/contracts.md "Payments"), deciding by token the way
+// processors' test modes do. It keeps a ledger by reference, so repeated calls are the same
+// operation, and so tests can check that money moved exactly once. `outage` makes every call fail
+// as a gateway outage would.
 import { createHash } from 'node:crypto';
 import { assert } from '../runtime/assert.js';
 import { GatewayUnavailableError } from './errors.js';

@@ -85,7 +85,7 @@ export interface OutboxAckReply {
 
 /**
  * What the node keeps at most. Entries beyond either bound are deleted oldest first and
- * counted; the owner of the runtime decides when a cap applies (see src/grpc/server.ts).
+ * counted; the owner of the runtime decides when a cap applies (see src/kafka/start.ts).
  *
  * entries_max is node-wide. Each worker keeps its share, entries_max × (its partitions /
  * partition_count), and deletes oldest first across all of its partitions (worker_share()):

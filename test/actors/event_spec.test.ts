@@ -52,7 +52,7 @@ test('defaults and normalisation', () => {
   assert.not.ok('extra' in validate_event_spec({ ...sample_spec(), extra: 1 }));
 });
 
-test('the DESIGN §5 example event file validates', () => {
+test('the example event file of docs/contracts.md validates', () => {
   const spec = validate_event_spec({
     event_id: 'evt-arena-2027-06-01',
     name: 'Arena, 1 June 2027',

@@ -1,5 +1,6 @@
-// The Inventory rows of DESIGN §3 (ReserveTickets, ReleaseHold, ConfirmAllocation, hold expiry)
-// plus CreateEvent and snapshots, driven through decide + apply with a fake clock.
+// The Inventory rows of docs/contracts.md "Behaviour" (ReserveTickets, ReleaseHold,
+// ConfirmAllocation, hold expiry) plus CreateEvent and snapshots, driven through decide + apply
+// with a fake clock.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {

@@ -285,7 +285,8 @@ test('fuzzed purchase requests: clear statuses, server stays up, refused calls c
     );
     const money = fc.option(fc.record({ amount_micros, currency }), { nil: null, freq: 10 });
     // tok_gatewayTimeout is left out on purpose: its UNAVAILABLE leaves a PENDING payment by
-    // design (DESIGN §3, purchase.e2e covers it), which is no refusal of bad input.
+    // design (docs/contracts.md "Behaviour", purchase.e2e covers it), which is no refusal of
+    // bad input.
     const payment_token = fc.oneof(
       { arbitrary: pick('tok_visa', 'tok_mastercard', 'tok_chargeDeclined', 'tok_insufficientFunds'), weight: 8 },
       pick('', 'tok visa', 'tok_visa\n', 'TOK_VISA', 'tok-visa', `tok_${'v'.repeat(60)}`, `tok_${'v'.repeat(61)}`, secret_card, `${secret_card}!`, `${secret_card}\u0000`),

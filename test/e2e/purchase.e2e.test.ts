@@ -1,6 +1,7 @@
 // The whole purchase over gRPC with clients generated from the seed's protos: CreateDraft,
 // ScoreTransaction, Authorize, ConfirmOrder, Capture, Refund, GetOrder, ListOrders, against a
-// spawned server with the sandbox gateway. Every outcome DESIGN §3 names, and each retry.
+// spawned server with the sandbox gateway. Every outcome docs/contracts.md "Behaviour" names,
+// and each retry.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';

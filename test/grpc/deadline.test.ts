@@ -6,7 +6,8 @@ import * as loader from '@grpc/proto-loader';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { serve, serve_defaults } from '../../src/grpc/server.js';
+import { serve_defaults } from '../../src/node/config.js';
+import { serve } from '../../src/node/serve.js';
 import { create_logger } from '../../src/ops/log.js';
 import { cleanup, clients, grpc, repo_root, temp_dir, token } from '../e2e/harness.js';
 

@@ -3,7 +3,8 @@
 // acknowledged hold intact. The node runs in-process so the test can kill one thread.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { serve, serve_defaults } from '../../src/grpc/server.js';
+import { serve_defaults } from '../../src/node/config.js';
+import { serve } from '../../src/node/serve.js';
 import { create_logger } from '../../src/ops/log.js';
 import { cleanup, clients, grpc, temp_dir, token } from '../e2e/harness.js';
 

@@ -144,12 +144,12 @@ function check_ledger(state: InventoryState, gateway: SandboxGateway): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The model: its own account of orders, payments, refunds, seats and idempotency keys, written
-// from the README and DESIGN rules (not from the implementation's state). Before each step it
-// predicts the outcome (success with which answer, or which refusal); the step fails on any
+// The model: its own account of orders, payments, refunds, seats and idempotency keys, written from
+// the rules of the README and docs/contracts.md (not from the implementation's state). Before each
+// step it predicts the outcome (success with which answer, or which refusal); the step fails on any
 // refusal it did not predict and on any success it predicted as a refusal. After every step its
-// seats and money are compared with what the implementation reports through its query API
-// (GetOrder for every order, GetAvailability for the seats).
+// seats and money are compared with what the implementation reports through its query API (GetOrder
+// for every order, GetAvailability for the seats).
 //
 // What it leaves to the implementation: ids (read from answers or GetOrder), and the fraud
 // velocity rules once a run has made more than 20 scoring attempts (then the decision is read

@@ -12,7 +12,8 @@ import { AssertionError } from '../../src/runtime/assert.js';
 import { ShuttingDownError, WorkerUnavailableError } from '../../src/runtime/errors.js';
 import { outbox_read_batch_max, type OutboxReadRequest } from '../../src/runtime/outbox.js';
 import { WorkerPool, type PoolOptions } from '../../src/runtime/pool.js';
-import { outbox_cap_of, outbox_defaults } from '../../src/kafka/start.js';
+import { outbox_cap_of } from '../../src/kafka/start.js';
+import { serve_defaults } from '../../src/node/config.js';
 import { PartitionStore } from '../../src/runtime/store.js';
 import { store_dir } from '../../src/runtime/store_env.js';
 import { StoreReader } from '../../src/runtime/store_reader.js';
@@ -188,7 +189,7 @@ test('cap by age: entries older than age_ms by the worker clock are trimmed', as
 });
 
 test('node-wide cap (--outbox-max-entries 8, 4 partitions): one partition keeps more than 8/4 while the node is under 8; over it, the oldest across partitions go first', async () => {
-  const cap = outbox_cap_of({ ...outbox_defaults, kafka_brokers: undefined, outbox_max_entries: 8, outbox_max_age_s: 86_400 }, 4);
+  const cap = outbox_cap_of({ ...serve_defaults, kafka_brokers: undefined, outbox_max_entries: 8, outbox_max_age_s: 86_400 }, 4);
   const pool = await start_pool(temp_dir(), { worker_count: 1, outbox_cap: cap });
   let trimmed = 0;
   let reports = 0;

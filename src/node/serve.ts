@@ -1,0 +1,121 @@
+// The composition root: assembles one node (data lock, data dir, worker pool, outbox and Kafka,
+// purchases, settlement loop, metrics, gRPC edge, HTTP endpoint) and owns the order in which the
+// parts start and stop. Graceful stop (SIGTERM/SIGINT in src/cli/main.ts): stop accepting, drain
+// in-flight calls (bounded), close workers and LMDB.
+import type { Server as HttpServer } from 'node:http';
+import type { Logger } from 'pino';
+import { load_public_keys, load_secret } from '../auth/token.js';
+import { start_edge } from '../grpc/edge.js';
+import { Router } from '../grpc/router.js';
+import { check_outbox_config, start_outbox, type RunningOutbox } from '../kafka/start.js';
+import { lock_data_dir } from '../ops/data_lock.js';
+import { open_data_dir } from '../ops/data_dir.js';
+import { start_http } from '../ops/http.js';
+import { create_logger } from '../ops/log.js';
+import { Metrics } from '../ops/metrics.js';
+import { FraudSignalTracker } from '../purchase/fraud_signals.js';
+import { load_ip_blocklist } from '../purchase/ip_blocklist.js';
+import { Purchases } from '../purchase/purchases.js';
+import { SandboxGateway } from '../purchase/sandbox_gateway.js';
+import { start_settlement_loop } from '../purchase/settlement_loop.js';
+import type { WorkerPool } from '../runtime/pool.js';
+import { split_addr } from './addr.js';
+import type { ServeConfig } from './config.js';
+import { start_pool } from './pool.js';
+
+export interface RunningNode {
+  grpc_port: number;
+  http_port: number;
+  pool: WorkerPool;
+  log: Logger;
+  stop(): Promise<void>;
+}
+
+export async function serve(config: ServeConfig, log = create_logger()): Promise<RunningNode> {
+  const blocklist = load_ip_blocklist(config.fraud_ip_blocklist_file);
+  const public_keys = load_public_keys(config.auth_public_keys_file);
+  check_outbox_config(config);
+  // Before anything in the directory is read or written, and held until LMDB is closed: a
+  // second node on the same directory would sell the same seats (src/ops/data_lock.ts).
+  const lock = await lock_data_dir(config.data_dir, { command: 'serve' }); // addresses once bound
+  const meta = open_data_dir(config.data_dir, config.partitions, config.workers);
+  const secret = load_secret(config.data_dir);
+  const metrics = new Metrics();
+  const pool = await start_pool(config, meta, metrics, log);
+  // Beside the request path: a broker outage never fails or slows a call, the outbox grows.
+  const outbox = start_outbox(config, pool, metrics, log, meta.node_id);
+  const router = new Router(pool, meta.partition_count);
+  const gateway = new SandboxGateway();
+  const purchases = new Purchases(router, gateway, new FraudSignalTracker(blocklist), log);
+  const settlement = start_settlement(config, purchases, metrics, log);
+  const g = split_addr(config.grpc_addr, '--grpc');
+  const keys = { secret, public_keys, lifetime_seconds_max: config.token_lifetime_seconds_max };
+  const parts = { config, keys, metrics, log, pool, router, purchases };
+  const edge = await start_edge(parts, g.host, g.port);
+  const h = split_addr(config.http_addr, '--http');
+  let http: HttpServer;
+  try {
+    http = await start_http(h.host, h.port, metrics, readiness(pool, metrics, outbox));
+  } catch (error) {
+    await edge.close_now();
+    await settlement.stop();
+    await outbox.stop();
+    await pool.close();
+    await lock.release();
+    throw error;
+  }
+  const http_port = (http.address() as { port: number }).port;
+  lock.update({ grpc_addr: `${g.host}:${edge.port}`, http_addr: `${h.host}:${http_port}` });
+  edge.set_health('SERVING');
+  log.info({
+    grpc: `${g.host}:${edge.port}`, http: `${h.host}:${http_port}`, data_dir: config.data_dir,
+  }, 'serving');
+
+  let stopping: Promise<void> | undefined;
+  // The stop order: drain the calls in flight, then the listener; then the settlement loop, the
+  // outbox before the pool, the pool, the HTTP endpoint, and the lock last.
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await edge.drain(config.drain_ms_max);
+      await settlement.stop();
+      // Before the pool: the emitter deletes what the broker acknowledged through the workers.
+      await outbox.stop();
+      await pool.close();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await lock.release();
+      log.info('stopped');
+    })();
+    return stopping;
+  };
+  return { grpc_port: edge.port, http_port, pool, log, stop };
+}
+
+/** Settles what crashes and gateway outages leave open, counting every pass. */
+function start_settlement(
+  config: ServeConfig, purchases: Purchases, metrics: Metrics, log: Logger,
+): { stop(): Promise<void> } {
+  return start_settlement_loop({
+    purchases, interval_ms: config.settle_interval_ms, log,
+    // While a store refuses writes, a pass could call the gateway but not record the outcome.
+    open_payments: () => (metrics.storage_messages().length > 0
+      ? 0
+      : metrics.gauge_total('payments_open')),
+    on_pass: (r) => {
+      metrics.settlements.inc({ outcome: 'settled' }, r.settled);
+      metrics.settlements.inc({ outcome: 'deferred' }, r.due - r.settled);
+    },
+  });
+}
+
+/** /readyz: ready while every worker serves and storage takes writes; degraded names why. */
+function readiness(pool: WorkerPool, metrics: Metrics, outbox: RunningOutbox) {
+  return {
+    // Storage full: not ready (writes are refused), though reads are still answered.
+    ready: () => pool.ready() && metrics.storage_messages().length === 0,
+    degraded: () => [
+      ...(pool.ready() ? [] : ['a worker is recovering its partitions']),
+      ...metrics.storage_messages(),
+      ...outbox.degraded(),
+    ],
+  };
+}
