@@ -1,5 +1,6 @@
-// Shared by the bench processes (run.ts, loadgen.ts, noop_server.ts): proto loading, the seat
-// layout of bench events, the load spec/result shapes and small statistics helpers.
+// Shared by the bench processes (run.ts and its sections, loadgen.ts, noop_server.ts): proto
+// loading, the seat layout of bench events, the load spec/result shapes and small statistics
+// helpers.
 // Deliberately imports nothing from src/, so the bench keeps compiling while src changes.
 import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
@@ -96,7 +97,7 @@ export function partition_of(key: string, partition_count: number): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Load generator contract (run.ts -> loadgen.ts via argv[2] JSON; result JSON on stdout).
+// Load generator contract (harness/load.ts -> loadgen.ts via argv[2] JSON; result JSON on stdout).
 
 export interface LoadSpec {
   label: string;
@@ -186,7 +187,8 @@ export function rng(seed: number): () => number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Purchase generator contract (run.ts -> purchase_gen.ts via argv[2] JSON; result JSON on stdout).
+// Purchase generator contract (sections/purchase.ts -> purchase_gen.ts via argv[2] JSON; result
+// JSON on stdout).
 
 /** One RPC of the purchase, or `purchase`: all four in order for a fresh user. */
 export type PurchaseStep = 'draft' | 'score' | 'authorize' | 'confirm' | 'purchase';

@@ -1,4 +1,4 @@
-// Kafka pieces of the bench (section "kafka" in run.ts): a real broker from scripts/kafka, and a
+// Kafka pieces of the bench (bench/sections/kafka.ts): a real broker from scripts/kafka, and a
 // probe that measures the lag from a ReserveTickets reply to its HoldCreated event being readable
 // on the topic (a consumer in this process, so both times come from one clock).
 import * as grpc from '@grpc/grpc-js';

@@ -2,11 +2,11 @@
 // npm run build:binary → build/ticketing: one file, Node's single executable application (SEA),
 // that runs every `ticketing` command on a Linux host with no Node and no node_modules.
 //
-//   1. esbuild bundles src/sea/main.ts (the CLI) and src/sea/worker.ts (worker_main with the
-//      ticketing behaviour and lmdb) to CommonJS. In every bundled module, `import.meta.url`,
+//   1. esbuild bundles src/binary/main.ts (the CLI) and src/binary/worker.ts (worker_main with
+//      the ticketing behaviour and lmdb) to CommonJS. In every bundled module, `import.meta.url`,
 //      `__dirname` and `__filename` become that module's place in a tree laid out like a
-//      checkout (dist/src/…, node_modules/…, proto/…; see src/sea/layout.ts);
-//      node-gyp-build-optional-packages becomes src/sea/load_addon.ts, and msgpackr-extract (an
+//      checkout (dist/src/…, node_modules/…, proto/…; see src/binary/layout.ts);
+//      node-gyp-build-optional-packages becomes src/binary/load_addon.ts, and msgpackr-extract (an
 //      optional speed-up) is left out, so msgpackr runs in plain JavaScript.
 //   2. The tree is staged in build/.sea-XXXXXX/tree (removed afterwards): the worker bundle as dist/src/runtime/worker_main.js
 //      (where src/runtime/pool.ts starts it), a stub dist/src/actors/behaviour.js (the URL
@@ -71,9 +71,11 @@ const layout_plugin = {
       const pkg = package_of(tree_path(args.importer));
       if (pkg === undefined) throw new Error(`${args.importer} loads a native addon from outside node_modules`);
       addon_packages.add(pkg);
-      return { path: join(repo, 'src/sea/load_addon.ts') };
+      return { path: join(repo, 'src/binary/load_addon.ts') };
     });
-    build.onResolve({ filter: /^msgpackr-extract$/ }, () => ({ path: join(repo, 'src/sea/no_module.ts') }));
+    build.onResolve({ filter: /^msgpackr-extract$/ }, () => ({
+      path: join(repo, 'src/binary/no_module.ts'),
+    }));
     build.onLoad({ filter: /\.(ts|js|mjs|cjs)$/ }, (args) => {
       let text = readFileSync(args.path, 'utf8');
       const has_dir = /(?<![\w$.])__(dirname|filename)(?![\w$])/.test(text);
@@ -112,7 +114,7 @@ async function bundle(entry, outfile) {
     platform: 'node',
     format: 'cjs',
     target: `node${major}`,
-    inject: [join(repo, 'src/sea/inject.ts')],
+    inject: [join(repo, 'src/binary/inject.ts')],
     plugins: [layout_plugin],
     legalComments: 'none',
     logLevel: 'silent',
@@ -153,9 +155,9 @@ const tree = join(work, 'tree');
 mkdirSync(tree, { recursive: true });
 
 // 1. The two scripts; bundling tells which packages load addons and read their own files.
-await bundle('src/sea/worker.ts', join(tree, 'dist/src/runtime/worker_main.js'));
+await bundle('src/binary/worker.ts', join(tree, 'dist/src/runtime/worker_main.js'));
 const main_file = join(work, 'ticketing.cjs');
-await bundle('src/sea/main.ts', main_file);
+await bundle('src/binary/main.ts', main_file);
 
 // 2. The rest of the tree: addons chosen for this Node as node-gyp-build-optional-packages
 //    would choose them, the behaviour stub, the .proto files.
@@ -169,7 +171,7 @@ const stage = (path, bytes) => {
 stage('package.json', JSON.stringify({ type: 'commonjs', description: 'ticketing single executable: unpacked files' }) + '\n');
 stage('dist/src/actors/behaviour.js', `'use strict';
 // Single executable: the behaviour is bundled into ../runtime/worker_main.js, this thread's
-// entry script (src/sea/worker.ts); this stub hands that copy to worker_main's import().
+// entry script (src/binary/worker.ts); this stub hands that copy to worker_main's import().
 const entry = require.cache[require.resolve('../runtime/worker_main.js')];
 if (entry === undefined) throw new Error('the behaviour is available only inside a ticketing worker thread');
 exports.behaviour = entry.exports.behaviour;
@@ -206,7 +208,7 @@ writeFileSync(sea_config, JSON.stringify({
   // without it the same sources and Node give the same executable.
   useCodeCache: false,
   assets: {
-    'ticketing-sea-manifest.json': manifest_file, // src/sea/layout.ts: manifest_asset
+    'ticketing-sea-manifest.json': manifest_file, // src/binary/layout.ts: manifest_asset
     ...Object.fromEntries(files.map((f) => [f.path, join(tree, f.path)])),
   },
 }, null, 2));

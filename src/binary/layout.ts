@@ -83,7 +83,7 @@ export function sea_path(path: string): string {
 
 /**
  * Loads the native addon of the package at `package_dir` (a directory in the tree): what the
- * bundles call in place of node-gyp-build-optional-packages (src/sea/load_addon.ts).
+ * bundles call in place of node-gyp-build-optional-packages (src/binary/load_addon.ts).
  */
 export function load_addon(package_dir: string, { root, addons }: Tree = current()): unknown {
   const key = relative(root, package_dir).split(sep).join('/');

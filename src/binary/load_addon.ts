@@ -1,6 +1,6 @@
 // Single-executable build: replaces node-gyp-build-optional-packages in the bundles (the
 // bundler redirects that import here). lmdb calls it with its package directory, which in the
-// executable is node_modules/lmdb inside the extracted tree (src/sea/layout.ts); the addon for
+// executable is node_modules/lmdb inside the extracted tree (src/binary/layout.ts); the addon for
 // it was chosen at build time for the Node that became the executable.
 import { load_addon } from './layout.js';
 

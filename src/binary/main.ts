@@ -1,5 +1,5 @@
 // Main script of the single executable (npm run build:binary): the `ticketing` command line.
-// Bundled to CommonJS by scripts/build_binary.mjs; see src/sea/layout.ts for the files it
+// Bundled to CommonJS by scripts/build_binary.mjs; see src/binary/layout.ts for the files it
 // unpacks at start.
 import { sea_root } from './layout.js';
 

@@ -1,0 +1,44 @@
+// The bench's sizes and targets, read once from the environment; every section takes its sizes
+// from here, and bench/results.json records both objects (`config`, `targets`).
+//
+// Knobs (environment): BENCH_QUICK=1 (short phases, for trying the bench out),
+// BENCH_CONCURRENCY (closed-loop calls in flight, default 64),
+// BENCH_WORKERS (server --workers, default 1),
+// BENCH_ONLY=memory,load,restart,kafka,purchase (run some sections only).
+import type { Layout } from './common.js';
+
+export const quick = process.env['BENCH_QUICK'] === '1';
+
+export const cfg = {
+  workers: Number(process.env['BENCH_WORKERS'] ?? 1),
+  concurrency: Number(process.env['BENCH_CONCURRENCY'] ?? 64),
+  warmup_s: 1,
+  phase_s: quick ? 1.5 : 3,
+  rounds: quick ? 1 : 3,
+  open_s: quick ? 2 : 6,
+  events: 100,
+  small_layout: { sections: 2, rows: 10, seats_per_row: 100 } satisfies Layout, // 2,000 seats
+  big_events: 20,
+  big_layout: { sections: 5, rows: 10, seats_per_row: 1000 } satisfies Layout, // 50,000 seats
+  fill_holds: quick ? 20_000 : 100_000,
+  fill_users: 10_007,
+  fill_concurrency: 256,
+  max_seats_per_user: 100,
+  purchase_event: 'bench-sale',
+  // 200,000 seats, the most one event may have
+  purchase_layout: { sections: 4, rows: 50, seats_per_row: 1000 } satisfies Layout,
+  stats_wait_ms: 1500,
+  overall_timeout_ms: 15 * 60_000, // every section, purchase (about 3 min) included
+};
+
+export const targets = {
+  throughput_ratio: 0.6,
+  open_p99_ms: 10,
+  hot_ratio: 0.8,
+  records_per_commit: 20,
+  bytes_per_seat: 64,
+  restart_s: 3,
+  purchase_rpc_ratio: 0.5,
+  kafka_throughput_ratio: 0.9,
+  kafka_records_per_send: 50,
+};
