@@ -2,11 +2,11 @@
 // number); convert.ts turns it into a safe integer or refuses it.
 import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
-import { fileURLToPath } from 'node:url';
+import { proto_root } from '../util/paths.js';
 // Before any request is decoded: protobufjs's 32-bit varint reader is wrong for long encodings.
 import './varint_fix.js';
 
-export const proto_root = fileURLToPath(new URL('../../../proto/', import.meta.url));
+export { proto_root };
 
 export const proto_files = [
   'ticketing/common/v1/common.proto',

@@ -6,7 +6,7 @@
 import protobuf from 'protobufjs';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { proto_root } from '../grpc/proto.js';
+import { proto_root } from '../util/paths.js';
 import type { OutboxRecord } from '../runtime/outbox.js';
 import { InvalidEventPayloadError, UnknownEventTypeError } from './errors.js';
 import { event_type_length_max, events_package, full_name_of, topic_of } from './topics.js';
