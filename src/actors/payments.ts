@@ -12,9 +12,10 @@ import {
 } from './errors.js';
 import { score, type FraudSignals } from './fraud.js';
 import { id_random_bytes, make_id } from './ids.js';
-import type { InventoryRecord, InventoryState } from './inventory.js';
+import type { InventoryRecord } from './inventory.js';
 import * as L from './limits.js';
 import { owned_order } from './orders.js';
+import type { InventoryState } from './partition_state.js';
 import { is_sold, type Order, type Payment } from './purchase_state.js';
 
 export interface AuthorizeBeginRequest {
