@@ -55,8 +55,6 @@ export type ConfirmOrderReply =
   | { k: 'capture'; order: OrderView; payment_id: string; gateway_ref: string; amount_micros: number; currency: string }
   | { k: 'void_then_fail'; payment_id: string; gateway_ref: string; message: string };
 
-const promo_pattern = /^[A-Z0-9_-]+$/;
-
 export function order_view(order: Order, overrides: Partial<Pick<Order, 'status' | 'updated_ms'>> = {}): OrderView {
   const updated_ms = overrides.updated_ms ?? order.updated_ms;
   return {
@@ -88,7 +86,7 @@ export function decide_create_draft(state: InventoryState, req: CreateDraftReque
   const user_id = validate_user_id(req.user_id);
   const key = validate_idempotency_key(req.idempotency_key, 'idempotency_key');
   const promo_code = req.promo_code;
-  if (typeof promo_code !== 'string' || promo_code.length > L.promo_code_length_max || (promo_code !== '' && !promo_pattern.test(promo_code))) {
+  if (typeof promo_code !== 'string' || promo_code.length > L.promo_code_length_max || (promo_code !== '' && !L.promo_code_pattern.test(promo_code))) {
     throw new InvalidArgumentError(`promo_code must be up to ${L.promo_code_length_max} of A-Z 0-9 _ -`);
   }
   // A key names one checkout of one event by one user. Scoped to the event (whose partition
