@@ -40,7 +40,15 @@ export const mutants = [
     file: 'src/actors/orders.js',
     from: 'if (seats.taken.length > 0) {',
     to: 'if (false) {',
-    tests: ['test/purchase/purchase.property.test.js'],
+    tests: ['test/actors/orders.test.js', 'test/purchase/purchase.property.test.js'],
+  },
+  {
+    name: 'promo-expiry-ignored-in-retake',
+    why: 'ConfirmOrder retakes a lapsed draft\'s seats with a promo that expired since',
+    file: 'src/actors/orders.js',
+    from: "return promo.k === 'expired' ? promo.message : null;",
+    to: 'return null;',
+    tests: ['test/actors/orders.test.js'],
   },
   {
     name: 'hold-expires-one-ttl-late',
