@@ -2,10 +2,12 @@
 // inventory's decide functions. Loaded by worker threads by URL (see src/grpc/server.ts).
 import type { PartitionBehaviour } from '../runtime/behaviour.js';
 import { unreachable } from '../runtime/assert.js';
-import { apply, decide_confirm, decide_create_event, decide_reserve, type InventoryRecord } from './inventory.js';
 import {
-  decide_confirm_order, decide_create_draft, decide_release, decide_score, decide_timers, get_order, list_orders,
-  next_deadline_ms,
+  apply, decide_confirm, decide_create_event, decide_reserve, type InventoryRecord,
+} from './inventory.js';
+import {
+  decide_confirm_order, decide_create_draft, decide_release, decide_score, decide_timers, get_order,
+  list_orders, next_deadline_ms,
 } from './orders.js';
 import { create_state, type InventoryState } from './partition_state.js';
 import {

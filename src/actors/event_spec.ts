@@ -67,9 +67,10 @@ export function validate_event_spec(input: unknown): EventSpec {
     : int(msu, 'max_seats_per_user', 1, L.max_seats_per_user_max);
   const promo_codes = validate_promo_codes(raw['promo_codes'] ?? []);
   const spec = {
-    event_id, name, starts_at_unix, currency, price_tiers, sections, max_seats_per_user, promo_codes,
+    event_id, name, starts_at_unix, currency, price_tiers, sections, max_seats_per_user,
+    promo_codes,
   };
-  assert(seat_count_of(spec) <= L.seats_per_event_max, 'a valid event is within seats_per_event_max');
+  assert(seat_count_of(spec) <= L.seats_per_event_max, 'a valid event fits seats_per_event_max');
   return spec;
 }
 
@@ -90,7 +91,9 @@ function validate_price_tiers(tiers_raw: unknown): Record<string, number> {
   return price_tiers;
 }
 
-function validate_sections(sections_raw: unknown, price_tiers: Record<string, number>): SectionSpec[] {
+function validate_sections(
+  sections_raw: unknown, price_tiers: Record<string, number>,
+): SectionSpec[] {
   if (!Array.isArray(sections_raw) || sections_raw.length === 0) fail('sections must list at least one section');
   if (sections_raw.length > L.sections_per_event_max) fail(`at most ${L.sections_per_event_max} sections`);
   const section_names = new Set<string>();
@@ -108,18 +111,28 @@ function validate_sections(sections_raw: unknown, price_tiers: Record<string, nu
   return sections;
 }
 
-function validate_rows(sname: string, rows_raw: unknown, price_tiers: Record<string, number>): RowSpec[] {
+function validate_rows(
+  sname: string, rows_raw: unknown, price_tiers: Record<string, number>,
+): RowSpec[] {
   if (!Array.isArray(rows_raw) || rows_raw.length === 0) fail(`section ${sname} has no rows`);
-  if (rows_raw.length > L.rows_per_section_max) fail(`section ${sname} has more than ${L.rows_per_section_max} rows`);
+  if (rows_raw.length > L.rows_per_section_max) {
+    fail(`section ${sname} has more than ${L.rows_per_section_max} rows`);
+  }
   const row_names = new Set<string>();
   return rows_raw.map((r: unknown, j: number): RowSpec => {
     const row = (r ?? {}) as Record<string, unknown>;
-    const rname = text(row['name'], `section ${sname} row[${j}].name`, L.row_name_length_max, name_pattern);
+    const rname = text(
+      row['name'], `section ${sname} row[${j}].name`, L.row_name_length_max, name_pattern,
+    );
     if (row_names.has(rname)) fail(`row ${rname} appears twice in section ${sname}`);
     row_names.add(rname);
     const seats = int(row['seats'], `seats of row ${sname}-${rname}`, 1, L.seats_per_row_max);
-    const tier = text(row['tier'], `tier of row ${sname}-${rname}`, L.tier_name_length_max, tier_pattern);
-    if (!Object.hasOwn(price_tiers, tier)) fail(`row ${sname}-${rname} uses tier ${tier}, which price_tiers does not define`);
+    const tier = text(
+      row['tier'], `tier of row ${sname}-${rname}`, L.tier_name_length_max, tier_pattern,
+    );
+    if (!Object.hasOwn(price_tiers, tier)) {
+      fail(`row ${sname}-${rname} uses tier ${tier}, which price_tiers does not define`);
+    }
     return { name: rname, seats, tier };
   });
 }
@@ -131,7 +144,9 @@ function validate_promo_codes(promos_raw: unknown): PromoSpec[] {
   const codes = new Set<string>();
   return promos_raw.map((p: unknown, i: number): PromoSpec => {
     const promo = (p ?? {}) as Record<string, unknown>;
-    const code = text(promo['code'], `promo_codes[${i}].code`, L.promo_code_length_max, L.promo_code_pattern);
+    const code = text(
+      promo['code'], `promo_codes[${i}].code`, L.promo_code_length_max, L.promo_code_pattern,
+    );
     if (codes.has(code)) fail(`promo code ${code} appears twice`);
     codes.add(code);
     const percent_off = int(promo['percent_off'] ?? 0, `promo ${code} percent_off`, 0, 100);

@@ -132,11 +132,13 @@ export function plan_hold(state: InventoryState, req: ReserveRequest, ctx: Decid
   const active_holds = check.count.active_holds;
   if (active_holds >= L.holds_per_user_max) {
     throw new HoldsPerUserExceededError(
-      `user ${user_id} already has ${active_holds} active holds on event ${req.event_id} (holds_per_user_max)`,
+      `user ${user_id} already has ${active_holds} active holds on event ${req.event_id} `
+        + '(holds_per_user_max)',
     );
   }
   if (check.taken.length > 0) {
-    throw new SeatsUnavailableError(`seats not available: ${list(check.taken.map((s) => event.map.id_of(s)))}`);
+    const taken = check.taken.map((s) => event.map.id_of(s));
+    throw new SeatsUnavailableError(`seats not available: ${list(taken)}`);
   }
   const record = hold_record(state, event, { user_id, seats, ttl_s, trace_id: req.trace_id }, ctx);
   assert(record.seats.length === seat_ids.length, 'every requested seat planned');
@@ -184,7 +186,8 @@ export function hold_record(
   state: InventoryState, event: EventState,
   hold: { user_id: string; seats: number[]; ttl_s: number; trace_id: string }, ctx: DecideContext,
 ): HoldCreatedRecord {
-  assert(hold.ttl_s >= L.hold_ttl_seconds_min && hold.ttl_s <= L.hold_ttl_seconds_max, 'ttl checked');
+  assert(hold.ttl_s >= L.hold_ttl_seconds_min && hold.ttl_s <= L.hold_ttl_seconds_max,
+    'the ttl was checked');
   const hold_id = make_id('hold', state.partition, ctx.random_bytes(id_random_bytes));
   assert(!state.holds.has(hold_id), 'hold ids never collide');
   return {

@@ -23,11 +23,14 @@ export type PromoCheck =
 
 /** The promo rules of CreateDraft and of ConfirmOrder retaking a lapsed draft's seats (a new
  *  hold): the code exists, has not expired, and is not used up. `uses` counts drafts and sales. */
-export function check_promo(spec: EventSpec, code: string, uses: number, now_ms: number): PromoCheck {
+export function check_promo(
+  spec: EventSpec, code: string, uses: number, now_ms: number,
+): PromoCheck {
   assert(uses >= 0, 'promo uses never negative');
   const promo = spec.promo_codes.find((p) => p.code === code);
   if (promo === undefined) {
-    return { k: 'unknown', message: `promo code ${code} does not exist for event ${spec.event_id}` };
+    const message = `promo code ${code} does not exist for event ${spec.event_id}`;
+    return { k: 'unknown', message };
   }
   if (promo.valid_until_unix !== 0 && now_ms > promo.valid_until_unix * 1000) {
     const until = new Date(promo.valid_until_unix * 1000).toISOString();

@@ -127,7 +127,9 @@ function apply_order_created(p: PurchaseState, record: Rec<'order_created'>): vo
   assert(p.order_by_hold.get(order.hold_id) === order.order_id, 'a new order is found by its hold');
 }
 
-function apply_order_ended(p: PurchaseState, record: Rec<'order_cancelled' | 'order_expired'>): void {
+function apply_order_ended(
+  p: PurchaseState, record: Rec<'order_cancelled' | 'order_expired'>,
+): void {
   const order = order_of(p, record.order_id);
   const cancelled = record.t === 'order_cancelled';
   assert(order.status === 'DRAFT', `only a draft is ${cancelled ? 'cancelled' : 'expired'}`);
@@ -256,7 +258,8 @@ function apply_idempotency_stored(p: PurchaseState, record: Rec<'idempotency_sto
   else assert(existing.fingerprint === record.fingerprint, 'an idempotency key keeps its request');
   // Retention counts from the first use: a retry does not extend it.
   const forget_at_ms = existing?.forget_at_ms ?? record.at_ms + L.idempotency_retention_ms;
-  p.idempotency.set(record.key, { fingerprint: record.fingerprint, reply: record.reply, forget_at_ms });
+  const entry = { fingerprint: record.fingerprint, reply: record.reply, forget_at_ms };
+  p.idempotency.set(record.key, entry);
 }
 
 function apply_orders_forgotten(p: PurchaseState, record: Rec<'orders_forgotten'>): void {

@@ -12,19 +12,29 @@ import {
   type ConfirmOrderReply, type OrderDetails, type OrderView,
 } from '../../src/actors/orders.js';
 import { SEAT_HELD, SEAT_SOLD } from '../../src/actors/partition_state.js';
-import { decide_authorize_begin, decide_authorize_end, decide_settle } from '../../src/actors/payments.js';
+import {
+  decide_authorize_begin, decide_authorize_end, decide_settle,
+} from '../../src/actors/payments.js';
 import type { Decision } from '../../src/runtime/behaviour.js';
 import { Harness, rejects, sample_spec, step, T0 } from './helpers.js';
 
 const TTL_MS = L.hold_ttl_seconds_default * 1000;
 
 function promo(code: string, overrides: Partial<PromoSpec> = {}): PromoSpec {
-  return { code, percent_off: 10, amount_off_micros: 0, max_uses: 0, valid_until_unix: 0, ...overrides };
+  const none = { amount_off_micros: 0, max_uses: 0, valid_until_unix: 0 };
+  return { code, percent_off: 10, ...none, ...overrides };
 }
 
 function kinds(records: readonly InventoryRecord[]): string[] {
   return records.map((r) => r.t);
 }
+
+/** The message of a void_then_fail answer; '' for any other answer. */
+function void_message(reply: ConfirmOrderReply): string {
+  return reply.k === 'void_then_fail' ? reply.message : '';
+}
+
+const NEWEST = { before_ms: Number.MAX_SAFE_INTEGER, before_order_id: '' };
 
 /** A Harness that also drives the purchase requests of one partition. */
 class Shop extends Harness {
@@ -33,8 +43,10 @@ class Shop extends Harness {
     this.create_event(sample_spec(spec));
   }
 
-  draft(user_id: string, seat_ids: string[], promo_code = '', idempotency_key = '', event_id = 'evt-1') {
-    const req = { event_id, seat_ids, user_id, promo_code, idempotency_key, trace_id: 'trace-d' };
+  draft(user_id: string, seat_ids: string[], promo_code = '', key = '', event_id = 'evt-1') {
+    const req = {
+      event_id, seat_ids, user_id, promo_code, idempotency_key: key, trace_id: 'trace-d',
+    };
     const d = step(this.state, decide_create_draft(this.state, req, this.ctx()));
     return { decision: d, reply: d.reply as OrderView };
   }
@@ -43,8 +55,8 @@ class Shop extends Harness {
   begin_payment(order_id: string): string {
     const order = this.state.purchase.orders.get(order_id)!;
     const begin = step(this.state, decide_authorize_begin(this.state, {
-      order_id, amount_micros: order.total_micros, currency: order.currency, actor_user_id: order.user_id,
-      idempotency_key: '', signals: no_signals, trace_id: 'trace-p',
+      order_id, amount_micros: order.total_micros, currency: order.currency,
+      actor_user_id: order.user_id, idempotency_key: '', signals: no_signals, trace_id: 'trace-p',
     }, this.ctx()));
     const call = begin.reply as { k: string; payment_id: string };
     assert.is(call.k, 'call', 'an unscored small order goes to the gateway');
@@ -56,7 +68,8 @@ class Shop extends Harness {
       ? { approved: true as const, gateway_ref: `gw-${payment_id}` }
       : { approved: false as const, reason: 'card declined' };
     step(this.state, decide_authorize_end(this.state, { payment_id, outcome }, this.ctx()));
-    assert.is(this.state.purchase.payments.get(payment_id)!.status, approved ? 'AUTHORIZED' : 'DECLINED');
+    const status = this.state.purchase.payments.get(payment_id)!.status;
+    assert.is(status, approved ? 'AUTHORIZED' : 'DECLINED');
   }
 
   /** An AUTHORIZED payment of the order's total. */
@@ -95,7 +108,7 @@ class Shop extends Harness {
 // ---------------------------------------------------------------------------------------------
 // CreateDraft
 
-test('CreateDraft: holds the seats for the default TTL and records a DRAFT order on that hold', () => {
+test('CreateDraft: holds the seats for the default TTL; a DRAFT order rides on that hold', () => {
   const s = new Shop();
   const { decision, reply } = s.draft('alice', ['101-A-1', '101-B-1']);
   assert.equal(kinds(decision.records), ['hold_created', 'order_created']);
@@ -107,7 +120,9 @@ test('CreateDraft: holds the seats for the default TTL and records a DRAFT order
   assert.is(hold.expires_at_ms, T0 + TTL_MS);
   assert.is(order.hold_expires_at_ms, T0 + TTL_MS);
   assert.is(s.state.purchase.order_by_hold.get(hold.hold_id), reply.id);
-  for (const seat of ['101-A-1', '101-B-1']) assert.equal(s.seat(seat), { state: SEAT_HELD, owner: hold.hold_no });
+  for (const seat of ['101-A-1', '101-B-1']) {
+    assert.equal(s.seat(seat), { state: SEAT_HELD, owner: hold.hold_no });
+  }
   assert.is(reply.status, 'DRAFT');
   assert.is(order.status, 'DRAFT');
   assert.is(reply.created_at_unix, Math.floor(T0 / 1000));
@@ -120,7 +135,8 @@ test('CreateDraft: the price is the sum of the seats\' tiers, in the event\'s cu
   const { reply } = s.draft('alice', ['101-A-1', '101-B-1', '102-A-1']);
   assert.equal(reply.total, { amount_micros: 110_000_000, currency: 'USD' });
   const order = s.order(reply.id);
-  assert.equal([order.subtotal_micros, order.total_micros, order.currency], [110_000_000, 110_000_000, 'USD']);
+  assert.equal([order.subtotal_micros, order.total_micros, order.currency],
+    [110_000_000, 110_000_000, 'USD']);
 });
 
 test('CreateDraft: a usable promo lowers the total and counts one use', () => {
@@ -128,14 +144,17 @@ test('CreateDraft: a usable promo lowers the total and counts one use', () => {
   const { reply } = s.draft('alice', ['101-A-1', '101-B-1'], 'TEN');
   assert.equal(reply.total, { amount_micros: 72_000_000, currency: 'EUR' });
   const order = s.order(reply.id);
-  assert.equal([order.subtotal_micros, order.promo_code, order.promo_counted], [80_000_000, 'TEN', true]);
+  assert.equal([order.subtotal_micros, order.promo_code, order.promo_counted],
+    [80_000_000, 'TEN', true]);
   assert.is(s.promo_uses('TEN'), 1);
   s.check();
 });
 
 test('CreateDraft: an unknown, expired or used-up promo is refused and nothing is held', () => {
   const valid_until_unix = Math.floor(T0 / 1000) + 60;
-  const s = new Shop({ promo_codes: [promo('ONCE', { max_uses: 1 }), promo('SOON', { valid_until_unix })] });
+  const s = new Shop({
+    promo_codes: [promo('ONCE', { max_uses: 1 }), promo('SOON', { valid_until_unix })],
+  });
   rejects(s, 'PromoUnavailableError', () => s.draft('alice', ['101-A-1'], 'NOPE'));
   rejects(s, 'InvalidArgumentError', () => s.draft('alice', ['101-A-1'], 'lower'));
   s.draft('alice', ['101-A-1'], 'ONCE');
@@ -151,15 +170,17 @@ test('CreateDraft: seat and per-user limits are the hold\'s (drafts count as hel
   s.draft('alice', ['101-A-1', '101-A-2', '101-A-3', '101-A-4', '101-A-5']);
   rejects(s, 'SeatsUnavailableError', () => s.draft('bob', ['101-A-5']));
   // max_seats_per_user is 8: 5 in a draft + 4 more is 9.
-  rejects(s, 'SeatsPerUserExceededError', () => s.draft('alice', ['101-B-1', '101-B-2', '101-B-3', '101-B-4']));
+  const four = ['101-B-1', '101-B-2', '101-B-3', '101-B-4'];
+  rejects(s, 'SeatsPerUserExceededError', () => s.draft('alice', four));
   s.draft('alice', ['101-B-1', '101-B-2', '101-B-3']);
   const many = new Shop({ max_seats_per_user: 50 });
   for (let i = 1; i <= L.holds_per_user_max; i++) many.draft('bob', [`101-A-${i}`]);
   rejects(many, 'HoldsPerUserExceededError', () => many.draft('bob', ['101-A-20']));
-  rejects(many, 'SeatsPerHoldExceededError', () => many.draft('carol', Array.from({ length: 11 }, (_, i) => `101-A-${i + 11}`)));
+  const eleven = Array.from({ length: 11 }, (_, i) => `101-A-${i + 11}`);
+  rejects(many, 'SeatsPerHoldExceededError', () => many.draft('carol', eleven));
 });
 
-test('CreateDraft: a retry with the same idempotency key gets the same order; another request is refused', () => {
+test('CreateDraft: a retry with its key gets the same order; another request is refused', () => {
   const s = new Shop({ promo_codes: [promo('TEN')] });
   s.create_event(sample_spec({ event_id: 'evt-2' }));
   const first = s.draft('alice', ['101-A-1', '101-A-2'], 'TEN', 'k1');
@@ -167,7 +188,8 @@ test('CreateDraft: a retry with the same idempotency key gets the same order; an
   assert.equal(again.decision.records, [], 'a retry journals nothing');
   assert.equal(again.decision.outbox, []);
   assert.equal(again.reply, first.reply);
-  rejects(s, 'IdempotencyKeyReusedError', () => s.draft('alice', ['101-A-1', '101-A-3'], 'TEN', 'k1'));
+  const other_seats = ['101-A-1', '101-A-3'];
+  rejects(s, 'IdempotencyKeyReusedError', () => s.draft('alice', other_seats, 'TEN', 'k1'));
   rejects(s, 'IdempotencyKeyReusedError', () => s.draft('alice', ['101-A-1', '101-A-2'], '', 'k1'));
   // The key is scoped to user and event: others using it start their own checkout.
   const bob = s.draft('bob', ['101-A-5'], '', 'k1');
@@ -188,18 +210,21 @@ test('Score: records the decision on the order and answers it; only for the orde
   const s = new Shop();
   const { reply } = s.draft('alice', ['101-A-1']);
   const signals: FraudSignals = { ...no_signals, ip_blocked: true };
-  const d = step(s.state, decide_score(s.state, { order_id: reply.id, user_id: 'alice', signals }, s.ctx()));
+  const score = (order_id: string, user_id: string) =>
+    decide_score(s.state, { order_id, user_id, signals }, s.ctx());
+  const d = step(s.state, score(reply.id, 'alice'));
   assert.equal(kinds(d.records), ['fraud_scored']);
-  assert.equal(d.reply, { risk_score: 1, decision: 'DECLINE', reasons: ['ip is on the blocklist'] });
-  assert.equal(s.order(reply.id).fraud, { risk_score: 1, decision: 'DECLINE', reasons: ['ip is on the blocklist'], at_ms: T0 });
-  rejects(s, 'InvalidArgumentError', () => decide_score(s.state, { order_id: reply.id, user_id: 'bob', signals }, s.ctx()));
-  rejects(s, 'OrderNotFoundError', () => decide_score(s.state, { order_id: 'order-x', user_id: 'alice', signals }, s.ctx()));
+  const verdict = { risk_score: 1, decision: 'DECLINE', reasons: ['ip is on the blocklist'] };
+  assert.equal(d.reply, verdict);
+  assert.equal(s.order(reply.id).fraud, { ...verdict, at_ms: T0 });
+  rejects(s, 'InvalidArgumentError', () => score(reply.id, 'bob'));
+  rejects(s, 'OrderNotFoundError', () => score('order-x', 'alice'));
 });
 
 // ---------------------------------------------------------------------------------------------
 // ConfirmOrder
 
-test('ConfirmOrder: a live draft sells its hold\'s seats and says to capture exactly the authorization', () => {
+test('ConfirmOrder: a live draft sells its hold\'s seats and says to capture the payment', () => {
   const s = new Shop();
   const { reply: view } = s.draft('alice', ['101-A-1', '101-A-2']);
   const payment_id = s.pay(view.id);
@@ -209,8 +234,9 @@ test('ConfirmOrder: a live draft sells its hold\'s seats and says to capture exa
   assert.equal(kinds(decision.records), ['hold_confirmed', 'order_confirmed']);
   assert.equal(decision.outbox.map((e) => e.type), ['OrderConfirmed']);
   assert.equal(reply, {
-    k: 'capture', order: { ...view, status: 'CONFIRMED', updated_at_unix: Math.floor(s.now / 1000) }, payment_id,
-    gateway_ref: `gw-${payment_id}`, amount_micros: 100_000_000, currency: 'EUR',
+    k: 'capture',
+    order: { ...view, status: 'CONFIRMED', updated_at_unix: Math.floor(s.now / 1000) },
+    payment_id, gateway_ref: `gw-${payment_id}`, amount_micros: 100_000_000, currency: 'EUR',
   });
   const order = s.order(view.id);
   assert.equal([order.status, order.payment_id, order.hold_id], ['CONFIRMED', payment_id, hold_id]);
@@ -219,7 +245,7 @@ test('ConfirmOrder: a live draft sells its hold\'s seats and says to capture exa
   s.check();
 });
 
-test('ConfirmOrder: a repeat answers the same (capture while CAPTURING, done once captured), journals nothing', () => {
+test('ConfirmOrder: a repeat journals nothing: capture while CAPTURING, done once captured', () => {
   const s = new Shop();
   const { reply: view } = s.draft('alice', ['101-A-1']);
   const payment_id = s.pay(view.id);
@@ -233,7 +259,7 @@ test('ConfirmOrder: a repeat answers the same (capture while CAPTURING, done onc
   assert.equal(done.reply, { k: 'done', order: { ...view, status: 'CONFIRMED' } });
 });
 
-test('ConfirmOrder: refusals: another user, another order\'s payment, no authorization, a cancelled order', () => {
+test('ConfirmOrder refuses: another user, another order\'s payment, unpaid, cancelled', () => {
   const s = new Shop();
   const a = s.draft('alice', ['101-A-1']).reply.id;
   const b = s.draft('alice', ['101-A-2']).reply.id;
@@ -254,17 +280,19 @@ test('ConfirmOrder: refusals: another user, another order\'s payment, no authori
   rejects(s, 'OrderStateError', () => s.confirm_order(c, pay_c, 'alice'));
 });
 
-test('ConfirmOrder after the hold lapsed (timer not run): the hold expires and the free seats are retaken', () => {
+test('ConfirmOrder, hold lapsed, timer not run: the hold expires, free seats are retaken', () => {
   const s = new Shop();
   const { reply: view } = s.draft('alice', ['101-A-1', '101-A-2']);
   const payment_id = s.pay(view.id);
   const old_hold = s.order(view.id).hold_id;
   s.advance(TTL_MS);
   const { decision, reply } = s.confirm_order(view.id, payment_id, 'alice');
-  assert.equal(kinds(decision.records), ['hold_expired', 'order_expired', 'hold_created', 'hold_confirmed', 'order_confirmed']);
+  assert.equal(kinds(decision.records),
+    ['hold_expired', 'order_expired', 'hold_created', 'hold_confirmed', 'order_confirmed']);
   assert.equal(decision.outbox.map((e) => e.type), ['InventoryHoldExpired', 'OrderConfirmed']);
   assert.equal(decision.outbox[0]!.payload, {
-    hold_id: old_hold, event_id: 'evt-1', expired_at_unix: Math.floor(s.now / 1000), trace_id: 'trace-d',
+    hold_id: old_hold, event_id: 'evt-1', expired_at_unix: Math.floor(s.now / 1000),
+    trace_id: 'trace-d',
   });
   assert.is(reply.k, 'capture');
   const order = s.order(view.id);
@@ -291,7 +319,7 @@ test('ConfirmOrder after the timer expired the draft: free seats are retaken', (
   s.check();
 });
 
-test('ConfirmOrder after the hold lapsed and a seat was taken: the authorization is voided, nothing sold', () => {
+test('ConfirmOrder, hold lapsed, a seat taken: voids the authorization, sells nothing', () => {
   const s = new Shop();
   const { reply: view } = s.draft('alice', ['101-A-1', '101-A-2']);
   const payment_id = s.pay(view.id);
@@ -301,7 +329,7 @@ test('ConfirmOrder after the hold lapsed and a seat was taken: the authorization
   const { decision, reply } = s.confirm_order(view.id, payment_id, 'alice');
   assert.equal(decision.records, [{ t: 'payment_voiding', payment_id, at_ms: s.now }]);
   assert.is(reply.k, 'void_then_fail');
-  assert.ok(reply.k === 'void_then_fail' && reply.message.includes('1 of its seats were taken'), 'says why');
+  assert.ok(void_message(reply).includes('1 of its seats were taken'), 'says why');
   assert.is(s.order(view.id).status, 'EXPIRED');
   assert.is(s.state.purchase.payments.get(payment_id)!.status, 'VOIDING');
   assert.equal(s.seat('101-A-2'), { state: SEAT_HELD, owner: s.state.holds.get(bob)!.hold_no });
@@ -309,7 +337,7 @@ test('ConfirmOrder after the hold lapsed and a seat was taken: the authorization
   s.check();
 });
 
-test('ConfirmOrder retake: the user\'s own lapsed seats do not count against max_seats_per_user, others do', () => {
+test('ConfirmOrder retake: max_seats_per_user counts other seats, not the lapsed ones', () => {
   const s = new Shop();
   // 4 seats lapsed + 4 held now = 8 = max: the retake is within the limit (the lapsed 4 are not
   // counted twice, even while its hold is still active because the timer has not run).
@@ -328,11 +356,12 @@ test('ConfirmOrder retake: the user\'s own lapsed seats do not count against max
   t.reserve('alice', ['101-B-1', '101-B-2', '101-B-3', '101-B-4', '101-B-5']);
   const refused = t.confirm_order(late.id, late_pay, 'alice');
   assert.is(refused.reply.k, 'void_then_fail');
-  assert.ok(refused.reply.k === 'void_then_fail' && refused.reply.message.includes('max_seats_per_user is 8'));
+  assert.ok(void_message(refused.reply).includes('max_seats_per_user is 8'));
   t.check();
 });
 
-test('ConfirmOrder retake: holds_per_user_max does not apply (the new hold is confirmed at once)', () => {
+test('ConfirmOrder retake: holds_per_user_max does not apply (the new hold is confirmed at once)',
+  () => {
   const s = new Shop({ max_seats_per_user: 50 });
   const view = s.draft('alice', ['102-A-1']).reply;
   const pay = s.pay(view.id);
@@ -362,12 +391,12 @@ test('ConfirmOrder retake: the promo cap counts others\' uses, not the order\'s 
   t.draft('bob', ['101-A-9'], 'ONE');
   const refused = t.confirm_order(lapsed.id, lapsed_pay, 'alice');
   assert.is(refused.reply.k, 'void_then_fail');
-  assert.ok(refused.reply.k === 'void_then_fail' && refused.reply.message.includes('promo code ONE was used up'));
+  assert.ok(void_message(refused.reply).includes('promo code ONE was used up'));
   assert.is(t.promo_uses('ONE'), 1);
   t.check();
 });
 
-test('ConfirmOrder retake after the promo expired is refused, as a new draft with it would be', () => {
+test('ConfirmOrder retake after the promo expired is refused, as a new draft with it is', () => {
   // The hold lapses at T0 + 600 s; the promo is valid until T0 + 650 s.
   const valid_until_unix = Math.floor(T0 / 1000) + 650;
   for (const run_timer of [false, true]) {
@@ -379,8 +408,9 @@ test('ConfirmOrder retake after the promo expired is refused, as a new draft wit
     rejects(s, 'PromoUnavailableError', () => s.draft('bob', ['101-A-5'], 'EARLY'));
     const { decision, reply } = s.confirm_order(view.id, pay, 'alice');
     assert.is(reply.k, 'void_then_fail', `refused (timer run: ${run_timer})`);
-    assert.ok(reply.k === 'void_then_fail' && reply.message.includes('promo code EARLY expired at'), 'says why');
-    assert.equal(kinds(decision.records).filter((t) => t !== 'hold_expired' && t !== 'order_expired'), ['payment_voiding']);
+    assert.ok(void_message(reply).includes('promo code EARLY expired at'), 'says why');
+    const expiry = ['hold_expired', 'order_expired'];
+    assert.equal(kinds(decision.records).filter((t) => !expiry.includes(t)), ['payment_voiding']);
     assert.is(s.order(view.id).status, 'EXPIRED');
     assert.is(s.availability().sold, 0);
     s.check();
@@ -396,18 +426,22 @@ test('ConfirmOrder retake after the promo expired is refused, as a new draft wit
 // ---------------------------------------------------------------------------------------------
 // Reading orders back
 
-test('GetOrder: the owner and a service see the order; another user gets OrderNotFoundError', () => {
+test('GetOrder: the owner and a service see the order; another user gets OrderNotFoundError',
+  () => {
   const s = new Shop();
   const view = s.draft('alice', ['101-A-1', '102-A-1']).reply;
   const pay = s.pay(view.id);
   const details = get_order(s.state, { order_id: view.id, actor_user_id: 'alice' });
-  assert.equal([details.id, details.status, details.user_id, details.event_id], [view.id, 'DRAFT', 'alice', 'evt-1']);
+  assert.equal([details.id, details.status, details.user_id, details.event_id],
+    [view.id, 'DRAFT', 'alice', 'evt-1']);
   assert.equal(details.seat_ids, ['101-A-1', '102-A-1']);
   assert.equal([details.payment_id, details.payment_status], [pay, 'AUTHORIZED']);
   assert.equal(details.subtotal, { amount_micros: 80_000_000, currency: 'EUR' });
   assert.equal(get_order(s.state, { order_id: view.id, actor_user_id: null }), details);
-  rejects(s, 'OrderNotFoundError', () => get_order(s.state, { order_id: view.id, actor_user_id: 'bob' }));
-  rejects(s, 'OrderNotFoundError', () => get_order(s.state, { order_id: 'order-none', actor_user_id: null }));
+  const get = (order_id: string, actor_user_id: string | null) =>
+    get_order(s.state, { order_id, actor_user_id });
+  rejects(s, 'OrderNotFoundError', () => get(view.id, 'bob'));
+  rejects(s, 'OrderNotFoundError', () => get('order-none', null));
 });
 
 test('ListOrders: the user\'s own orders, newest first, paged strictly before the cursor', () => {
@@ -419,27 +453,32 @@ test('ListOrders: the user\'s own orders, newest first, paged strictly before th
     s.advance(1000);
   }
   // Two more in the same millisecond: ordered by id, descending.
-  const same = [s.draft('alice', ['102-A-1']).reply.id, s.draft('alice', ['102-A-2']).reply.id].sort().reverse();
-  const all = list_orders(s.state, { user_id: 'alice', before_ms: Number.MAX_SAFE_INTEGER, before_order_id: '', limit: 100 });
+  const same = [s.draft('alice', ['102-A-1']).reply.id, s.draft('alice', ['102-A-2']).reply.id];
+  same.sort().reverse();
+  const all = list_orders(s.state, { user_id: 'alice', ...NEWEST, limit: 100 });
   assert.equal(all.map((o) => o.id), [...same, ids[2], ids[1], ids[0]]);
   assert.ok(all.every((o) => o.user_id === 'alice'));
-  const page = (before: OrderDetails | undefined): string[] => list_orders(s.state, {
-    user_id: 'alice', before_ms: before?.created_at_ms ?? Number.MAX_SAFE_INTEGER, before_order_id: before?.id ?? '', limit: 2,
-  }).map((o) => o.id);
+  const page = (before: OrderDetails | undefined): string[] => {
+    const cursor = before === undefined
+      ? NEWEST
+      : { before_ms: before.created_at_ms, before_order_id: before.id };
+    return list_orders(s.state, { user_id: 'alice', ...cursor, limit: 2 }).map((o) => o.id);
+  };
   const first = page(undefined);
   assert.equal(first, same);
   const second = page(all[1]);
   assert.equal(second, [ids[2], ids[1]]);
   assert.equal(page(all[3]), [ids[0]]);
   assert.equal(page(all[4]), []);
-  assert.equal(list_orders(s.state, { user_id: 'nobody', before_ms: Number.MAX_SAFE_INTEGER, before_order_id: '', limit: 5 }), []);
-  assert.throws(() => list_orders(s.state, { user_id: 'alice', before_ms: 0, before_order_id: '', limit: L.list_orders_page_max + 1 }));
+  assert.equal(list_orders(s.state, { user_id: 'nobody', ...NEWEST, limit: 5 }), []);
+  const too_many = L.list_orders_page_max + 1;
+  assert.throws(() => list_orders(s.state, { user_id: 'alice', ...NEWEST, limit: too_many }));
 });
 
 // ---------------------------------------------------------------------------------------------
 // A hold's end and the timers
 
-test('expiry: the timer expires a draft with its hold, returns its promo use and emits OrderExpired', () => {
+test('expiry: the timer expires a draft with its hold, frees its promo, emits OrderExpired', () => {
   const s = new Shop({ promo_codes: [promo('TEN')] });
   const view = s.draft('alice', ['101-A-1'], 'TEN').reply;
   const order = s.order(view.id);
@@ -455,7 +494,10 @@ test('expiry: the timer expires a draft with its hold, returns its promo use and
   assert.equal(d.outbox.map((e) => e.type), ['InventoryHoldExpired', 'OrderExpired']);
   assert.equal(d.outbox[1], {
     type: 'OrderExpired', key: view.id,
-    payload: { order_id: view.id, user_id: 'alice', event_id: 'evt-1', expired_at_unix: Math.floor(s.now / 1000), trace_id: 'trace-d' },
+    payload: {
+      order_id: view.id, user_id: 'alice', event_id: 'evt-1',
+      expired_at_unix: Math.floor(s.now / 1000), trace_id: 'trace-d',
+    },
   });
   assert.is(s.order(view.id).status, 'EXPIRED');
   assert.is(s.promo_uses('TEN'), 0);
@@ -476,13 +518,14 @@ test('ReleaseHold of a draft\'s hold cancels the draft and voids its authorizati
   s.check();
 });
 
-test('ended drafts are forgotten after ended_order_retention_ms, unless a gateway call is still owed', () => {
+test('ended drafts are forgotten after their retention, unless a gateway call is owed', () => {
   const s = new Shop();
   const quiet = s.draft('alice', ['101-A-1']).reply.id;
   const owed = s.draft('alice', ['101-A-2']).reply.id;
   const pay = s.pay(owed);
   s.release(s.order(owed).hold_id, 'alice');
-  assert.is(s.state.purchase.payments.get(pay)!.status, 'VOIDING', 'the void is owed to the gateway');
+  const status = s.state.purchase.payments.get(pay)!.status;
+  assert.is(status, 'VOIDING', 'the void is owed to the gateway');
   s.advance(TTL_MS);
   s.timers();
   assert.is(s.order(quiet).status, 'EXPIRED');
