@@ -26,9 +26,14 @@ function settle(): NodeJS.MemoryUsage {
 
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as Args;
-  const mod = (await import(new URL('../src/actors/inventory.js', import.meta.url).href)) as Partial<InventoryModule>;
+  const actor = (file: string): string => new URL(`../src/actors/${file}`, import.meta.url).href;
+  const mod = {
+    ...(await import(actor('partition_state.js'))), ...(await import(actor('inventory.js'))),
+  } as Partial<InventoryModule>;
   for (const name of ['create_state', 'decide_create_event', 'decide_reserve', 'apply'] as const) {
-    if (typeof mod[name] !== 'function') throw new Error(`dist/src/actors/inventory.js no longer exports ${name}()`);
+    if (typeof mod[name] !== 'function') {
+      throw new Error(`dist/src/actors/{partition_state,inventory}.js no longer export ${name}()`);
+    }
   }
   const inv = mod as InventoryModule;
   const seats_per_event = seats_of(args.layout);

@@ -3,10 +3,13 @@
 import type { PartitionBehaviour } from '../runtime/behaviour.js';
 import { unreachable } from '../runtime/assert.js';
 import {
-  apply, create_state, decide_confirm, decide_create_event, decide_release, decide_reserve, decide_timers,
-  next_deadline_ms, type InventoryRecord, type InventoryState,
+  apply, decide_confirm, decide_create_event, decide_reserve, type InventoryRecord,
 } from './inventory.js';
-import { decide_confirm_order, decide_create_draft, decide_score, get_order, list_orders } from './orders.js';
+import {
+  decide_confirm_order, decide_create_draft, decide_release, decide_score, decide_timers, get_order,
+  list_orders, next_deadline_ms,
+} from './orders.js';
+import { create_state, type InventoryState } from './partition_state.js';
 import {
   decide_authorize_begin, decide_authorize_end, decide_begin_void, decide_capture, decide_refund_begin, decide_settle,
   open_settlements,

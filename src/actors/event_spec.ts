@@ -1,5 +1,6 @@
 // An event's definition (docs/contracts.md "Event file") and its validation. Sections and rows
 // may not contain '-', because seat ids are SECTION-ROW-NUMBER.
+import { assert } from '../runtime/assert.js';
 import { FieldTooLongError, InvalidArgumentError } from './errors.js';
 import * as L from './limits.js';
 
@@ -25,7 +26,6 @@ export interface EventSpec {
 
 const name_pattern = /^[A-Za-z0-9]+$/;
 const tier_pattern = /^[A-Za-z0-9_]+$/;
-const promo_pattern = /^[A-Z0-9_-]+$/;
 
 function fail(message: string): never {
   throw new InvalidArgumentError(message);
@@ -58,9 +58,23 @@ export function validate_event_spec(input: unknown): EventSpec {
   // U+FFFD is what invalid UTF-8 on the wire decodes to: refuse rather than store mojibake.
   if (name.includes('\ufffd')) fail('name is not valid UTF-8');
   const starts_at_unix = int(raw['starts_at_unix'] ?? 0, 'starts_at_unix', 0, 32503680000);
-  const currency = text(raw['currency'], 'currency', 3, /^[A-Z]{3}$/);
+  const currency = text(raw['currency'], 'currency', 3, L.currency_pattern);
+  const price_tiers = validate_price_tiers(raw['price_tiers']);
+  const sections = validate_sections(raw['sections'], price_tiers);
+  const msu = raw['max_seats_per_user'] ?? 0;
+  const max_seats_per_user = msu === 0
+    ? L.max_seats_per_user_default
+    : int(msu, 'max_seats_per_user', 1, L.max_seats_per_user_max);
+  const promo_codes = validate_promo_codes(raw['promo_codes'] ?? []);
+  const spec = {
+    event_id, name, starts_at_unix, currency, price_tiers, sections, max_seats_per_user,
+    promo_codes,
+  };
+  assert(seat_count_of(spec) <= L.seats_per_event_max, 'a valid event fits seats_per_event_max');
+  return spec;
+}
 
-  const tiers_raw = raw['price_tiers'];
+function validate_price_tiers(tiers_raw: unknown): Record<string, number> {
   if (typeof tiers_raw !== 'object' || tiers_raw === null) fail('price_tiers is required');
   const tier_names = Object.keys(tiers_raw);
   if (tier_names.length === 0 || tier_names.length > L.price_tiers_per_event_max) {
@@ -71,10 +85,15 @@ export function validate_event_spec(input: unknown): EventSpec {
     text(tier, 'price tier name', L.tier_name_length_max, tier_pattern);
     // Names of Object.prototype would alias inherited members (and __proto__ cannot be a key).
     if (tier === '__proto__' || tier in Object.prototype) fail(`price tier name ${tier} is reserved`);
-    price_tiers[tier] = int((tiers_raw as Record<string, unknown>)[tier], `price_tiers.${tier}`, 0, L.amount_micros_max);
+    const tier_price = (tiers_raw as Record<string, unknown>)[tier];
+    price_tiers[tier] = int(tier_price, `price_tiers.${tier}`, 0, L.amount_micros_max);
   }
+  return price_tiers;
+}
 
-  const sections_raw = raw['sections'];
+function validate_sections(
+  sections_raw: unknown, price_tiers: Record<string, number>,
+): SectionSpec[] {
   if (!Array.isArray(sections_raw) || sections_raw.length === 0) fail('sections must list at least one section');
   if (sections_raw.length > L.sections_per_event_max) fail(`at most ${L.sections_per_event_max} sections`);
   const section_names = new Set<string>();
@@ -84,36 +103,50 @@ export function validate_event_spec(input: unknown): EventSpec {
     const sname = text(sec['name'], `sections[${i}].name`, L.section_name_length_max, name_pattern);
     if (section_names.has(sname)) fail(`section ${sname} appears twice`);
     section_names.add(sname);
-    const rows_raw = sec['rows'];
-    if (!Array.isArray(rows_raw) || rows_raw.length === 0) fail(`section ${sname} has no rows`);
-    if (rows_raw.length > L.rows_per_section_max) fail(`section ${sname} has more than ${L.rows_per_section_max} rows`);
-    const row_names = new Set<string>();
-    const rows = rows_raw.map((r: unknown, j: number): RowSpec => {
-      const row = (r ?? {}) as Record<string, unknown>;
-      const rname = text(row['name'], `section ${sname} row[${j}].name`, L.row_name_length_max, name_pattern);
-      if (row_names.has(rname)) fail(`row ${rname} appears twice in section ${sname}`);
-      row_names.add(rname);
-      const seats = int(row['seats'], `seats of row ${sname}-${rname}`, 1, L.seats_per_row_max);
-      const tier = text(row['tier'], `tier of row ${sname}-${rname}`, L.tier_name_length_max, tier_pattern);
-      if (!Object.hasOwn(price_tiers, tier)) fail(`row ${sname}-${rname} uses tier ${tier}, which price_tiers does not define`);
-      seat_count += seats;
-      return { name: rname, seats, tier };
-    });
+    const rows = validate_rows(sname, sec['rows'], price_tiers);
+    for (const row of rows) seat_count += row.seats;
     return { name: sname, rows };
   });
   if (seat_count > L.seats_per_event_max) fail(`event has ${seat_count} seats; at most ${L.seats_per_event_max}`);
+  return sections;
+}
 
-  const msu = raw['max_seats_per_user'] ?? 0;
-  const max_seats_per_user = msu === 0 ? L.max_seats_per_user_default : int(msu, 'max_seats_per_user', 1, L.max_seats_per_user_max);
+function validate_rows(
+  sname: string, rows_raw: unknown, price_tiers: Record<string, number>,
+): RowSpec[] {
+  if (!Array.isArray(rows_raw) || rows_raw.length === 0) fail(`section ${sname} has no rows`);
+  if (rows_raw.length > L.rows_per_section_max) {
+    fail(`section ${sname} has more than ${L.rows_per_section_max} rows`);
+  }
+  const row_names = new Set<string>();
+  return rows_raw.map((r: unknown, j: number): RowSpec => {
+    const row = (r ?? {}) as Record<string, unknown>;
+    const rname = text(
+      row['name'], `section ${sname} row[${j}].name`, L.row_name_length_max, name_pattern,
+    );
+    if (row_names.has(rname)) fail(`row ${rname} appears twice in section ${sname}`);
+    row_names.add(rname);
+    const seats = int(row['seats'], `seats of row ${sname}-${rname}`, 1, L.seats_per_row_max);
+    const tier = text(
+      row['tier'], `tier of row ${sname}-${rname}`, L.tier_name_length_max, tier_pattern,
+    );
+    if (!Object.hasOwn(price_tiers, tier)) {
+      fail(`row ${sname}-${rname} uses tier ${tier}, which price_tiers does not define`);
+    }
+    return { name: rname, seats, tier };
+  });
+}
 
-  const promos_raw = raw['promo_codes'] ?? [];
+function validate_promo_codes(promos_raw: unknown): PromoSpec[] {
   if (!Array.isArray(promos_raw) || promos_raw.length > L.promo_codes_per_event_max) {
     fail(`promo_codes must be a list of at most ${L.promo_codes_per_event_max}`);
   }
   const codes = new Set<string>();
-  const promo_codes = promos_raw.map((p: unknown, i: number): PromoSpec => {
+  return promos_raw.map((p: unknown, i: number): PromoSpec => {
     const promo = (p ?? {}) as Record<string, unknown>;
-    const code = text(promo['code'], `promo_codes[${i}].code`, L.promo_code_length_max, promo_pattern);
+    const code = text(
+      promo['code'], `promo_codes[${i}].code`, L.promo_code_length_max, L.promo_code_pattern,
+    );
     if (codes.has(code)) fail(`promo code ${code} appears twice`);
     codes.add(code);
     const percent_off = int(promo['percent_off'] ?? 0, `promo ${code} percent_off`, 0, 100);
@@ -127,8 +160,6 @@ export function validate_event_spec(input: unknown): EventSpec {
       valid_until_unix: int(promo['valid_until_unix'] ?? 0, `promo ${code} valid_until_unix`, 0, 32503680000),
     };
   });
-
-  return { event_id, name, starts_at_unix, currency, price_tiers, sections, max_seats_per_user, promo_codes };
 }
 
 export function seat_count_of(spec: EventSpec): number {

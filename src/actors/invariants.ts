@@ -1,7 +1,7 @@
 // Whole-state consistency check: O(seats + holds). Tests call it after every step; it is not
 // on the request path. Throws AssertionError naming the first broken invariant.
 import { assert } from '../runtime/assert.js';
-import { SEAT_FREE, SEAT_HELD, SEAT_SOLD, type InventoryState } from './inventory.js';
+import { SEAT_FREE, SEAT_HELD, SEAT_SOLD, type InventoryState } from './partition_state.js';
 import { is_open, is_sold, promo_key } from './purchase_state.js';
 
 export function check_invariants(state: InventoryState): void {

@@ -1,10 +1,11 @@
-// Seat inventory of every event in one partition: a single-threaded state machine. decide_*
-// functions validate and decide without changing anything and return journal records; apply()
-// is the only code that changes state, and the same apply() replays the journal on recovery.
-// Knows nothing of threads, LMDB or gRPC.
+// Holds on the seat inventory of every event in one partition: a single-threaded state machine.
+// decide_* functions validate and decide without changing anything and return journal records;
+// apply() is the only code that changes state, and the same apply() replays the journal on
+// recovery. Orders build on holds (orders.ts imports this file, never the reverse), so what a
+// hold's end does to its draft (ReleaseHold, expiry) is decided there. State types:
+// partition_state.ts. Knows nothing of threads, LMDB or gRPC.
 import type { DecideContext, Decision, OutboxEntry } from '../runtime/behaviour.js';
 import { assert } from '../runtime/assert.js';
-import { MinHeap } from '../runtime/heap.js';
 import {
   EventExistsError, EventNotFoundError, HoldConfirmedError, HoldNotActiveError, HoldNotFoundError,
   FieldTooLongError, HoldsPerUserExceededError, InvalidArgumentError, SeatsPerHoldExceededError, SeatsPerUserExceededError, SeatsUnavailableError,
@@ -14,60 +15,12 @@ import { id_random_bytes, make_id } from './ids.js';
 import * as L from './limits.js';
 import { SeatMap } from './seat_map.js';
 import { apply_purchase, is_purchase_record, type PurchaseRecord } from './purchase_records.js';
-import { create_purchase_state, type PurchaseState } from './purchase_state.js';
-
-export const SEAT_FREE = 0;
-export const SEAT_HELD = 1;
-export const SEAT_SOLD = 2;
+import {
+  SEAT_FREE, SEAT_HELD, SEAT_SOLD, type EventState, type Hold, type InventoryState, type UserCount,
+} from './partition_state.js';
 
 /** Expired holds turned into records by one timer run; the rest wait for the next run. */
 export const expiries_per_timer_run_max = 4096;
-
-export interface UserCount { held: number; sold: number; active_holds: number }
-
-export interface EventState {
-  spec: EventSpec;
-  map: SeatMap;
-  /** SEAT_FREE | SEAT_HELD | SEAT_SOLD per seat index. */
-  seat_state: Uint8Array;
-  /** hold_no of the holding hold when HELD, order_no when SOLD, -1 when FREE. */
-  seat_owner: Int32Array;
-  orders: string[];
-  order_no_by_id: Map<string, number>;
-  next_hold_no: number;
-  users: Map<string, UserCount>;
-  held: number;
-  sold: number;
-}
-
-export type HoldStatus = 'active' | 'released' | 'expired' | 'confirmed';
-
-export interface Hold {
-  hold_id: string;
-  hold_no: number;
-  event_id: string;
-  user_id: string;
-  seats: number[];
-  created_ms: number;
-  expires_at_ms: number;
-  status: HoldStatus;
-  order_id: string;
-  ended_ms: number;
-  trace_id: string;
-}
-
-export interface InventoryState {
-  partition: number;
-  events: Map<string, EventState>;
-  holds: Map<string, Hold>;
-  /** Active holds by expiry; stale entries (ended holds) are skipped when popped. */
-  expiry: MinHeap<string>;
-  /** Ended holds in end order, forgotten after hold_tombstone_retention_ms. */
-  tombstones: { hold_id: string; forget_at_ms: number }[];
-  active_holds: number;
-  /** Orders and payments of this partition's events (purchase_state.ts). */
-  purchase: PurchaseState;
-}
 
 export type InventoryRecord =
   | { t: 'event_created'; spec: EventSpec }
@@ -82,13 +35,6 @@ export interface ReserveRequest { event_id: string; seat_ids: string[]; hold_ttl
 export interface ReleaseRequest { hold_id: string; /** null: a service acting for anyone. */ actor_user_id: string | null }
 export interface ConfirmRequest { hold_id: string; order_id: string }
 export interface AvailabilityRequest { event_id: string; section: string }
-
-export function create_state(partition: number): InventoryState {
-  return {
-    partition, events: new Map(), holds: new Map(), expiry: new MinHeap(), tombstones: [], active_holds: 0,
-    purchase: create_purchase_state(),
-  };
-}
 
 /** The refusal for a hold of more than seats_per_hold_max seats (also raised at the gRPC edge). */
 export function seats_per_hold_exceeded(requested: number): SeatsPerHoldExceededError {
@@ -137,10 +83,13 @@ export function decide_create_event(state: InventoryState, input: unknown): Deci
   return decision([{ t: 'event_created', spec }], { event_id: spec.event_id, created: true, seat_count });
 }
 
-export interface PlannedHold { record: Extract<InventoryRecord, { t: 'hold_created' }>; event: EventState }
+export type HoldCreatedRecord = Extract<InventoryRecord, { t: 'hold_created' }>;
+
+export interface PlannedHold { record: HoldCreatedRecord; event: EventState }
 
 /** Validates a hold of `seat_ids` for `user_id` and plans its record (ReserveTickets and
- *  CreateDraft share every rule). Changes nothing. */
+ *  CreateDraft share every rule; ConfirmOrder's retake shares the seat rules, check_seats).
+ *  Changes nothing. */
 export function plan_hold(state: InventoryState, req: ReserveRequest, ctx: DecideContext): PlannedHold {
   assert(ctx.partition === state.partition, 'request routed to its partition');
   validate_event_id(req.event_id);
@@ -172,27 +121,80 @@ export function plan_hold(state: InventoryState, req: ReserveRequest, ctx: Decid
   }
   if (unknown.length > 0) throw new InvalidArgumentError(`not seats of event ${req.event_id} (SECTION-ROW-NUMBER): ${list(unknown)}`);
   if (duplicates.length > 0) throw new InvalidArgumentError(`seats listed more than once: ${list(duplicates)}`);
-  const count = user_count(event, user_id);
-  if (count.held + count.sold + seats.length > event.spec.max_seats_per_user) {
+  const check = check_seats(event, user_id, seats, null);
+  if (!check.within_user_limit) {
+    const { held, sold } = check.count;
     throw new SeatsPerUserExceededError(
-      `user ${user_id} would have ${count.held + count.sold + seats.length} seats of event ${req.event_id}; max_seats_per_user is ${event.spec.max_seats_per_user} (held ${count.held}, sold ${count.sold})`,
+      `user ${user_id} would have ${check.user_seats} seats of event ${req.event_id}; `
+        + `max_seats_per_user is ${event.spec.max_seats_per_user} (held ${held}, sold ${sold})`,
     );
   }
-  if (count.active_holds >= L.holds_per_user_max) {
-    throw new HoldsPerUserExceededError(`user ${user_id} already has ${count.active_holds} active holds on event ${req.event_id} (holds_per_user_max)`);
+  const active_holds = check.count.active_holds;
+  if (active_holds >= L.holds_per_user_max) {
+    throw new HoldsPerUserExceededError(
+      `user ${user_id} already has ${active_holds} active holds on event ${req.event_id} `
+        + '(holds_per_user_max)',
+    );
   }
-  const taken = seats.filter((s) => event.seat_state[s] !== SEAT_FREE);
-  if (taken.length > 0) {
-    throw new SeatsUnavailableError(`seats not available: ${list(taken.map((s) => event.map.id_of(s)))}`);
+  if (check.taken.length > 0) {
+    const taken = check.taken.map((s) => event.map.id_of(s));
+    throw new SeatsUnavailableError(`seats not available: ${list(taken)}`);
   }
-  const hold_id = make_id('hold', state.partition, ctx.random_bytes(id_random_bytes));
-  assert(!state.holds.has(hold_id), 'hold ids never collide');
-  const record: PlannedHold['record'] = {
-    t: 'hold_created', hold_id, hold_no: event.next_hold_no, event_id: req.event_id, user_id, seats,
-    at_ms: ctx.now_ms, expires_at_ms: ctx.now_ms + ttl_s * 1000, trace_id: req.trace_id,
-  };
+  const record = hold_record(state, event, { user_id, seats, ttl_s, trace_id: req.trace_id }, ctx);
   assert(record.seats.length === seat_ids.length, 'every requested seat planned');
   return { record, event };
+}
+
+/** What the seat rules of a new hold find (check_seats). */
+export interface SeatCheck {
+  /** Seats asked for that are not free. */
+  taken: number[];
+  /** The user's seats of the event (held + sold) once the hold is taken. */
+  user_seats: number;
+  within_user_limit: boolean;
+  /** The user's counts now, less the ending hold. */
+  count: UserCount;
+}
+
+/**
+ * The seat rules every new hold obeys: each seat free, and the user within max_seats_per_user.
+ * ReserveTickets and CreateDraft apply them through plan_hold; ConfirmOrder applies them when it
+ * retakes a lapsed draft's seats. `ending`: the user's hold that ends in the same decision (the
+ * lapsed draft's own, its timer not run yet): its seats count as free and no longer the user's.
+ */
+export function check_seats(
+  event: EventState, user_id: string, seats: number[], ending: Hold | null,
+): SeatCheck {
+  assert(ending === null || (ending.user_id === user_id && ending.status === 'active'),
+    'only the user\'s own active hold ends in the same decision');
+  const own = (s: number): boolean => ending !== null && event.seat_state[s] === SEAT_HELD
+    && event.seat_owner[s] === ending.hold_no;
+  const taken = seats.filter((s) => event.seat_state[s] !== SEAT_FREE && !own(s));
+  const now = user_count(event, user_id);
+  const count: UserCount = ending === null ? now : {
+    held: now.held - ending.seats.length, sold: now.sold, active_holds: now.active_holds - 1,
+  };
+  assert(count.held >= 0 && count.active_holds >= 0, 'user counts cover the ending hold');
+  const user_seats = count.held + count.sold + seats.length;
+  return {
+    taken, user_seats, within_user_limit: user_seats <= event.spec.max_seats_per_user, count,
+  };
+}
+
+/** The record of a new hold of `seats`, which passed the rules (plan_hold, check_seats). */
+export function hold_record(
+  state: InventoryState, event: EventState,
+  hold: { user_id: string; seats: number[]; ttl_s: number; trace_id: string }, ctx: DecideContext,
+): HoldCreatedRecord {
+  assert(hold.ttl_s >= L.hold_ttl_seconds_min && hold.ttl_s <= L.hold_ttl_seconds_max,
+    'the ttl was checked');
+  const hold_id = make_id('hold', state.partition, ctx.random_bytes(id_random_bytes));
+  assert(!state.holds.has(hold_id), 'hold ids never collide');
+  return {
+    t: 'hold_created', hold_id, hold_no: event.next_hold_no, event_id: event.spec.event_id,
+    user_id: hold.user_id, seats: hold.seats, at_ms: ctx.now_ms,
+    expires_at_ms: ctx.now_ms + hold.ttl_s * 1000, trace_id: hold.trace_id,
+  };
 }
 
 /** The HoldCreated event of a planned hold (lifecycle events: docs/contracts.md "Kafka"). */
@@ -220,7 +222,8 @@ export function hold_of(state: InventoryState, hold_id: string): Hold {
   return hold;
 }
 
-export function decide_release(state: InventoryState, req: ReleaseRequest, ctx: DecideContext): Decision<InventoryRecord> {
+/** ReleaseHold's hold part: orders.ts's decide_release adds what the release does to a draft. */
+export function release_hold(state: InventoryState, req: ReleaseRequest, ctx: DecideContext): Decision<InventoryRecord> {
   const hold = hold_of(state, req.hold_id);
   // Someone else's hold answers like a missing one: existence must not leak.
   if (req.actor_user_id !== null && req.actor_user_id !== hold.user_id) {
@@ -236,8 +239,6 @@ export function decide_release(state: InventoryState, req: ReleaseRequest, ctx: 
       // Past its expiry the hold is expired even if the timer has not run yet.
       if (ctx.now_ms >= hold.expires_at_ms) return decision([], { released: false });
       const records: InventoryRecord[] = [{ t: 'hold_released', hold_id: hold.hold_id, at_ms: ctx.now_ms }];
-      // Releasing a draft's hold cancels the draft; an authorization it had is voided.
-      records.push(...end_draft(state, hold.hold_id, 'order_cancelled', ctx.now_ms));
       const outbox: OutboxEntry[] = [{
         type: 'HoldReleased', key: hold.event_id,
         payload: { hold_id: hold.hold_id, event_id: hold.event_id, released_at_unix: Math.floor(ctx.now_ms / 1000), trace_id: hold.trace_id },
@@ -245,25 +246,6 @@ export function decide_release(state: InventoryState, req: ReleaseRequest, ctx: 
       return decision(records, { released: true }, outbox);
     }
   }
-}
-
-/** Records that end the draft order carried by `hold_id`, if any: the order is cancelled
- *  (voiding any authorization it has) or expired (an authorization stays confirmable for
- *  authorization_grace_ms: ConfirmOrder may retake free seats). */
-export function end_draft(state: InventoryState, hold_id: string, t: 'order_cancelled' | 'order_expired', now_ms: number): InventoryRecord[] {
-  const order_id = state.purchase.order_by_hold.get(hold_id);
-  if (order_id === undefined) return [];
-  const order = state.purchase.orders.get(order_id);
-  assert(order !== undefined && order.hold_id === hold_id, 'a hold\'s order carries it');
-  if (order.status !== 'DRAFT') return [];
-  const records: InventoryRecord[] = [{ t, order_id, at_ms: now_ms }];
-  if (t === 'order_cancelled') {
-    for (const payment_id of order.payment_ids) {
-      const payment = state.purchase.payments.get(payment_id);
-      if (payment?.status === 'AUTHORIZED') records.push({ t: 'payment_voiding', payment_id, at_ms: now_ms });
-    }
-  }
-  return records;
 }
 
 export function decide_confirm(state: InventoryState, req: ConfirmRequest, ctx: DecideContext): Decision<InventoryRecord> {
@@ -293,73 +275,52 @@ export function decide_confirm(state: InventoryState, req: ConfirmRequest, ctx: 
   }
 }
 
-export function decide_timers(state: InventoryState, ctx: DecideContext): Decision<InventoryRecord> {
-  const records: InventoryRecord[] = [];
-  const outbox: OutboxEntry[] = [];
+/** The InventoryHoldExpired event of `hold`, expired at `now_ms` (by the timer, or by
+ *  ConfirmOrder finding the hold lapsed before its timer ran). */
+export function hold_expired_event(hold: Hold, now_ms: number): OutboxEntry {
+  return {
+    type: 'InventoryHoldExpired',
+    key: hold.event_id,
+    payload: {
+      hold_id: hold.hold_id, event_id: hold.event_id, expired_at_unix: Math.floor(now_ms / 1000),
+      trace_id: hold.trace_id,
+    },
+  };
+}
+
+/** Active holds due at `now_ms`, earliest first, at most expiries_per_timer_run_max (the rest
+ *  wait for the next run). The caller journals a hold_expired record for each. */
+export function pop_due_holds(state: InventoryState, now_ms: number): Hold[] {
+  const due_holds: Hold[] = [];
   // The expiry heap is a derived index: popping stale entries here changes no journaled state.
-  let expired = 0;
-  while (expired < expiries_per_timer_run_max) {
+  while (due_holds.length < expiries_per_timer_run_max) {
     const due = state.expiry.peek_key();
-    if (due === null || due > ctx.now_ms) break;
+    if (due === null || due > now_ms) break;
     const hold_id = state.expiry.pop()!;
     const hold = state.holds.get(hold_id);
     if (hold === undefined || hold.status !== 'active' || hold.expires_at_ms !== due) continue;
-    expired++;
-    records.push({ t: 'hold_expired', hold_id, at_ms: ctx.now_ms });
-    outbox.push({
-      type: 'InventoryHoldExpired',
-      key: hold.event_id,
-      payload: { hold_id, event_id: hold.event_id, expired_at_unix: Math.floor(ctx.now_ms / 1000), trace_id: hold.trace_id },
-    });
-    const ended = end_draft(state, hold_id, 'order_expired', ctx.now_ms);
-    records.push(...ended);
-    if (ended.length > 0) {
-      const order = state.purchase.orders.get(state.purchase.order_by_hold.get(hold_id)!)!;
-      outbox.push({
-        type: 'OrderExpired',
-        key: order.order_id,
-        payload: { order_id: order.order_id, user_id: order.user_id, event_id: order.event_id, expired_at_unix: Math.floor(ctx.now_ms / 1000), trace_id: order.trace_id },
-      });
-    }
+    due_holds.push(hold);
   }
-  const forget: string[] = [];
-  for (const tomb of state.tombstones) {
-    if (tomb.forget_at_ms > ctx.now_ms || forget.length >= expiries_per_timer_run_max) break;
-    forget.push(tomb.hold_id);
-  }
-  if (forget.length > 0) records.push({ t: 'holds_forgotten', hold_ids: forget });
-  const keys: string[] = [];
-  for (const key of state.purchase.idempotency_queue) {
-    const entry = state.purchase.idempotency.get(key);
-    assert(entry !== undefined, 'queued idempotency keys are stored');
-    if (entry.forget_at_ms > ctx.now_ms || keys.length >= expiries_per_timer_run_max) break;
-    keys.push(key);
-  }
-  if (keys.length > 0) records.push({ t: 'idempotency_forgotten', keys });
-  let dequeued = 0;
-  const order_ids: string[] = [];
-  for (const entry of state.purchase.ended_orders) {
-    if (entry.forget_at_ms > ctx.now_ms || dequeued >= L.orders_forgotten_per_run_max) break;
-    dequeued++;
-    const order = state.purchase.orders.get(entry.order_id);
-    assert(order !== undefined, 'a queued ended order exists');
-    const ended = order.status === 'EXPIRED' || order.status === 'CANCELLED';
-    // An order with a gateway call still owed (the gateway has been down a whole day) is kept.
-    const settled = order.payment_ids.every((id) => !state.purchase.open_payments.has(id));
-    if (ended && settled) order_ids.push(entry.order_id);
-  }
-  if (dequeued > 0) records.push({ t: 'orders_forgotten', dequeued, order_ids });
-  return { records, outbox, reply: null };
+  assert(due_holds.every((h) => h.expires_at_ms <= now_ms), 'only due holds expire');
+  return due_holds;
 }
 
-export function next_deadline_ms(state: InventoryState): number | null {
-  const candidates = [
-    state.expiry.peek_key(),
-    state.tombstones[0]?.forget_at_ms ?? null,
-    state.purchase.idempotency.get(state.purchase.idempotency_queue[0] ?? '')?.forget_at_ms ?? null,
-    state.purchase.ended_orders[0]?.forget_at_ms ?? null,
-  ].filter((t): t is number => t !== null);
-  return candidates.length === 0 ? null : Math.min(...candidates);
+/** The holds_forgotten record of the tombstones due at `now_ms` (bounded), if any. */
+export function forget_tombstones(state: InventoryState, now_ms: number): InventoryRecord[] {
+  const forget: string[] = [];
+  for (const tomb of state.tombstones) {
+    if (tomb.forget_at_ms > now_ms || forget.length >= expiries_per_timer_run_max) break;
+    forget.push(tomb.hold_id);
+  }
+  return forget.length > 0 ? [{ t: 'holds_forgotten', hold_ids: forget }] : [];
+}
+
+/** The earliest time a hold expires or a tombstone is forgotten; null: none is due ever. */
+export function hold_deadline_ms(state: InventoryState): number | null {
+  const expiry = state.expiry.peek_key();
+  const forget = state.tombstones[0]?.forget_at_ms ?? null;
+  if (expiry === null) return forget;
+  return forget === null ? expiry : Math.min(expiry, forget);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -400,76 +361,95 @@ export function apply(state: InventoryState, record: InventoryRecord): void {
       state.events.set(record.spec.event_id, new_event(record.spec));
       return;
     }
-    case 'hold_created': {
-      const event = state.events.get(record.event_id);
-      assert(event !== undefined, 'hold on an existing event');
-      assert(record.hold_no === event.next_hold_no, 'hold numbers are dense per event');
-      for (const seat of record.seats) {
-        assert(event.seat_state[seat] === SEAT_FREE, `seat ${seat} free before hold`);
-        event.seat_state[seat] = SEAT_HELD;
-        event.seat_owner[seat] = record.hold_no;
-      }
-      event.next_hold_no += 1;
-      event.held += record.seats.length;
-      let count = event.users.get(record.user_id);
-      if (count === undefined) {
-        count = { held: 0, sold: 0, active_holds: 0 };
-        event.users.set(record.user_id, count);
-      }
-      count.held += record.seats.length;
-      count.active_holds += 1;
-      const hold: Hold = {
-        hold_id: record.hold_id, hold_no: record.hold_no, event_id: record.event_id, user_id: record.user_id,
-        seats: record.seats, created_ms: record.at_ms, expires_at_ms: record.expires_at_ms, status: 'active',
-        order_id: '', ended_ms: 0, trace_id: record.trace_id,
-      };
-      state.holds.set(record.hold_id, hold);
-      state.expiry.push(record.expires_at_ms, record.hold_id, record.hold_id);
-      state.active_holds += 1;
-      return;
-    }
+    case 'hold_created': return apply_hold_created(state, record);
     case 'hold_released':
-    case 'hold_expired': {
-      const hold = state.holds.get(record.hold_id);
-      assert(hold !== undefined, 'released/expired hold exists');
-      const event = end_hold(state, hold, record.t === 'hold_released' ? 'released' : 'expired', record.at_ms);
-      for (const seat of hold.seats) {
-        assert(event.seat_state[seat] === SEAT_HELD && event.seat_owner[seat] === hold.hold_no, 'seat held by this hold');
-        event.seat_state[seat] = SEAT_FREE;
-        event.seat_owner[seat] = -1;
-      }
-      state.tombstones.push({ hold_id: hold.hold_id, forget_at_ms: record.at_ms + L.hold_tombstone_retention_ms });
-      return;
-    }
-    case 'hold_confirmed': {
-      const hold = state.holds.get(record.hold_id);
-      assert(hold !== undefined, 'confirmed hold exists');
-      const event = end_hold(state, hold, 'confirmed', record.at_ms);
-      hold.order_id = record.order_id;
-      let order_no = event.order_no_by_id.get(record.order_id);
-      if (order_no === undefined) {
-        order_no = event.orders.length;
-        event.orders.push(record.order_id);
-        event.order_no_by_id.set(record.order_id, order_no);
-      }
-      for (const seat of hold.seats) {
-        assert(event.seat_state[seat] === SEAT_HELD && event.seat_owner[seat] === hold.hold_no, 'seat held by this hold');
-        event.seat_state[seat] = SEAT_SOLD;
-        event.seat_owner[seat] = order_no;
-      }
-      event.sold += hold.seats.length;
-      event.users.get(hold.user_id)!.sold += hold.seats.length;
-      return;
-    }
-    case 'holds_forgotten': {
-      for (const hold_id of record.hold_ids) {
-        const tomb = state.tombstones.shift();
-        assert(tomb !== undefined && tomb.hold_id === hold_id, 'holds are forgotten in the order they ended');
-        const hold = state.holds.get(hold_id);
-        assert(hold !== undefined && (hold.status === 'released' || hold.status === 'expired'), 'only ended holds are forgotten');
-        state.holds.delete(hold_id);
-      }
-      return;
-    }
+    case 'hold_expired': return apply_hold_freed(state, record);
+    case 'hold_confirmed': return apply_hold_confirmed(state, record);
+    case 'holds_forgotten': return apply_holds_forgotten(state, record);
+  }
+}
+
+type HoldRecord<T extends InventoryRecord['t']> = Extract<InventoryRecord, { t: T }>;
+
+function apply_hold_created(state: InventoryState, record: HoldCreatedRecord): void {
+  const event = state.events.get(record.event_id);
+  assert(event !== undefined, 'hold on an existing event');
+  assert(record.hold_no === event.next_hold_no, 'hold numbers are dense per event');
+  for (const seat of record.seats) {
+    assert(event.seat_state[seat] === SEAT_FREE, `seat ${seat} free before hold`);
+    event.seat_state[seat] = SEAT_HELD;
+    event.seat_owner[seat] = record.hold_no;
+  }
+  event.next_hold_no += 1;
+  event.held += record.seats.length;
+  let count = event.users.get(record.user_id);
+  if (count === undefined) {
+    count = { held: 0, sold: 0, active_holds: 0 };
+    event.users.set(record.user_id, count);
+  }
+  count.held += record.seats.length;
+  count.active_holds += 1;
+  const hold: Hold = {
+    hold_id: record.hold_id, hold_no: record.hold_no, event_id: record.event_id,
+    user_id: record.user_id, seats: record.seats, created_ms: record.at_ms,
+    expires_at_ms: record.expires_at_ms, status: 'active', order_id: '', ended_ms: 0,
+    trace_id: record.trace_id,
+  };
+  state.holds.set(record.hold_id, hold);
+  state.expiry.push(record.expires_at_ms, record.hold_id, record.hold_id);
+  state.active_holds += 1;
+  assert(count.held <= event.held && event.held + event.sold <= event.map.seat_count,
+    'held seats counted within the event');
+}
+
+/** A released or expired hold: its seats are free again, and it is remembered as a tombstone. */
+function apply_hold_freed(
+  state: InventoryState, record: HoldRecord<'hold_released' | 'hold_expired'>,
+): void {
+  const hold = state.holds.get(record.hold_id);
+  assert(hold !== undefined, 'released/expired hold exists');
+  const status = record.t === 'hold_released' ? 'released' : 'expired';
+  const event = end_hold(state, hold, status, record.at_ms);
+  for (const seat of hold.seats) {
+    assert(event.seat_state[seat] === SEAT_HELD && event.seat_owner[seat] === hold.hold_no,
+      'seat held by this hold');
+    event.seat_state[seat] = SEAT_FREE;
+    event.seat_owner[seat] = -1;
+  }
+  const forget_at_ms = record.at_ms + L.hold_tombstone_retention_ms;
+  state.tombstones.push({ hold_id: hold.hold_id, forget_at_ms });
+}
+
+function apply_hold_confirmed(state: InventoryState, record: HoldRecord<'hold_confirmed'>): void {
+  const hold = state.holds.get(record.hold_id);
+  assert(hold !== undefined, 'confirmed hold exists');
+  const event = end_hold(state, hold, 'confirmed', record.at_ms);
+  hold.order_id = record.order_id;
+  let order_no = event.order_no_by_id.get(record.order_id);
+  if (order_no === undefined) {
+    order_no = event.orders.length;
+    event.orders.push(record.order_id);
+    event.order_no_by_id.set(record.order_id, order_no);
+  }
+  for (const seat of hold.seats) {
+    assert(event.seat_state[seat] === SEAT_HELD && event.seat_owner[seat] === hold.hold_no,
+      'seat held by this hold');
+    event.seat_state[seat] = SEAT_SOLD;
+    event.seat_owner[seat] = order_no;
+  }
+  event.sold += hold.seats.length;
+  event.users.get(hold.user_id)!.sold += hold.seats.length;
+  assert(event.orders[order_no] === record.order_id, 'the order numbers its seats');
+}
+
+function apply_holds_forgotten(state: InventoryState, record: HoldRecord<'holds_forgotten'>): void {
+  for (const hold_id of record.hold_ids) {
+    const tomb = state.tombstones.shift();
+    assert(tomb !== undefined && tomb.hold_id === hold_id,
+      'holds are forgotten in the order they ended');
+    const hold = state.holds.get(hold_id);
+    assert(hold !== undefined && (hold.status === 'released' || hold.status === 'expired'),
+      'only ended holds are forgotten');
+    state.holds.delete(hold_id);
   }
 }

@@ -34,6 +34,10 @@ export const availability_seat_ids_max = 5000;
 export const amount_micros_max = Number.MAX_SAFE_INTEGER;
 
 export const id_pattern = /^[A-Za-z0-9._:-]+$/;
+/** An ISO 4217 alphabetic code (EUR): of an event's prices, and of every amount a call names. */
+export const currency_pattern = /^[A-Z]{3}$/;
+/** A promo code, in an event's definition and in CreateDraft. */
+export const promo_code_pattern = /^[A-Z0-9_-]+$/;
 
 // Purchases (orders, payments, refunds, fraud).
 export const idempotency_key_length_max = 64;

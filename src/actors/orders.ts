@@ -1,16 +1,20 @@
-// Orders: CreateDraft, fraud decisions, ConfirmOrder, and reading orders back. decide_* change
-// nothing; their records go through apply() (inventory.ts → purchase_records.ts).
+// Orders: CreateDraft, fraud decisions, ConfirmOrder, and reading orders back; and what a hold's
+// end does to the draft it carries (ReleaseHold cancels it, expiry expires it), so the partition's
+// timers run here. Orders build on holds: this file imports inventory.ts, never the reverse.
+// decide_* change nothing; their records go through apply() (inventory.ts → purchase_records.ts).
 import type { DecideContext, Decision, OutboxEntry } from '../runtime/behaviour.js';
 import { assert } from '../runtime/assert.js';
 import { IdempotencyKeyReusedError, InvalidArgumentError, OrderNotFoundError, OrderStateError, PaymentStateError } from './errors.js';
 import { score, type FraudSignals } from './fraud.js';
 import { id_random_bytes, make_id } from './ids.js';
 import {
-  end_draft, event_of, plan_hold, hold_created_event, SEAT_FREE, SEAT_HELD, validate_user_id,
-  type InventoryRecord, type InventoryState,
+  check_seats, event_of, expiries_per_timer_run_max, forget_tombstones, hold_created_event,
+  hold_deadline_ms, hold_expired_event, hold_record, plan_hold, pop_due_holds, release_hold,
+  validate_user_id, type InventoryRecord, type ReleaseRequest,
 } from './inventory.js';
 import * as L from './limits.js';
-import { price, usable_promo } from './pricing.js';
+import type { EventState, Hold, InventoryState } from './partition_state.js';
+import { check_promo, price, usable_promo } from './pricing.js';
 import { is_sold, promo_key, type Order, type Payment } from './purchase_state.js';
 
 export interface CreateDraftRequest { event_id: string; seat_ids: string[]; user_id: string; promo_code: string; idempotency_key: string; trace_id: string }
@@ -51,8 +55,6 @@ export type ConfirmOrderReply =
   | { k: 'capture'; order: OrderView; payment_id: string; gateway_ref: string; amount_micros: number; currency: string }
   | { k: 'void_then_fail'; payment_id: string; gateway_ref: string; message: string };
 
-const promo_pattern = /^[A-Z0-9_-]+$/;
-
 export function order_view(order: Order, overrides: Partial<Pick<Order, 'status' | 'updated_ms'>> = {}): OrderView {
   const updated_ms = overrides.updated_ms ?? order.updated_ms;
   return {
@@ -84,7 +86,7 @@ export function decide_create_draft(state: InventoryState, req: CreateDraftReque
   const user_id = validate_user_id(req.user_id);
   const key = validate_idempotency_key(req.idempotency_key, 'idempotency_key');
   const promo_code = req.promo_code;
-  if (typeof promo_code !== 'string' || promo_code.length > L.promo_code_length_max || (promo_code !== '' && !promo_pattern.test(promo_code))) {
+  if (typeof promo_code !== 'string' || promo_code.length > L.promo_code_length_max || (promo_code !== '' && !L.promo_code_pattern.test(promo_code))) {
     throw new InvalidArgumentError(`promo_code must be up to ${L.promo_code_length_max} of A-Z 0-9 _ -`);
   }
   // A key names one checkout of one event by one user. Scoped to the event (whose partition
@@ -163,61 +165,105 @@ export function decide_confirm_order(state: InventoryState, req: ConfirmOrderReq
   assert(order.status === 'DRAFT' || order.status === 'EXPIRED', 'only drafts (or lapsed ones) reach allocation');
   assert(payment.amount_micros === order.total_micros && payment.currency === order.currency, 'an authorization covers exactly the order total');
   const hold = state.holds.get(order.hold_id);
+  const live = order.status === 'DRAFT' && hold !== undefined && hold.status === 'active';
+  // A draft's hold stays active until its end ends the draft (end_draft, same decision).
+  assert(live || order.status === 'EXPIRED', 'a draft has its active hold');
+  if (live && ctx.now_ms < hold.expires_at_ms) {
+    const records: InventoryRecord[] = [
+      { t: 'hold_confirmed', hold_id: hold.hold_id, order_id: order.order_id, at_ms: ctx.now_ms },
+    ];
+    return sell(order, payment, hold, { records, outbox: [] }, ctx.now_ms);
+  }
+  return decide_retake(state, order, payment, live ? hold : null, ctx);
+}
+
+/** Sells `order` the seats of `hold` (confirmed by `d.records` already) and says to capture. */
+function sell(
+  order: Order, payment: Payment, hold: { hold_id: string; expires_at_ms: number },
+  d: { records: InventoryRecord[]; outbox: OutboxEntry[] }, now_ms: number,
+): Decision<InventoryRecord> {
+  assert(d.records.at(-1)?.t === 'hold_confirmed', 'the seats are allocated before the sale');
+  d.records.push({
+    t: 'order_confirmed', order_id: order.order_id, payment_id: payment.payment_id,
+    hold_id: hold.hold_id, hold_expires_at_ms: hold.expires_at_ms, at_ms: now_ms,
+  });
+  d.outbox.push(order_confirmed_event(order, now_ms));
+  const reply: ConfirmOrderReply = {
+    k: 'capture', order: order_view(order, { status: 'CONFIRMED', updated_ms: now_ms }),
+    payment_id: payment.payment_id, gateway_ref: payment.gateway_ref,
+    amount_micros: payment.amount_micros, currency: payment.currency,
+  };
+  return { records: d.records, outbox: d.outbox, reply };
+}
+
+/**
+ * ConfirmOrder after the draft's hold expired: the seats are taken again under a new hold if a
+ * new hold of them would be allowed now (retake_refusal), else the authorization is voided.
+ * `lapsed`: the draft's hold when its timer has not run yet; it is expired here, with the draft.
+ */
+function decide_retake(
+  state: InventoryState, order: Order, payment: Payment, lapsed: Hold | null, ctx: DecideContext,
+): Decision<InventoryRecord> {
   const event = event_of(state, order.event_id);
   const records: InventoryRecord[] = [];
   const outbox: OutboxEntry[] = [];
-  const capture = (hold_id: string, hold_expires_at_ms: number): Decision<InventoryRecord> => {
-    records.push({ t: 'order_confirmed', order_id: order.order_id, payment_id: payment.payment_id, hold_id, hold_expires_at_ms, at_ms: ctx.now_ms });
-    outbox.push(order_confirmed_event(order, ctx.now_ms));
-    const reply: ConfirmOrderReply = {
-      k: 'capture', order: order_view(order, { status: 'CONFIRMED', updated_ms: ctx.now_ms }), payment_id: payment.payment_id,
-      gateway_ref: payment.gateway_ref, amount_micros: payment.amount_micros, currency: payment.currency,
-    };
-    return { records, outbox, reply };
-  };
-  const live = order.status === 'DRAFT' && hold !== undefined && hold.status === 'active';
-  if (live && ctx.now_ms < hold.expires_at_ms) {
-    records.push({ t: 'hold_confirmed', hold_id: hold.hold_id, order_id: order.order_id, at_ms: ctx.now_ms });
-    return capture(hold.hold_id, hold.expires_at_ms);
+  if (lapsed !== null) {
+    records.push({ t: 'hold_expired', hold_id: lapsed.hold_id, at_ms: ctx.now_ms });
+    outbox.push(hold_expired_event(lapsed, ctx.now_ms));
+    records.push(...end_draft(state, lapsed.hold_id, 'order_expired', ctx.now_ms));
   }
-  // The hold expired (its timer may not have run yet): retake the seats if every one is free.
-  let promo_counted = order.promo_counted;
-  let own_held = 0;
-  if (live) {
-    records.push({ t: 'hold_expired', hold_id: hold.hold_id, at_ms: ctx.now_ms });
-    outbox.push({ type: 'InventoryHoldExpired', key: hold.event_id, payload: { hold_id: hold.hold_id, event_id: hold.event_id, expired_at_unix: Math.floor(ctx.now_ms / 1000), trace_id: hold.trace_id } });
-    records.push(...end_draft(state, hold.hold_id, 'order_expired', ctx.now_ms));
-    promo_counted = false;
-    own_held = hold.seats.length;
-  }
-  const own_hold_no = live ? hold.hold_no : -1;
-  const taken = order.seats.filter((s) => !(event.seat_state[s] === SEAT_FREE || (event.seat_state[s] === SEAT_HELD && event.seat_owner[s] === own_hold_no)));
-  const count = event.users.get(order.user_id) ?? { held: 0, sold: 0, active_holds: 0 };
-  const within_user_limit = count.held - own_held + count.sold + order.seats.length <= event.spec.max_seats_per_user;
-  const promo = order.promo_code === '' ? undefined : event.spec.promo_codes.find((p) => p.code === order.promo_code);
-  const uses = order.promo_code === '' ? 0 : (state.purchase.promo_uses.get(promo_key(order.event_id, order.promo_code)) ?? 0) - (order.promo_counted ? 1 : 0);
-  const promo_ok = promo_counted || promo === undefined || promo.max_uses === 0 || uses < promo.max_uses;
-  if (taken.length === 0 && within_user_limit && promo_ok) {
-    const hold_id = make_id('hold', state.partition, ctx.random_bytes(id_random_bytes));
-    const expires_at_ms = ctx.now_ms + L.hold_ttl_seconds_default * 1000;
-    records.push({
-      t: 'hold_created', hold_id, hold_no: event.next_hold_no, event_id: order.event_id, user_id: order.user_id,
-      seats: order.seats, at_ms: ctx.now_ms, expires_at_ms, trace_id: order.trace_id,
+  const why = retake_refusal(state, event, order, lapsed, ctx.now_ms);
+  if (why === null) {
+    const hold = hold_record(state, event, {
+      user_id: order.user_id, seats: order.seats, ttl_s: L.hold_ttl_seconds_default,
+      trace_id: order.trace_id,
+    }, ctx);
+    records.push(hold, {
+      t: 'hold_confirmed', hold_id: hold.hold_id, order_id: order.order_id, at_ms: ctx.now_ms,
     });
-    records.push({ t: 'hold_confirmed', hold_id, order_id: order.order_id, at_ms: ctx.now_ms });
-    return capture(hold_id, expires_at_ms);
+    return sell(order, payment, hold, { records, outbox }, ctx.now_ms);
   }
   // No money is kept for seats we cannot give: the authorization is voided.
-  assert(!records.some((r) => r.t === 'order_confirmed' || r.t === 'hold_confirmed'), 'a refused confirmation sells nothing');
+  assert(!records.some((r) => r.t === 'order_confirmed' || r.t === 'hold_confirmed'),
+    'a refused confirmation sells nothing');
   records.push({ t: 'payment_voiding', payment_id: payment.payment_id, at_ms: ctx.now_ms });
-  const why = taken.length > 0
-    ? `${taken.length} of its seats were taken after the hold expired`
-    : !within_user_limit ? `the user now has other seats of the event, and max_seats_per_user is ${event.spec.max_seats_per_user}` : `promo code ${order.promo_code} was used up after the hold expired`;
   const reply: ConfirmOrderReply = {
     k: 'void_then_fail', payment_id: payment.payment_id, gateway_ref: payment.gateway_ref,
-    message: `order ${order.order_id} expired: its hold lapsed before ConfirmOrder and ${why}; the authorization of payment ${payment.payment_id} is voided (no money is kept); create a new draft`,
+    message: `order ${order.order_id} expired: its hold lapsed before ConfirmOrder and ${why}; `
+      + `the authorization of payment ${payment.payment_id} is voided (no money is kept); `
+      + 'create a new draft',
   };
   return { records, outbox, reply };
+}
+
+/**
+ * Why a lapsed draft's seats cannot be retaken now (null: they can): the rules a new hold of them
+ * meets (check_seats: seats free, max_seats_per_user; check_promo: the code unexpired and not used
+ * up). holds_per_user_max does not apply: the new hold is confirmed in the same decision, so it
+ * never counts as an active hold.
+ */
+function retake_refusal(
+  state: InventoryState, event: EventState, order: Order, lapsed: Hold | null, now_ms: number,
+): string | null {
+  const seats = check_seats(event, order.user_id, order.seats, lapsed);
+  if (seats.taken.length > 0) {
+    return `${seats.taken.length} of its seats were taken after the hold expired`;
+  }
+  if (!seats.within_user_limit) {
+    const max = event.spec.max_seats_per_user;
+    return `the user now has other seats of the event, and max_seats_per_user is ${max}`;
+  }
+  if (order.promo_code === '') return null;
+  // The order's own use is not counted: it was returned when the draft expired (at the timer,
+  // or in this decision).
+  const counted = state.purchase.promo_uses.get(promo_key(order.event_id, order.promo_code)) ?? 0;
+  const uses = counted - (order.promo_counted ? 1 : 0);
+  const promo = check_promo(event.spec, order.promo_code, uses, now_ms);
+  assert(promo.k !== 'unknown', 'an order\'s promo code stays defined (event specs never change)');
+  if (promo.k === 'used_up') {
+    return `promo code ${order.promo_code} was used up after the hold expired`;
+  }
+  return promo.k === 'expired' ? promo.message : null;
 }
 
 export function order_details(state: InventoryState, order: Order): OrderDetails {
@@ -271,4 +317,122 @@ export function list_orders(state: InventoryState, req: ListOrdersRequest): Orde
 export function newest_first(a: OrderDetails, b: OrderDetails): number {
   if (a.created_at_ms !== b.created_at_ms) return b.created_at_ms - a.created_at_ms;
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a hold's end does to its draft, and the partition's timers
+
+/** Records that end the draft order carried by `hold_id`, if any: the order is cancelled
+ *  (voiding any authorization it has) or expired (an authorization stays confirmable for
+ *  authorization_grace_ms: ConfirmOrder may retake free seats). */
+export function end_draft(
+  state: InventoryState, hold_id: string, t: 'order_cancelled' | 'order_expired', now_ms: number,
+): InventoryRecord[] {
+  const order_id = state.purchase.order_by_hold.get(hold_id);
+  if (order_id === undefined) return [];
+  const order = state.purchase.orders.get(order_id);
+  assert(order !== undefined && order.hold_id === hold_id, 'a hold\'s order carries it');
+  if (order.status !== 'DRAFT') return [];
+  const records: InventoryRecord[] = [{ t, order_id, at_ms: now_ms }];
+  if (t === 'order_cancelled') {
+    for (const payment_id of order.payment_ids) {
+      const payment = state.purchase.payments.get(payment_id);
+      if (payment?.status === 'AUTHORIZED') {
+        records.push({ t: 'payment_voiding', payment_id, at_ms: now_ms });
+      }
+    }
+  }
+  return records;
+}
+
+/** ReleaseHold: the hold's seats go free (inventory.ts's release_hold), and releasing a draft's
+ *  hold cancels the draft; an authorization it had is voided. */
+export function decide_release(
+  state: InventoryState, req: ReleaseRequest, ctx: DecideContext,
+): Decision<InventoryRecord> {
+  const released = release_hold(state, req, ctx);
+  const record = released.records[0];
+  if (record === undefined) return released;
+  assert(record.t === 'hold_released' && released.records.length === 1,
+    'a release journals one record');
+  released.records.push(...end_draft(state, record.hold_id, 'order_cancelled', ctx.now_ms));
+  return released;
+}
+
+function order_expired_event(order: Order, now_ms: number): OutboxEntry {
+  return {
+    type: 'OrderExpired',
+    key: order.order_id,
+    payload: {
+      order_id: order.order_id, user_id: order.user_id, event_id: order.event_id,
+      expired_at_unix: Math.floor(now_ms / 1000), trace_id: order.trace_id,
+    },
+  };
+}
+
+/** The partition's timer run (fire_timers): due holds expire, and the drafts they carry with
+ *  them; tombstones, idempotency keys and ended orders past their retention are forgotten.
+ *  Every sweep is bounded, so a run after a long outage stays short; the host runs again. */
+export function decide_timers(
+  state: InventoryState, ctx: DecideContext,
+): Decision<InventoryRecord> {
+  const records: InventoryRecord[] = [];
+  const outbox: OutboxEntry[] = [];
+  for (const hold of pop_due_holds(state, ctx.now_ms)) {
+    records.push({ t: 'hold_expired', hold_id: hold.hold_id, at_ms: ctx.now_ms });
+    outbox.push(hold_expired_event(hold, ctx.now_ms));
+    const ended = end_draft(state, hold.hold_id, 'order_expired', ctx.now_ms);
+    records.push(...ended);
+    const expired = ended[0];
+    if (expired !== undefined) {
+      assert(expired.t === 'order_expired', 'an expired hold expires its draft');
+      outbox.push(order_expired_event(owned_order(state, expired.order_id, null), ctx.now_ms));
+    }
+  }
+  records.push(...forget_tombstones(state, ctx.now_ms));
+  records.push(...forget_idempotency_keys(state, ctx.now_ms));
+  records.push(...forget_ended_orders(state, ctx.now_ms));
+  return { records, outbox, reply: null };
+}
+
+/** The idempotency_forgotten record of the keys past retention at `now_ms` (bounded), if any. */
+function forget_idempotency_keys(state: InventoryState, now_ms: number): InventoryRecord[] {
+  const keys: string[] = [];
+  for (const key of state.purchase.idempotency_queue) {
+    const entry = state.purchase.idempotency.get(key);
+    assert(entry !== undefined, 'queued idempotency keys are stored');
+    if (entry.forget_at_ms > now_ms || keys.length >= expiries_per_timer_run_max) break;
+    keys.push(key);
+  }
+  return keys.length > 0 ? [{ t: 'idempotency_forgotten', keys }] : [];
+}
+
+/** The orders_forgotten record of the ended orders past retention at `now_ms` (bounded), if any:
+ *  each leaves the queue; only those still ended and settled are forgotten. */
+function forget_ended_orders(state: InventoryState, now_ms: number): InventoryRecord[] {
+  let dequeued = 0;
+  const order_ids: string[] = [];
+  for (const entry of state.purchase.ended_orders) {
+    if (entry.forget_at_ms > now_ms || dequeued >= L.orders_forgotten_per_run_max) break;
+    dequeued++;
+    const order = state.purchase.orders.get(entry.order_id);
+    assert(order !== undefined, 'a queued ended order exists');
+    const ended = order.status === 'EXPIRED' || order.status === 'CANCELLED';
+    // An order with a gateway call still owed (the gateway has been down a whole day) is kept.
+    const settled = order.payment_ids.every((id) => !state.purchase.open_payments.has(id));
+    if (ended && settled) order_ids.push(entry.order_id);
+  }
+  assert(order_ids.length <= dequeued, 'only dequeued orders are forgotten');
+  return dequeued > 0 ? [{ t: 'orders_forgotten', dequeued, order_ids }] : [];
+}
+
+/** When the timers must run next (the host arms one timer); null: nothing is ever due. */
+export function next_deadline_ms(state: InventoryState): number | null {
+  const p = state.purchase;
+  const candidates = [
+    hold_deadline_ms(state),
+    p.idempotency.get(p.idempotency_queue[0] ?? '')?.forget_at_ms ?? null,
+    p.ended_orders[0]?.forget_at_ms ?? null,
+  ].filter((t): t is number => t !== null);
+  return candidates.length === 0 ? null : Math.min(...candidates);
 }

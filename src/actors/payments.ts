@@ -12,9 +12,10 @@ import {
 } from './errors.js';
 import { score, type FraudSignals } from './fraud.js';
 import { id_random_bytes, make_id } from './ids.js';
-import type { InventoryRecord, InventoryState } from './inventory.js';
+import type { InventoryRecord } from './inventory.js';
 import * as L from './limits.js';
 import { owned_order } from './orders.js';
+import type { InventoryState } from './partition_state.js';
 import { is_sold, type Order, type Payment } from './purchase_state.js';
 
 export interface AuthorizeBeginRequest {
@@ -89,7 +90,7 @@ function idempotent<T>(state: InventoryState, key: string, fingerprint: string):
  *  the total anyway), 1 for a refund. */
 function check_money(amount_micros: number, currency: string, min: 0 | 1): void {
   if (!Number.isSafeInteger(amount_micros) || amount_micros < min) throw new InvalidArgumentError(`amount.amount_micros must be an integer from ${min} to 2^53 - 1, got ${amount_micros}`);
-  if (!/^[A-Z]{3}$/.test(currency)) throw new InvalidArgumentError('amount.currency must be an ISO 4217 code such as EUR');
+  if (!L.currency_pattern.test(currency)) throw new InvalidArgumentError('amount.currency must be an ISO 4217 code such as EUR');
 }
 
 export function decide_authorize_begin(state: InventoryState, req: AuthorizeBeginRequest, ctx: DecideContext): Decision<InventoryRecord> {

@@ -16,18 +16,38 @@ export function tier_of_seat(spec: EventSpec, map: SeatMap, seat: number): strin
   return row.tier;
 }
 
-/** The promo usable now, or PromoUnavailableError saying why not. `uses` counts drafts and sales. */
-export function usable_promo(spec: EventSpec, code: string, uses: number, now_ms: number): PromoSpec {
+/** Whether a promo code may be used now, and why not. */
+export type PromoCheck =
+  | { k: 'usable'; promo: PromoSpec }
+  | { k: 'unknown' | 'expired' | 'used_up'; message: string };
+
+/** The promo rules of CreateDraft and of ConfirmOrder retaking a lapsed draft's seats (a new
+ *  hold): the code exists, has not expired, and is not used up. `uses` counts drafts and sales. */
+export function check_promo(
+  spec: EventSpec, code: string, uses: number, now_ms: number,
+): PromoCheck {
+  assert(uses >= 0, 'promo uses never negative');
   const promo = spec.promo_codes.find((p) => p.code === code);
-  if (promo === undefined) throw new PromoUnavailableError(`promo code ${code} does not exist for event ${spec.event_id}`);
+  if (promo === undefined) {
+    const message = `promo code ${code} does not exist for event ${spec.event_id}`;
+    return { k: 'unknown', message };
+  }
   if (promo.valid_until_unix !== 0 && now_ms > promo.valid_until_unix * 1000) {
-    throw new PromoUnavailableError(`promo code ${code} expired at ${new Date(promo.valid_until_unix * 1000).toISOString()}`);
+    const until = new Date(promo.valid_until_unix * 1000).toISOString();
+    return { k: 'expired', message: `promo code ${code} expired at ${until}` };
   }
   // max_uses 0 means no cap.
   if (promo.max_uses !== 0 && uses >= promo.max_uses) {
-    throw new PromoUnavailableError(`promo code ${code} is used up (${promo.max_uses} uses)`);
+    return { k: 'used_up', message: `promo code ${code} is used up (${promo.max_uses} uses)` };
   }
-  return promo;
+  return { k: 'usable', promo };
+}
+
+/** The promo usable now, or PromoUnavailableError saying why not. `uses` counts drafts and sales. */
+export function usable_promo(spec: EventSpec, code: string, uses: number, now_ms: number): PromoSpec {
+  const check = check_promo(spec, code, uses, now_ms);
+  if (check.k !== 'usable') throw new PromoUnavailableError(check.message);
+  return check.promo;
 }
 
 export function price(spec: EventSpec, map: SeatMap, seats: number[], promo: PromoSpec | null): Price {

@@ -2,7 +2,7 @@
 import { assert } from '../runtime/assert.js';
 import { EventNotFoundError, InvalidArgumentError } from './errors.js';
 import { seat_count_of, validate_event_id, type EventSpec } from './event_spec.js';
-import { SEAT_FREE, SEAT_HELD, SEAT_SOLD, type InventoryState } from './inventory.js';
+import { SEAT_FREE, SEAT_HELD, SEAT_SOLD, type InventoryState } from './partition_state.js';
 import { availability_seat_ids_max } from './limits.js';
 
 export interface SectionAvailability { name: string; free: number; held: number; sold: number; free_seat_ids: string[] }

@@ -3,7 +3,9 @@
 // snapshot cannot disagree with itself.
 import { assert } from '../runtime/assert.js';
 import type { EventSpec } from './event_spec.js';
-import { create_state, SEAT_HELD, SEAT_SOLD, type EventState, type Hold, type InventoryState } from './inventory.js';
+import {
+  create_state, SEAT_HELD, SEAT_SOLD, type EventState, type Hold, type InventoryState,
+} from './partition_state.js';
 import { SeatMap } from './seat_map.js';
 import { index_order, is_open, promo_key, type IdempotencyEntry, type Order, type Payment } from './purchase_state.js';
 

@@ -1,7 +1,7 @@
 // Wire -> plain values. Refuses, never rounds: int64 beyond 2^53 or not an integer is
 // INVALID_ARGUMENT. Strings are length-capped here, before anything crosses a thread.
 import { FieldTooLongError, InvalidArgumentError } from '../actors/errors.js';
-import { id_pattern } from '../actors/limits.js';
+import { currency_pattern, id_pattern } from '../actors/limits.js';
 
 export function int64(value: unknown, field: string, min = -Number.MAX_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
   const text = typeof value === 'number' ? String(value) : value;
@@ -53,7 +53,7 @@ export function money(value: unknown, field: string, min: 0 | 1 = 1): { amount_m
   const m = value as { amount_micros?: unknown; currency?: unknown };
   const amount_micros = int64(m.amount_micros ?? '0', `${field}.amount_micros`, min);
   const currency = str(m.currency ?? '', `${field}.currency`, 3);
-  if (!/^[A-Z]{3}$/.test(currency)) throw new InvalidArgumentError(`${field}.currency must be an ISO 4217 code such as EUR`);
+  if (!currency_pattern.test(currency)) throw new InvalidArgumentError(`${field}.currency must be an ISO 4217 code such as EUR`);
   return { amount_micros, currency };
 }
 

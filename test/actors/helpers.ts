@@ -5,9 +5,10 @@ import type { DecideContext, Decision } from '../../src/runtime/behaviour.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 import { seeded_random_bytes } from '../../src/runtime/random.js';
 import {
-  apply, create_state, decide_confirm, decide_create_event, decide_release, decide_reserve, decide_timers,
-  type InventoryRecord, type InventoryState,
+  apply, decide_confirm, decide_create_event, decide_reserve, type InventoryRecord,
 } from '../../src/actors/inventory.js';
+import { decide_release, decide_timers } from '../../src/actors/orders.js';
+import { create_state, type InventoryState } from '../../src/actors/partition_state.js';
 import type { EventSpec } from '../../src/actors/event_spec.js';
 import { get_availability, type Availability } from '../../src/actors/queries.js';
 import { check_invariants } from '../../src/actors/invariants.js';

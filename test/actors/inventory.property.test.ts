@@ -6,12 +6,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
-import { next_deadline_ms, type InventoryRecord } from '../../src/actors/inventory.js';
+import type { InventoryRecord } from '../../src/actors/inventory.js';
 import { check_invariants } from '../../src/actors/invariants.js';
 import * as L from '../../src/actors/limits.js';
 import { get_availability, type Availability } from '../../src/actors/queries.js';
 import { restore, snapshot } from '../../src/actors/snapshot.js';
-import { SEAT_FREE, SEAT_HELD, SEAT_SOLD } from '../../src/actors/inventory.js';
+import { next_deadline_ms } from '../../src/actors/orders.js';
+import { SEAT_FREE, SEAT_HELD, SEAT_SOLD } from '../../src/actors/partition_state.js';
 import { Harness, restart, sample_spec } from './helpers.js';
 
 const EVENT = 'evt-p';

@@ -4,9 +4,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  decide_create_event, decide_reserve, decide_timers, next_deadline_ms, SEAT_FREE, SEAT_HELD, SEAT_SOLD,
-  expiries_per_timer_run_max, type InventoryRecord,
+  decide_create_event, decide_reserve, expiries_per_timer_run_max, type InventoryRecord,
 } from '../../src/actors/inventory.js';
+import { decide_timers, next_deadline_ms } from '../../src/actors/orders.js';
+import { SEAT_FREE, SEAT_HELD, SEAT_SOLD } from '../../src/actors/partition_state.js';
 import { check_invariants } from '../../src/actors/invariants.js';
 import * as L from '../../src/actors/limits.js';
 import { restore, snapshot } from '../../src/actors/snapshot.js';

@@ -21,7 +21,7 @@ import { behaviour } from '../../src/actors/behaviour.js';
 import { DomainError, revive_domain_error } from '../../src/actors/errors.js';
 import { partition_of_id } from '../../src/actors/ids.js';
 import { check_invariants } from '../../src/actors/invariants.js';
-import type { InventoryState } from '../../src/actors/inventory.js';
+import type { InventoryState } from '../../src/actors/partition_state.js';
 import type { TicketingRequest } from '../../src/actors/requests.js';
 import { is_sold } from '../../src/actors/purchase_state.js';
 import * as L from '../../src/actors/limits.js';

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { behaviour } from '../../src/actors/behaviour.js';
 import { revive_domain_error } from '../../src/actors/errors.js';
 import { check_invariants } from '../../src/actors/invariants.js';
-import type { InventoryState } from '../../src/actors/inventory.js';
+import type { InventoryState } from '../../src/actors/partition_state.js';
 import type { TicketingRequest } from '../../src/actors/requests.js';
 import { FraudSignalTracker } from '../../src/purchase/fraud_signals.js';
 import { Purchases, type Caller, type Route } from '../../src/purchase/purchases.js';

@@ -1,0 +1,64 @@
+// The state of one partition: the seat inventory of its events, their holds, and the orders and
+// payments of those events (purchase_state.ts). Only apply() (inventory.ts, purchase_records.ts)
+// changes it; snapshot.ts writes and rebuilds it. Types and the empty state only: no rules here.
+import { MinHeap } from '../runtime/heap.js';
+import type { EventSpec } from './event_spec.js';
+import { create_purchase_state, type PurchaseState } from './purchase_state.js';
+import type { SeatMap } from './seat_map.js';
+
+export const SEAT_FREE = 0;
+export const SEAT_HELD = 1;
+export const SEAT_SOLD = 2;
+
+export interface UserCount { held: number; sold: number; active_holds: number }
+
+export interface EventState {
+  spec: EventSpec;
+  map: SeatMap;
+  /** SEAT_FREE | SEAT_HELD | SEAT_SOLD per seat index. */
+  seat_state: Uint8Array;
+  /** hold_no of the holding hold when HELD, order_no when SOLD, -1 when FREE. */
+  seat_owner: Int32Array;
+  orders: string[];
+  order_no_by_id: Map<string, number>;
+  next_hold_no: number;
+  users: Map<string, UserCount>;
+  held: number;
+  sold: number;
+}
+
+export type HoldStatus = 'active' | 'released' | 'expired' | 'confirmed';
+
+export interface Hold {
+  hold_id: string;
+  hold_no: number;
+  event_id: string;
+  user_id: string;
+  seats: number[];
+  created_ms: number;
+  expires_at_ms: number;
+  status: HoldStatus;
+  order_id: string;
+  ended_ms: number;
+  trace_id: string;
+}
+
+export interface InventoryState {
+  partition: number;
+  events: Map<string, EventState>;
+  holds: Map<string, Hold>;
+  /** Active holds by expiry; stale entries (ended holds) are skipped when popped. */
+  expiry: MinHeap<string>;
+  /** Ended holds in end order, forgotten after hold_tombstone_retention_ms. */
+  tombstones: { hold_id: string; forget_at_ms: number }[];
+  active_holds: number;
+  /** Orders and payments of this partition's events (purchase_state.ts). */
+  purchase: PurchaseState;
+}
+
+export function create_state(partition: number): InventoryState {
+  return {
+    partition, events: new Map(), holds: new Map(), expiry: new MinHeap(), tombstones: [],
+    active_holds: 0, purchase: create_purchase_state(),
+  };
+}
