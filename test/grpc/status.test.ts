@@ -8,27 +8,31 @@ import * as assert from 'uvu/assert';
 import { status } from '@grpc/grpc-js';
 import * as actors_errors from '../../src/actors/errors.js';
 import {
-  DomainError, EventExistsError, EventNotFoundError, FieldTooLongError, HoldConfirmedError, HoldNotActiveError,
-  HoldNotFoundError, HoldsPerUserExceededError, IdempotencyKeyReusedError, InvalidArgumentError, LimitExceededError,
-  OrderExpiredError, OrderNotFoundError, OrderStateError, PaymentNotFoundError, PaymentsPerOrderExceededError,
-  PaymentStateError, PermissionDeniedError, PromoUnavailableError, RefundExceedsCapturedError,
-  RefundsPerPaymentExceededError, revive_domain_error, SeatsPerHoldExceededError, SeatsPerUserExceededError,
-  SeatsUnavailableError,
+  DomainError, EventExistsError, EventNotFoundError, FieldTooLongError, HoldConfirmedError,
+  HoldNotActiveError, HoldNotFoundError, HoldsPerUserExceededError, IdempotencyKeyReusedError,
+  InvalidArgumentError, LimitExceededError, OrderExpiredError, OrderNotFoundError, OrderStateError,
+  PaymentNotFoundError, PaymentsPerOrderExceededError, PaymentStateError, PermissionDeniedError,
+  PromoUnavailableError, RefundExceedsCapturedError, RefundsPerPaymentExceededError,
+  revive_domain_error, SeatsPerHoldExceededError, SeatsPerUserExceededError, SeatsUnavailableError,
 } from '../../src/actors/errors.js';
 import * as auth_errors from '../../src/auth/errors.js';
 import { ForbiddenError, UnauthenticatedError } from '../../src/auth/errors.js';
 import * as grpc_errors from '../../src/grpc/errors.js';
 import { DeadlineCappedError, RateLimitedError } from '../../src/grpc/errors.js';
-import { internal_error_message, limit_of, map_error, type ErrorClass } from '../../src/grpc/status.js';
+import {
+  internal_error_message, limit_of, map_error, type ErrorClass,
+} from '../../src/grpc/status.js';
 import * as kafka_errors from '../../src/kafka/errors.js';
 import {
-  InvalidBrokerListError, InvalidEventPayloadError, InvalidTopicPrefixError, KafkaError, UnknownEventTypeError,
+  InvalidBrokerListError, InvalidEventPayloadError, InvalidTopicPrefixError, KafkaError,
+  UnknownEventTypeError,
 } from '../../src/kafka/errors.js';
 import * as purchase_errors from '../../src/purchase/errors.js';
 import { GatewayUnavailableError } from '../../src/purchase/errors.js';
 import * as runtime_errors from '../../src/runtime/errors.js';
 import {
-  error_to_wire, MailboxFullError, RuntimeError, ShuttingDownError, WorkerUnavailableError, type WireError,
+  error_to_wire, MailboxFullError, RuntimeError, ShuttingDownError, WorkerUnavailableError,
+  type WireError,
 } from '../../src/runtime/errors.js';
 import { revive_wire_error } from '../../src/runtime/pool.js';
 import * as storage from '../../src/runtime/storage.js';
@@ -44,60 +48,63 @@ const modules: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
   'src/kafka/errors.ts': kafka_errors,
 };
 
-/** What becomes of an error of one class. `make` builds one with the given message. */
+/** Builds an error of the class with the given message. */
+type Make = (message: string) => Error;
+/** What becomes of an error of one class. */
 type Fate =
   /** Answered to the client with `code` (never INTERNAL), counted under `limit` if it has one;
    *  `crosses`: made on a worker (or revivable from one), so it must come back as itself. */
-  | { kind: 'answered'; code: status; limit?: string; crosses: boolean; make: (message: string) => Error }
+  | { kind: 'answered'; code: status; limit?: string; crosses: boolean; make: Make }
   /** Never reaches a client; if one ever did, it would be a bug: INTERNAL. */
-  | { kind: 'never answered'; why: string; make: (message: string) => Error }
+  | { kind: 'never answered'; why: string; make: Make }
   /** A base class, never thrown itself; `make` builds an instance of an unlisted subclass. */
-  | { kind: 'base'; make: (message: string) => Error };
+  | { kind: 'base'; make: Make };
 
 type Simple = new (message: string) => Error;
-const worker = (code: status, limit?: string) => (Class: Simple): Fate =>
-  ({ kind: 'answered', code, limit, crosses: true, make: (m) => new Class(m) });
-const main_thread = (code: status, limit?: string) => (Class: Simple): Fate =>
-  ({ kind: 'answered', code, limit, crosses: false, make: (m) => new Class(m) });
-const kafka_side = (Class: Simple): Fate => ({
+type Entry = [ErrorClass, Fate];
+/** Made on a worker (or revivable from one), answered with `code`. */
+const worker = (Class: Simple, code: status, limit?: string): Entry =>
+  [Class, { kind: 'answered', code, limit, crosses: true, make: (m) => new Class(m) }];
+/** Made on the main thread, answered with `code`. */
+const main_thread = (Class: Simple, code: status, limit?: string): Entry =>
+  [Class, { kind: 'answered', code, limit, crosses: false, make: (m) => new Class(m) }];
+const kafka_side = (Class: Simple): Entry => [Class, {
   kind: 'never answered', make: (m) => new Class(m),
   why: 'the Kafka emitter runs beside the request path: it counts, logs, parks or refuses to start',
-});
+}];
 
-const fates = new Map<ErrorClass, Fate>([
+const fate_entries: Entry[] = [
   // src/actors/errors.ts: decided on a worker, revived by the behaviour's revive option.
   [DomainError, { kind: 'base', make: (m) => new (class extends DomainError {})(m) }],
   [LimitExceededError, { kind: 'base', make: (m) => new (class extends LimitExceededError {})(m) }],
-  [InvalidArgumentError, worker(status.INVALID_ARGUMENT)(InvalidArgumentError)],
-  [EventNotFoundError, worker(status.NOT_FOUND)(EventNotFoundError)],
-  [EventExistsError, worker(status.ALREADY_EXISTS)(EventExistsError)],
-  [HoldNotFoundError, worker(status.NOT_FOUND)(HoldNotFoundError)],
-  [SeatsUnavailableError, worker(status.FAILED_PRECONDITION)(SeatsUnavailableError)],
-  [HoldNotActiveError, worker(status.FAILED_PRECONDITION)(HoldNotActiveError)],
-  [HoldConfirmedError, worker(status.FAILED_PRECONDITION)(HoldConfirmedError)],
-  [SeatsPerHoldExceededError, worker(status.RESOURCE_EXHAUSTED, 'seats_per_hold')(SeatsPerHoldExceededError)],
-  [SeatsPerUserExceededError, worker(status.RESOURCE_EXHAUSTED, 'max_seats_per_user')(SeatsPerUserExceededError)],
-  [HoldsPerUserExceededError, worker(status.RESOURCE_EXHAUSTED, 'holds_per_user')(HoldsPerUserExceededError)],
-  [PaymentsPerOrderExceededError,
-    worker(status.RESOURCE_EXHAUSTED, 'payments_per_order')(PaymentsPerOrderExceededError)],
-  [RefundsPerPaymentExceededError,
-    worker(status.RESOURCE_EXHAUSTED, 'refunds_per_payment')(RefundsPerPaymentExceededError)],
-  [FieldTooLongError, worker(status.INVALID_ARGUMENT, 'string_length')(FieldTooLongError)],
-  [PermissionDeniedError, worker(status.PERMISSION_DENIED)(PermissionDeniedError)],
-  [OrderNotFoundError, worker(status.NOT_FOUND)(OrderNotFoundError)],
-  [PaymentNotFoundError, worker(status.NOT_FOUND)(PaymentNotFoundError)],
-  [PromoUnavailableError, worker(status.FAILED_PRECONDITION)(PromoUnavailableError)],
-  [OrderStateError, worker(status.FAILED_PRECONDITION)(OrderStateError)],
-  [PaymentStateError, worker(status.FAILED_PRECONDITION)(PaymentStateError)],
-  [RefundExceedsCapturedError, worker(status.FAILED_PRECONDITION)(RefundExceedsCapturedError)],
-  [OrderExpiredError, worker(status.FAILED_PRECONDITION)(OrderExpiredError)],
-  [IdempotencyKeyReusedError, worker(status.ALREADY_EXISTS)(IdempotencyKeyReusedError)],
+  worker(InvalidArgumentError, status.INVALID_ARGUMENT),
+  worker(EventNotFoundError, status.NOT_FOUND),
+  worker(EventExistsError, status.ALREADY_EXISTS),
+  worker(HoldNotFoundError, status.NOT_FOUND),
+  worker(SeatsUnavailableError, status.FAILED_PRECONDITION),
+  worker(HoldNotActiveError, status.FAILED_PRECONDITION),
+  worker(HoldConfirmedError, status.FAILED_PRECONDITION),
+  worker(SeatsPerHoldExceededError, status.RESOURCE_EXHAUSTED, 'seats_per_hold'),
+  worker(SeatsPerUserExceededError, status.RESOURCE_EXHAUSTED, 'max_seats_per_user'),
+  worker(HoldsPerUserExceededError, status.RESOURCE_EXHAUSTED, 'holds_per_user'),
+  worker(PaymentsPerOrderExceededError, status.RESOURCE_EXHAUSTED, 'payments_per_order'),
+  worker(RefundsPerPaymentExceededError, status.RESOURCE_EXHAUSTED, 'refunds_per_payment'),
+  worker(FieldTooLongError, status.INVALID_ARGUMENT, 'string_length'),
+  worker(PermissionDeniedError, status.PERMISSION_DENIED),
+  worker(OrderNotFoundError, status.NOT_FOUND),
+  worker(PaymentNotFoundError, status.NOT_FOUND),
+  worker(PromoUnavailableError, status.FAILED_PRECONDITION),
+  worker(OrderStateError, status.FAILED_PRECONDITION),
+  worker(PaymentStateError, status.FAILED_PRECONDITION),
+  worker(RefundExceedsCapturedError, status.FAILED_PRECONDITION),
+  worker(OrderExpiredError, status.FAILED_PRECONDITION),
+  worker(IdempotencyKeyReusedError, status.ALREADY_EXISTS),
   // src/runtime/errors.ts and storage.ts: revived by the pool itself.
   [RuntimeError, { kind: 'base', make: (m) => new (class extends RuntimeError {})(m) }],
-  [WorkerUnavailableError, worker(status.UNAVAILABLE)(WorkerUnavailableError)],
-  [MailboxFullError, worker(status.RESOURCE_EXHAUSTED, 'mailbox_depth')(MailboxFullError)],
-  [ShuttingDownError, worker(status.UNAVAILABLE)(ShuttingDownError)],
-  [StorageFullError, worker(status.UNAVAILABLE)(StorageFullError)],
+  worker(WorkerUnavailableError, status.UNAVAILABLE),
+  worker(MailboxFullError, status.RESOURCE_EXHAUSTED, 'mailbox_depth'),
+  worker(ShuttingDownError, status.UNAVAILABLE),
+  worker(StorageFullError, status.UNAVAILABLE),
   [StoreCommitError, {
     kind: 'never answered', make: (m) => new StoreCommitError('EIO', '/data/store-0', m),
     why: 'a worker meets it on a commit: storage full becomes StorageFullError, any other is fatal',
@@ -107,20 +114,21 @@ const fates = new Map<ErrorClass, Fate>([
     kind: 'answered', code: status.UNAUTHENTICATED, crosses: false,
     make: (m) => new UnauthenticatedError(m, 'expired'),
   }],
-  [ForbiddenError, main_thread(status.PERMISSION_DENIED)(ForbiddenError)],
-  [GatewayUnavailableError, main_thread(status.UNAVAILABLE)(GatewayUnavailableError)],
+  main_thread(ForbiddenError, status.PERMISSION_DENIED),
+  main_thread(GatewayUnavailableError, status.UNAVAILABLE),
   [RateLimitedError, {
     kind: 'answered', code: status.RESOURCE_EXHAUSTED, limit: 'rate_user', crosses: false,
     make: (m) => new RateLimitedError('user', 250, m),
   }],
-  [DeadlineCappedError, main_thread(status.DEADLINE_EXCEEDED, 'deadline')(DeadlineCappedError)],
+  main_thread(DeadlineCappedError, status.DEADLINE_EXCEEDED, 'deadline'),
   // src/kafka/errors.ts: none reaches a gRPC client.
   [KafkaError, { kind: 'base', make: (m) => new (class extends KafkaError {})(m) }],
-  [UnknownEventTypeError, kafka_side(UnknownEventTypeError)],
-  [InvalidEventPayloadError, kafka_side(InvalidEventPayloadError)],
-  [InvalidTopicPrefixError, kafka_side(InvalidTopicPrefixError)],
-  [InvalidBrokerListError, kafka_side(InvalidBrokerListError)],
-]);
+  kafka_side(UnknownEventTypeError),
+  kafka_side(InvalidEventPayloadError),
+  kafka_side(InvalidTopicPrefixError),
+  kafka_side(InvalidBrokerListError),
+];
+const fates = new Map<ErrorClass, Fate>(fate_entries);
 
 function is_error_class(value: unknown): value is ErrorClass {
   return typeof value === 'function' && value.prototype instanceof Error;
@@ -152,6 +160,7 @@ test('every exported error class has a fate, and every fate is of an exported cl
   const exported = new Set(found.map((f) => f.Class));
   for (const Class of fates.keys()) assert.ok(exported.has(Class), `${Class.name} is exported`);
   assert.is(exported.size, fates.size, 'one fate per exported class');
+  assert.is(fate_entries.length, fates.size, 'no class given two fates');
 });
 
 test('every answered class maps to its code (never INTERNAL), with its message', () => {
@@ -159,9 +168,10 @@ test('every answered class maps to its code (never INTERNAL), with its message',
     if (fate.kind !== 'answered') continue;
     const error = fate.make(`a ${Class.name}`);
     assert.ok(error instanceof Class, `${Class.name}: make builds one`);
-    assert.is(error.name, Class.name, `${Class.name}: the name on the wire and in logs is the class's`);
+    assert.is(error.name, Class.name, `${Class.name}: the name on the wire and in logs`);
     assert.is.not(fate.code, status.INTERNAL, `${Class.name}: an expected refusal`);
-    assert.equal(map_error(error), { code: fate.code, details: `a ${Class.name}`, internal: false }, Class.name);
+    const answer = { code: fate.code, details: `a ${Class.name}`, internal: false };
+    assert.equal(map_error(error), answer, Class.name);
   }
 });
 
@@ -178,13 +188,15 @@ test('limit refusals map to their limit label, and no other class has one', () =
   assert.is(limit_of('not an error'), undefined);
 });
 
+const internal = { code: status.INTERNAL, details: internal_error_message, internal: true };
+
 test('classes that never reach a client, and bases, are INTERNAL if they ever do', () => {
   for (const [Class, fate] of fates) {
     if (fate.kind === 'answered') continue;
     const error = fate.make('leaked');
     assert.ok(error instanceof Class, `${Class.name}: make builds one`);
-    assert.equal(map_error(error), { code: status.INTERNAL, details: internal_error_message, internal: true },
-      `${Class.name}: ${fate.kind === 'base' ? 'a subclass without an entry of its own' : fate.why}`);
+    const why = fate.kind === 'base' ? 'a subclass without an entry of its own' : fate.why;
+    assert.equal(map_error(error), internal, `${Class.name}: ${why}`);
   }
 });
 
@@ -206,22 +218,22 @@ test('a name no one revives stays a bug: a plain Error with that name, INTERNAL'
   for (const [Class, fate] of fates) {
     if (fate.kind === 'answered' && fate.crosses) continue;
     const revived = revive(error_to_wire(fate.make('from a worker')));
-    assert.not.ok(revived instanceof Class, `${Class.name} is not made on a worker, so not revived`);
+    assert.not.ok(revived instanceof Class, `${Class.name}: not made on a worker, not revived`);
     assert.is(map_error(revived).code, status.INTERNAL, Class.name);
   }
   const unknown = revive({ name: 'NoSuchError', message: 'what' });
   assert.is(unknown.constructor, Error);
   assert.equal([unknown.name, unknown.message], ['NoSuchError', 'what'], 'kept for the log');
-  assert.equal(map_error(unknown), { code: status.INTERNAL, details: internal_error_message, internal: true });
-  assert.is(revive_domain_error('WorkerUnavailableError', 'x'), undefined, 'the runtime revives its own');
+  assert.equal(map_error(unknown), internal);
+  const runtime_name = revive_domain_error('WorkerUnavailableError', 'x');
+  assert.is(runtime_name, undefined, 'the pool revives its own');
 });
 
 test('map_error: a non-Error and a plain Error are INTERNAL with the fixed message', () => {
-  const internal = { code: status.INTERNAL, details: internal_error_message, internal: true };
   assert.equal(map_error('boom'), internal);
   assert.equal(map_error(undefined), internal);
-  assert.equal(map_error(Object.assign(new Error('named like one'), { name: 'InvalidArgumentError' })), internal,
-    'a name alone is not the class');
+  const named = Object.assign(new Error('named like one'), { name: 'InvalidArgumentError' });
+  assert.equal(map_error(named), internal, 'a name alone is not the class');
 });
 
 test.run();
