@@ -14,6 +14,7 @@ import {
   decide_authorize_begin, decide_authorize_end, decide_begin_void, decide_capture, decide_refund_begin, decide_settle,
   open_settlements,
 } from './payments.js';
+import { check_invariants } from './invariants.js';
 import { get_availability, get_event } from './queries.js';
 import type { TicketingRequest } from './requests.js';
 import { restore, snapshot } from './snapshot.js';
@@ -48,6 +49,8 @@ export const behaviour: PartitionBehaviour<InventoryState, TicketingRequest, Inv
   restore,
   next_deadline_ms,
   fire_timers: decide_timers,
+  // After recovery only (the runtime never calls it per request): O(seats + holds × events).
+  check: check_invariants,
   gauges(state) {
     let held = 0;
     let sold = 0;

@@ -1,6 +1,7 @@
 // Every way a ticketing request can be refused, one class per failure mode with a fixed name
 // (nats.js style). These are rejections: expected, typed, and never a reason to crash. The
-// gRPC layer maps names to status codes in one table (src/grpc/status.ts).
+// gRPC layer maps the classes to status codes in one table (src/grpc/status.ts).
+import { reviver } from '../runtime/errors.js';
 
 export abstract class DomainError extends Error {
   readonly rejection = true as const;
@@ -100,12 +101,9 @@ const classes = [
   OrderExpiredError, IdempotencyKeyReusedError,
 ];
 
-const by_name = new Map<string, new (message: string) => DomainError>(
-  classes.map((c) => [new c('').name, c]),
-);
+const revive = reviver<DomainError>(classes);
 
 /** Rebuilds a rejection that crossed a thread boundary as { name, message }. */
 export function revive_domain_error(name: string, message: string): DomainError | undefined {
-  const Class = by_name.get(name);
-  return Class === undefined ? undefined : new Class(message);
+  return revive({ name, message });
 }

@@ -4,15 +4,35 @@ import { assert } from '../runtime/assert.js';
 import { SEAT_FREE, SEAT_HELD, SEAT_SOLD, type InventoryState } from './partition_state.js';
 import { is_open, is_sold, promo_key } from './purchase_state.js';
 
+/** A failed check. The per-seat checks call it only once they failed: naming a seat costs more
+ *  than checking it, and the runtime runs this check on every recovery. */
+function fail(message: string): never {
+  assert(false, message);
+}
+
+/** Items grouped by key, in one pass. */
+function group<T>(items: Iterable<T>, key_of: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = key_of(item);
+    const members = groups.get(key);
+    if (members === undefined) groups.set(key, [item]);
+    else members.push(item);
+  }
+  return groups;
+}
+
 export function check_invariants(state: InventoryState): void {
   let active = 0;
+  // Grouped once: a scan of every hold per event made the check O(events × holds), which the
+  // runtime pays on each recovery (measured in bench/check_probe.ts).
+  const holds_of_event = group(state.holds.values(), (hold) => hold.event_id);
   for (const [event_id, event] of state.events) {
     const held_by = new Int32Array(event.map.seat_count).fill(-1);
     const users = new Map<string, { held: number; sold: number; active_holds: number }>();
     let held = 0;
     let sold = 0;
-    for (const hold of state.holds.values()) {
-      if (hold.event_id !== event_id) continue;
+    for (const hold of holds_of_event.get(event_id) ?? []) {
       const u = users.get(hold.user_id) ?? { held: 0, sold: 0, active_holds: 0 };
       users.set(hold.user_id, u);
       if (hold.status === 'active') {
@@ -21,9 +41,10 @@ export function check_invariants(state: InventoryState): void {
         u.held += hold.seats.length;
         held += hold.seats.length;
         for (const seat of hold.seats) {
-          assert(event.seat_state[seat] === SEAT_HELD, `seat ${event.map.id_of(seat)} of active hold ${hold.hold_id} is held`);
-          assert(event.seat_owner[seat] === hold.hold_no, `seat ${event.map.id_of(seat)} is held by hold ${hold.hold_id}`);
-          assert(held_by[seat] === -1, `seat ${event.map.id_of(seat)} is in one active hold only`);
+          const id = (): string => event.map.id_of(seat);
+          if (event.seat_state[seat] !== SEAT_HELD) fail(`seat ${id()} of active hold ${hold.hold_id} is held`);
+          if (event.seat_owner[seat] !== hold.hold_no) fail(`seat ${id()} is held by hold ${hold.hold_id}`);
+          if (held_by[seat] !== -1) fail(`seat ${id()} is in one active hold only`);
           held_by[seat] = hold.hold_no;
         }
       } else if (hold.status === 'confirmed') {
@@ -32,7 +53,8 @@ export function check_invariants(state: InventoryState): void {
         const order_no = event.order_no_by_id.get(hold.order_id);
         assert(order_no !== undefined, `order ${hold.order_id} of hold ${hold.hold_id} is known`);
         for (const seat of hold.seats) {
-          assert(event.seat_state[seat] === SEAT_SOLD && event.seat_owner[seat] === order_no, `seat ${event.map.id_of(seat)} sold to order ${hold.order_id}`);
+          const sold_to_order = event.seat_state[seat] === SEAT_SOLD && event.seat_owner[seat] === order_no;
+          if (!sold_to_order) fail(`seat ${event.map.id_of(seat)} sold to order ${hold.order_id}`);
         }
       }
     }
@@ -44,7 +66,7 @@ export function check_invariants(state: InventoryState): void {
       if (s === SEAT_FREE) assert(event.seat_owner[i] === -1, 'a free seat has no owner');
       if (s === SEAT_HELD) {
         held_seats++;
-        assert(held_by[i] !== -1, `held seat ${event.map.id_of(i)} belongs to an active hold`);
+        if (held_by[i] === -1) fail(`held seat ${event.map.id_of(i)} belongs to an active hold`);
       }
       if (s === SEAT_SOLD) sold_seats++;
     }

@@ -1,5 +1,5 @@
 // Refusals made by the gRPC edge itself (abuse limits), one class per failure mode with a fixed
-// name; src/grpc/status.ts maps the names to status codes.
+// name; src/grpc/status.ts maps the classes to status codes.
 
 /** A per-user or per-ip token bucket is empty: RESOURCE_EXHAUSTED, with the time to retry. */
 export class RateLimitedError extends Error {

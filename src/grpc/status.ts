@@ -1,68 +1,108 @@
 // The one table from typed error to gRPC status code. Any error not in it is a bug: the client
-// gets INTERNAL with a fixed message, and the details go only to the log.
+// gets INTERNAL with a fixed message, and the details go only to the log. The tables are keyed
+// by the classes themselves, so the compiler checks that every key is a real class, and a
+// renamed one cannot silently fall to INTERNAL (test/grpc/status.test.ts covers every class).
 import { status } from '@grpc/grpc-js';
+import {
+  EventExistsError, EventNotFoundError, FieldTooLongError, HoldConfirmedError, HoldNotActiveError, HoldNotFoundError,
+  HoldsPerUserExceededError, IdempotencyKeyReusedError, InvalidArgumentError, OrderExpiredError, OrderNotFoundError,
+  OrderStateError, PaymentNotFoundError, PaymentsPerOrderExceededError, PaymentStateError, PermissionDeniedError,
+  PromoUnavailableError, RefundExceedsCapturedError, RefundsPerPaymentExceededError, SeatsPerHoldExceededError,
+  SeatsPerUserExceededError, SeatsUnavailableError,
+} from '../actors/errors.js';
+import { ForbiddenError, UnauthenticatedError } from '../auth/errors.js';
+import { GatewayUnavailableError } from '../purchase/errors.js';
+import { assert } from '../runtime/assert.js';
+import { MailboxFullError, ShuttingDownError, WorkerUnavailableError } from '../runtime/errors.js';
+import { StorageFullError } from '../runtime/storage.js';
+import { DeadlineCappedError, RateLimitedError } from './errors.js';
 
-export const status_of_error: Readonly<Record<string, status>> = {
+/** Any error class, whatever its constructor takes. */
+export type ErrorClass = abstract new (...args: never[]) => Error;
+
+/** A table keyed by class. No key is a subclass of another, so the order of lookup is moot. */
+function by_class<T>(entries: readonly (readonly [ErrorClass, T])[]): ReadonlyMap<ErrorClass, T> {
+  const table = new Map(entries);
+  assert(table.size === entries.length, 'each class is listed once');
+  for (const [a] of entries) {
+    for (const [b] of entries) assert(a === b || !(a.prototype instanceof b), `${a.name} not listed with its base ${b.name}`);
+  }
+  return table;
+}
+
+/** The entry of the error's class (or of a class it extends); undefined for anything else. */
+function lookup<T>(table: ReadonlyMap<ErrorClass, T>, error: unknown): T | undefined {
+  if (!(error instanceof Error)) return undefined;
+  for (const [Class, value] of table) if (error instanceof Class) return value;
+  return undefined;
+}
+
+export const status_of_error: ReadonlyMap<ErrorClass, status> = by_class<status>([
   // src/actors/errors.ts
-  InvalidArgumentError: status.INVALID_ARGUMENT,
-  EventNotFoundError: status.NOT_FOUND,
-  EventExistsError: status.ALREADY_EXISTS,
-  HoldNotFoundError: status.NOT_FOUND,
-  SeatsUnavailableError: status.FAILED_PRECONDITION,
-  HoldNotActiveError: status.FAILED_PRECONDITION,
-  HoldConfirmedError: status.FAILED_PRECONDITION,
-  SeatsPerHoldExceededError: status.RESOURCE_EXHAUSTED,
-  SeatsPerUserExceededError: status.RESOURCE_EXHAUSTED,
-  HoldsPerUserExceededError: status.RESOURCE_EXHAUSTED,
-  PaymentsPerOrderExceededError: status.RESOURCE_EXHAUSTED,
-  RefundsPerPaymentExceededError: status.RESOURCE_EXHAUSTED,
-  FieldTooLongError: status.INVALID_ARGUMENT,
-  PermissionDeniedError: status.PERMISSION_DENIED,
-  OrderNotFoundError: status.NOT_FOUND,
-  PaymentNotFoundError: status.NOT_FOUND,
-  PromoUnavailableError: status.FAILED_PRECONDITION,
-  OrderStateError: status.FAILED_PRECONDITION,
-  PaymentStateError: status.FAILED_PRECONDITION,
-  RefundExceedsCapturedError: status.FAILED_PRECONDITION,
-  OrderExpiredError: status.FAILED_PRECONDITION,
-  IdempotencyKeyReusedError: status.ALREADY_EXISTS,
+  [InvalidArgumentError, status.INVALID_ARGUMENT],
+  [EventNotFoundError, status.NOT_FOUND],
+  [EventExistsError, status.ALREADY_EXISTS],
+  [HoldNotFoundError, status.NOT_FOUND],
+  [SeatsUnavailableError, status.FAILED_PRECONDITION],
+  [HoldNotActiveError, status.FAILED_PRECONDITION],
+  [HoldConfirmedError, status.FAILED_PRECONDITION],
+  [SeatsPerHoldExceededError, status.RESOURCE_EXHAUSTED],
+  [SeatsPerUserExceededError, status.RESOURCE_EXHAUSTED],
+  [HoldsPerUserExceededError, status.RESOURCE_EXHAUSTED],
+  [PaymentsPerOrderExceededError, status.RESOURCE_EXHAUSTED],
+  [RefundsPerPaymentExceededError, status.RESOURCE_EXHAUSTED],
+  [FieldTooLongError, status.INVALID_ARGUMENT],
+  [PermissionDeniedError, status.PERMISSION_DENIED],
+  [OrderNotFoundError, status.NOT_FOUND],
+  [PaymentNotFoundError, status.NOT_FOUND],
+  [PromoUnavailableError, status.FAILED_PRECONDITION],
+  [OrderStateError, status.FAILED_PRECONDITION],
+  [PaymentStateError, status.FAILED_PRECONDITION],
+  [RefundExceedsCapturedError, status.FAILED_PRECONDITION],
+  [OrderExpiredError, status.FAILED_PRECONDITION],
+  [IdempotencyKeyReusedError, status.ALREADY_EXISTS],
   // src/purchase/errors.ts
-  GatewayUnavailableError: status.UNAVAILABLE,
+  [GatewayUnavailableError, status.UNAVAILABLE],
   // src/auth/errors.ts
-  UnauthenticatedError: status.UNAUTHENTICATED,
-  ForbiddenError: status.PERMISSION_DENIED,
+  [UnauthenticatedError, status.UNAUTHENTICATED],
+  [ForbiddenError, status.PERMISSION_DENIED],
   // src/runtime/errors.ts
-  WorkerUnavailableError: status.UNAVAILABLE,
-  MailboxFullError: status.RESOURCE_EXHAUSTED,
-  ShuttingDownError: status.UNAVAILABLE,
+  [WorkerUnavailableError, status.UNAVAILABLE],
+  [MailboxFullError, status.RESOURCE_EXHAUSTED],
+  [ShuttingDownError, status.UNAVAILABLE],
   // src/runtime/storage.ts: not applied, nothing changed; retry with backoff (README: full disk)
-  StorageFullError: status.UNAVAILABLE,
+  [StorageFullError, status.UNAVAILABLE],
   // src/grpc/errors.ts
-  RateLimitedError: status.RESOURCE_EXHAUSTED,
-  DeadlineCappedError: status.DEADLINE_EXCEEDED,
-};
+  [RateLimitedError, status.RESOURCE_EXHAUSTED],
+  [DeadlineCappedError, status.DEADLINE_EXCEEDED],
+]);
 
-/** Refusals that enforce a named limit, by error name → the `limit` label of
- *  ticketing_limit_refusals_total (rate limits are labelled by scope where they are refused). */
-export const limit_of_error: Readonly<Record<string, string>> = {
-  SeatsPerHoldExceededError: 'seats_per_hold',
-  SeatsPerUserExceededError: 'max_seats_per_user',
-  HoldsPerUserExceededError: 'holds_per_user',
-  PaymentsPerOrderExceededError: 'payments_per_order',
-  RefundsPerPaymentExceededError: 'refunds_per_payment',
-  FieldTooLongError: 'string_length',
-  MailboxFullError: 'mailbox_depth',
-  DeadlineCappedError: 'deadline',
-};
+/** Refusals that enforce a named limit, by class → the `limit` label of
+ *  ticketing_limit_refusals_total (rate limits are labelled by scope: see limit_of). */
+export const limit_of_error: ReadonlyMap<ErrorClass, string> = by_class<string>([
+  [SeatsPerHoldExceededError, 'seats_per_hold'],
+  [SeatsPerUserExceededError, 'max_seats_per_user'],
+  [HoldsPerUserExceededError, 'holds_per_user'],
+  [PaymentsPerOrderExceededError, 'payments_per_order'],
+  [RefundsPerPaymentExceededError, 'refunds_per_payment'],
+  [FieldTooLongError, 'string_length'],
+  [MailboxFullError, 'mailbox_depth'],
+  [DeadlineCappedError, 'deadline'],
+]);
+
+/** The `limit` label of a refusal that enforces a named limit; undefined for any other error. */
+export function limit_of(error: unknown): string | undefined {
+  // A rate limit is labelled by the scope of the bucket that refused.
+  if (error instanceof RateLimitedError) return `rate_${error.scope}`;
+  return lookup(limit_of_error, error);
+}
 
 export const internal_error_message = 'internal error; it has been logged';
 
 export interface MappedStatus { code: status; details: string; internal: boolean }
 
 export function map_error(error: unknown): MappedStatus {
-  if (error instanceof Error) {
-    const code = status_of_error[error.name];
-    if (code !== undefined) return { code, details: error.message, internal: false };
-  }
+  const code = lookup(status_of_error, error);
+  if (code !== undefined && error instanceof Error) return { code, details: error.message, internal: false };
   return { code: status.INTERNAL, details: internal_error_message, internal: true };
 }

@@ -5,11 +5,12 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.js';
 import { UnauthenticatedError } from '../auth/errors.js';
+import { MailboxFullError } from '../runtime/errors.js';
 import type { VerificationKeys } from '../auth/token.js';
 import { idempotency_key_of, principal_of, trace_id_of, type CallContext } from './context.js';
 import { DeadlineCappedError, RateLimitedError } from './errors.js';
 import { TokenBucket } from './rate_limit.js';
-import { limit_of_error, map_error } from './status.js';
+import { limit_of, map_error } from './status.js';
 
 /** The edge's abuse limits (README "Limits"); built once per server by edge_limits(). */
 export interface EdgeLimits {
@@ -124,8 +125,8 @@ export function unary<Req, Res>(
     const refuse = (error: unknown): void => {
       const mapped = map_error(error);
       done(mapped.code);
-      if (error instanceof Error && error.name === 'MailboxFullError') deps.metrics.mailbox_rejections.inc();
-      const limit = error instanceof RateLimitedError ? `rate_${error.scope}` : error instanceof Error ? limit_of_error[error.name] : undefined;
+      if (error instanceof MailboxFullError) deps.metrics.mailbox_rejections.inc();
+      const limit = limit_of(error);
       if (limit !== undefined) deps.metrics.limit_refusals.inc({ limit });
       if (error instanceof UnauthenticatedError) deps.metrics.auth_refusals.inc({ reason: error.reason });
       let metadata: grpc.Metadata | undefined;

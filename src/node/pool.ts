@@ -26,7 +26,7 @@ export async function start_pool(
     outbox_cap: outbox_cap_of(config, meta.partition_count),
     store_map_bytes: config.store_map_bytes,
     storage_probe_interval_ms: config.storage_probe_interval_ms,
-    revive: (wire) => revive_domain_error(wire.name, wire.message) ?? Object.assign(new Error(wire.message), { name: wire.name }),
+    revive: (wire) => revive_domain_error(wire.name, wire.message),
   });
   metrics.attach(pool);
   pool.on('worker_exit', (worker, code) => {

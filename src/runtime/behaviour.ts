@@ -35,6 +35,11 @@ export interface PartitionBehaviour<State, Req, Rec> {
   fire_timers(state: State, ctx: DecideContext): Decision<Rec>;
   /** Gauges the runtime reports upward (e.g. active holds). Names are the behaviour's. */
   gauges(state: State): Record<string, number>;
+  /** Optional whole-state consistency check: throws if the state breaks the behaviour's own
+   *  invariants. Called once per load of a partition (snapshot restore + journal replay), never
+   *  per request, so it may cost O(state). A throw stops the worker: a journal that replays
+   *  into a wrong state is never served. */
+  check?(state: State): void;
 }
 
 export interface BehaviourModule {

@@ -1,5 +1,7 @@
 // Failure modes of the runtime itself (threads, mailboxes, shutdown). One class per mode with a
-// fixed name; src/grpc maps names to status codes in one table. These carry no ticket meaning.
+// fixed name; src/grpc maps the classes to status codes in one table. These carry no ticket
+// meaning.
+import { assert } from './assert.js';
 
 export class RuntimeError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -30,6 +32,21 @@ export interface WireError {
 
 export function error_to_wire(error: Error): WireError {
   return { name: error.name, message: error.message };
+}
+
+/** A class an error crossing a thread boundary can be rebuilt as: its message is all it takes. */
+export type WireErrorClass<E extends Error = Error> = new (message: string) => E;
+
+/** Rebuilds errors of `classes` from their wire form, by the name each class gives its errors;
+ *  undefined for any other name (the caller decides what an unknown one means). */
+export function reviver<E extends Error>(classes: readonly WireErrorClass<E>[]): (wire: WireError) => E | undefined {
+  const by_name = new Map(classes.map((c): [string, WireErrorClass<E>] => [new c('').name, c]));
+  // Two classes under one name would revive one of them as the other.
+  assert(by_name.size === classes.length, 'one wire name per class');
+  return (wire) => {
+    const Class = by_name.get(wire.name);
+    return Class === undefined ? undefined : new Class(wire.message);
+  };
 }
 
 /** Rejections are expected, typed refusals (bad input, seat taken); anything else is a bug. */

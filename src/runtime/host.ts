@@ -135,7 +135,23 @@ export class PartitionHost<S, Req, Rec> {
       for (const record of batch) this.behaviour.apply(state, record);
       replayed += batch.length;
     }
+    this.check(partition, state, replayed);
     return { state, replayed };
+  }
+
+  /** The behaviour's check of a loaded partition, naming the partition in what stops the worker. */
+  private check(partition: number, state: S, replayed: number): void {
+    if (this.behaviour.check === undefined) return;
+    try {
+      this.behaviour.check(state);
+    } catch (cause) {
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      throw new Error(
+        `partition ${partition}: the state recovered from its snapshot and ${replayed} journal ` +
+        `records fails the behaviour's check (${reason}); not serving it`,
+        { cause },
+      );
+    }
   }
 
   private lane_of(slot: Slot<S, Rec>): Lane<Rec> {
@@ -301,7 +317,12 @@ export class PartitionHost<S, Req, Rec> {
       const dropped = [...batch, ...lane.queued];
       lane.queued = [];
       lane.busy = false;
-      if (is_storage_full(error)) this.storage_failed(lane, error);
+      try {
+        if (is_storage_full(error)) this.storage_failed(lane, error);
+      } catch (reload_error) {
+        // The reload from disk failed (e.g. the behaviour's check): nothing may be served.
+        this.on_fatal(reload_error);
+      }
       for (const b of dropped) b.reject(error);
     });
   }

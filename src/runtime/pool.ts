@@ -6,11 +6,13 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { assert } from './assert.js';
 import { packr } from './codec.js';
-import { MailboxFullError, ShuttingDownError, WorkerUnavailableError, type WireError } from './errors.js';
+import {
+  MailboxFullError, reviver, type RuntimeError, ShuttingDownError, WorkerUnavailableError, type WireError,
+} from './errors.js';
 import type { OutboxAck, OutboxAckReply, OutboxCap, OutboxReadReply, OutboxReadRequest, OutboxReadWire, OutboxRecord } from './outbox.js';
 import { worker_of } from './partition.js';
 import { decode, encode, type FromWorker, type ToWorker, type WireReply, type WireRequest, type WorkerConfig, type WorkerStats } from './protocol.js';
-import { storage_probe_interval_ms_default } from './storage.js';
+import { storage_probe_interval_ms_default, StorageFullError } from './storage.js';
 import { store_map_bytes_max } from './store_env.js';
 
 export interface PoolOptions {
@@ -36,9 +38,29 @@ export interface PoolOptions {
   store_map_bytes?: number;
   /** How often a store refusing writes for want of space is checked again. */
   storage_probe_interval_ms?: number;
-  /** Rebuilds a typed error from its wire form (the behaviour's error classes). */
-  revive: (wire: WireError) => Error;
+  /** Rebuilds a typed error from its wire form (the behaviour's error classes); undefined for
+   *  a name the behaviour does not know. The runtime's own classes it rebuilds itself. */
+  revive: (wire: WireError) => Error | undefined;
   random_seed?: number;
+}
+
+/** The runtime's own failure modes, rebuilt as their classes when they come back from a worker
+ *  (the host refuses writes with StorageFullError); the rest are made on this thread, and are
+ *  listed so that a future worker-side use of one comes back typed too. */
+const revive_runtime_error = reviver<RuntimeError>([
+  WorkerUnavailableError, MailboxFullError, ShuttingDownError, StorageFullError,
+]);
+
+/** An error from a worker as its real class: the runtime's, else the behaviour's. A name
+ *  neither knows is a bug; it stays a plain Error (with the name, for the log), which no status
+ *  table matches. */
+export function revive_wire_error(wire: WireError, revive_behaviour: PoolOptions['revive']): Error {
+  const error = revive_runtime_error(wire) ?? revive_behaviour(wire);
+  if (error !== undefined) {
+    assert(error.name === wire.name && error.message === wire.message, 'revived as the error that was sent');
+    return error;
+  }
+  return Object.assign(new Error(wire.message), { name: wire.name });
 }
 
 interface PendingRequest {
@@ -237,7 +259,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       assert(pending !== undefined, `reply ${reply.id} matches a pending request`);
       slot.pending.delete(reply.id);
       if (reply.ok) pending.resolve(reply.value);
-      else pending.reject(this.options.revive(reply.error));
+      else pending.reject(revive_wire_error(reply.error, this.options.revive));
     }
   }
 

@@ -14,6 +14,7 @@ import { store_dir } from '../../src/runtime/store_env.js';
 import { StoreReader } from '../../src/runtime/store_reader.js';
 import { outbox_entries } from './store_helpers.js';
 import { behaviour, type CounterRecord, type CounterRequest, type CounterState } from './fixtures/counter_behaviour.js';
+import { behaviour as checked, checks } from './fixtures/checked_counter_behaviour.js';
 import { guarded_after } from '../guard.js';
 
 const dirs: string[] = [];
@@ -29,8 +30,15 @@ guarded_after(test, () => {
 type Host = PartitionHost<CounterState, CounterRequest, CounterRecord>;
 
 const fatals: unknown[] = [];
-async function make_host(dir: string, clock: Clock, snapshot_every_records = 1000, partitions = [0, 1]): Promise<Host> {
-  const host = new PartitionHost(behaviour, { partitions, data_dir: dir, node_id: 'h', clock, snapshot_every_records }, (e) => fatals.push(e));
+function new_host(dir: string, clock: Clock, snapshot_every_records: number, partitions: number[],
+  with_behaviour: typeof behaviour): Host {
+  const options = { partitions, data_dir: dir, node_id: 'h', clock, snapshot_every_records };
+  return new PartitionHost(with_behaviour, options, (e) => fatals.push(e));
+}
+
+async function make_host(dir: string, clock: Clock, snapshot_every_records = 1000,
+  partitions = [0, 1], with_behaviour = behaviour): Promise<Host> {
+  const host = new_host(dir, clock, snapshot_every_records, partitions, with_behaviour);
   await host.recover();
   return host;
 }
@@ -240,6 +248,53 @@ test('timers: a behaviour that bounds each run still gets everything due fired (
   assert.is(host.state_of(0).counters.get('t'), 3, 'the remaining due timers fired on re-armed runs');
   assert.equal(fatals, []);
   await host.close();
+});
+
+const add = (key: string, n: number): CounterRequest => ({ k: 'add', key, n });
+
+test('check: once per partition after snapshot restore + replay, not per request', async () => {
+  const dir = temp_dir();
+  const first = await make_host(dir, new ManualClock(1000), 2);
+  // Three adds on partition 0 with a snapshot every 2 records: snapshot, then a journal tail.
+  await first.run_batch(batch([0, add('a', 1)], [0, add('a', 2)]));
+  await first.run_batch(batch([0, add('a', 4)], [1, add('b', 8)]));
+  await first.close();
+  checks.length = 0;
+  const host = await make_host(dir, new ManualClock(1000), 2, [0, 1], checked);
+  assert.is(checks.length, 2, 'one check per recovered partition');
+  assert.is(checks[0]!.partition, 0);
+  assert.is(checks[0]!.counters.get('a'), 7, 'checked once the tail was replayed');
+  assert.is(checks[1]!.counters.get('b'), 8);
+  const replies = await host.run_batch(batch([0, add('a', 1)], [0, { k: 'get', key: 'a' }]));
+  assert.ok(replies.every((r) => r.ok));
+  assert.is(checks.length, 2, 'requests are not checked');
+  await host.close();
+  assert.equal(fatals, []);
+});
+
+test('check: a partition whose replayed state fails it is refused, and named', async () => {
+  // Snapshot every 1000 records: the poison is in the journal; every record: in the snapshot.
+  for (const snapshot_every_records of [1000, 1]) {
+    const dir = temp_dir();
+    const first = await make_host(dir, new ManualClock(1000), snapshot_every_records);
+    await first.run_batch(batch([1, add('a', 1)], [1, add('poison', 3)]));
+    await first.close();
+    checks.length = 0;
+    const refused = new_host(dir, new ManualClock(1000), snapshot_every_records, [0, 1], checked);
+    const error = await refused.recover().then(() => undefined, (e: unknown) => e);
+    assert.instance(error, Error, `snapshot every ${snapshot_every_records}: recovery refused`);
+    const message = /^partition 1: .* fails the behaviour's check \(counter poison is 3\); not/;
+    assert.match((error as Error).message, message);
+    assert.match(String((error as Error).cause), 'counter poison is 3', 'the check\'s error');
+    assert.is(checks.length, 2, 'partition 0 passed, partition 1 failed');
+    assert.throws(() => refused.state_of(1), /partition 1 is owned by this worker/, 'not served');
+    await refused.close();
+    // The same data with a behaviour that has no check recovers as before: the check only refuses.
+    const plain = await make_host(dir, new ManualClock(1000), snapshot_every_records);
+    assert.is(plain.state_of(1).counters.get('poison'), 3);
+    await plain.close();
+  }
+  assert.equal(fatals, []);
 });
 
 test.run();

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MailboxFullError, ShuttingDownError, WorkerUnavailableError } from '../../src/runtime/errors.js';
-import { partition_of } from '../../src/runtime/partition.js';
+import { partition_of, worker_of } from '../../src/runtime/partition.js';
 import { WorkerPool, type PoolOptions } from '../../src/runtime/pool.js';
 import { packr } from '../../src/runtime/codec.js';
 import type { OutboxRecord } from '../../src/runtime/outbox.js';
@@ -15,6 +15,8 @@ import { NegativeError, revive, type CounterRequest, type CounterSnapshot } from
 import { guarded_after, guarded_after_each } from '../guard.js';
 
 const behaviour_url = new URL('./fixtures/counter_behaviour.js', import.meta.url).href;
+const checked_behaviour_url = new URL('./fixtures/checked_counter_behaviour.js', import.meta.url)
+  .href;
 
 const dirs: string[] = [];
 function temp_dir(): string {
@@ -548,6 +550,38 @@ test('close: stopping the workers is not reported as a crash', async () => {
   await pool.close();
   assert.equal(exits, [], 'no worker_exit event for a clean close');
   assert.is(pool.restarts(), 0);
+});
+
+test('a recovered state failing the check stops its worker: reported, not served', async () => {
+  const dir = temp_dir();
+  const pool = await start_pool(dir);
+  await req(pool, 3, { k: 'add', key: 'poison', n: 1 });
+  await req(pool, 0, { k: 'add', key: 'a', n: 2 });
+  await close_pool(pool);
+  const checked = new WorkerPool({
+    worker_count: 2, partition_count: 8, data_dir: dir, node_id: 'test-node',
+    behaviour_url: checked_behaviour_url, mailbox_depth_max: 10_000, mailbox_batch_size_max: 64,
+    snapshot_every_records: 1_000_000, restart_delay_ms: 10, restart_delay_ms_max: 100, revive,
+  });
+  open_pools.add(checked);
+  const exits: [number, number][] = [];
+  checked.on('worker_exit', (worker_index, code) => exits.push([worker_index, code]));
+  const started = await outcome(checked.start());
+  assert.not.ok(started.ok, 'start fails: a worker did not recover');
+  if (!started.ok) {
+    assert.instance(started.error, WorkerUnavailableError);
+    assert.match((started.error as Error).message, 'exited with code 70 during recovery');
+  }
+  const owner = worker_of(3, 2);
+  assert.equal(exits[0], [owner, 70], 'the pool reports the worker exit (fatal code 70)');
+  const refused = await outcome(req(checked, 3, { k: 'get', key: 'poison' }));
+  assert.not.ok(refused.ok, 'the partition is not served');
+  if (!refused.ok) assert.instance(refused.error, WorkerUnavailableError);
+  const other = await poll(() => outcome(req(checked, 0, { k: 'get', key: 'a' })), (o) => o.ok);
+  assert.equal(other, { ok: true, value: 2 }, 'the other worker serves its partitions');
+  const owner_only = exits.every(([w, code]) => w === owner && code === 70);
+  assert.ok(owner_only, 'only the owner exits, on each restart again');
+  await close_pool(checked);
 });
 
 test.run();
