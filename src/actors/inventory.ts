@@ -2,7 +2,7 @@
 // functions validate and decide without changing anything and return journal records; apply()
 // is the only code that changes state, and the same apply() replays the journal on recovery.
 // Knows nothing of threads, LMDB or gRPC.
-import type { DecideContext, Decision, OutboxEntry } from '../runtime/behaviour.js';
+import type { DecideContext, Decision, Effects, OutboxEntry } from '../runtime/behaviour.js';
 import { assert } from '../runtime/assert.js';
 import { MinHeap } from '../runtime/heap.js';
 import {
@@ -83,6 +83,11 @@ export interface ReleaseRequest { hold_id: string; /** null: a service acting fo
 export interface ConfirmRequest { hold_id: string; order_id: string }
 export interface AvailabilityRequest { event_id: string; section: string }
 
+export interface CreateEventReply { event_id: string; created: boolean; seat_count: number }
+export interface ReserveReply { hold_id: string; expires_at_ms: number }
+export interface ReleaseReply { released: boolean }
+export interface ConfirmReply { confirmed: boolean }
+
 export function create_state(partition: number): InventoryState {
   return {
     partition, events: new Map(), holds: new Map(), expiry: new MinHeap(), tombstones: [], active_holds: 0,
@@ -95,7 +100,7 @@ export function seats_per_hold_exceeded(requested: number): SeatsPerHoldExceeded
   return new SeatsPerHoldExceededError(`a hold may have at most ${L.seats_per_hold_max} seats; ${requested} were requested`);
 }
 
-function decision(records: InventoryRecord[], reply: unknown, outbox: OutboxEntry[] = []): Decision<InventoryRecord> {
+function decision<Reply>(records: InventoryRecord[], reply: Reply, outbox: OutboxEntry[] = []): Decision<InventoryRecord, Reply> {
   return { records, reply, outbox };
 }
 
@@ -124,7 +129,7 @@ function list(ids: string[]): string {
 // ---------------------------------------------------------------------------------------------
 // decide: validate and choose; never mutate
 
-export function decide_create_event(state: InventoryState, input: unknown): Decision<InventoryRecord> {
+export function decide_create_event(state: InventoryState, input: unknown): Decision<InventoryRecord, CreateEventReply> {
   const spec = validate_event_spec(input);
   const seat_count = seat_count_of(spec);
   const existing = state.events.get(spec.event_id);
@@ -208,7 +213,7 @@ export function hold_created_event(planned: PlannedHold): OutboxEntry {
   };
 }
 
-export function decide_reserve(state: InventoryState, req: ReserveRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_reserve(state: InventoryState, req: ReserveRequest, ctx: DecideContext): Decision<InventoryRecord, ReserveReply> {
   const planned = plan_hold(state, req, ctx);
   const r = planned.record;
   return decision([r], { hold_id: r.hold_id, expires_at_ms: r.expires_at_ms }, [hold_created_event(planned)]);
@@ -220,7 +225,7 @@ export function hold_of(state: InventoryState, hold_id: string): Hold {
   return hold;
 }
 
-export function decide_release(state: InventoryState, req: ReleaseRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_release(state: InventoryState, req: ReleaseRequest, ctx: DecideContext): Decision<InventoryRecord, ReleaseReply> {
   const hold = hold_of(state, req.hold_id);
   // Someone else's hold answers like a missing one: existence must not leak.
   if (req.actor_user_id !== null && req.actor_user_id !== hold.user_id) {
@@ -266,7 +271,7 @@ export function end_draft(state: InventoryState, hold_id: string, t: 'order_canc
   return records;
 }
 
-export function decide_confirm(state: InventoryState, req: ConfirmRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_confirm(state: InventoryState, req: ConfirmRequest, ctx: DecideContext): Decision<InventoryRecord, ConfirmReply> {
   const order_id = req.order_id;
   if (typeof order_id !== 'string' || order_id.length === 0) throw new InvalidArgumentError('order_id is required');
   if (order_id.length > L.order_id_length_max || !L.id_pattern.test(order_id)) {
@@ -293,7 +298,7 @@ export function decide_confirm(state: InventoryState, req: ConfirmRequest, ctx: 
   }
 }
 
-export function decide_timers(state: InventoryState, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_timers(state: InventoryState, ctx: DecideContext): Effects<InventoryRecord> {
   const records: InventoryRecord[] = [];
   const outbox: OutboxEntry[] = [];
   // The expiry heap is a derived index: popping stale entries here changes no journaled state.
@@ -349,7 +354,7 @@ export function decide_timers(state: InventoryState, ctx: DecideContext): Decisi
     if (ended && settled) order_ids.push(entry.order_id);
   }
   if (dequeued > 0) records.push({ t: 'orders_forgotten', dequeued, order_ids });
-  return { records, outbox, reply: null };
+  return { records, outbox };
 }
 
 export function next_deadline_ms(state: InventoryState): number | null {

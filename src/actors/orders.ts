@@ -1,6 +1,6 @@
 // Orders: CreateDraft, fraud decisions, ConfirmOrder, and reading orders back. decide_* change
 // nothing; their records go through apply() (inventory.ts → purchase_records.ts).
-import type { DecideContext, Decision, OutboxEntry } from '../runtime/behaviour.js';
+import { read, type DecideContext, type Decision, type OutboxEntry } from '../runtime/behaviour.js';
 import { assert } from '../runtime/assert.js';
 import { IdempotencyKeyReusedError, InvalidArgumentError, OrderNotFoundError, OrderStateError, PaymentStateError } from './errors.js';
 import { score, type FraudSignals } from './fraud.js';
@@ -45,6 +45,8 @@ export interface OrderDetails extends OrderView {
   created_at_ms: number;
 }
 
+export interface ScoreReply { risk_score: number; decision: string; reasons: string[] }
+
 /** What the purchase orchestrator must do after ConfirmOrder's decision. */
 export type ConfirmOrderReply =
   | { k: 'done'; order: OrderView }
@@ -80,7 +82,7 @@ function validate_idempotency_key(key: unknown, field: string): string {
   return key;
 }
 
-export function decide_create_draft(state: InventoryState, req: CreateDraftRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_create_draft(state: InventoryState, req: CreateDraftRequest, ctx: DecideContext): Decision<InventoryRecord, OrderView> {
   const user_id = validate_user_id(req.user_id);
   const key = validate_idempotency_key(req.idempotency_key, 'idempotency_key');
   const promo_code = req.promo_code;
@@ -101,7 +103,7 @@ export function decide_create_draft(state: InventoryState, req: CreateDraftReque
     const same = earlier.event_id === req.event_id && earlier.promo_code === promo_code
       && asked.length === earlier.seats.length && [...asked].sort((a, b) => a - b).join() === [...earlier.seats].sort((a, b) => a - b).join();
     if (!same) throw new IdempotencyKeyReusedError(`idempotency_key ${key} was used for a different CreateDraft (order ${earlier_id})`);
-    return { records: [], outbox: [], reply: order_view(earlier) };
+    return read(order_view(earlier));
   }
   const planned = plan_hold(state, { event_id: req.event_id, seat_ids: req.seat_ids, hold_ttl_seconds: 0, user_id, trace_id: req.trace_id }, ctx);
   const spec = planned.event.spec;
@@ -124,7 +126,7 @@ export function decide_create_draft(state: InventoryState, req: CreateDraftReque
   return { records, outbox: [hold_created_event(planned)], reply };
 }
 
-export function decide_score(state: InventoryState, req: ScoreRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_score(state: InventoryState, req: ScoreRequest, ctx: DecideContext): Decision<InventoryRecord, ScoreReply> {
   const order = owned_order(state, req.order_id, null);
   if (order.user_id !== req.user_id) throw new InvalidArgumentError(`order ${req.order_id} is not an order of user_id ${req.user_id}`);
   const fraud = score(req.signals, { total_micros: order.total_micros, seat_count: order.seats.length }, ctx.now_ms);
@@ -142,7 +144,7 @@ function order_confirmed_event(order: Order, now_ms: number): OutboxEntry {
   };
 }
 
-export function decide_confirm_order(state: InventoryState, req: ConfirmOrderRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_confirm_order(state: InventoryState, req: ConfirmOrderRequest, ctx: DecideContext): Decision<InventoryRecord, ConfirmOrderReply> {
   const order = owned_order(state, req.order_id, req.actor_user_id);
   const payment = state.purchase.payments.get(req.payment_id);
   if (payment === undefined || payment.order_id !== order.order_id) {
@@ -154,7 +156,7 @@ export function decide_confirm_order(state: InventoryState, req: ConfirmOrderReq
     const reply: ConfirmOrderReply = payment.status === 'CAPTURING'
       ? { k: 'capture', order: order_view(order), payment_id: payment.payment_id, gateway_ref: payment.gateway_ref, amount_micros: payment.amount_micros, currency: payment.currency }
       : { k: 'done', order: order_view(order) };
-    return { records: [], outbox: [], reply };
+    return read(reply);
   }
   if (order.status === 'CANCELLED') throw new OrderStateError(`order ${order.order_id} was cancelled (its hold was released)`);
   if (payment.status !== 'AUTHORIZED') {
@@ -166,7 +168,7 @@ export function decide_confirm_order(state: InventoryState, req: ConfirmOrderReq
   const event = event_of(state, order.event_id);
   const records: InventoryRecord[] = [];
   const outbox: OutboxEntry[] = [];
-  const capture = (hold_id: string, hold_expires_at_ms: number): Decision<InventoryRecord> => {
+  const capture = (hold_id: string, hold_expires_at_ms: number): Decision<InventoryRecord, ConfirmOrderReply> => {
     records.push({ t: 'order_confirmed', order_id: order.order_id, payment_id: payment.payment_id, hold_id, hold_expires_at_ms, at_ms: ctx.now_ms });
     outbox.push(order_confirmed_event(order, ctx.now_ms));
     const reply: ConfirmOrderReply = {

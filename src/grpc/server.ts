@@ -30,7 +30,7 @@ import { catalog_service } from './catalog_service.js';
 import { canonical_map_entries } from './descriptors.js';
 import { inventory_service } from './inventory_service.js';
 import { load_definitions, service_of } from './proto.js';
-import { Router } from './router.js';
+import { Router } from '../route/router.js';
 import { test_clock_service } from './test_clock_service.js';
 import { check_requests_of, refuse_malformed } from './strict_service.js';
 import { listener_tls } from './tls.js';

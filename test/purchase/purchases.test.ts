@@ -7,9 +7,10 @@ import { behaviour } from '../../src/actors/behaviour.js';
 import { revive_domain_error } from '../../src/actors/errors.js';
 import { check_invariants } from '../../src/actors/invariants.js';
 import type { InventoryState } from '../../src/actors/inventory.js';
-import type { TicketingRequest } from '../../src/actors/requests.js';
+import type { TicketingRequest } from '../../src/actors/protocol.js';
 import { FraudSignalTracker } from '../../src/purchase/fraud_signals.js';
-import { Purchases, type Caller, type Route } from '../../src/purchase/purchases.js';
+import { Purchases, type Caller } from '../../src/purchase/purchases.js';
+import { Router } from '../../src/route/router.js';
 import { SandboxGateway } from '../../src/purchase/sandbox_gateway.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 import { is_rejection } from '../../src/runtime/errors.js';
@@ -20,18 +21,22 @@ function node() {
   const clock = new ManualClock(T0);
   const random_bytes = seeded_random_bytes(7);
   const state = behaviour.create(0) as InventoryState;
-  const call = async (request: TicketingRequest): Promise<unknown> => {
+  const request = async (_partition: number, body: TicketingRequest): Promise<unknown> => {
+    let refusal: Error | undefined;
     try {
-      const decision = behaviour.decide(state, request, { partition: 0, now_ms: clock.now_ms(), random_bytes });
+      const decision = behaviour.decide(state, body, { partition: 0, now_ms: clock.now_ms(), random_bytes });
+      // As the host does: a refusal's records are applied (and journaled) all the same.
       for (const record of decision.records) behaviour.apply(state, record);
       check_invariants(state);
-      return decision.reply;
+      if (decision.refusal === undefined) return decision.reply;
+      refusal = decision.refusal;
     } catch (error) {
       if (!is_rejection(error)) throw error; // a bug would kill the worker: fail the test
-      throw revive_domain_error((error as Error).name, (error as Error).message);
+      refusal = error;
     }
+    throw revive_domain_error(refusal.name, refusal.message);
   };
-  const route: Route = { partition_count: 1, by_event: (_e, r) => call(r), by_id: (_k, _i, _f, r) => call(r), by_partition: (_p, r) => call(r) };
+  const route = new Router({ request }, 1);
   const gateway = new SandboxGateway();
   const quiet = { info() {}, warn() {} };
   const purchases = new Purchases(route, gateway, new FraudSignalTracker(new Set()), quiet, () => clock.now_ms());
@@ -42,7 +47,7 @@ const alice: Caller = { user_id: 'alice', acting_user: 'alice' };
 const service: Caller = { user_id: 'support', acting_user: null };
 
 async function bought(n: ReturnType<typeof node>, promo_code = '') {
-  await n.route.by_event('evt-1', { k: 'create_event', spec: sample_spec({ promo_codes: [{ code: 'FREE', percent_off: 100, amount_off_micros: 0, max_uses: 0, valid_until_unix: 0 }] }) });
+  await n.route.call('create_event', { event_id: 'evt-1', spec: sample_spec({ promo_codes: [{ code: 'FREE', percent_off: 100, amount_off_micros: 0, max_uses: 0, valid_until_unix: 0 }] }) });
   const order = await n.purchases.create_draft({ event_id: 'evt-1', seat_ids: ['101-A-1'], user_id: 'alice', promo_code, idempotency_key: '' }, 't');
   const auth = await n.purchases.authorize({ order_id: order.id, amount_micros: order.total.amount_micros, currency: 'EUR', token: 'tok_visa' }, alice, '', '10.0.0.1', 't');
   assert.is(auth.status, 'AUTHORIZED');
