@@ -2,7 +2,7 @@
 // functions validate and decide without changing anything and return journal records; apply()
 // is the only code that changes state, and the same apply() replays the journal on recovery.
 // Knows nothing of threads, LMDB or gRPC.
-import type { DecideContext, Decision, Effects, OutboxEntry } from '../runtime/behaviour.js';
+import { read, type DecideContext, type Decision, type Effects, type OutboxEntry } from '../runtime/behaviour.js';
 import { assert } from '../runtime/assert.js';
 import { MinHeap } from '../runtime/heap.js';
 import {
@@ -137,7 +137,7 @@ export function decide_create_event(state: InventoryState, input: unknown): Deci
     if (JSON.stringify(existing.spec) !== JSON.stringify(spec)) {
       throw new EventExistsError(`event ${spec.event_id} already exists with a different definition`);
     }
-    return decision([], { event_id: spec.event_id, created: false, seat_count });
+    return read({ event_id: spec.event_id, created: false, seat_count });
   }
   return decision([{ t: 'event_created', spec }], { event_id: spec.event_id, created: true, seat_count });
 }
@@ -236,10 +236,10 @@ export function decide_release(state: InventoryState, req: ReleaseRequest, ctx: 
       throw new HoldConfirmedError(`hold ${req.hold_id} is confirmed for order ${hold.order_id}; it can no longer be released`);
     case 'released':
     case 'expired':
-      return decision([], { released: false });
+      return read({ released: false });
     case 'active': {
       // Past its expiry the hold is expired even if the timer has not run yet.
-      if (ctx.now_ms >= hold.expires_at_ms) return decision([], { released: false });
+      if (ctx.now_ms >= hold.expires_at_ms) return read({ released: false });
       const records: InventoryRecord[] = [{ t: 'hold_released', hold_id: hold.hold_id, at_ms: ctx.now_ms }];
       // Releasing a draft's hold cancels the draft; an authorization it had is voided.
       records.push(...end_draft(state, hold.hold_id, 'order_cancelled', ctx.now_ms));
@@ -286,7 +286,7 @@ export function decide_confirm(state: InventoryState, req: ConfirmRequest, ctx: 
   }
   switch (hold.status) {
     case 'confirmed':
-      if (hold.order_id === order_id) return decision([], { confirmed: true });
+      if (hold.order_id === order_id) return read({ confirmed: true });
       throw new HoldNotActiveError(`hold ${req.hold_id} is already confirmed for another order`);
     case 'released':
       throw new HoldNotActiveError(`hold ${req.hold_id} was released; reserve the seats again`);
