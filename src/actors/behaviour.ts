@@ -20,7 +20,8 @@ import { restore, snapshot } from './snapshot.js';
 export const handlers: Handlers<InventoryState, TicketingProtocol, InventoryRecord> = {
   create_event: (state, request) => decide_create_event(state, request.spec),
   get_event: (state, request) => read(get_event(state, request.event_id)),
-  availability: (state, request) => read(get_availability(state, request.event_id, request.section)),
+  availability: (state, request) =>
+    read(get_availability(state, request.event_id, request.section)),
   reserve: decide_reserve,
   release: decide_release,
   confirm: decide_confirm,
@@ -35,7 +36,8 @@ export const handlers: Handlers<InventoryState, TicketingProtocol, InventoryReco
   refund_begin: decide_refund_begin,
   settle: decide_settle,
   begin_void: decide_begin_void,
-  open_settlements: (state, request, ctx) => read(open_settlements(state, ctx.now_ms, request.limit)),
+  open_settlements: (state, request, ctx) =>
+    read(open_settlements(state, ctx.now_ms, request.limit)),
 };
 
 export const behaviour: PartitionBehaviour<InventoryState, TicketingRequest, InventoryRecord> = {

@@ -4,7 +4,9 @@
 // call; the orchestrator (src/purchase) calls the gateway with the payment or refund id as the
 // gateway's idempotency reference, then settles the outcome here. A crash between the two
 // leaves an open payment that the settlement loop finishes, so money and seats always agree.
-import { read, refuse, type DecideContext, type Decision, type OutboxEntry } from '../runtime/behaviour.js';
+import {
+  read, refuse, type DecideContext, type Decision, type OutboxEntry,
+} from '../runtime/behaviour.js';
 import { assert } from '../runtime/assert.js';
 import {
   IdempotencyKeyReusedError, InvalidArgumentError, OrderStateError, PaymentNotFoundError, PaymentsPerOrderExceededError, RefundsPerPaymentExceededError,
@@ -75,7 +77,11 @@ function owned_payment(state: InventoryState, payment_id: string, actor_user_id:
 function authorize_view(payment: Payment): AuthorizeView {
   if (payment.authorized_ms > 0) return { payment_id: payment.payment_id, status: 'AUTHORIZED', authorized_at_unix: Math.floor(payment.authorized_ms / 1000) };
   if (payment.status === 'DECLINED') return { payment_id: payment.payment_id, status: 'DECLINED', authorized_at_unix: 0 };
-  throw new PaymentStateError(`payment ${payment.payment_id} was abandoned (the gateway did not answer within ${L.authorization_pending_ms_max} ms, or the order ended first) and is ${payment.status}; authorize again with a new idempotency-key`);
+  throw new PaymentStateError(
+    `payment ${payment.payment_id} was abandoned (the gateway did not answer within `
+    + `${L.authorization_pending_ms_max} ms, or the order ended first) and is ${payment.status}; `
+    + 'authorize again with a new idempotency-key',
+  );
 }
 
 function idempotent<T>(state: InventoryState, key: string, fingerprint: string): T | undefined {
@@ -170,12 +176,17 @@ export function decide_authorize_end(
     // The buyer released the seats while the gateway answered: keep no authorization.
     records.push({ t: 'payment_voiding', payment_id: payment.payment_id, at_ms: ctx.now_ms });
     // Refused, yet the authorization and its void are journaled: the settlement loop voids it.
-    return refuse(new OrderStateError(`order ${order.order_id} was cancelled while the payment was authorized; the authorization is being voided`), records);
+    return refuse(new OrderStateError(
+      `order ${order.order_id} was cancelled while the payment was authorized; `
+      + 'the authorization is being voided',
+    ), records);
   }
   return { records, outbox: [], reply: { k: 'done', reply: { payment_id: payment.payment_id, status: 'AUTHORIZED', authorized_at_unix: Math.floor(ctx.now_ms / 1000) } } satisfies AuthorizeReply };
 }
 
-export function decide_capture(state: InventoryState, req: CaptureRequest): Decision<InventoryRecord, CaptureReply> {
+export function decide_capture(
+  state: InventoryState, req: CaptureRequest,
+): Decision<InventoryRecord, CaptureReply> {
   const { payment } = owned_payment(state, req.payment_id, req.actor_user_id);
   let reply: CaptureReply;
   switch (payment.status) {
@@ -210,7 +221,10 @@ export function decide_refund_begin(
     // Completed refunds store their result under their key (decide_settle), whoever completed
     // them; so a key without a result names a refund still pending: call the gateway again.
     assert(refund.status === 'PENDING', 'a refund completed under a key has its result stored');
-    return read({ k: 'call', refund_id: refund.refund_id, payment_id: payment.payment_id, gateway_ref: payment.gateway_ref, amount_micros: refund.amount_micros });
+    return read({
+      k: 'call', refund_id: refund.refund_id, payment_id: payment.payment_id,
+      gateway_ref: payment.gateway_ref, amount_micros: refund.amount_micros,
+    });
   }
   if (payment.status === 'REFUNDED') throw new RefundExceedsCapturedError(`payment ${payment.payment_id} is already fully refunded`);
   if (payment.status !== 'CAPTURED' && payment.status !== 'PARTIALLY_REFUNDED') {
@@ -294,7 +308,9 @@ export function decide_begin_void(
   state: InventoryState, req: BeginVoidRequest, ctx: DecideContext,
 ): Decision<InventoryRecord, BeginVoidReply> {
   const payment = payment_of(state, req.payment_id);
-  if (!void_due(state, payment, ctx.now_ms)) return read({ voiding: payment.status === 'VOIDING', gateway_ref: payment.gateway_ref });
+  if (!void_due(state, payment, ctx.now_ms)) {
+    return read({ voiding: payment.status === 'VOIDING', gateway_ref: payment.gateway_ref });
+  }
   return { records: [{ t: 'payment_voiding', payment_id: payment.payment_id, at_ms: ctx.now_ms }], outbox: [], reply: { voiding: true, gateway_ref: payment.gateway_ref } };
 }
 

@@ -6,7 +6,9 @@
 import { InvalidArgumentError, OrderExpiredError } from '../actors/errors.js';
 import { no_signals } from '../actors/fraud.js';
 import * as L from '../actors/limits.js';
-import { newest_first, type ListOrdersRequest, type OrderDetails, type OrderView } from '../actors/orders.js';
+import {
+  newest_first, type ListOrdersRequest, type OrderDetails, type OrderView,
+} from '../actors/orders.js';
 import type { AuthorizeView, RefundView, Settlement } from '../actors/payments.js';
 import { assert } from '../runtime/assert.js';
 import type { Router } from '../route/router.js';
@@ -51,7 +53,9 @@ export class Purchases {
   async score(req: { order_id: string; user_id: string; ip: string; device_id: string }, trace_id: string): Promise<{ risk_score: number; decision: string }> {
     // Every attempt counts toward velocity, refused ones too: probing is what velocity catches.
     const signals = this.signals.observe(req.user_id, req.ip, req.device_id, this.now_ms());
-    const r = await this.route.call('score', { order_id: req.order_id, user_id: req.user_id, signals });
+    const r = await this.route.call('score', {
+      order_id: req.order_id, user_id: req.user_id, signals,
+    });
     this.log.info({ trace_id, order_id: req.order_id, risk_score: r.risk_score, decision: r.decision, reasons: r.reasons }, 'fraud decision');
     return { risk_score: r.risk_score, decision: r.decision };
   }
@@ -90,7 +94,8 @@ export class Purchases {
 
   async confirm_order(req: { order_id: string; payment_id: string }, caller: Caller, trace_id: string): Promise<OrderView> {
     const r = await this.route.call('confirm_order', {
-      order_id: req.order_id, payment_id: req.payment_id, actor_user_id: caller.acting_user, trace_id,
+      order_id: req.order_id, payment_id: req.payment_id, actor_user_id: caller.acting_user,
+      trace_id,
     });
     switch (r.k) {
       case 'done':
@@ -118,7 +123,8 @@ export class Purchases {
   async refund(req: { payment_id: string; amount_micros: number; currency: string }, caller: Caller, idempotency_key: string, trace_id: string): Promise<RefundView> {
     const key = this.scope('refund', caller, req.payment_id, idempotency_key);
     const r = await this.route.call('refund_begin', {
-      payment_id: req.payment_id, amount_micros: req.amount_micros, currency: req.currency, idempotency_key: key, trace_id,
+      payment_id: req.payment_id, amount_micros: req.amount_micros, currency: req.currency,
+      idempotency_key: key, trace_id,
     });
     if (r.k === 'done') return r.reply;
     try {
@@ -147,10 +153,13 @@ export class Purchases {
       throw new InvalidArgumentError(`page_size must be 0 (20) or 1..${L.list_orders_page_max}`);
     }
     const cursor = decode_page_token(page_token);
-    const request: ListOrdersRequest = { user_id, before_ms: cursor.ms, before_order_id: cursor.id, limit };
+    const request: ListOrdersRequest = {
+      user_id, before_ms: cursor.ms, before_order_id: cursor.id, limit,
+    };
     // A user's orders are spread over the partitions of their events: ask every partition for
     // its newest page and merge (one batched message per worker, not per partition).
-    const pages = await Promise.all(Array.from({ length: this.route.partition_count }, (_, p) => this.route.call_partition(p, 'list_orders', request)));
+    const pages = await Promise.all(Array.from({ length: this.route.partition_count },
+      (_, p) => this.route.call_partition(p, 'list_orders', request)));
     const merged = pages.flat().sort(newest_first).slice(0, limit);
     const last = merged.at(-1);
     const next_page_token = merged.length === limit && last !== undefined ? encode_page_token(last.created_at_ms, last.id) : '';
@@ -172,7 +181,9 @@ export class Purchases {
       else if (item.action === 'void') await this.gateway.void(call);
       else await this.gateway.refund(call);
       const action = item.action === 'capture' ? 'captured' : item.action === 'void' ? 'voided' : 'refunded';
-      await this.route.call('settle', { action, payment_id: item.payment_id, refund_id: item.refund_id, idempotency_key: '' });
+      await this.route.call('settle', {
+        action, payment_id: item.payment_id, refund_id: item.refund_id, idempotency_key: '',
+      });
       return true;
     } catch (error) {
       if (!(error instanceof GatewayUnavailableError)) throw error;
@@ -187,7 +198,9 @@ export class Purchases {
     let due = 0;
     let settled = 0;
     for (let p = 0; p < this.route.partition_count; p++) {
-      const items = await this.route.call_partition(p, 'open_settlements', { limit: L.settlements_per_request_max });
+      const items = await this.route.call_partition(p, 'open_settlements', {
+        limit: L.settlements_per_request_max,
+      });
       due += items.length;
       for (const item of items) if (await this.settle(item)) settled++;
     }

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { behaviour } from '../../src/actors/behaviour.js';
-import { revive_domain_error } from '../../src/actors/errors.js';
+import { OrderStateError, revive_domain_error } from '../../src/actors/errors.js';
 import { check_invariants } from '../../src/actors/invariants.js';
 import type { InventoryState } from '../../src/actors/inventory.js';
 import type { TicketingRequest } from '../../src/actors/protocol.js';
@@ -80,6 +80,26 @@ test('a free order (100 % promo) authorizes 0, confirms and sells its seat; a re
   assert.is(n.state.events.get('evt-1')!.sold, 1);
   const zero = await n.purchases.refund({ payment_id, amount_micros: 0, currency: 'EUR' }, service, '', 't').then(() => 'answered', (e: Error) => e.name);
   assert.is(zero, 'InvalidArgumentError');
+});
+
+test('an order cancelled while the gateway authorizes: Authorize is refused OrderStateError, and the journaled void is made', async () => {
+  const n = node();
+  await n.route.call('create_event', { event_id: 'evt-1', spec: sample_spec() });
+  const order = await n.purchases.create_draft({ event_id: 'evt-1', seat_ids: ['101-A-1'], user_id: 'alice', promo_code: '', idempotency_key: '' }, 't');
+  const hold_id = n.state.purchase.orders.get(order.id)!.hold_id;
+  const authorize = n.gateway.authorize.bind(n.gateway);
+  n.gateway.authorize = async (call) => {
+    // The buyer releases the seats while the gateway is answering.
+    assert.equal(await n.route.call('release', { hold_id, actor_user_id: 'alice' }), { released: true });
+    return authorize(call);
+  };
+  const refused = await n.purchases.authorize({ order_id: order.id, amount_micros: order.total.amount_micros, currency: 'EUR', token: 'tok_visa' }, alice, '', '10.0.0.1', 't')
+    .then(() => undefined, (e: unknown) => e);
+  assert.instance(refused, OrderStateError, 'the same class a thrown refusal revives to');
+  const payment = n.state.purchase.payments.get(n.state.purchase.orders.get(order.id)!.payment_ids[0]!)!;
+  assert.is(payment.status, 'VOIDING', 'the authorization and its void were journaled with the refusal');
+  assert.equal(await n.purchases.settle_open(), { due: 1, settled: 1 });
+  assert.is(n.state.purchase.payments.get(payment.payment_id)!.status, 'VOIDED');
 });
 
 test.run();
