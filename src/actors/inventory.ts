@@ -4,7 +4,7 @@
 // recovery. Orders build on holds (orders.ts imports this file, never the reverse), so what a
 // hold's end does to its draft (ReleaseHold, expiry) is decided there. State types:
 // partition_state.ts. Knows nothing of threads, LMDB or gRPC.
-import type { DecideContext, Decision, OutboxEntry } from '../runtime/behaviour.js';
+import { read, type DecideContext, type Decision, type OutboxEntry } from '../runtime/behaviour.js';
 import { assert } from '../runtime/assert.js';
 import {
   EventExistsError, EventNotFoundError, HoldConfirmedError, HoldNotActiveError, HoldNotFoundError,
@@ -34,6 +34,11 @@ export type InventoryRecord =
 export interface ReserveRequest { event_id: string; seat_ids: string[]; hold_ttl_seconds: number; user_id: string; trace_id: string }
 export interface ReleaseRequest { hold_id: string; /** null: a service acting for anyone. */ actor_user_id: string | null }
 export interface ConfirmRequest { hold_id: string; order_id: string }
+
+export interface CreateEventReply { event_id: string; created: boolean; seat_count: number }
+export interface ReserveReply { hold_id: string; expires_at_ms: number }
+export interface ReleaseReply { released: boolean }
+export interface ConfirmReply { confirmed: boolean }
 export interface AvailabilityRequest { event_id: string; section: string }
 
 /** The refusal for a hold of more than seats_per_hold_max seats (also raised at the gRPC edge). */
@@ -41,7 +46,9 @@ export function seats_per_hold_exceeded(requested: number): SeatsPerHoldExceeded
   return new SeatsPerHoldExceededError(`a hold may have at most ${L.seats_per_hold_max} seats; ${requested} were requested`);
 }
 
-function decision(records: InventoryRecord[], reply: unknown, outbox: OutboxEntry[] = []): Decision<InventoryRecord> {
+function decision<Reply>(
+  records: InventoryRecord[], reply: Reply, outbox: OutboxEntry[] = [],
+): Decision<InventoryRecord, Reply> {
   return { records, reply, outbox };
 }
 
@@ -70,7 +77,9 @@ function list(ids: string[]): string {
 // ---------------------------------------------------------------------------------------------
 // decide: validate and choose; never mutate
 
-export function decide_create_event(state: InventoryState, input: unknown): Decision<InventoryRecord> {
+export function decide_create_event(
+  state: InventoryState, input: unknown,
+): Decision<InventoryRecord, CreateEventReply> {
   const spec = validate_event_spec(input);
   const seat_count = seat_count_of(spec);
   const existing = state.events.get(spec.event_id);
@@ -78,7 +87,7 @@ export function decide_create_event(state: InventoryState, input: unknown): Deci
     if (JSON.stringify(existing.spec) !== JSON.stringify(spec)) {
       throw new EventExistsError(`event ${spec.event_id} already exists with a different definition`);
     }
-    return decision([], { event_id: spec.event_id, created: false, seat_count });
+    return read({ event_id: spec.event_id, created: false, seat_count });
   }
   return decision([{ t: 'event_created', spec }], { event_id: spec.event_id, created: true, seat_count });
 }
@@ -210,7 +219,9 @@ export function hold_created_event(planned: PlannedHold): OutboxEntry {
   };
 }
 
-export function decide_reserve(state: InventoryState, req: ReserveRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_reserve(
+  state: InventoryState, req: ReserveRequest, ctx: DecideContext,
+): Decision<InventoryRecord, ReserveReply> {
   const planned = plan_hold(state, req, ctx);
   const r = planned.record;
   return decision([r], { hold_id: r.hold_id, expires_at_ms: r.expires_at_ms }, [hold_created_event(planned)]);
@@ -223,7 +234,9 @@ export function hold_of(state: InventoryState, hold_id: string): Hold {
 }
 
 /** ReleaseHold's hold part: orders.ts's decide_release adds what the release does to a draft. */
-export function release_hold(state: InventoryState, req: ReleaseRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function release_hold(
+  state: InventoryState, req: ReleaseRequest, ctx: DecideContext,
+): Decision<InventoryRecord, ReleaseReply> {
   const hold = hold_of(state, req.hold_id);
   // Someone else's hold answers like a missing one: existence must not leak.
   if (req.actor_user_id !== null && req.actor_user_id !== hold.user_id) {
@@ -234,10 +247,10 @@ export function release_hold(state: InventoryState, req: ReleaseRequest, ctx: De
       throw new HoldConfirmedError(`hold ${req.hold_id} is confirmed for order ${hold.order_id}; it can no longer be released`);
     case 'released':
     case 'expired':
-      return decision([], { released: false });
+      return read({ released: false });
     case 'active': {
       // Past its expiry the hold is expired even if the timer has not run yet.
-      if (ctx.now_ms >= hold.expires_at_ms) return decision([], { released: false });
+      if (ctx.now_ms >= hold.expires_at_ms) return read({ released: false });
       const records: InventoryRecord[] = [{ t: 'hold_released', hold_id: hold.hold_id, at_ms: ctx.now_ms }];
       const outbox: OutboxEntry[] = [{
         type: 'HoldReleased', key: hold.event_id,
@@ -248,7 +261,9 @@ export function release_hold(state: InventoryState, req: ReleaseRequest, ctx: De
   }
 }
 
-export function decide_confirm(state: InventoryState, req: ConfirmRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_confirm(
+  state: InventoryState, req: ConfirmRequest, ctx: DecideContext,
+): Decision<InventoryRecord, ConfirmReply> {
   const order_id = req.order_id;
   if (typeof order_id !== 'string' || order_id.length === 0) throw new InvalidArgumentError('order_id is required');
   if (order_id.length > L.order_id_length_max || !L.id_pattern.test(order_id)) {
@@ -263,7 +278,7 @@ export function decide_confirm(state: InventoryState, req: ConfirmRequest, ctx: 
   }
   switch (hold.status) {
     case 'confirmed':
-      if (hold.order_id === order_id) return decision([], { confirmed: true });
+      if (hold.order_id === order_id) return read({ confirmed: true });
       throw new HoldNotActiveError(`hold ${req.hold_id} is already confirmed for another order`);
     case 'released':
       throw new HoldNotActiveError(`hold ${req.hold_id} was released; reserve the seats again`);

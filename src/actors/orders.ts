@@ -2,7 +2,7 @@
 // end does to the draft it carries (ReleaseHold cancels it, expiry expires it), so the partition's
 // timers run here. Orders build on holds: this file imports inventory.ts, never the reverse.
 // decide_* change nothing; their records go through apply() (inventory.ts → purchase_records.ts).
-import type { DecideContext, Decision, OutboxEntry } from '../runtime/behaviour.js';
+import { read, type DecideContext, type Decision, type Effects, type OutboxEntry } from '../runtime/behaviour.js';
 import { assert } from '../runtime/assert.js';
 import { IdempotencyKeyReusedError, InvalidArgumentError, OrderNotFoundError, OrderStateError, PaymentStateError } from './errors.js';
 import { score, type FraudSignals } from './fraud.js';
@@ -10,7 +10,7 @@ import { id_random_bytes, make_id } from './ids.js';
 import {
   check_seats, event_of, expiries_per_timer_run_max, forget_tombstones, hold_created_event,
   hold_deadline_ms, hold_expired_event, hold_record, plan_hold, pop_due_holds, release_hold,
-  validate_user_id, type InventoryRecord, type ReleaseRequest,
+  validate_user_id, type InventoryRecord, type ReleaseReply, type ReleaseRequest,
 } from './inventory.js';
 import * as L from './limits.js';
 import type { EventState, Hold, InventoryState } from './partition_state.js';
@@ -19,6 +19,7 @@ import { is_sold, promo_key, type Order, type Payment } from './purchase_state.j
 
 export interface CreateDraftRequest { event_id: string; seat_ids: string[]; user_id: string; promo_code: string; idempotency_key: string; trace_id: string }
 export interface ScoreRequest { order_id: string; user_id: string; signals: FraudSignals }
+export interface ScoreReply { risk_score: number; decision: string; reasons: string[] }
 export interface ConfirmOrderRequest { order_id: string; payment_id: string; actor_user_id: string | null; trace_id: string }
 export interface GetOrderRequest { order_id: string; actor_user_id: string | null }
 export interface ListOrdersRequest { user_id: string; before_ms: number; before_order_id: string; limit: number }
@@ -82,7 +83,9 @@ function validate_idempotency_key(key: unknown, field: string): string {
   return key;
 }
 
-export function decide_create_draft(state: InventoryState, req: CreateDraftRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_create_draft(
+  state: InventoryState, req: CreateDraftRequest, ctx: DecideContext,
+): Decision<InventoryRecord, OrderView> {
   const user_id = validate_user_id(req.user_id);
   const key = validate_idempotency_key(req.idempotency_key, 'idempotency_key');
   const promo_code = req.promo_code;
@@ -103,7 +106,7 @@ export function decide_create_draft(state: InventoryState, req: CreateDraftReque
     const same = earlier.event_id === req.event_id && earlier.promo_code === promo_code
       && asked.length === earlier.seats.length && [...asked].sort((a, b) => a - b).join() === [...earlier.seats].sort((a, b) => a - b).join();
     if (!same) throw new IdempotencyKeyReusedError(`idempotency_key ${key} was used for a different CreateDraft (order ${earlier_id})`);
-    return { records: [], outbox: [], reply: order_view(earlier) };
+    return read(order_view(earlier));
   }
   const planned = plan_hold(state, { event_id: req.event_id, seat_ids: req.seat_ids, hold_ttl_seconds: 0, user_id, trace_id: req.trace_id }, ctx);
   const spec = planned.event.spec;
@@ -126,7 +129,9 @@ export function decide_create_draft(state: InventoryState, req: CreateDraftReque
   return { records, outbox: [hold_created_event(planned)], reply };
 }
 
-export function decide_score(state: InventoryState, req: ScoreRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_score(
+  state: InventoryState, req: ScoreRequest, ctx: DecideContext,
+): Decision<InventoryRecord, ScoreReply> {
   const order = owned_order(state, req.order_id, null);
   if (order.user_id !== req.user_id) throw new InvalidArgumentError(`order ${req.order_id} is not an order of user_id ${req.user_id}`);
   const fraud = score(req.signals, { total_micros: order.total_micros, seat_count: order.seats.length }, ctx.now_ms);
@@ -144,7 +149,9 @@ function order_confirmed_event(order: Order, now_ms: number): OutboxEntry {
   };
 }
 
-export function decide_confirm_order(state: InventoryState, req: ConfirmOrderRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_confirm_order(
+  state: InventoryState, req: ConfirmOrderRequest, ctx: DecideContext,
+): Decision<InventoryRecord, ConfirmOrderReply> {
   const order = owned_order(state, req.order_id, req.actor_user_id);
   const payment = state.purchase.payments.get(req.payment_id);
   if (payment === undefined || payment.order_id !== order.order_id) {
@@ -156,7 +163,7 @@ export function decide_confirm_order(state: InventoryState, req: ConfirmOrderReq
     const reply: ConfirmOrderReply = payment.status === 'CAPTURING'
       ? { k: 'capture', order: order_view(order), payment_id: payment.payment_id, gateway_ref: payment.gateway_ref, amount_micros: payment.amount_micros, currency: payment.currency }
       : { k: 'done', order: order_view(order) };
-    return { records: [], outbox: [], reply };
+    return read(reply);
   }
   if (order.status === 'CANCELLED') throw new OrderStateError(`order ${order.order_id} was cancelled (its hold was released)`);
   if (payment.status !== 'AUTHORIZED') {
@@ -181,7 +188,7 @@ export function decide_confirm_order(state: InventoryState, req: ConfirmOrderReq
 function sell(
   order: Order, payment: Payment, hold: { hold_id: string; expires_at_ms: number },
   d: { records: InventoryRecord[]; outbox: OutboxEntry[] }, now_ms: number,
-): Decision<InventoryRecord> {
+): Decision<InventoryRecord, ConfirmOrderReply> {
   assert(d.records.at(-1)?.t === 'hold_confirmed', 'the seats are allocated before the sale');
   d.records.push({
     t: 'order_confirmed', order_id: order.order_id, payment_id: payment.payment_id,
@@ -203,7 +210,7 @@ function sell(
  */
 function decide_retake(
   state: InventoryState, order: Order, payment: Payment, lapsed: Hold | null, ctx: DecideContext,
-): Decision<InventoryRecord> {
+): Decision<InventoryRecord, ConfirmOrderReply> {
   const event = event_of(state, order.event_id);
   const records: InventoryRecord[] = [];
   const outbox: OutboxEntry[] = [];
@@ -349,7 +356,7 @@ export function end_draft(
  *  hold cancels the draft; an authorization it had is voided. */
 export function decide_release(
   state: InventoryState, req: ReleaseRequest, ctx: DecideContext,
-): Decision<InventoryRecord> {
+): Decision<InventoryRecord, ReleaseReply> {
   const released = release_hold(state, req, ctx);
   const record = released.records[0];
   if (record === undefined) return released;
@@ -375,7 +382,7 @@ function order_expired_event(order: Order, now_ms: number): OutboxEntry {
  *  Every sweep is bounded, so a run after a long outage stays short; the host runs again. */
 export function decide_timers(
   state: InventoryState, ctx: DecideContext,
-): Decision<InventoryRecord> {
+): Effects<InventoryRecord> {
   const records: InventoryRecord[] = [];
   const outbox: OutboxEntry[] = [];
   for (const hold of pop_due_holds(state, ctx.now_ms)) {
@@ -392,7 +399,7 @@ export function decide_timers(
   records.push(...forget_tombstones(state, ctx.now_ms));
   records.push(...forget_idempotency_keys(state, ctx.now_ms));
   records.push(...forget_ended_orders(state, ctx.now_ms));
-  return { records, outbox, reply: null };
+  return { records, outbox };
 }
 
 /** The idempotency_forgotten record of the keys past retention at `now_ms` (bounded), if any. */

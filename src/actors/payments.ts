@@ -4,7 +4,9 @@
 // call; the orchestrator (src/purchase) calls the gateway with the payment or refund id as the
 // gateway's idempotency reference, then settles the outcome here. A crash between the two
 // leaves an open payment that the settlement loop finishes, so money and seats always agree.
-import type { DecideContext, Decision, OutboxEntry } from '../runtime/behaviour.js';
+import {
+  read, refuse, type DecideContext, type Decision, type OutboxEntry,
+} from '../runtime/behaviour.js';
 import { assert } from '../runtime/assert.js';
 import {
   IdempotencyKeyReusedError, InvalidArgumentError, OrderStateError, PaymentNotFoundError, PaymentsPerOrderExceededError, RefundsPerPaymentExceededError,
@@ -34,14 +36,17 @@ export interface BeginVoidRequest { payment_id: string }
 export interface AuthorizeView { payment_id: string; status: 'AUTHORIZED' | 'DECLINED'; authorized_at_unix: number }
 export interface RefundView { refund_id: string; status: string }
 
-/** A refusal decided together with journaled records (a throw would discard the records). */
-export interface Failure { k: 'fail'; name: string; message: string }
-
 /** `scored`: this decision scored the order with the request's signals (there was no recorded
  *  decision), so the attempt counts toward velocity. */
-export type AuthorizeReply = { k: 'done'; reply: AuthorizeView; scored?: boolean } | { k: 'call'; payment_id: string; amount_micros: number; currency: string; scored?: boolean } | Failure;
+export type AuthorizeReply =
+  | { k: 'done'; reply: AuthorizeView; scored?: boolean }
+  | { k: 'call'; payment_id: string; amount_micros: number; currency: string; scored?: boolean };
 export type CaptureReply = { k: 'done'; payment_id: string; status: 'CAPTURED' } | { k: 'call'; payment_id: string; gateway_ref: string; amount_micros: number };
 export type RefundReply = { k: 'done'; reply: RefundView } | { k: 'call'; refund_id: string; payment_id: string; gateway_ref: string; amount_micros: number };
+/** A settled capture or void answers with the payment's status; a settled refund with the
+ *  refund's (the RefundView a Refund call returns). */
+export type SettleReply = { payment_id: string; status: Payment['status'] } | RefundView;
+export interface BeginVoidReply { voiding: boolean; gateway_ref: string }
 
 /** Work for the settlement loop: a gateway call whose outcome is then settled. */
 export interface Settlement {
@@ -69,13 +74,15 @@ function owned_payment(state: InventoryState, payment_id: string, actor_user_id:
   return { payment, order };
 }
 
-function authorize_view(payment: Payment): AuthorizeView | Failure {
+/** The settled answer of an authorization; an abandoned one is refused (nothing to journal). */
+function authorize_view(payment: Payment): AuthorizeView {
   if (payment.authorized_ms > 0) return { payment_id: payment.payment_id, status: 'AUTHORIZED', authorized_at_unix: Math.floor(payment.authorized_ms / 1000) };
   if (payment.status === 'DECLINED') return { payment_id: payment.payment_id, status: 'DECLINED', authorized_at_unix: 0 };
-  return {
-    k: 'fail', name: 'PaymentStateError',
-    message: `payment ${payment.payment_id} was abandoned (the gateway did not answer within ${L.authorization_pending_ms_max} ms, or the order ended first) and is ${payment.status}; authorize again with a new idempotency-key`,
-  };
+  throw new PaymentStateError(
+    `payment ${payment.payment_id} was abandoned (the gateway did not answer within `
+    + `${L.authorization_pending_ms_max} ms, or the order ended first) and is ${payment.status}; `
+    + 'authorize again with a new idempotency-key',
+  );
 }
 
 function idempotent<T>(state: InventoryState, key: string, fingerprint: string): T | undefined {
@@ -93,7 +100,9 @@ function check_money(amount_micros: number, currency: string, min: 0 | 1): void 
   if (!L.currency_pattern.test(currency)) throw new InvalidArgumentError('amount.currency must be an ISO 4217 code such as EUR');
 }
 
-export function decide_authorize_begin(state: InventoryState, req: AuthorizeBeginRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_authorize_begin(
+  state: InventoryState, req: AuthorizeBeginRequest, ctx: DecideContext,
+): Decision<InventoryRecord, AuthorizeReply> {
   const order = owned_order(state, req.order_id, req.actor_user_id);
   check_money(req.amount_micros, req.currency, 0);
   const fingerprint = `authorize|${order.order_id}|${req.amount_micros}|${req.currency}`;
@@ -104,8 +113,8 @@ export function decide_authorize_begin(state: InventoryState, req: AuthorizeBegi
     const payment = payment_of(state, earlier.payment_id);
     const reply: AuthorizeReply = payment.status === 'PENDING'
       ? { k: 'call', payment_id: payment.payment_id, amount_micros: payment.amount_micros, currency: payment.currency }
-      : as_done(authorize_view(payment));
-    return { records: [], outbox: [], reply };
+      : { k: 'done', reply: authorize_view(payment) };
+    return read(reply);
   }
   if (order.status !== 'DRAFT') throw new OrderStateError(`order ${order.order_id} is ${order.status}; Authorize needs a DRAFT order`);
   const hold = state.holds.get(order.hold_id);
@@ -144,15 +153,13 @@ export function decide_authorize_begin(state: InventoryState, req: AuthorizeBegi
   return { records, outbox: [], reply };
 }
 
-function as_done(view: AuthorizeView | Failure): AuthorizeReply {
-  return 'k' in view ? view : { k: 'done', reply: view };
-}
-
-export function decide_authorize_end(state: InventoryState, req: AuthorizeEndRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_authorize_end(
+  state: InventoryState, req: AuthorizeEndRequest, ctx: DecideContext,
+): Decision<InventoryRecord, AuthorizeReply> {
   const payment = payment_of(state, req.payment_id);
   if (payment.status !== 'PENDING') {
     // Settled meanwhile (a retry's call answered first, or the pending payment was voided).
-    return { records: [], outbox: [], reply: as_done(authorize_view(payment)) };
+    return read({ k: 'done', reply: authorize_view(payment) });
   }
   const order = state.purchase.orders.get(payment.order_id);
   assert(order !== undefined && order.payment_ids.includes(payment.payment_id), 'a payment belongs to its order');
@@ -169,13 +176,18 @@ export function decide_authorize_end(state: InventoryState, req: AuthorizeEndReq
   if (order.status === 'CANCELLED') {
     // The buyer released the seats while the gateway answered: keep no authorization.
     records.push({ t: 'payment_voiding', payment_id: payment.payment_id, at_ms: ctx.now_ms });
-    const reply: AuthorizeReply = { k: 'fail', name: 'OrderStateError', message: `order ${order.order_id} was cancelled while the payment was authorized; the authorization is being voided` };
-    return { records, outbox: [], reply };
+    // Refused, yet the authorization and its void are journaled: the settlement loop voids it.
+    return refuse(new OrderStateError(
+      `order ${order.order_id} was cancelled while the payment was authorized; `
+      + 'the authorization is being voided',
+    ), records);
   }
   return { records, outbox: [], reply: { k: 'done', reply: { payment_id: payment.payment_id, status: 'AUTHORIZED', authorized_at_unix: Math.floor(ctx.now_ms / 1000) } } satisfies AuthorizeReply };
 }
 
-export function decide_capture(state: InventoryState, req: CaptureRequest): Decision<InventoryRecord> {
+export function decide_capture(
+  state: InventoryState, req: CaptureRequest,
+): Decision<InventoryRecord, CaptureReply> {
   const { payment } = owned_payment(state, req.payment_id, req.actor_user_id);
   let reply: CaptureReply;
   switch (payment.status) {
@@ -193,22 +205,27 @@ export function decide_capture(state: InventoryState, req: CaptureRequest): Deci
     default:
       throw new PaymentStateError(`payment ${payment.payment_id} is ${payment.status}; there is nothing to capture`);
   }
-  return { records: [], outbox: [], reply };
+  return read(reply);
 }
 
-export function decide_refund_begin(state: InventoryState, req: RefundBeginRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_refund_begin(
+  state: InventoryState, req: RefundBeginRequest, ctx: DecideContext,
+): Decision<InventoryRecord, RefundReply> {
   const payment = payment_of(state, req.payment_id);
   check_money(req.amount_micros, req.currency, 1);
   const fingerprint = `refund|${payment.payment_id}|${req.amount_micros}|${req.currency}`;
   const earlier = idempotent<{ refund_id: string; result?: RefundView }>(state, req.idempotency_key, fingerprint);
   if (earlier !== undefined) {
-    if (earlier.result !== undefined) return { records: [], outbox: [], reply: { k: 'done', reply: earlier.result } satisfies RefundReply };
+    if (earlier.result !== undefined) return read({ k: 'done', reply: earlier.result });
     const refund = payment.refunds.find((r) => r.refund_id === earlier.refund_id);
     assert(refund !== undefined, 'a key names a refund of its payment');
     // Completed refunds store their result under their key (decide_settle), whoever completed
     // them; so a key without a result names a refund still pending: call the gateway again.
     assert(refund.status === 'PENDING', 'a refund completed under a key has its result stored');
-    return { records: [], outbox: [], reply: { k: 'call', refund_id: refund.refund_id, payment_id: payment.payment_id, gateway_ref: payment.gateway_ref, amount_micros: refund.amount_micros } satisfies RefundReply };
+    return read({
+      k: 'call', refund_id: refund.refund_id, payment_id: payment.payment_id,
+      gateway_ref: payment.gateway_ref, amount_micros: refund.amount_micros,
+    });
   }
   if (payment.status === 'REFUNDED') throw new RefundExceedsCapturedError(`payment ${payment.payment_id} is already fully refunded`);
   if (payment.status !== 'CAPTURED' && payment.status !== 'PARTIALLY_REFUNDED') {
@@ -225,11 +242,13 @@ export function decide_refund_begin(state: InventoryState, req: RefundBeginReque
   assert(!state.purchase.payment_by_refund.has(refund_id), 'refund ids never collide');
   const records: InventoryRecord[] = [{ t: 'refund_started', refund_id, payment_id: payment.payment_id, amount_micros: req.amount_micros, idempotency_key: req.idempotency_key, at_ms: ctx.now_ms }];
   if (req.idempotency_key !== '') records.push({ t: 'idempotency_stored', key: req.idempotency_key, fingerprint, reply: { refund_id }, at_ms: ctx.now_ms });
-  return { records, outbox: [], reply: { k: 'call', refund_id, payment_id: payment.payment_id, gateway_ref: payment.gateway_ref, amount_micros: req.amount_micros } satisfies RefundReply };
+  return { records, outbox: [], reply: { k: 'call', refund_id, payment_id: payment.payment_id, gateway_ref: payment.gateway_ref, amount_micros: req.amount_micros } };
 }
 
 /** Records the gateway's completion of a capture, void or refund. Repeats change nothing. */
-export function decide_settle(state: InventoryState, req: SettleRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_settle(
+  state: InventoryState, req: SettleRequest, ctx: DecideContext,
+): Decision<InventoryRecord, SettleReply> {
   const payment = payment_of(state, req.payment_id);
   const order = state.purchase.orders.get(payment.order_id);
   assert(order !== undefined, 'a payment has its order');
@@ -269,7 +288,7 @@ export function decide_settle(state: InventoryState, req: SettleRequest, ctx: De
         const entry = refund.idempotency_key === '' ? undefined : state.purchase.idempotency.get(refund.idempotency_key);
         if (entry !== undefined) records.push({ t: 'idempotency_stored', key: refund.idempotency_key, fingerprint: entry.fingerprint, reply: { refund_id: refund.refund_id, result: { refund_id: refund.refund_id, status } }, at_ms: ctx.now_ms });
       }
-      return { records, outbox, reply: { refund_id: refund.refund_id, status } satisfies RefundView };
+      return { records, outbox, reply: { refund_id: refund.refund_id, status } };
     }
   }
 }
@@ -286,9 +305,13 @@ function void_due(state: InventoryState, payment: Payment, now_ms: number): bool
 
 /** Journals VOIDING for a payment the settlement loop found due (re-checked here: ConfirmOrder
  *  may have used the authorization meanwhile). */
-export function decide_begin_void(state: InventoryState, req: BeginVoidRequest, ctx: DecideContext): Decision<InventoryRecord> {
+export function decide_begin_void(
+  state: InventoryState, req: BeginVoidRequest, ctx: DecideContext,
+): Decision<InventoryRecord, BeginVoidReply> {
   const payment = payment_of(state, req.payment_id);
-  if (!void_due(state, payment, ctx.now_ms)) return { records: [], outbox: [], reply: { voiding: payment.status === 'VOIDING', gateway_ref: payment.gateway_ref } };
+  if (!void_due(state, payment, ctx.now_ms)) {
+    return read({ voiding: payment.status === 'VOIDING', gateway_ref: payment.gateway_ref });
+  }
   return { records: [{ t: 'payment_voiding', payment_id: payment.payment_id, at_ms: ctx.now_ms }], outbox: [], reply: { voiding: true, gateway_ref: payment.gateway_ref } };
 }
 

@@ -8,7 +8,10 @@ import { availability_seat_ids_max } from './limits.js';
 export interface SectionAvailability { name: string; free: number; held: number; sold: number; free_seat_ids: string[] }
 export interface Availability { event_id: string; free: number; held: number; sold: number; sections: SectionAvailability[]; truncated: boolean }
 
-export function get_event(state: InventoryState, event_id: string): EventSpec & { seat_count: number } {
+/** GetEvent's answer: the definition as created, with its seat count. */
+export type EventView = EventSpec & { seat_count: number };
+
+export function get_event(state: InventoryState, event_id: string): EventView {
   validate_event_id(event_id);
   const event = state.events.get(event_id);
   if (event === undefined) throw new EventNotFoundError(`event ${event_id} does not exist`);

@@ -1,11 +1,10 @@
 // ticketing.catalog.v1.CatalogService: events and their availability.
 import * as L from '../actors/limits.js';
 import { InvalidArgumentError } from '../actors/errors.js';
-import type { EventSpec } from '../actors/event_spec.js';
-import type { Availability } from '../actors/queries.js';
+import type { EventView } from '../actors/queries.js';
 import { require_role } from '../auth/policy.js';
 import { id, int64, str } from './convert.js';
-import type { Router } from './router.js';
+import type { Router } from '../route/router.js';
 import { unary, type EdgeDeps } from './unary.js';
 
 type Wire = Record<string, unknown>;
@@ -45,7 +44,7 @@ export function spec_from_wire(event: unknown): unknown {
   };
 }
 
-export function spec_to_wire(spec: EventSpec & { seat_count: number }): Wire {
+export function spec_to_wire(spec: EventView): Wire {
   const price_tiers: Record<string, string> = {};
   for (const [tier, price] of Object.entries(spec.price_tiers)) price_tiers[tier] = String(price);
   return {
@@ -64,12 +63,12 @@ export function catalog_service(deps: EdgeDeps, router: Router) {
       require_role(ctx.principal, ['admin'], 'CreateEvent');
       const spec = spec_from_wire(req.event) as { event_id: unknown };
       const event_id = id(spec.event_id, 'event.event_id', L.event_id_length_max);
-      const reply = (await router.by_event(event_id, { k: 'create_event', spec })) as { event_id: string; created: boolean; seat_count: number };
+      const reply = await router.call('create_event', { event_id, spec });
       return { ...reply, seat_count: String(reply.seat_count) };
     }, { changes_state: true, retry_note: 'the outcome is unknown: the event may or may not have been created, and may still be. Retrying the identical definition is safe: CreateEvent is idempotent (a repeat answers created=false)' }),
     GetEvent: unary(deps, s, 'GetEvent', async (req: { event_id: unknown }) => {
       const event_id = id(req.event_id, 'event_id', L.event_id_length_max);
-      return spec_to_wire((await router.by_event(event_id, { k: 'get_event', event_id })) as EventSpec & { seat_count: number });
+      return spec_to_wire(await router.call('get_event', { event_id }));
     }),
     GetAvailability: unary(deps, s, 'GetAvailability', async (req: { event_id: unknown; section: unknown }) => {
       const event_id = id(req.event_id, 'event_id', L.event_id_length_max);
@@ -77,7 +76,7 @@ export function catalog_service(deps: EdgeDeps, router: Router) {
       // Section names are letters and digits (event files allow no more): anything else is
       // refused here without echoing it (control characters, invalid UTF-8 as U+FFFD).
       if (section !== '' && !/^[A-Za-z0-9]+$/.test(section)) throw new InvalidArgumentError('section must be a section name of letters and digits, e.g. 101 (or empty for every section)');
-      const a = (await router.by_event(event_id, { k: 'availability', event_id, section })) as Availability;
+      const a = await router.call('availability', { event_id, section });
       return {
         event_id: a.event_id, free: String(a.free), held: String(a.held), sold: String(a.sold), truncated: a.truncated,
         sections: a.sections.map((x) => ({ ...x, free: String(x.free), held: String(x.held), sold: String(x.sold) })),

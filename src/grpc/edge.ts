@@ -21,7 +21,7 @@ import { inventory_service } from './inventory_service.js';
 import { order_query_service, order_service } from './order_service.js';
 import { payment_service } from './payment_service.js';
 import { load_definitions, service_of } from './proto.js';
-import type { Router } from './router.js';
+import type { Router } from '../route/router.js';
 import { check_requests_of, refuse_malformed } from './strict_service.js';
 import { test_clock_service } from './test_clock_service.js';
 import { listener_tls, type TlsFiles } from './tls.js';

@@ -6,7 +6,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import { load_public_keys, load_secret } from '../auth/token.js';
 import { start_edge } from '../grpc/edge.js';
-import { Router } from '../grpc/router.js';
+import { Router } from '../route/router.js';
 import { check_outbox_config, start_outbox, type RunningOutbox } from '../kafka/start.js';
 import { lock_data_dir } from '../ops/data_lock.js';
 import { open_data_dir } from '../ops/data_dir.js';

@@ -3,23 +3,18 @@
 // tickets and payments, not gRPC: src/grpc translates into these calls. Decides nothing the
 // actor could decide; what it adds is I/O ordering: intent journaled → gateway → outcome
 // journaled.
-import { InvalidArgumentError, OrderExpiredError, revive_domain_error } from '../actors/errors.js';
+import { InvalidArgumentError, OrderExpiredError } from '../actors/errors.js';
 import { no_signals } from '../actors/fraud.js';
 import * as L from '../actors/limits.js';
-import { newest_first, type ConfirmOrderReply, type OrderDetails, type OrderView } from '../actors/orders.js';
-import type { AuthorizeReply, AuthorizeView, CaptureReply, Failure, RefundReply, RefundView, Settlement } from '../actors/payments.js';
-import type { TicketingRequest } from '../actors/requests.js';
+import {
+  newest_first, type ListOrdersRequest, type OrderDetails, type OrderView,
+} from '../actors/orders.js';
+import type { AuthorizeView, RefundView, Settlement } from '../actors/payments.js';
 import { assert } from '../runtime/assert.js';
+import type { Router } from '../route/router.js';
 import { GatewayUnavailableError } from './errors.js';
 import type { FraudSignalTracker } from './fraud_signals.js';
 import type { PaymentGateway } from './gateway.js';
-
-export interface Route {
-  readonly partition_count: number;
-  by_event(event_id: string, request: TicketingRequest): Promise<unknown>;
-  by_id(kind: string, id: string, field: string, request: TicketingRequest): Promise<unknown>;
-  by_partition(partition: number, request: TicketingRequest): Promise<unknown>;
-}
 
 /** Who is calling: `acting_user` is the only user it may act for, null for service and admin. */
 export interface Caller { user_id: string; acting_user: string | null }
@@ -31,17 +26,9 @@ export interface PurchaseLog {
 
 export interface ListOrdersPage { orders: OrderDetails[]; next_page_token: string }
 
-function unwrap<T>(reply: T | Failure): T {
-  if (typeof reply === 'object' && reply !== null && (reply as Failure).k === 'fail') {
-    const failure = reply as Failure;
-    throw revive_domain_error(failure.name, failure.message) ?? new Error(failure.message);
-  }
-  return reply as T;
-}
-
 export class Purchases {
   constructor(
-    private readonly route: Route,
+    private readonly route: Router,
     private readonly gateway: PaymentGateway,
     private readonly signals: FraudSignalTracker,
     private readonly log: PurchaseLog,
@@ -60,13 +47,15 @@ export class Purchases {
   }
 
   create_draft(req: { event_id: string; seat_ids: string[]; user_id: string; promo_code: string; idempotency_key: string }, trace_id: string): Promise<OrderView> {
-    return this.route.by_event(req.event_id, { k: 'create_draft', ...req, trace_id }) as Promise<OrderView>;
+    return this.route.call('create_draft', { ...req, trace_id });
   }
 
   async score(req: { order_id: string; user_id: string; ip: string; device_id: string }, trace_id: string): Promise<{ risk_score: number; decision: string }> {
     // Every attempt counts toward velocity, refused ones too: probing is what velocity catches.
     const signals = this.signals.observe(req.user_id, req.ip, req.device_id, this.now_ms());
-    const r = (await this.route.by_id('order', req.order_id, 'order_id', { k: 'score', order_id: req.order_id, user_id: req.user_id, signals })) as { risk_score: number; decision: string; reasons: string[] };
+    const r = await this.route.call('score', {
+      order_id: req.order_id, user_id: req.user_id, signals,
+    });
     this.log.info({ trace_id, order_id: req.order_id, risk_score: r.risk_score, decision: r.decision, reasons: r.reasons }, 'fraud decision');
     return { risk_score: r.risk_score, decision: r.decision };
   }
@@ -82,10 +71,10 @@ export class Purchases {
     // Counted toward velocity only when it is scored: an order a service already scored was
     // counted by ScoreTransaction, and one purchase must not count twice.
     const signals = caller.acting_user !== null ? this.signals.peek(caller.acting_user, peer_ip, '', this.now_ms()) : no_signals;
-    const begin = unwrap(await this.route.by_id('order', req.order_id, 'order_id', {
-      k: 'authorize_begin', order_id: req.order_id, amount_micros: req.amount_micros, currency: req.currency,
+    const begin = await this.route.call('authorize_begin', {
+      order_id: req.order_id, amount_micros: req.amount_micros, currency: req.currency,
       actor_user_id: caller.acting_user, idempotency_key: key, signals, trace_id,
-    }) as AuthorizeReply);
+    });
     if (begin.scored === true && caller.acting_user !== null) this.signals.observe(caller.acting_user, peer_ip, '', this.now_ms());
     if (begin.k === 'done') return begin.reply;
     let outcome;
@@ -98,15 +87,16 @@ export class Purchases {
         { cause: error },
       );
     }
-    const end = unwrap(await this.route.by_id('pay', begin.payment_id, 'payment_id', { k: 'authorize_end', payment_id: begin.payment_id, outcome }) as AuthorizeReply);
+    const end = await this.route.call('authorize_end', { payment_id: begin.payment_id, outcome });
     assert(end.k === 'done', 'authorize_end settles');
     return end.reply;
   }
 
   async confirm_order(req: { order_id: string; payment_id: string }, caller: Caller, trace_id: string): Promise<OrderView> {
-    const r = (await this.route.by_id('order', req.order_id, 'order_id', {
-      k: 'confirm_order', order_id: req.order_id, payment_id: req.payment_id, actor_user_id: caller.acting_user, trace_id,
-    })) as ConfirmOrderReply;
+    const r = await this.route.call('confirm_order', {
+      order_id: req.order_id, payment_id: req.payment_id, actor_user_id: caller.acting_user,
+      trace_id,
+    });
     switch (r.k) {
       case 'done':
         return r.order;
@@ -122,7 +112,7 @@ export class Purchases {
   }
 
   async capture(payment_id: string, caller: Caller): Promise<{ payment_id: string; status: string }> {
-    const r = (await this.route.by_id('pay', payment_id, 'payment_id', { k: 'capture', payment_id, actor_user_id: caller.acting_user })) as CaptureReply;
+    const r = await this.route.call('capture', { payment_id, actor_user_id: caller.acting_user });
     if (r.k === 'done') return { payment_id: r.payment_id, status: r.status };
     // The capture ConfirmOrder journaled and a crash or outage left owed: finish it now.
     const captured = await this.settle({ action: 'capture', payment_id, refund_id: '', gateway_ref: r.gateway_ref, amount_micros: r.amount_micros, begin: false });
@@ -132,9 +122,10 @@ export class Purchases {
 
   async refund(req: { payment_id: string; amount_micros: number; currency: string }, caller: Caller, idempotency_key: string, trace_id: string): Promise<RefundView> {
     const key = this.scope('refund', caller, req.payment_id, idempotency_key);
-    const r = (await this.route.by_id('pay', req.payment_id, 'payment_id', {
-      k: 'refund_begin', payment_id: req.payment_id, amount_micros: req.amount_micros, currency: req.currency, idempotency_key: key, trace_id,
-    })) as RefundReply;
+    const r = await this.route.call('refund_begin', {
+      payment_id: req.payment_id, amount_micros: req.amount_micros, currency: req.currency,
+      idempotency_key: key, trace_id,
+    });
     if (r.k === 'done') return r.reply;
     try {
       await this.gateway.refund({ reference: r.refund_id, gateway_ref: r.gateway_ref, amount_micros: r.amount_micros });
@@ -145,13 +136,15 @@ export class Purchases {
         { cause: error },
       );
     }
-    return (await this.route.by_id('pay', req.payment_id, 'payment_id', {
-      k: 'settle', action: 'refunded', payment_id: req.payment_id, refund_id: r.refund_id, idempotency_key: key,
-    })) as RefundView;
+    const settled = await this.route.call('settle', {
+      action: 'refunded', payment_id: req.payment_id, refund_id: r.refund_id, idempotency_key: key,
+    });
+    assert('refund_id' in settled, 'a settled refund answers with its refund');
+    return settled;
   }
 
   get_order(order_id: string, caller: Caller): Promise<OrderDetails> {
-    return this.route.by_id('order', order_id, 'order_id', { k: 'get_order', order_id, actor_user_id: caller.acting_user }) as Promise<OrderDetails>;
+    return this.route.call('get_order', { order_id, actor_user_id: caller.acting_user });
   }
 
   async list_orders(user_id: string, page_size: number, page_token: string): Promise<ListOrdersPage> {
@@ -160,10 +153,13 @@ export class Purchases {
       throw new InvalidArgumentError(`page_size must be 0 (20) or 1..${L.list_orders_page_max}`);
     }
     const cursor = decode_page_token(page_token);
-    const request: TicketingRequest = { k: 'list_orders', user_id, before_ms: cursor.ms, before_order_id: cursor.id, limit };
+    const request: ListOrdersRequest = {
+      user_id, before_ms: cursor.ms, before_order_id: cursor.id, limit,
+    };
     // A user's orders are spread over the partitions of their events: ask every partition for
     // its newest page and merge (one batched message per worker, not per partition).
-    const pages = await Promise.all(Array.from({ length: this.route.partition_count }, (_, p) => this.route.by_partition(p, request) as Promise<OrderDetails[]>));
+    const pages = await Promise.all(Array.from({ length: this.route.partition_count },
+      (_, p) => this.route.call_partition(p, 'list_orders', request)));
     const merged = pages.flat().sort(newest_first).slice(0, limit);
     const last = merged.at(-1);
     const next_page_token = merged.length === limit && last !== undefined ? encode_page_token(last.created_at_ms, last.id) : '';
@@ -173,11 +169,10 @@ export class Purchases {
   /** One gateway call owed by a partition, then its outcome journaled. Gateway outages are
    *  logged and left for the next settlement pass. Returns whether it completed. */
   async settle(item: Settlement, trace_id = ''): Promise<boolean> {
-    const route_pay = (request: TicketingRequest) => this.route.by_id('pay', item.payment_id, 'payment_id', request);
     try {
       let gateway_ref = item.gateway_ref;
       if (item.begin) {
-        const begun = (await route_pay({ k: 'begin_void', payment_id: item.payment_id })) as { voiding: boolean; gateway_ref: string };
+        const begun = await this.route.call('begin_void', { payment_id: item.payment_id });
         if (!begun.voiding) return false;
         gateway_ref = begun.gateway_ref;
       }
@@ -186,7 +181,9 @@ export class Purchases {
       else if (item.action === 'void') await this.gateway.void(call);
       else await this.gateway.refund(call);
       const action = item.action === 'capture' ? 'captured' : item.action === 'void' ? 'voided' : 'refunded';
-      await route_pay({ k: 'settle', action, payment_id: item.payment_id, refund_id: item.refund_id, idempotency_key: '' });
+      await this.route.call('settle', {
+        action, payment_id: item.payment_id, refund_id: item.refund_id, idempotency_key: '',
+      });
       return true;
     } catch (error) {
       if (!(error instanceof GatewayUnavailableError)) throw error;
@@ -201,7 +198,9 @@ export class Purchases {
     let due = 0;
     let settled = 0;
     for (let p = 0; p < this.route.partition_count; p++) {
-      const items = (await this.route.by_partition(p, { k: 'open_settlements', limit: L.settlements_per_request_max })) as Settlement[];
+      const items = await this.route.call_partition(p, 'open_settlements', {
+        limit: L.settlements_per_request_max,
+      });
       due += items.length;
       for (const item of items) if (await this.settle(item)) settled++;
     }

@@ -4,7 +4,9 @@
 // durable and every earlier batch's replies have left. Knows nothing of what the state means.
 import { randomBytes } from 'node:crypto';
 import { assert } from './assert.js';
-import type { DecideContext, Decision, OutboxEntry, PartitionBehaviour } from './behaviour.js';
+import type {
+  DecideContext, Decision, Effects, OutboxEntry, PartitionBehaviour,
+} from './behaviour.js';
 import type { Clock } from './clock.js';
 import { error_to_wire, is_rejection } from './errors.js';
 import type { WireReply, WireRequest } from './protocol.js';
@@ -198,6 +200,10 @@ export class PartitionHost<S, Req, Rec> {
         replies.push({ id: request.id, ok: false, error: error_to_wire(error) });
         continue;
       }
+      assert(('reply' in decision) !== ('refusal' in decision),
+        'a decision has exactly one of reply and refusal');
+      assert(decision.refusal === undefined || is_rejection(decision.refusal),
+        'a refusal is a rejection');
       if (lane.full !== undefined && (decision.records.length > 0 || decision.outbox.length > 0)) {
         // decide() changed nothing: dropping the decision refuses the write at once. Reads,
         // and refusals, are answered from memory, which holds only what is durable.
@@ -206,7 +212,11 @@ export class PartitionHost<S, Req, Rec> {
         continue;
       }
       this.absorb(slot, decision, pending);
-      replies.push({ id: request.id, ok: true, value: decision.reply });
+      // A refusal decided with records: they are journaled like any write (above), and the
+      // request is answered as a thrown rejection is, so the caller sees one kind of refusal.
+      replies.push(decision.refusal === undefined
+        ? { id: request.id, ok: true, value: decision.reply }
+        : { id: request.id, ok: false, error: error_to_wire(decision.refusal) });
     }
     assert(replies.length === requests.length && decided.length === replies.length, 'one reply per request');
     return this.commit_then(pending).then(() => replies.map((reply, i): WireReply => {
@@ -219,7 +229,9 @@ export class PartitionHost<S, Req, Rec> {
     }));
   }
 
-  private absorb(slot: Slot<S, Rec>, decision: Decision<Rec>, pending: Map<number, Pending<Rec>>): void {
+  private absorb(
+    slot: Slot<S, Rec>, decision: Effects<Rec>, pending: Map<number, Pending<Rec>>,
+  ): void {
     if (decision.records.length === 0 && decision.outbox.length === 0) return;
     for (const record of decision.records) this.behaviour.apply(slot.state, record);
     let entry = pending.get(slot.partition);

@@ -1,7 +1,7 @@
 // Test harness for the inventory actor: a DecideContext with a fake clock and seeded randomness,
 // and step(), which does what the runtime host does with a decision: apply each record in order.
 import { Packr } from 'msgpackr';
-import type { DecideContext, Decision } from '../../src/runtime/behaviour.js';
+import type { DecideContext, Decision, Effects } from '../../src/runtime/behaviour.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 import { seeded_random_bytes } from '../../src/runtime/random.js';
 import {
@@ -25,10 +25,19 @@ export function make_ctx(partition: number, now_ms: number, seed: number | Rando
   return { partition, now_ms, random_bytes };
 }
 
-/** Applies every record of `decision` to `state`, in order, exactly as the runtime does. */
-export function step<R extends InventoryRecord>(state: InventoryState, decision: Decision<R>): Decision<R> {
+/** Applies every record of `decision` to `state`, in order, exactly as the runtime does (a
+ *  refusal's records too: the host journals them before it answers with the refusal). */
+export function step<D extends Effects<InventoryRecord>>(state: InventoryState, decision: D): D {
   for (const record of decision.records) apply(state, record);
   return decision;
+}
+
+/** The reply of a decision that must not be a refusal. */
+export function replied<Reply>(decision: Decision<unknown, Reply>): Reply {
+  if (decision.refusal !== undefined) {
+    throw new Error(`expected a reply, got refusal ${decision.refusal.name}: ${decision.refusal.message}`);
+  }
+  return decision.reply;
 }
 
 /** The sample event: 39 seats in two sections, two tiers. */
@@ -93,26 +102,26 @@ export class Harness {
     this.clock.advance(ms);
   }
 
-  create_event(spec: unknown = sample_spec()): Decision<InventoryRecord> {
+  create_event(spec: unknown = sample_spec()) {
     return step(this.state, decide_create_event(this.state, spec));
   }
 
   reserve(user_id: string, seat_ids: string[], hold_ttl_seconds = 0, event_id = 'evt-1', trace_id = 'trace-1') {
     const d = step(this.state, decide_reserve(this.state, { event_id, seat_ids, hold_ttl_seconds, user_id, trace_id }, this.ctx()));
-    return { decision: d, reply: d.reply as { hold_id: string; expires_at_ms: number } };
+    return { decision: d, reply: replied(d) };
   }
 
   release(hold_id: string, actor_user_id: string | null) {
     const d = step(this.state, decide_release(this.state, { hold_id, actor_user_id }, this.ctx()));
-    return { decision: d, reply: d.reply as { released: boolean } };
+    return { decision: d, reply: replied(d) };
   }
 
   confirm(hold_id: string, order_id: string) {
     const d = step(this.state, decide_confirm(this.state, { hold_id, order_id }, this.ctx()));
-    return { decision: d, reply: d.reply as { confirmed: boolean } };
+    return { decision: d, reply: replied(d) };
   }
 
-  timers(): Decision<InventoryRecord> {
+  timers(): Effects<InventoryRecord> {
     return step(this.state, decide_timers(this.state, this.ctx()));
   }
 

@@ -15,7 +15,7 @@ import { SEAT_HELD, SEAT_SOLD } from '../../src/actors/partition_state.js';
 import {
   decide_authorize_begin, decide_authorize_end, decide_settle,
 } from '../../src/actors/payments.js';
-import type { Decision } from '../../src/runtime/behaviour.js';
+import type { Effects } from '../../src/runtime/behaviour.js';
 import { Harness, rejects, sample_spec, step, T0 } from './helpers.js';
 
 const TTL_MS = L.hold_ttl_seconds_default * 1000;
@@ -486,7 +486,7 @@ test('expiry: the timer expires a draft with its hold, frees its promo, emits Or
   assert.equal(s.timers().records, []);
   assert.is(next_deadline_ms(s.state), T0 + TTL_MS);
   s.advance(1);
-  const d: Decision<InventoryRecord> = s.timers();
+  const d: Effects<InventoryRecord> = s.timers();
   assert.equal(d.records, [
     { t: 'hold_expired', hold_id: order.hold_id, at_ms: s.now },
     { t: 'order_expired', order_id: view.id, at_ms: s.now },

@@ -19,16 +19,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { behaviour } from '../../src/actors/behaviour.js';
 import { DomainError, revive_domain_error } from '../../src/actors/errors.js';
-import { partition_of_id } from '../../src/actors/ids.js';
 import { check_invariants } from '../../src/actors/invariants.js';
 import type { InventoryState } from '../../src/actors/partition_state.js';
-import type { TicketingRequest } from '../../src/actors/requests.js';
+import type { TicketingRequest } from '../../src/actors/protocol.js';
 import { is_sold } from '../../src/actors/purchase_state.js';
 import * as L from '../../src/actors/limits.js';
 import { GatewayUnavailableError } from '../../src/purchase/errors.js';
 import { FraudSignalTracker } from '../../src/purchase/fraud_signals.js';
 import type { OrderDetails } from '../../src/actors/orders.js';
-import { Purchases, type Caller, type Route } from '../../src/purchase/purchases.js';
+import { Purchases, type Caller } from '../../src/purchase/purchases.js';
+import { Router } from '../../src/route/router.js';
 import { SandboxGateway } from '../../src/purchase/sandbox_gateway.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 import { PartitionHost } from '../../src/runtime/host.js';
@@ -53,22 +53,17 @@ const tally = new Map<string, number>();
 
 type Host = PartitionHost<InventoryState, TicketingRequest, unknown>;
 
-/** The orchestrator's Route, served by an in-process host owning the single partition 0. */
-class HostRoute implements Route {
-  readonly partition_count = 1;
+/** Where the orchestrator's Router sends: an in-process host owning the single partition 0
+ *  (the Router still checks each issued id names a partition of this one-partition node). */
+class HostSink {
   private next_id = 1;
   constructor(public host: Host) {}
-  private async call(request: TicketingRequest): Promise<unknown> {
-    const [reply] = await this.host.run_batch([{ id: this.next_id++, partition: 0, body: request }]);
+  async request(partition: number, body: TicketingRequest): Promise<unknown> {
+    assert.is(partition, 0, 'a one-partition node routes everything to partition 0');
+    const [reply] = await this.host.run_batch([{ id: this.next_id++, partition: 0, body }]);
     if (reply!.ok) return reply!.value;
     throw revive_domain_error(reply!.error.name, reply!.error.message) ?? new Error(`${reply!.error.name}: ${reply!.error.message}`);
   }
-  by_event(_event_id: string, request: TicketingRequest) { return this.call(request); }
-  by_id(kind: string, id: string, field: string, request: TicketingRequest) {
-    partition_of_id(kind, id, this.partition_count, field);
-    return this.call(request);
-  }
-  by_partition(_p: number, request: TicketingRequest) { return this.call(request); }
 }
 
 type Op =
@@ -305,15 +300,15 @@ const L_EXPECTED = {
 } as const;
 
 /** Routes several requests through one batch (the query API: GetOrder, GetAvailability). */
-async function query_all(route: HostRoute, bodies: TicketingRequest[]): Promise<Got<unknown>[]> {
-  const replies = await route.host.run_batch(bodies.map((body, i) => ({ id: 1_000_000 + i, partition: 0, body })));
+async function query_all(sink: HostSink, bodies: TicketingRequest[]): Promise<Got<unknown>[]> {
+  const replies = await sink.host.run_batch(bodies.map((body, i) => ({ id: 1_000_000 + i, partition: 0, body })));
   return replies.map((r) => (r.ok ? { ok: true, value: r.value } : { ok: false, name: r.error.name, message: r.error.message }));
 }
 
 /** The model's seats and money against the implementation's answers. */
-async function compare(m: Model, route: HostRoute, when: string): Promise<void> {
+async function compare(m: Model, sink: HostSink, when: string): Promise<void> {
   const orders = m.orders;
-  const replies = await query_all(route, [
+  const replies = await query_all(sink, [
     { k: 'availability', event_id: EVENT, section: '' },
     ...orders.map((o): TicketingRequest => ({ k: 'get_order', order_id: o.id, actor_user_id: null })),
   ]);
@@ -346,14 +341,15 @@ async function run(ops: Op[], seed: number): Promise<void> {
     await host.recover();
     return host;
   };
-  const route = new HostRoute(await make_host());
+  const sink = new HostSink(await make_host());
+  const route = new Router(sink, 1);
   const gateway = new SandboxGateway();
   const log = { info() {}, warn() {}, error() {} };
   const purchases = new Purchases(route, gateway, new FraudSignalTracker(new Set([BLOCKED_IP])), log, () => clock.now_ms());
   const m: Model = { orders: [], payments: [], keys: new Map(), draft_keys: new Map(), observations: 0, outage: false, acked: [] };
   const caller = (user: string): Caller => ({ user_id: user, acting_user: user });
   const service: Caller = { user_id: 'svc', acting_user: null };
-  const state = (): InventoryState => route.host.state_of(0);
+  const state = (): InventoryState => sink.host.state_of(0);
   const now = () => clock.now_ms();
   const details = async (o: MOrder): Promise<OrderDetails> => purchases.get_order(o.id, service);
 
@@ -517,7 +513,7 @@ async function run(ops: Op[], seed: number): Promise<void> {
 
   const release = async (o: MOrder, label: string): Promise<void> => {
     const hold_id = (await details(o)).hold_id;
-    const got = await attempt(() => route.by_id('hold', hold_id, 'hold_id', { k: 'release', hold_id, actor_user_id: o.user }));
+    const got = await attempt(() => route.call('release', { hold_id, actor_user_id: o.user }));
     if (o.hold_forgotten) return want_refusal(label, got, 'HoldNotFoundError');
     if (sold(o)) return want_refusal(label, got, 'HoldConfirmedError');
     const released = o.status === 'DRAFT';
@@ -596,7 +592,7 @@ async function run(ops: Op[], seed: number): Promise<void> {
       }
       case 'advance':
         clock.advance(op.ms);
-        await route.host.run_timers();
+        await sink.host.run_timers();
         model_timers(m, now());
         return true;
       case 'outage':
@@ -609,8 +605,8 @@ async function run(ops: Op[], seed: number): Promise<void> {
         return true;
       case 'restart': {
         const before = digest(state());
-        await route.host.close();
-        route.host = await make_host();
+        await sink.host.close();
+        sink.host = await make_host();
         // recover() fired the timers that came due; nothing was due that had not run, so
         // the state is exactly the acknowledged one.
         const after = digest(state());
@@ -621,20 +617,20 @@ async function run(ops: Op[], seed: number): Promise<void> {
   };
 
   try {
-    await route.by_event(EVENT, { k: 'create_event', spec: SPEC });
+    await route.call('create_event', { event_id: EVENT, spec: SPEC });
     for (const [i, op] of ops.entries()) {
       const label = `step ${i} ${op.t}`;
       if (await step(op, label)) tally.set(op.t, (tally.get(op.t) ?? 0) + 1);
       check_invariants(state());
       check_ledger(state(), gateway);
-      await compare(m, route, `after ${label}`);
+      await compare(m, sink, `after ${label}`);
     }
     // Once the gateway is back and the settlement loop has run, nothing stays half-done.
     gateway.outage = false;
     m.outage = false;
     for (const ms of [3_600_000, L_EXPECTED.authorization_grace_ms]) {
       clock.advance(ms);
-      await route.host.run_timers();
+      await sink.host.run_timers();
       model_timers(m, now());
     }
     for (let pass = 0; pass < 2; pass++) {
@@ -643,13 +639,13 @@ async function run(ops: Op[], seed: number): Promise<void> {
     }
     check_invariants(state());
     check_ledger(state(), gateway);
-    await compare(m, route, 'after the final settlement');
+    await compare(m, sink, 'after the final settlement');
     assert.is(state().purchase.open_payments.size, 0, 'every payment settled: no capture, void or refund left open');
     assert.is(m.payments.filter((p) => !p.order.forgotten && is_open(p)).length, 0, 'the model agrees: nothing left open');
     for (const o of m.orders) if (sold(o)) tally.set('sold orders', (tally.get('sold orders') ?? 0) + 1);
     for (const p of m.payments) if (p.refunded > 0) tally.set('refunded payments', (tally.get('refunded payments') ?? 0) + 1);
   } finally {
-    await route.host.close();
+    await sink.host.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -4,12 +4,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { behaviour } from '../../src/actors/behaviour.js';
-import { revive_domain_error } from '../../src/actors/errors.js';
+import { OrderStateError, revive_domain_error } from '../../src/actors/errors.js';
 import { check_invariants } from '../../src/actors/invariants.js';
 import type { InventoryState } from '../../src/actors/partition_state.js';
-import type { TicketingRequest } from '../../src/actors/requests.js';
+import type { TicketingRequest } from '../../src/actors/protocol.js';
 import { FraudSignalTracker } from '../../src/purchase/fraud_signals.js';
-import { Purchases, type Caller, type Route } from '../../src/purchase/purchases.js';
+import { Purchases, type Caller } from '../../src/purchase/purchases.js';
+import { Router } from '../../src/route/router.js';
 import { SandboxGateway } from '../../src/purchase/sandbox_gateway.js';
 import { ManualClock } from '../../src/runtime/clock.js';
 import { is_rejection } from '../../src/runtime/errors.js';
@@ -20,18 +21,22 @@ function node() {
   const clock = new ManualClock(T0);
   const random_bytes = seeded_random_bytes(7);
   const state = behaviour.create(0) as InventoryState;
-  const call = async (request: TicketingRequest): Promise<unknown> => {
+  const request = async (_partition: number, body: TicketingRequest): Promise<unknown> => {
+    let refusal: Error | undefined;
     try {
-      const decision = behaviour.decide(state, request, { partition: 0, now_ms: clock.now_ms(), random_bytes });
+      const decision = behaviour.decide(state, body, { partition: 0, now_ms: clock.now_ms(), random_bytes });
+      // As the host does: a refusal's records are applied (and journaled) all the same.
       for (const record of decision.records) behaviour.apply(state, record);
       check_invariants(state);
-      return decision.reply;
+      if (decision.refusal === undefined) return decision.reply;
+      refusal = decision.refusal;
     } catch (error) {
       if (!is_rejection(error)) throw error; // a bug would kill the worker: fail the test
-      throw revive_domain_error((error as Error).name, (error as Error).message);
+      refusal = error;
     }
+    throw revive_domain_error(refusal.name, refusal.message);
   };
-  const route: Route = { partition_count: 1, by_event: (_e, r) => call(r), by_id: (_k, _i, _f, r) => call(r), by_partition: (_p, r) => call(r) };
+  const route = new Router({ request }, 1);
   const gateway = new SandboxGateway();
   const quiet = { info() {}, warn() {} };
   const purchases = new Purchases(route, gateway, new FraudSignalTracker(new Set()), quiet, () => clock.now_ms());
@@ -42,7 +47,7 @@ const alice: Caller = { user_id: 'alice', acting_user: 'alice' };
 const service: Caller = { user_id: 'support', acting_user: null };
 
 async function bought(n: ReturnType<typeof node>, promo_code = '') {
-  await n.route.by_event('evt-1', { k: 'create_event', spec: sample_spec({ promo_codes: [{ code: 'FREE', percent_off: 100, amount_off_micros: 0, max_uses: 0, valid_until_unix: 0 }] }) });
+  await n.route.call('create_event', { event_id: 'evt-1', spec: sample_spec({ promo_codes: [{ code: 'FREE', percent_off: 100, amount_off_micros: 0, max_uses: 0, valid_until_unix: 0 }] }) });
   const order = await n.purchases.create_draft({ event_id: 'evt-1', seat_ids: ['101-A-1'], user_id: 'alice', promo_code, idempotency_key: '' }, 't');
   const auth = await n.purchases.authorize({ order_id: order.id, amount_micros: order.total.amount_micros, currency: 'EUR', token: 'tok_visa' }, alice, '', '10.0.0.1', 't');
   assert.is(auth.status, 'AUTHORIZED');
@@ -75,6 +80,26 @@ test('a free order (100 % promo) authorizes 0, confirms and sells its seat; a re
   assert.is(n.state.events.get('evt-1')!.sold, 1);
   const zero = await n.purchases.refund({ payment_id, amount_micros: 0, currency: 'EUR' }, service, '', 't').then(() => 'answered', (e: Error) => e.name);
   assert.is(zero, 'InvalidArgumentError');
+});
+
+test('an order cancelled while the gateway authorizes: Authorize is refused OrderStateError, and the journaled void is made', async () => {
+  const n = node();
+  await n.route.call('create_event', { event_id: 'evt-1', spec: sample_spec() });
+  const order = await n.purchases.create_draft({ event_id: 'evt-1', seat_ids: ['101-A-1'], user_id: 'alice', promo_code: '', idempotency_key: '' }, 't');
+  const hold_id = n.state.purchase.orders.get(order.id)!.hold_id;
+  const authorize = n.gateway.authorize.bind(n.gateway);
+  n.gateway.authorize = async (call) => {
+    // The buyer releases the seats while the gateway is answering.
+    assert.equal(await n.route.call('release', { hold_id, actor_user_id: 'alice' }), { released: true });
+    return authorize(call);
+  };
+  const refused = await n.purchases.authorize({ order_id: order.id, amount_micros: order.total.amount_micros, currency: 'EUR', token: 'tok_visa' }, alice, '', '10.0.0.1', 't')
+    .then(() => undefined, (e: unknown) => e);
+  assert.instance(refused, OrderStateError, 'the same class a thrown refusal revives to');
+  const payment = n.state.purchase.payments.get(n.state.purchase.orders.get(order.id)!.payment_ids[0]!)!;
+  assert.is(payment.status, 'VOIDING', 'the authorization and its void were journaled with the refusal');
+  assert.equal(await n.purchases.settle_open(), { due: 1, settled: 1 });
+  assert.is(n.state.purchase.payments.get(payment.payment_id)!.status, 'VOIDED');
 });
 
 test.run();

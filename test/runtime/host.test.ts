@@ -13,7 +13,7 @@ import { PartitionStore } from '../../src/runtime/store.js';
 import { store_dir } from '../../src/runtime/store_env.js';
 import { StoreReader } from '../../src/runtime/store_reader.js';
 import { outbox_entries } from './store_helpers.js';
-import { behaviour, type CounterRecord, type CounterRequest, type CounterState } from './fixtures/counter_behaviour.js';
+import { behaviour, NegativeError, type CounterRecord, type CounterRequest, type CounterState } from './fixtures/counter_behaviour.js';
 import { behaviour as checked, checks } from './fixtures/checked_counter_behaviour.js';
 import { guarded_after } from '../guard.js';
 
@@ -80,6 +80,45 @@ test('run_batch: one reply per request, in order; a rejection is a wire error an
   assert.is(again.state_of(1).counters.get('a'), 5);
   assert.is(again.recovered_records, 3, 'one record per accepted add, none for the rejection');
   await again.close();
+});
+
+test('run_batch: a refusal decided with records journals them, then answers as a thrown rejection does', async () => {
+  const dir = temp_dir();
+  const host = await make_host(dir, new ManualClock(1000));
+  const requests = batch(
+    [0, { k: 'add', key: 'a', n: 1 }],
+    [0, { k: 'add_refused', key: 'a', n: 2 }],
+    [0, { k: 'add', key: 'a', n: -9 }],
+    [0, { k: 'get', key: 'a' }],
+  );
+  const replies = await host.run_batch(requests);
+  assert.equal(replies[1], { id: requests[1]!.id, ok: false, error: { name: 'NegativeError', message: 'a became 3, refused all the same' } });
+  const thrown = replies[2]!;
+  assert.ok(!thrown.ok && !replies[1]!.ok && Object.keys(thrown.error).join() === Object.keys(replies[1]!.error).join(), 'one wire shape for both refusals');
+  assert.equal(replies[3], { id: requests[3]!.id, ok: true, value: 3 }, 'the refused decision\'s records were applied');
+  await host.close();
+  assert.equal(fatals, []);
+  const again = await make_host(dir, new ManualClock(1000));
+  assert.is(again.state_of(0).counters.get('a'), 3, 'and journaled: recovery replays them');
+  assert.is(again.recovered_records, 2);
+  await again.close();
+});
+
+test('run_batch: a decision with both a reply and a refusal is a bug (AssertionError, the worker dies)', async () => {
+  const dir = temp_dir();
+  const both = {
+    ...behaviour,
+    decide(state: CounterState, request: CounterRequest, ctx: Parameters<typeof behaviour.decide>[2]) {
+      const decision = behaviour.decide(state, request, ctx);
+      // The type forbids this shape; a behaviour written in plain JavaScript could still return it.
+      Reflect.set(decision, 'refusal', new NegativeError('and refused'));
+      return decision;
+    },
+  };
+  const host = new PartitionHost(both, { partitions: [0], data_dir: dir, node_id: 'h', clock: new ManualClock(0), snapshot_every_records: 1000 }, (e) => fatals.push(e));
+  await host.recover();
+  assert.throws(() => host.run_batch(batch([0, { k: 'get', key: 'a' }])), /exactly one of reply and refusal/);
+  await host.close();
 });
 
 test('run_batch: a non-rejection error escapes synchronously (the worker dies on it)', async () => {

@@ -199,6 +199,24 @@ test('a rejection arrives as a typed error and changes nothing', async () => {
   await close_pool(pool);
 });
 
+test('a refusal decided with records arrives as the same revived class as a thrown one; its records are durable', async () => {
+  const dir = temp_dir();
+  let pool = await start_pool(dir);
+  const refused = await outcome(req(pool, 1, { k: 'add_refused', key: 'a', n: 4 }));
+  const thrown = await outcome(req(pool, 1, { k: 'add', key: 'a', n: -10 }));
+  assert.ok(!refused.ok && !thrown.ok, 'both refused');
+  if (!refused.ok && !thrown.ok) {
+    assert.instance(refused.error, NegativeError);
+    assert.is((refused.error as Error).constructor, (thrown.error as Error).constructor, 'one class either way');
+    assert.is((refused.error as Error).message, 'a became 4, refused all the same');
+  }
+  assert.is(await req(pool, 1, { k: 'get', key: 'a' }), 4, 'the refused decision\'s add was applied');
+  await close_pool(pool);
+  pool = await start_pool(dir);
+  assert.is(await req(pool, 1, { k: 'get', key: 'a' }), 4, 'and journaled');
+  await close_pool(pool);
+});
+
 test('mailbox_depth_max: requests beyond the limit are refused at once, admitted ones complete', async () => {
   const dir = temp_dir();
   const pool = await start_pool(dir, { worker_count: 1, partition_count: 2, mailbox_depth_max: 4 });

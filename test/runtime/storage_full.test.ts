@@ -49,6 +49,8 @@ test('full tmpfs: a refused commit and the commits queued behind it fail, state 
     assert.equal(read, [{ id: read[0]!.id, ok: true, value: 5 }]);
     const refused = await host.run_batch(batch([0, { k: 'add', key: 'a', n: 1 }]));
     assert.is(failed(refused[0]!), 'StorageFullError');
+    const refusal = await host.run_batch(batch([0, { k: 'add_refused', key: 'a', n: 1 }]));
+    assert.is(failed(refusal[0]!), 'StorageFullError', 'a refusal with records is a write: refused like one');
     if (!refused[0]!.ok) assert.match(refused[0]!.error.message, new RegExp(`disk holding the data directory ${dir} has no space left`));
     assert.is(host.gauges()['storage_full_disk'], 1);
     assert.ok(host.storage_messages().length === 1);

@@ -1,0 +1,51 @@
+// The requests a partition of the ticketing node understands, and the reply each one gets: one
+// map, from which the request union (tagged on `k`), the handler table (behaviour.ts) and the
+// typed caller (src/route) are derived, so a reply that drifts from its entry fails to compile.
+// Reply types live beside the decide functions that produce them.
+import type { RequestOf } from '../runtime/behaviour.js';
+import type {
+  AvailabilityRequest, ConfirmReply, ConfirmRequest, CreateEventReply, ReleaseReply, ReleaseRequest,
+  ReserveReply, ReserveRequest,
+} from './inventory.js';
+import type {
+  ConfirmOrderReply, ConfirmOrderRequest, CreateDraftRequest, GetOrderRequest, ListOrdersRequest,
+  OrderDetails, OrderView, ScoreReply, ScoreRequest,
+} from './orders.js';
+import type {
+  AuthorizeBeginRequest, AuthorizeEndRequest, AuthorizeReply, BeginVoidReply, BeginVoidRequest,
+  CaptureReply, CaptureRequest, RefundBeginRequest, RefundReply, Settlement, SettleReply,
+  SettleRequest,
+} from './payments.js';
+import type { Availability, EventView } from './queries.js';
+
+/** `event_id` routes the request (the spec's own event_id, checked at the edge); the actor
+ *  validates `spec` itself and decides from it alone. */
+export interface CreateEventRequest { event_id: string; spec: unknown }
+export interface GetEventRequest { event_id: string }
+export interface OpenSettlementsRequest { limit: number }
+
+export interface TicketingProtocol {
+  create_event: { request: CreateEventRequest; reply: CreateEventReply };
+  get_event: { request: GetEventRequest; reply: EventView };
+  availability: { request: AvailabilityRequest; reply: Availability };
+  reserve: { request: ReserveRequest; reply: ReserveReply };
+  release: { request: ReleaseRequest; reply: ReleaseReply };
+  confirm: { request: ConfirmRequest; reply: ConfirmReply };
+  create_draft: { request: CreateDraftRequest; reply: OrderView };
+  score: { request: ScoreRequest; reply: ScoreReply };
+  confirm_order: { request: ConfirmOrderRequest; reply: ConfirmOrderReply };
+  get_order: { request: GetOrderRequest; reply: OrderDetails };
+  /** One partition's page: the caller asks every partition and merges. */
+  list_orders: { request: ListOrdersRequest; reply: OrderDetails[] };
+  authorize_begin: { request: AuthorizeBeginRequest; reply: AuthorizeReply };
+  authorize_end: { request: AuthorizeEndRequest; reply: AuthorizeReply };
+  capture: { request: CaptureRequest; reply: CaptureReply };
+  refund_begin: { request: RefundBeginRequest; reply: RefundReply };
+  settle: { request: SettleRequest; reply: SettleReply };
+  begin_void: { request: BeginVoidRequest; reply: BeginVoidReply };
+  /** One partition's owed gateway calls: the settlement loop asks every partition. */
+  open_settlements: { request: OpenSettlementsRequest; reply: Settlement[] };
+}
+
+export type TicketingKind = keyof TicketingProtocol;
+export type TicketingRequest = RequestOf<TicketingProtocol>;
