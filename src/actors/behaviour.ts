@@ -2,7 +2,7 @@
 // (protocol.ts), each typed to return its kind's reply. Loaded by worker threads by URL (see
 // src/node/pool.ts).
 import { dispatch, read, type Handlers, type PartitionBehaviour } from '../runtime/behaviour.js';
-import { apply, decide_confirm, decide_create_event, decide_reserve, type InventoryRecord } from './inventory.js';
+import { apply, decide_confirm, decide_create_event, decide_reserve, type PartitionRecord } from './inventory.js';
 import {
   decide_confirm_order, decide_create_draft, decide_release, decide_score, decide_timers, get_order,
   list_orders, next_deadline_ms,
@@ -12,12 +12,12 @@ import {
   decide_refund_begin, decide_settle, open_settlements,
 } from './payments.js';
 import { check_invariants } from './invariants.js';
-import { create_state, type InventoryState } from './partition_state.js';
+import { create_state, type PartitionState } from './partition_state.js';
 import type { TicketingProtocol, TicketingRequest } from './protocol.js';
 import { get_availability, get_event } from './queries.js';
 import { restore, snapshot } from './snapshot.js';
 
-export const handlers: Handlers<InventoryState, TicketingProtocol, InventoryRecord> = {
+export const handlers: Handlers<PartitionState, TicketingProtocol, PartitionRecord> = {
   create_event: (state, request) => decide_create_event(state, request.spec),
   get_event: (state, request) => read(get_event(state, request.event_id)),
   availability: (state, request) =>
@@ -40,7 +40,7 @@ export const handlers: Handlers<InventoryState, TicketingProtocol, InventoryReco
     read(open_settlements(state, ctx.now_ms, request.limit)),
 };
 
-export const behaviour: PartitionBehaviour<InventoryState, TicketingRequest, InventoryRecord> = {
+export const behaviour: PartitionBehaviour<PartitionState, TicketingRequest, PartitionRecord> = {
   create: create_state,
   decide: (state, request, ctx) => dispatch(handlers, state, request, ctx),
   apply,

@@ -1,6 +1,6 @@
 // An event's definition (docs/contracts.md "Event file") and its validation. Sections and rows
 // may not contain '-', because seat ids are SECTION-ROW-NUMBER.
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import { FieldTooLongError, InvalidArgumentError } from './errors.js';
 import * as L from './limits.js';
 

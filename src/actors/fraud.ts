@@ -2,7 +2,7 @@
 // reason; the score is the capped sum. The velocity signals are counted where every call passes
 // (src/purchase/fraud_signals.ts); this file only weighs them, so the same inputs always give
 // the same decision and the reasons say exactly why.
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import type { FraudDecision, FraudVerdict } from './purchase_state.js';
 
 export interface FraudSignals {

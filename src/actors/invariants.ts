@@ -1,7 +1,7 @@
 // Whole-state consistency check: O(seats + holds). Tests call it after every step; it is not
 // on the request path. Throws AssertionError naming the first broken invariant.
-import { assert } from '../runtime/assert.js';
-import { SEAT_FREE, SEAT_HELD, SEAT_SOLD, type InventoryState } from './partition_state.js';
+import { assert } from '../util/assert.js';
+import { SEAT_FREE, SEAT_HELD, SEAT_SOLD, type PartitionState } from './partition_state.js';
 import { is_open, is_sold, promo_key } from './purchase_state.js';
 
 /** A failed check. The per-seat checks call it only once they failed: naming a seat costs more
@@ -22,7 +22,7 @@ function group<T>(items: Iterable<T>, key_of: (item: T) => string): Map<string, 
   return groups;
 }
 
-export function check_invariants(state: InventoryState): void {
+export function check_invariants(state: PartitionState): void {
   let active = 0;
   // Grouped once: a scan of every hold per event made the check O(events × holds), which the
   // runtime pays on each recovery (measured in bench/check_probe.ts).
@@ -83,7 +83,7 @@ export function check_invariants(state: InventoryState): void {
 }
 
 /** Orders, payments and promo uses agree with each other and with the seats. */
-export function check_purchase_invariants(state: InventoryState): void {
+export function check_purchase_invariants(state: PartitionState): void {
   const p = state.purchase;
   const uses = new Map<string, number>();
   for (const order of p.orders.values()) {

@@ -5,7 +5,7 @@
 // hold's end does to its draft (ReleaseHold, expiry) is decided there. State types:
 // partition_state.ts. Knows nothing of threads, LMDB or gRPC.
 import { read, type DecideContext, type Decision, type OutboxEntry } from '../runtime/behaviour.js';
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import {
   EventExistsError, EventNotFoundError, HoldConfirmedError, HoldNotActiveError, HoldNotFoundError,
   FieldTooLongError, HoldsPerUserExceededError, InvalidArgumentError, SeatsPerHoldExceededError, SeatsPerUserExceededError, SeatsUnavailableError,
@@ -16,13 +16,14 @@ import * as L from './limits.js';
 import { SeatMap } from './seat_map.js';
 import { apply_purchase, is_purchase_record, type PurchaseRecord } from './purchase_records.js';
 import {
-  SEAT_FREE, SEAT_HELD, SEAT_SOLD, type EventState, type Hold, type InventoryState, type UserCount,
+  SEAT_FREE, SEAT_HELD, SEAT_SOLD, type EventState, type Hold, type PartitionState, type UserCount,
 } from './partition_state.js';
 
 /** Expired holds turned into records by one timer run; the rest wait for the next run. */
 export const expiries_per_timer_run_max = 4096;
 
-export type InventoryRecord =
+/** A journal record of a partition: the holds' records here, the purchases' in purchase_records.ts. */
+export type PartitionRecord =
   | { t: 'event_created'; spec: EventSpec }
   | { t: 'hold_created'; hold_id: string; hold_no: number; event_id: string; user_id: string; seats: number[]; at_ms: number; expires_at_ms: number; trace_id: string }
   | { t: 'hold_released'; hold_id: string; at_ms: number }
@@ -47,12 +48,12 @@ export function seats_per_hold_exceeded(requested: number): SeatsPerHoldExceeded
 }
 
 function decision<Reply>(
-  records: InventoryRecord[], reply: Reply, outbox: OutboxEntry[] = [],
-): Decision<InventoryRecord, Reply> {
+  records: PartitionRecord[], reply: Reply, outbox: OutboxEntry[] = [],
+): Decision<PartitionRecord, Reply> {
   return { records, reply, outbox };
 }
 
-export function event_of(state: InventoryState, event_id: string): EventState {
+export function event_of(state: PartitionState, event_id: string): EventState {
   const event = state.events.get(event_id);
   if (event === undefined) throw new EventNotFoundError(`event ${event_id} does not exist`);
   return event;
@@ -78,8 +79,8 @@ function list(ids: string[]): string {
 // decide: validate and choose; never mutate
 
 export function decide_create_event(
-  state: InventoryState, input: unknown,
-): Decision<InventoryRecord, CreateEventReply> {
+  state: PartitionState, input: unknown,
+): Decision<PartitionRecord, CreateEventReply> {
   const spec = validate_event_spec(input);
   const seat_count = seat_count_of(spec);
   const existing = state.events.get(spec.event_id);
@@ -92,14 +93,14 @@ export function decide_create_event(
   return decision([{ t: 'event_created', spec }], { event_id: spec.event_id, created: true, seat_count });
 }
 
-export type HoldCreatedRecord = Extract<InventoryRecord, { t: 'hold_created' }>;
+export type HoldCreatedRecord = Extract<PartitionRecord, { t: 'hold_created' }>;
 
 export interface PlannedHold { record: HoldCreatedRecord; event: EventState }
 
 /** Validates a hold of `seat_ids` for `user_id` and plans its record (ReserveTickets and
  *  CreateDraft share every rule; ConfirmOrder's retake shares the seat rules, check_seats).
  *  Changes nothing. */
-export function plan_hold(state: InventoryState, req: ReserveRequest, ctx: DecideContext): PlannedHold {
+export function plan_hold(state: PartitionState, req: ReserveRequest, ctx: DecideContext): PlannedHold {
   assert(ctx.partition === state.partition, 'request routed to its partition');
   validate_event_id(req.event_id);
   const event = event_of(state, req.event_id);
@@ -192,7 +193,7 @@ export function check_seats(
 
 /** The record of a new hold of `seats`, which passed the rules (plan_hold, check_seats). */
 export function hold_record(
-  state: InventoryState, event: EventState,
+  state: PartitionState, event: EventState,
   hold: { user_id: string; seats: number[]; ttl_s: number; trace_id: string }, ctx: DecideContext,
 ): HoldCreatedRecord {
   assert(hold.ttl_s >= L.hold_ttl_seconds_min && hold.ttl_s <= L.hold_ttl_seconds_max,
@@ -220,14 +221,14 @@ export function hold_created_event(planned: PlannedHold): OutboxEntry {
 }
 
 export function decide_reserve(
-  state: InventoryState, req: ReserveRequest, ctx: DecideContext,
-): Decision<InventoryRecord, ReserveReply> {
+  state: PartitionState, req: ReserveRequest, ctx: DecideContext,
+): Decision<PartitionRecord, ReserveReply> {
   const planned = plan_hold(state, req, ctx);
   const r = planned.record;
   return decision([r], { hold_id: r.hold_id, expires_at_ms: r.expires_at_ms }, [hold_created_event(planned)]);
 }
 
-export function hold_of(state: InventoryState, hold_id: string): Hold {
+export function hold_of(state: PartitionState, hold_id: string): Hold {
   const hold = state.holds.get(hold_id);
   if (hold === undefined) throw new HoldNotFoundError(`hold ${hold_id} does not exist (or was forgotten after it ended)`);
   return hold;
@@ -235,8 +236,8 @@ export function hold_of(state: InventoryState, hold_id: string): Hold {
 
 /** ReleaseHold's hold part: orders.ts's decide_release adds what the release does to a draft. */
 export function release_hold(
-  state: InventoryState, req: ReleaseRequest, ctx: DecideContext,
-): Decision<InventoryRecord, ReleaseReply> {
+  state: PartitionState, req: ReleaseRequest, ctx: DecideContext,
+): Decision<PartitionRecord, ReleaseReply> {
   const hold = hold_of(state, req.hold_id);
   // Someone else's hold answers like a missing one: existence must not leak.
   if (req.actor_user_id !== null && req.actor_user_id !== hold.user_id) {
@@ -251,7 +252,7 @@ export function release_hold(
     case 'active': {
       // Past its expiry the hold is expired even if the timer has not run yet.
       if (ctx.now_ms >= hold.expires_at_ms) return read({ released: false });
-      const records: InventoryRecord[] = [{ t: 'hold_released', hold_id: hold.hold_id, at_ms: ctx.now_ms }];
+      const records: PartitionRecord[] = [{ t: 'hold_released', hold_id: hold.hold_id, at_ms: ctx.now_ms }];
       const outbox: OutboxEntry[] = [{
         type: 'HoldReleased', key: hold.event_id,
         payload: { hold_id: hold.hold_id, event_id: hold.event_id, released_at_unix: Math.floor(ctx.now_ms / 1000), trace_id: hold.trace_id },
@@ -262,8 +263,8 @@ export function release_hold(
 }
 
 export function decide_confirm(
-  state: InventoryState, req: ConfirmRequest, ctx: DecideContext,
-): Decision<InventoryRecord, ConfirmReply> {
+  state: PartitionState, req: ConfirmRequest, ctx: DecideContext,
+): Decision<PartitionRecord, ConfirmReply> {
   const order_id = req.order_id;
   if (typeof order_id !== 'string' || order_id.length === 0) throw new InvalidArgumentError('order_id is required');
   if (order_id.length > L.order_id_length_max || !L.id_pattern.test(order_id)) {
@@ -305,7 +306,7 @@ export function hold_expired_event(hold: Hold, now_ms: number): OutboxEntry {
 
 /** Active holds due at `now_ms`, earliest first, at most expiries_per_timer_run_max (the rest
  *  wait for the next run). The caller journals a hold_expired record for each. */
-export function pop_due_holds(state: InventoryState, now_ms: number): Hold[] {
+export function pop_due_holds(state: PartitionState, now_ms: number): Hold[] {
   const due_holds: Hold[] = [];
   // The expiry heap is a derived index: popping stale entries here changes no journaled state.
   while (due_holds.length < expiries_per_timer_run_max) {
@@ -321,7 +322,7 @@ export function pop_due_holds(state: InventoryState, now_ms: number): Hold[] {
 }
 
 /** The holds_forgotten record of the tombstones due at `now_ms` (bounded), if any. */
-export function forget_tombstones(state: InventoryState, now_ms: number): InventoryRecord[] {
+export function forget_tombstones(state: PartitionState, now_ms: number): PartitionRecord[] {
   const forget: string[] = [];
   for (const tomb of state.tombstones) {
     if (tomb.forget_at_ms > now_ms || forget.length >= expiries_per_timer_run_max) break;
@@ -331,7 +332,7 @@ export function forget_tombstones(state: InventoryState, now_ms: number): Invent
 }
 
 /** The earliest time a hold expires or a tombstone is forgotten; null: none is due ever. */
-export function hold_deadline_ms(state: InventoryState): number | null {
+export function hold_deadline_ms(state: PartitionState): number | null {
   const expiry = state.expiry.peek_key();
   const forget = state.tombstones[0]?.forget_at_ms ?? null;
   if (expiry === null) return forget;
@@ -350,7 +351,7 @@ function new_event(spec: EventSpec): EventState {
   };
 }
 
-function end_hold(state: InventoryState, hold: Hold, status: 'released' | 'expired' | 'confirmed', at_ms: number): EventState {
+function end_hold(state: PartitionState, hold: Hold, status: 'released' | 'expired' | 'confirmed', at_ms: number): EventState {
   assert(hold.status === 'active', `only an active hold ends (hold ${hold.hold_id} is ${hold.status})`);
   const event = state.events.get(hold.event_id);
   assert(event !== undefined, 'hold belongs to an existing event');
@@ -365,7 +366,7 @@ function end_hold(state: InventoryState, hold: Hold, status: 'released' | 'expir
   return event;
 }
 
-export function apply(state: InventoryState, record: InventoryRecord): void {
+export function apply(state: PartitionState, record: PartitionRecord): void {
   if (is_purchase_record(record)) {
     apply_purchase(state.purchase, record);
     return;
@@ -384,9 +385,9 @@ export function apply(state: InventoryState, record: InventoryRecord): void {
   }
 }
 
-type HoldRecord<T extends InventoryRecord['t']> = Extract<InventoryRecord, { t: T }>;
+type HoldRecord<T extends PartitionRecord['t']> = Extract<PartitionRecord, { t: T }>;
 
-function apply_hold_created(state: InventoryState, record: HoldCreatedRecord): void {
+function apply_hold_created(state: PartitionState, record: HoldCreatedRecord): void {
   const event = state.events.get(record.event_id);
   assert(event !== undefined, 'hold on an existing event');
   assert(record.hold_no === event.next_hold_no, 'hold numbers are dense per event');
@@ -419,7 +420,7 @@ function apply_hold_created(state: InventoryState, record: HoldCreatedRecord): v
 
 /** A released or expired hold: its seats are free again, and it is remembered as a tombstone. */
 function apply_hold_freed(
-  state: InventoryState, record: HoldRecord<'hold_released' | 'hold_expired'>,
+  state: PartitionState, record: HoldRecord<'hold_released' | 'hold_expired'>,
 ): void {
   const hold = state.holds.get(record.hold_id);
   assert(hold !== undefined, 'released/expired hold exists');
@@ -435,7 +436,7 @@ function apply_hold_freed(
   state.tombstones.push({ hold_id: hold.hold_id, forget_at_ms });
 }
 
-function apply_hold_confirmed(state: InventoryState, record: HoldRecord<'hold_confirmed'>): void {
+function apply_hold_confirmed(state: PartitionState, record: HoldRecord<'hold_confirmed'>): void {
   const hold = state.holds.get(record.hold_id);
   assert(hold !== undefined, 'confirmed hold exists');
   const event = end_hold(state, hold, 'confirmed', record.at_ms);
@@ -457,7 +458,7 @@ function apply_hold_confirmed(state: InventoryState, record: HoldRecord<'hold_co
   assert(event.orders[order_no] === record.order_id, 'the order numbers its seats');
 }
 
-function apply_holds_forgotten(state: InventoryState, record: HoldRecord<'holds_forgotten'>): void {
+function apply_holds_forgotten(state: PartitionState, record: HoldRecord<'holds_forgotten'>): void {
   for (const hold_id of record.hold_ids) {
     const tomb = state.tombstones.shift();
     assert(tomb !== undefined && tomb.hold_id === hold_id,

@@ -3,17 +3,17 @@
 // timers run here. Orders build on holds: this file imports inventory.ts, never the reverse.
 // decide_* change nothing; their records go through apply() (inventory.ts → purchase_records.ts).
 import { read, type DecideContext, type Decision, type Effects, type OutboxEntry } from '../runtime/behaviour.js';
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import { IdempotencyKeyReusedError, InvalidArgumentError, OrderNotFoundError, OrderStateError, PaymentStateError } from './errors.js';
 import { score, type FraudSignals } from './fraud.js';
 import { id_random_bytes, make_id } from './ids.js';
 import {
   check_seats, event_of, expiries_per_timer_run_max, forget_tombstones, hold_created_event,
   hold_deadline_ms, hold_expired_event, hold_record, plan_hold, pop_due_holds, release_hold,
-  validate_user_id, type InventoryRecord, type ReleaseReply, type ReleaseRequest,
+  validate_user_id, type PartitionRecord, type ReleaseReply, type ReleaseRequest,
 } from './inventory.js';
 import * as L from './limits.js';
-import type { EventState, Hold, InventoryState } from './partition_state.js';
+import type { EventState, Hold, PartitionState } from './partition_state.js';
 import { check_promo, price, usable_promo } from './pricing.js';
 import { is_sold, promo_key, type Order, type Payment } from './purchase_state.js';
 
@@ -68,7 +68,7 @@ export function order_view(order: Order, overrides: Partial<Pick<Order, 'status'
 }
 
 /** The order, if it exists and `actor` may see it; someone else's answers like a missing one. */
-export function owned_order(state: InventoryState, order_id: string, actor_user_id: string | null): Order {
+export function owned_order(state: PartitionState, order_id: string, actor_user_id: string | null): Order {
   const order = state.purchase.orders.get(order_id);
   if (order === undefined || (actor_user_id !== null && actor_user_id !== order.user_id)) {
     throw new OrderNotFoundError(`order ${order_id} does not exist`);
@@ -84,8 +84,8 @@ function validate_idempotency_key(key: unknown, field: string): string {
 }
 
 export function decide_create_draft(
-  state: InventoryState, req: CreateDraftRequest, ctx: DecideContext,
-): Decision<InventoryRecord, OrderView> {
+  state: PartitionState, req: CreateDraftRequest, ctx: DecideContext,
+): Decision<PartitionRecord, OrderView> {
   const user_id = validate_user_id(req.user_id);
   const key = validate_idempotency_key(req.idempotency_key, 'idempotency_key');
   const promo_code = req.promo_code;
@@ -117,7 +117,7 @@ export function decide_create_draft(
   const order_id = make_id('order', state.partition, ctx.random_bytes(id_random_bytes));
   assert(!state.purchase.orders.has(order_id), 'order ids never collide');
   assert(promo === null || priced.total_micros <= priced.subtotal_micros, 'a promo never raises the price');
-  const records: InventoryRecord[] = [planned.record, {
+  const records: PartitionRecord[] = [planned.record, {
     t: 'order_created', order_id, event_id: spec.event_id, user_id, hold_id: planned.record.hold_id,
     hold_expires_at_ms: planned.record.expires_at_ms, seats: planned.record.seats, subtotal_micros: priced.subtotal_micros,
     total_micros: priced.total_micros, currency: spec.currency, promo_code, draft_key, at_ms: ctx.now_ms, trace_id: req.trace_id,
@@ -130,8 +130,8 @@ export function decide_create_draft(
 }
 
 export function decide_score(
-  state: InventoryState, req: ScoreRequest, ctx: DecideContext,
-): Decision<InventoryRecord, ScoreReply> {
+  state: PartitionState, req: ScoreRequest, ctx: DecideContext,
+): Decision<PartitionRecord, ScoreReply> {
   const order = owned_order(state, req.order_id, null);
   if (order.user_id !== req.user_id) throw new InvalidArgumentError(`order ${req.order_id} is not an order of user_id ${req.user_id}`);
   const fraud = score(req.signals, { total_micros: order.total_micros, seat_count: order.seats.length }, ctx.now_ms);
@@ -150,8 +150,8 @@ function order_confirmed_event(order: Order, now_ms: number): OutboxEntry {
 }
 
 export function decide_confirm_order(
-  state: InventoryState, req: ConfirmOrderRequest, ctx: DecideContext,
-): Decision<InventoryRecord, ConfirmOrderReply> {
+  state: PartitionState, req: ConfirmOrderRequest, ctx: DecideContext,
+): Decision<PartitionRecord, ConfirmOrderReply> {
   const order = owned_order(state, req.order_id, req.actor_user_id);
   const payment = state.purchase.payments.get(req.payment_id);
   if (payment === undefined || payment.order_id !== order.order_id) {
@@ -176,7 +176,7 @@ export function decide_confirm_order(
   // A draft's hold stays active until its end ends the draft (end_draft, same decision).
   assert(live || order.status === 'EXPIRED', 'a draft has its active hold');
   if (live && ctx.now_ms < hold.expires_at_ms) {
-    const records: InventoryRecord[] = [
+    const records: PartitionRecord[] = [
       { t: 'hold_confirmed', hold_id: hold.hold_id, order_id: order.order_id, at_ms: ctx.now_ms },
     ];
     return sell(order, payment, hold, { records, outbox: [] }, ctx.now_ms);
@@ -187,8 +187,8 @@ export function decide_confirm_order(
 /** Sells `order` the seats of `hold` (confirmed by `d.records` already) and says to capture. */
 function sell(
   order: Order, payment: Payment, hold: { hold_id: string; expires_at_ms: number },
-  d: { records: InventoryRecord[]; outbox: OutboxEntry[] }, now_ms: number,
-): Decision<InventoryRecord, ConfirmOrderReply> {
+  d: { records: PartitionRecord[]; outbox: OutboxEntry[] }, now_ms: number,
+): Decision<PartitionRecord, ConfirmOrderReply> {
   assert(d.records.at(-1)?.t === 'hold_confirmed', 'the seats are allocated before the sale');
   d.records.push({
     t: 'order_confirmed', order_id: order.order_id, payment_id: payment.payment_id,
@@ -209,10 +209,10 @@ function sell(
  * `lapsed`: the draft's hold when its timer has not run yet; it is expired here, with the draft.
  */
 function decide_retake(
-  state: InventoryState, order: Order, payment: Payment, lapsed: Hold | null, ctx: DecideContext,
-): Decision<InventoryRecord, ConfirmOrderReply> {
+  state: PartitionState, order: Order, payment: Payment, lapsed: Hold | null, ctx: DecideContext,
+): Decision<PartitionRecord, ConfirmOrderReply> {
   const event = event_of(state, order.event_id);
-  const records: InventoryRecord[] = [];
+  const records: PartitionRecord[] = [];
   const outbox: OutboxEntry[] = [];
   if (lapsed !== null) {
     records.push({ t: 'hold_expired', hold_id: lapsed.hold_id, at_ms: ctx.now_ms });
@@ -250,7 +250,7 @@ function decide_retake(
  * never counts as an active hold.
  */
 function retake_refusal(
-  state: InventoryState, event: EventState, order: Order, lapsed: Hold | null, now_ms: number,
+  state: PartitionState, event: EventState, order: Order, lapsed: Hold | null, now_ms: number,
 ): string | null {
   const seats = check_seats(event, order.user_id, order.seats, lapsed);
   if (seats.taken.length > 0) {
@@ -273,7 +273,7 @@ function retake_refusal(
   return promo.k === 'expired' ? promo.message : null;
 }
 
-export function order_details(state: InventoryState, order: Order): OrderDetails {
+export function order_details(state: PartitionState, order: Order): OrderDetails {
   const event = event_of(state, order.event_id);
   const payment: Payment | undefined = state.purchase.payments.get(order.payment_id !== '' ? order.payment_id : order.payment_ids.at(-1) ?? '');
   return {
@@ -295,13 +295,13 @@ export function order_details(state: InventoryState, order: Order): OrderDetails
   };
 }
 
-export function get_order(state: InventoryState, req: GetOrderRequest): OrderDetails {
+export function get_order(state: PartitionState, req: GetOrderRequest): OrderDetails {
   return order_details(state, owned_order(state, req.order_id, req.actor_user_id));
 }
 
 /** The user's orders in this partition, newest first, strictly before the cursor (created_ms,
  *  order_id), at most `limit`. The caller merges partitions. */
-export function list_orders(state: InventoryState, req: ListOrdersRequest): OrderDetails[] {
+export function list_orders(state: PartitionState, req: ListOrdersRequest): OrderDetails[] {
   assert(req.limit > 0 && req.limit <= L.list_orders_page_max, 'page size within list_orders_page_max');
   const ids = state.purchase.orders_by_user.get(req.user_id) ?? [];
   const found: Order[] = [];
@@ -333,14 +333,14 @@ export function newest_first(a: OrderDetails, b: OrderDetails): number {
  *  (voiding any authorization it has) or expired (an authorization stays confirmable for
  *  authorization_grace_ms: ConfirmOrder may retake free seats). */
 export function end_draft(
-  state: InventoryState, hold_id: string, t: 'order_cancelled' | 'order_expired', now_ms: number,
-): InventoryRecord[] {
+  state: PartitionState, hold_id: string, t: 'order_cancelled' | 'order_expired', now_ms: number,
+): PartitionRecord[] {
   const order_id = state.purchase.order_by_hold.get(hold_id);
   if (order_id === undefined) return [];
   const order = state.purchase.orders.get(order_id);
   assert(order !== undefined && order.hold_id === hold_id, 'a hold\'s order carries it');
   if (order.status !== 'DRAFT') return [];
-  const records: InventoryRecord[] = [{ t, order_id, at_ms: now_ms }];
+  const records: PartitionRecord[] = [{ t, order_id, at_ms: now_ms }];
   if (t === 'order_cancelled') {
     for (const payment_id of order.payment_ids) {
       const payment = state.purchase.payments.get(payment_id);
@@ -355,8 +355,8 @@ export function end_draft(
 /** ReleaseHold: the hold's seats go free (inventory.ts's release_hold), and releasing a draft's
  *  hold cancels the draft; an authorization it had is voided. */
 export function decide_release(
-  state: InventoryState, req: ReleaseRequest, ctx: DecideContext,
-): Decision<InventoryRecord, ReleaseReply> {
+  state: PartitionState, req: ReleaseRequest, ctx: DecideContext,
+): Decision<PartitionRecord, ReleaseReply> {
   const released = release_hold(state, req, ctx);
   const record = released.records[0];
   if (record === undefined) return released;
@@ -381,9 +381,9 @@ function order_expired_event(order: Order, now_ms: number): OutboxEntry {
  *  them; tombstones, idempotency keys and ended orders past their retention are forgotten.
  *  Every sweep is bounded, so a run after a long outage stays short; the host runs again. */
 export function decide_timers(
-  state: InventoryState, ctx: DecideContext,
-): Effects<InventoryRecord> {
-  const records: InventoryRecord[] = [];
+  state: PartitionState, ctx: DecideContext,
+): Effects<PartitionRecord> {
+  const records: PartitionRecord[] = [];
   const outbox: OutboxEntry[] = [];
   for (const hold of pop_due_holds(state, ctx.now_ms)) {
     records.push({ t: 'hold_expired', hold_id: hold.hold_id, at_ms: ctx.now_ms });
@@ -403,7 +403,7 @@ export function decide_timers(
 }
 
 /** The idempotency_forgotten record of the keys past retention at `now_ms` (bounded), if any. */
-function forget_idempotency_keys(state: InventoryState, now_ms: number): InventoryRecord[] {
+function forget_idempotency_keys(state: PartitionState, now_ms: number): PartitionRecord[] {
   const keys: string[] = [];
   for (const key of state.purchase.idempotency_queue) {
     const entry = state.purchase.idempotency.get(key);
@@ -416,7 +416,7 @@ function forget_idempotency_keys(state: InventoryState, now_ms: number): Invento
 
 /** The orders_forgotten record of the ended orders past retention at `now_ms` (bounded), if any:
  *  each leaves the queue; only those still ended and settled are forgotten. */
-function forget_ended_orders(state: InventoryState, now_ms: number): InventoryRecord[] {
+function forget_ended_orders(state: PartitionState, now_ms: number): PartitionRecord[] {
   let dequeued = 0;
   const order_ids: string[] = [];
   for (const entry of state.purchase.ended_orders) {
@@ -434,7 +434,7 @@ function forget_ended_orders(state: InventoryState, now_ms: number): InventoryRe
 }
 
 /** When the timers must run next (the host arms one timer); null: nothing is ever due. */
-export function next_deadline_ms(state: InventoryState): number | null {
+export function next_deadline_ms(state: PartitionState): number | null {
   const p = state.purchase;
   const candidates = [
     hold_deadline_ms(state),

@@ -1,7 +1,7 @@
 // The state of one partition: the seat inventory of its events, their holds, and the orders and
 // payments of those events (purchase_state.ts). Only apply() (inventory.ts, purchase_records.ts)
 // changes it; snapshot.ts writes and rebuilds it. Types and the empty state only: no rules here.
-import { MinHeap } from '../runtime/heap.js';
+import { MinHeap } from '../util/heap.js';
 import type { EventSpec } from './event_spec.js';
 import { create_purchase_state, type PurchaseState } from './purchase_state.js';
 import type { SeatMap } from './seat_map.js';
@@ -43,7 +43,7 @@ export interface Hold {
   trace_id: string;
 }
 
-export interface InventoryState {
+export interface PartitionState {
   partition: number;
   events: Map<string, EventState>;
   holds: Map<string, Hold>;
@@ -56,7 +56,7 @@ export interface InventoryState {
   purchase: PurchaseState;
 }
 
-export function create_state(partition: number): InventoryState {
+export function create_state(partition: number): PartitionState {
   return {
     partition, events: new Map(), holds: new Map(), expiry: new MinHeap(), tombstones: [],
     active_holds: 0, purchase: create_purchase_state(),

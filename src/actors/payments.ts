@@ -7,17 +7,17 @@
 import {
   read, refuse, type DecideContext, type Decision, type OutboxEntry,
 } from '../runtime/behaviour.js';
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import {
   IdempotencyKeyReusedError, InvalidArgumentError, OrderStateError, PaymentNotFoundError, PaymentsPerOrderExceededError, RefundsPerPaymentExceededError,
   PaymentStateError, RefundExceedsCapturedError,
 } from './errors.js';
 import { score, type FraudSignals } from './fraud.js';
 import { id_random_bytes, make_id } from './ids.js';
-import type { InventoryRecord } from './inventory.js';
+import type { PartitionRecord } from './inventory.js';
 import * as L from './limits.js';
 import { owned_order } from './orders.js';
-import type { InventoryState } from './partition_state.js';
+import type { PartitionState } from './partition_state.js';
 import { is_sold, type Order, type Payment } from './purchase_state.js';
 
 export interface AuthorizeBeginRequest {
@@ -59,14 +59,14 @@ export interface Settlement {
   begin: boolean;
 }
 
-function payment_of(state: InventoryState, payment_id: string): Payment {
+function payment_of(state: PartitionState, payment_id: string): Payment {
   const payment = state.purchase.payments.get(payment_id);
   if (payment === undefined) throw new PaymentNotFoundError(`payment ${payment_id} does not exist`);
   return payment;
 }
 
 /** A payment whose order `actor` owns; someone else's answers like a missing one. */
-function owned_payment(state: InventoryState, payment_id: string, actor_user_id: string | null): { payment: Payment; order: Order } {
+function owned_payment(state: PartitionState, payment_id: string, actor_user_id: string | null): { payment: Payment; order: Order } {
   const payment = payment_of(state, payment_id);
   const order = state.purchase.orders.get(payment.order_id);
   assert(order !== undefined, 'a payment has its order');
@@ -85,7 +85,7 @@ function authorize_view(payment: Payment): AuthorizeView {
   );
 }
 
-function idempotent<T>(state: InventoryState, key: string, fingerprint: string): T | undefined {
+function idempotent<T>(state: PartitionState, key: string, fingerprint: string): T | undefined {
   if (key === '') return undefined;
   const entry = state.purchase.idempotency.get(key);
   if (entry === undefined) return undefined;
@@ -101,8 +101,8 @@ function check_money(amount_micros: number, currency: string, min: 0 | 1): void 
 }
 
 export function decide_authorize_begin(
-  state: InventoryState, req: AuthorizeBeginRequest, ctx: DecideContext,
-): Decision<InventoryRecord, AuthorizeReply> {
+  state: PartitionState, req: AuthorizeBeginRequest, ctx: DecideContext,
+): Decision<PartitionRecord, AuthorizeReply> {
   const order = owned_order(state, req.order_id, req.actor_user_id);
   check_money(req.amount_micros, req.currency, 0);
   const fingerprint = `authorize|${order.order_id}|${req.amount_micros}|${req.currency}`;
@@ -133,7 +133,7 @@ export function decide_authorize_begin(
   if (order.payment_ids.length >= L.payments_per_order_max) {
     throw new PaymentsPerOrderExceededError(`order ${order.order_id} already had ${order.payment_ids.length} payment attempts (payments_per_order_max); create a new draft`);
   }
-  const records: InventoryRecord[] = [];
+  const records: PartitionRecord[] = [];
   // The latest recorded decision counts; without one, Authorize scores with what it knows.
   let fraud = order.fraud;
   const scored = fraud === null;
@@ -154,8 +154,8 @@ export function decide_authorize_begin(
 }
 
 export function decide_authorize_end(
-  state: InventoryState, req: AuthorizeEndRequest, ctx: DecideContext,
-): Decision<InventoryRecord, AuthorizeReply> {
+  state: PartitionState, req: AuthorizeEndRequest, ctx: DecideContext,
+): Decision<PartitionRecord, AuthorizeReply> {
   const payment = payment_of(state, req.payment_id);
   if (payment.status !== 'PENDING') {
     // Settled meanwhile (a retry's call answered first, or the pending payment was voided).
@@ -172,7 +172,7 @@ export function decide_authorize_end(
       reply: { k: 'done', reply: { payment_id: payment.payment_id, status: 'DECLINED', authorized_at_unix: 0 } } satisfies AuthorizeReply,
     };
   }
-  const records: InventoryRecord[] = [{ t: 'payment_authorized', payment_id: payment.payment_id, gateway_ref: req.outcome.gateway_ref, at_ms: ctx.now_ms }];
+  const records: PartitionRecord[] = [{ t: 'payment_authorized', payment_id: payment.payment_id, gateway_ref: req.outcome.gateway_ref, at_ms: ctx.now_ms }];
   if (order.status === 'CANCELLED') {
     // The buyer released the seats while the gateway answered: keep no authorization.
     records.push({ t: 'payment_voiding', payment_id: payment.payment_id, at_ms: ctx.now_ms });
@@ -186,8 +186,8 @@ export function decide_authorize_end(
 }
 
 export function decide_capture(
-  state: InventoryState, req: CaptureRequest,
-): Decision<InventoryRecord, CaptureReply> {
+  state: PartitionState, req: CaptureRequest,
+): Decision<PartitionRecord, CaptureReply> {
   const { payment } = owned_payment(state, req.payment_id, req.actor_user_id);
   let reply: CaptureReply;
   switch (payment.status) {
@@ -209,8 +209,8 @@ export function decide_capture(
 }
 
 export function decide_refund_begin(
-  state: InventoryState, req: RefundBeginRequest, ctx: DecideContext,
-): Decision<InventoryRecord, RefundReply> {
+  state: PartitionState, req: RefundBeginRequest, ctx: DecideContext,
+): Decision<PartitionRecord, RefundReply> {
   const payment = payment_of(state, req.payment_id);
   check_money(req.amount_micros, req.currency, 1);
   const fingerprint = `refund|${payment.payment_id}|${req.amount_micros}|${req.currency}`;
@@ -240,21 +240,21 @@ export function decide_refund_begin(
   assert(req.amount_micros > 0 && req.amount_micros <= refundable, 'the refund fits what is left');
   const refund_id = make_id('refund', state.partition, ctx.random_bytes(id_random_bytes));
   assert(!state.purchase.payment_by_refund.has(refund_id), 'refund ids never collide');
-  const records: InventoryRecord[] = [{ t: 'refund_started', refund_id, payment_id: payment.payment_id, amount_micros: req.amount_micros, idempotency_key: req.idempotency_key, at_ms: ctx.now_ms }];
+  const records: PartitionRecord[] = [{ t: 'refund_started', refund_id, payment_id: payment.payment_id, amount_micros: req.amount_micros, idempotency_key: req.idempotency_key, at_ms: ctx.now_ms }];
   if (req.idempotency_key !== '') records.push({ t: 'idempotency_stored', key: req.idempotency_key, fingerprint, reply: { refund_id }, at_ms: ctx.now_ms });
   return { records, outbox: [], reply: { k: 'call', refund_id, payment_id: payment.payment_id, gateway_ref: payment.gateway_ref, amount_micros: req.amount_micros } };
 }
 
 /** Records the gateway's completion of a capture, void or refund. Repeats change nothing. */
 export function decide_settle(
-  state: InventoryState, req: SettleRequest, ctx: DecideContext,
-): Decision<InventoryRecord, SettleReply> {
+  state: PartitionState, req: SettleRequest, ctx: DecideContext,
+): Decision<PartitionRecord, SettleReply> {
   const payment = payment_of(state, req.payment_id);
   const order = state.purchase.orders.get(payment.order_id);
   assert(order !== undefined, 'a payment has its order');
   // Money moves only for what was decided: a capture for a sold order, a void for one that is not.
   assert(payment.status !== 'CAPTURING' || is_sold(order), 'a capture in flight belongs to a sold order');
-  const records: InventoryRecord[] = [];
+  const records: PartitionRecord[] = [];
   const outbox: OutboxEntry[] = [];
   const at_unix = Math.floor(ctx.now_ms / 1000);
   switch (req.action) {
@@ -293,7 +293,7 @@ export function decide_settle(
   }
 }
 
-function void_due(state: InventoryState, payment: Payment, now_ms: number): boolean {
+function void_due(state: PartitionState, payment: Payment, now_ms: number): boolean {
   const order = state.purchase.orders.get(payment.order_id)!;
   if (payment.status === 'PENDING') return now_ms - payment.created_ms >= L.authorization_pending_ms_max;
   if (payment.status !== 'AUTHORIZED') return false;
@@ -306,8 +306,8 @@ function void_due(state: InventoryState, payment: Payment, now_ms: number): bool
 /** Journals VOIDING for a payment the settlement loop found due (re-checked here: ConfirmOrder
  *  may have used the authorization meanwhile). */
 export function decide_begin_void(
-  state: InventoryState, req: BeginVoidRequest, ctx: DecideContext,
-): Decision<InventoryRecord, BeginVoidReply> {
+  state: PartitionState, req: BeginVoidRequest, ctx: DecideContext,
+): Decision<PartitionRecord, BeginVoidReply> {
   const payment = payment_of(state, req.payment_id);
   if (!void_due(state, payment, ctx.now_ms)) {
     return read({ voiding: payment.status === 'VOIDING', gateway_ref: payment.gateway_ref });
@@ -317,7 +317,7 @@ export function decide_begin_void(
 
 /** Gateway calls still owed by this partition: unfinished captures, voids and refunds, and
  *  authorizations due to be voided. Only open payments are looked at. */
-export function open_settlements(state: InventoryState, now_ms: number, limit: number): Settlement[] {
+export function open_settlements(state: PartitionState, now_ms: number, limit: number): Settlement[] {
   assert(limit > 0 && limit <= L.settlements_per_request_max, 'settlement batch bounded');
   const out: Settlement[] = [];
   for (const payment_id of state.purchase.open_payments) {

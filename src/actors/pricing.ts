@@ -1,6 +1,6 @@
 // Prices seats from the event's tiers and applies a promo code. Exact integer micros: BigInt
 // where a product could pass 2^53, and a total that would not be a safe integer is refused.
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import { InvalidArgumentError, PromoUnavailableError } from './errors.js';
 import type { EventSpec, PromoSpec } from './event_spec.js';
 import type { SeatMap } from './seat_map.js';

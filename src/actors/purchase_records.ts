@@ -1,6 +1,6 @@
 // Journal records of purchases and the only code that applies them. Like inventory.ts's
 // apply(), the same function runs live and on replay.
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import * as L from './limits.js';
 import {
   index_order, is_open, promo_key, type FraudDecision, type Order, type Payment, type PurchaseState,

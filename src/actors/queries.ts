@@ -1,8 +1,8 @@
 // Read-only answers about an event: its definition and its availability.
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import { EventNotFoundError, InvalidArgumentError } from './errors.js';
 import { seat_count_of, validate_event_id, type EventSpec } from './event_spec.js';
-import { SEAT_FREE, SEAT_HELD, SEAT_SOLD, type InventoryState } from './partition_state.js';
+import { SEAT_FREE, SEAT_HELD, SEAT_SOLD, type PartitionState } from './partition_state.js';
 import { availability_seat_ids_max } from './limits.js';
 
 export interface SectionAvailability { name: string; free: number; held: number; sold: number; free_seat_ids: string[] }
@@ -11,14 +11,14 @@ export interface Availability { event_id: string; free: number; held: number; so
 /** GetEvent's answer: the definition as created, with its seat count. */
 export type EventView = EventSpec & { seat_count: number };
 
-export function get_event(state: InventoryState, event_id: string): EventView {
+export function get_event(state: PartitionState, event_id: string): EventView {
   validate_event_id(event_id);
   const event = state.events.get(event_id);
   if (event === undefined) throw new EventNotFoundError(`event ${event_id} does not exist`);
   return { ...event.spec, seat_count: seat_count_of(event.spec) };
 }
 
-export function get_availability(state: InventoryState, event_id: string, section_name: string): Availability {
+export function get_availability(state: PartitionState, event_id: string, section_name: string): Availability {
   validate_event_id(event_id);
   const event = state.events.get(event_id);
   if (event === undefined) throw new EventNotFoundError(`event ${event_id} does not exist`);

@@ -1,7 +1,7 @@
 // Seat ids <-> dense seat indices for one event. Seats are numbered section by section, row by
 // row, so a section is a contiguous index range and state fits in typed arrays (bytes per seat,
 // not objects per seat).
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import type { EventSpec } from './event_spec.js';
 import { seat_id_length_max } from './limits.js';
 

@@ -1,10 +1,10 @@
 // Snapshot = the journaled facts only (event specs, seat arrays, holds, tombstones). Everything
 // derivable (seat maps, user counts, expiry heap, order numbers) is rebuilt on restore, so the
 // snapshot cannot disagree with itself.
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import type { EventSpec } from './event_spec.js';
 import {
-  create_state, SEAT_HELD, SEAT_SOLD, type EventState, type Hold, type InventoryState,
+  create_state, SEAT_HELD, SEAT_SOLD, type EventState, type Hold, type PartitionState,
 } from './partition_state.js';
 import { SeatMap } from './seat_map.js';
 import { index_order, is_open, promo_key, type IdempotencyEntry, type Order, type Payment } from './purchase_state.js';
@@ -29,7 +29,7 @@ export interface InventorySnapshot {
   ended_orders: { order_id: string; forget_at_ms: number }[];
 }
 
-export function snapshot(state: InventoryState): InventorySnapshot {
+export function snapshot(state: PartitionState): InventorySnapshot {
   const events: EventSnapshot[] = [];
   for (const e of state.events.values()) {
     events.push({ spec: e.spec, seat_state: e.seat_state, seat_owner: e.seat_owner, orders: e.orders, next_hold_no: e.next_hold_no });
@@ -43,7 +43,7 @@ export function snapshot(state: InventoryState): InventorySnapshot {
   };
 }
 
-export function restore(partition: number, raw: unknown): InventoryState {
+export function restore(partition: number, raw: unknown): PartitionState {
   const snap = raw as InventorySnapshot;
   assert(snap.version === 2, 'snapshot version known');
   const state = create_state(partition);

@@ -10,7 +10,7 @@
 import { createHmac, createPublicKey, randomBytes, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import { UnauthenticatedError } from './errors.js';
 
 export const roles = ['customer', 'service', 'admin'] as const;
@@ -174,12 +174,4 @@ function check_times(payload: Record<string, unknown>, now_ms: number, lifetime_
   if (exp - now > lifetime_seconds_max + token_clock_skew_seconds) {
     throw new UnauthenticatedError(`bearer token expires ${Math.ceil(exp - now)} s from now, above the ${cap}: mint a shorter-lived one`, 'lifetime');
   }
-}
-
-/** Parses "1h", "30m", "90s", "2d" or a number of seconds. */
-export function parse_duration_seconds(text: string): number {
-  const match = /^([0-9]{1,9})([smhd]?)$/.exec(text);
-  if (match === null) throw new Error(`bad duration ${JSON.stringify(text)} (use e.g. 90s, 30m, 1h, 2d)`);
-  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'];
-  return Number(match[1]) * unit;
 }

@@ -3,10 +3,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import {
-  load_secret, parse_duration_seconds, roles, sign_token, token_lifetime_seconds_min,
+  load_secret, roles, sign_token, token_lifetime_seconds_min,
   token_ttl_seconds_max, type Role,
 } from '../auth/token.js';
 import { load_definitions } from '../grpc/proto.js';
+import { parse_duration_seconds } from '../util/duration.js';
 import { load_tls } from '../grpc/tls.js';
 import { connection_limit_names, type ConnectionLimitConfig } from '../grpc/connections.js';
 import { backup } from '../ops/backup.js';

@@ -1,6 +1,6 @@
 // `ticketing serve` flags of the outbox and its Kafka emitter (README "Kafka"). What is not
 // given keeps serve_defaults (src/node/config.ts).
-import { parse_duration_seconds } from '../auth/token.js';
+import { parse_duration_seconds } from '../util/duration.js';
 import { kafka_send_unanswered_ms_limit, kafka_send_unanswered_ms_min } from '../kafka/emitter.js';
 import { kafka_timeout_ms_max, kafka_timeout_ms_min } from '../kafka/sink.js';
 import type { OutboxConfig } from '../kafka/start.js';

@@ -19,7 +19,7 @@ import { constants as http2_constants, type Http2Stream } from 'node:http2';
 import { createServer as create_tls_server } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.js';
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import type { LoadedTls } from './tls.js';
 
 export interface ConnectionLimitConfig {

@@ -11,7 +11,7 @@
 // Only names change: the wire format is unaffected.
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { createRequire } from 'node:module';
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 
 const require = createRequire(import.meta.url);
 interface FieldProto { name: string; label: number; typeName: string }

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { VerificationKeys } from '../auth/token.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Purchases } from '../purchase/purchases.js';
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import type { WorkerPool } from '../runtime/pool.js';
 import { catalog_service } from './catalog_service.js';
 import { ConnectionGuard, type ConnectionLimitConfig } from './connections.js';

@@ -12,7 +12,7 @@
 // new key gets); a key evicted sooner comes back with a full bucket, which is at most one extra
 // burst for a caller able to make keys_max other keys active in between. With keys_max
 // 100,000 a bucket costs ~100-150 bytes (key string, entry, Map slot): ~15 MB at worst.
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 
 export interface TokenBucketOptions {
   /** Tokens added per second (> 0). */

@@ -12,7 +12,7 @@ import {
 } from '../actors/errors.js';
 import { ForbiddenError, UnauthenticatedError } from '../auth/errors.js';
 import { GatewayUnavailableError } from '../purchase/errors.js';
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import { MailboxFullError, ShuttingDownError, WorkerUnavailableError } from '../runtime/errors.js';
 import { StorageFullError } from '../runtime/storage.js';
 import { DeadlineCappedError, RateLimitedError } from './errors.js';

@@ -24,7 +24,7 @@
 // rows, price tiers and a promo code (211 bytes), against ~7.5 µs and ~35 µs for proto-loader's
 // decode + toObject of the same bytes: the check adds about a seventh to deserialization.
 import type protobuf from 'protobufjs';
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 
 /** Deepest nesting of messages accepted (protobuf's usual recursion limit). */
 export const message_depth_max = 100;

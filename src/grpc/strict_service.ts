@@ -11,7 +11,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { createRequire } from 'node:module';
 import protobuf from 'protobufjs';
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import { check_message, describe_fault, plan_of, type Fault, type MessagePlan } from './strict_decode.js';
 
 const require = createRequire(import.meta.url);

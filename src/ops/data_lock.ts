@@ -24,7 +24,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 
 export const lock_key_file = 'lock.key';
 /** Who holds the lock, for people (`cat DIR/holder.json`); removed when the holder stops cleanly. */

@@ -3,7 +3,7 @@
 // only: a restart forgets at most an hour of velocity, and the rules that read these counts
 // are in src/actors/fraud.ts. Every structure is bounded: keys (oldest evicted first),
 // timestamps per key, users per ip or device.
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import type { FraudSignals } from '../actors/fraud.js';
 
 export interface FraudSignalLimits {

@@ -10,7 +10,7 @@ import {
   newest_first, type ListOrdersRequest, type OrderDetails, type OrderView,
 } from '../actors/orders.js';
 import type { AuthorizeView, RefundView, Settlement } from '../actors/payments.js';
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import type { Router } from '../route/router.js';
 import { GatewayUnavailableError } from './errors.js';
 import type { FraudSignalTracker } from './fraud_signals.js';

@@ -3,7 +3,7 @@
 // operation, and so tests can check that money moved exactly once. `outage` makes every call fail
 // as a gateway outage would.
 import { createHash } from 'node:crypto';
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import { GatewayUnavailableError } from './errors.js';
 import type { AuthorizeCall, AuthorizeResult, PaymentGateway, SettleCall } from './gateway.js';
 

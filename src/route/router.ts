@@ -7,7 +7,7 @@
 // (src/purchase) both drive it.
 import { partition_of_id } from '../actors/ids.js';
 import type { TicketingProtocol, TicketingRequest } from '../actors/protocol.js';
-import { assert } from '../runtime/assert.js';
+import { assert } from '../util/assert.js';
 import { ProtocolClient, type RequestSink } from '../runtime/client.js';
 import { partition_of } from '../runtime/partition.js';
 

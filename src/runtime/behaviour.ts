@@ -2,7 +2,7 @@
 // threads, mailboxes, durability and timers; a behaviour owns meaning. A behaviour's decide()
 // must not mutate state: every change is a record passed to apply(), so replaying the journal
 // after a crash runs exactly the code that ran the first time.
-import { assert } from './assert.js';
+import { assert } from '../util/assert.js';
 import type { Rejection } from './errors.js';
 
 export interface DecideContext {

@@ -1,7 +1,7 @@
 // The main thread's typed side of a behaviour's protocol: call(partition, kind, request) sends
 // `{ k: kind, ...request }` to the partition and resolves with that kind's reply type. Generic
 // over the protocol: which partition owns a request is the caller's business (src/route).
-import { assert } from './assert.js';
+import { assert } from '../util/assert.js';
 import type { Protocol, RequestFor } from './behaviour.js';
 
 /** Where requests go: WorkerPool.request, or an in-process host in tests. */

@@ -1,7 +1,7 @@
 // Failure modes of the runtime itself (threads, mailboxes, shutdown). One class per mode with a
 // fixed name; src/grpc maps the classes to status codes in one table. These carry no ticket
 // meaning.
-import { assert } from './assert.js';
+import { assert } from '../util/assert.js';
 
 export class RuntimeError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -3,7 +3,7 @@
 // partition touched, and releases the batch's replies only once every one of those commits is
 // durable and every earlier batch's replies have left. Knows nothing of what the state means.
 import { randomBytes } from 'node:crypto';
-import { assert } from './assert.js';
+import { assert } from '../util/assert.js';
 import type {
   DecideContext, Decision, Effects, OutboxEntry, PartitionBehaviour,
 } from './behaviour.js';

@@ -1,7 +1,7 @@
 // The outbox as seen from outside the worker that owns it: what the main thread sends to read a
 // bounded batch of a worker's outbox entries, to acknowledge (delete) or park them, and the cap a
 // worker enforces on its own outbox. Ticket-agnostic: type, key and payload mean nothing here.
-import { assert } from './assert.js';
+import { assert } from '../util/assert.js';
 import type { OutboxEntry } from './behaviour.js';
 
 /** An outbox entry as stored (store_outbox.ts) and read back (store_reader.ts, the emitter). */

@@ -1,4 +1,4 @@
-import { assert } from './assert.js';
+import { assert } from '../util/assert.js';
 
 export const partition_count_default = 64;
 export const partition_count_max = 4096;

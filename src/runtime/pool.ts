@@ -4,7 +4,7 @@
 // requests, followed by a restart that recovers the partitions from disk.
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { assert } from './assert.js';
+import { assert } from '../util/assert.js';
 import { packr } from './codec.js';
 import {
   MailboxFullError, reviver, type RuntimeError, ShuttingDownError, WorkerUnavailableError, type WireError,

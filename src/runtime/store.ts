@@ -1,7 +1,7 @@
 // A partition's durable state in its store (the LMDB environment and its keys: store_env.ts):
 // the journal of its commits and the snapshot that covers their prefix, written together with
 // the commit's outbox entries (whose lifecycle is store_outbox.ts's) in one transaction.
-import { assert } from './assert.js';
+import { assert } from '../util/assert.js';
 import type { OutboxEntry } from './behaviour.js';
 import { packr } from './codec.js';
 import type { OutboxTrimmed, PartitionOutboxCap } from './outbox.js';

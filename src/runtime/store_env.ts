@@ -16,7 +16,7 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { assert } from './assert.js';
+import { assert } from '../util/assert.js';
 import { commit_error_code, StoreCommitError } from './storage.js';
 
 /** Default of --store-map-bytes: the most one store's live data may take. lmdb-js grows the

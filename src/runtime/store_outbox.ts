@@ -6,7 +6,7 @@
 // a crash before that transaction only means those entries are delivered again (duplicates with
 // the same event id, never a loss).
 import type { RangeOptions, RootDatabase } from 'lmdb';
-import { assert } from './assert.js';
+import { assert } from '../util/assert.js';
 import type { OutboxEntry } from './behaviour.js';
 import { packr } from './codec.js';
 import {

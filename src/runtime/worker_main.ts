@@ -2,7 +2,7 @@
 // partitions, then serves batches. Any unexpected error ends the thread: the pool rejects what
 // was in flight and starts a replacement that recovers from disk (fail-stop, never limp on).
 import { parentPort, workerData } from 'node:worker_threads';
-import { assert } from './assert.js';
+import { assert } from '../util/assert.js';
 import type { BehaviourModule } from './behaviour.js';
 import { OffsetClock } from './clock.js';
 import { PartitionHost } from './host.js';

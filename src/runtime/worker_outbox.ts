@@ -4,7 +4,7 @@
 // Reads run synchronously between batches on the worker's own thread, and see committed
 // transactions only. An acknowledgement marks entries delivered in memory and is answered at
 // once; the deletes ride along with the store's next commit (no fsync of their own under load).
-import { assert } from './assert.js';
+import { assert } from '../util/assert.js';
 import {
   check_acks, check_cap, check_read_request, outbox_delivered_flush_ms, outbox_trim_batch_max, type OutboxAck, type OutboxAckReply, type OutboxCap, type OutboxEntryWire,
   type OutboxReadRequest, type OutboxReadWire, type OutboxTrimmed,

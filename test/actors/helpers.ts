@@ -5,10 +5,10 @@ import type { DecideContext, Decision, Effects } from '../../src/runtime/behavio
 import { ManualClock } from '../../src/runtime/clock.js';
 import { seeded_random_bytes } from '../../src/runtime/random.js';
 import {
-  apply, decide_confirm, decide_create_event, decide_reserve, type InventoryRecord,
+  apply, decide_confirm, decide_create_event, decide_reserve, type PartitionRecord,
 } from '../../src/actors/inventory.js';
 import { decide_release, decide_timers } from '../../src/actors/orders.js';
-import { create_state, type InventoryState } from '../../src/actors/partition_state.js';
+import { create_state, type PartitionState } from '../../src/actors/partition_state.js';
 import type { EventSpec } from '../../src/actors/event_spec.js';
 import { get_availability, type Availability } from '../../src/actors/queries.js';
 import { check_invariants } from '../../src/actors/invariants.js';
@@ -27,7 +27,7 @@ export function make_ctx(partition: number, now_ms: number, seed: number | Rando
 
 /** Applies every record of `decision` to `state`, in order, exactly as the runtime does (a
  *  refusal's records too: the host journals them before it answers with the refusal). */
-export function step<D extends Effects<InventoryRecord>>(state: InventoryState, decision: D): D {
+export function step<D extends Effects<PartitionRecord>>(state: PartitionState, decision: D): D {
   for (const record of decision.records) apply(state, record);
   return decision;
 }
@@ -69,7 +69,7 @@ export function sample_seat_ids(): string[] {
 export const store_packr = new Packr({ moreTypes: true });
 
 /** snapshot -> msgpackr bytes -> restore: what a restart from the snapshot does. */
-export function restart(state: InventoryState): InventoryState {
+export function restart(state: PartitionState): PartitionState {
   const bytes = store_packr.pack({ seq: 1, state: snapshot(state) });
   const decoded = store_packr.unpack(bytes) as { seq: number; state: unknown };
   return restore(state.partition, decoded.state);
@@ -82,7 +82,7 @@ export const T0 = 1_700_000_000_250;
 export class Harness {
   readonly clock: ManualClock;
   readonly random: RandomBytes;
-  state: InventoryState;
+  state: PartitionState;
 
   constructor(readonly partition = 0, now_ms = T0, seed = 42) {
     this.clock = new ManualClock(now_ms);
@@ -121,7 +121,7 @@ export class Harness {
     return { decision: d, reply: replied(d) };
   }
 
-  timers(): Effects<InventoryRecord> {
+  timers(): Effects<PartitionRecord> {
     return step(this.state, decide_timers(this.state, this.ctx()));
   }
 

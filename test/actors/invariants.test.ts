@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { behaviour } from '../../src/actors/behaviour.js';
-import { SEAT_FREE, SEAT_HELD, type InventoryState } from '../../src/actors/partition_state.js';
+import { SEAT_FREE, SEAT_HELD, type PartitionState } from '../../src/actors/partition_state.js';
 import { check_invariants } from '../../src/actors/invariants.js';
 import { Harness } from './helpers.js';
 
@@ -17,7 +17,7 @@ function sample(): { h: Harness; hold_id: string } {
   return { h, hold_id };
 }
 
-function seats(state: InventoryState) {
+function seats(state: PartitionState) {
   const event = state.events.get('evt-1');
   assert.ok(event !== undefined, 'the sample event exists');
   return { event, seat: (id: string) => event.map.index_of(id) };

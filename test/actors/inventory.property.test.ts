@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
-import type { InventoryRecord } from '../../src/actors/inventory.js';
+import type { PartitionRecord } from '../../src/actors/inventory.js';
 import { check_invariants } from '../../src/actors/invariants.js';
 import * as L from '../../src/actors/limits.js';
 import { get_availability, type Availability } from '../../src/actors/queries.js';
@@ -294,7 +294,7 @@ class Advance implements fc.Command<Model, Real> {
     const forget = m.holds.filter((h) => (h.status === 'released' || h.status === 'expired') && h.forget_at <= m.now);
     const due = m.holds.filter((h) => h.status === 'active' && h.expires_at <= m.now);
     const d = r.h.timers();
-    const expired_ids = d.records.filter((x): x is Extract<InventoryRecord, { t: 'hold_expired' }> => x.t === 'hold_expired').map((x) => x.hold_id);
+    const expired_ids = d.records.filter((x): x is Extract<PartitionRecord, { t: 'hold_expired' }> => x.t === 'hold_expired').map((x) => x.hold_id);
     const forgotten_ids = d.records.flatMap((x) => (x.t === 'holds_forgotten' ? x.hold_ids : []));
     assert.equal(new Set(expired_ids), new Set(due.map((h) => h.id)), 'expired holds');
     assert.is(expired_ids.length, due.length, 'each hold expires once');

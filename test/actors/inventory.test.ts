@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  decide_create_event, decide_reserve, expiries_per_timer_run_max, type InventoryRecord,
+  decide_create_event, decide_reserve, expiries_per_timer_run_max, type PartitionRecord,
 } from '../../src/actors/inventory.js';
 import { decide_timers, next_deadline_ms } from '../../src/actors/orders.js';
 import { SEAT_FREE, SEAT_HELD, SEAT_SOLD } from '../../src/actors/partition_state.js';
@@ -26,7 +26,7 @@ function ready(): Harness {
   return h;
 }
 
-function kinds(records: InventoryRecord[]): string[] {
+function kinds(records: PartitionRecord[]): string[] {
   return records.map((r) => r.t);
 }
 
@@ -69,7 +69,7 @@ test('CreateEvent: creates once; the same spec again is created=false with no re
   const h = new Harness();
   const first = h.create_event();
   assert.equal(first.reply, { event_id: 'evt-1', created: true, seat_count: ALL });
-  assert.equal(kinds(first.records as InventoryRecord[]), ['event_created']);
+  assert.equal(kinds(first.records as PartitionRecord[]), ['event_created']);
   const again = h.create_event();
   assert.equal(again.reply, { event_id: 'evt-1', created: false, seat_count: ALL });
   assert.equal(again.records, []);

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { EventSpec, PromoSpec } from '../../src/actors/event_spec.js';
 import { no_signals, type FraudSignals } from '../../src/actors/fraud.js';
-import type { InventoryRecord } from '../../src/actors/inventory.js';
+import type { PartitionRecord } from '../../src/actors/inventory.js';
 import * as L from '../../src/actors/limits.js';
 import {
   decide_confirm_order, decide_create_draft, decide_score, get_order, list_orders, next_deadline_ms,
@@ -25,7 +25,7 @@ function promo(code: string, overrides: Partial<PromoSpec> = {}): PromoSpec {
   return { code, percent_off: 10, ...none, ...overrides };
 }
 
-function kinds(records: readonly InventoryRecord[]): string[] {
+function kinds(records: readonly PartitionRecord[]): string[] {
   return records.map((r) => r.t);
 }
 
@@ -486,7 +486,7 @@ test('expiry: the timer expires a draft with its hold, frees its promo, emits Or
   assert.equal(s.timers().records, []);
   assert.is(next_deadline_ms(s.state), T0 + TTL_MS);
   s.advance(1);
-  const d: Effects<InventoryRecord> = s.timers();
+  const d: Effects<PartitionRecord> = s.timers();
   assert.equal(d.records, [
     { t: 'hold_expired', hold_id: order.hold_id, at_ms: s.now },
     { t: 'order_expired', order_id: view.id, at_ms: s.now },

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OrderStateError } from '../../src/actors/errors.js';
 import { no_signals, type FraudSignals } from '../../src/actors/fraud.js';
-import type { InventoryRecord } from '../../src/actors/inventory.js';
+import type { PartitionRecord } from '../../src/actors/inventory.js';
 import * as L from '../../src/actors/limits.js';
 import { decide_confirm_order, decide_create_draft } from '../../src/actors/orders.js';
 import {
@@ -19,7 +19,7 @@ import { Harness, rejects, replied, step } from './helpers.js';
 const TOTAL = 50_000_000;
 const approved: GatewayOutcome = { approved: true, gateway_ref: 'gw-1' };
 
-function kinds(records: InventoryRecord[]): string[] {
+function kinds(records: PartitionRecord[]): string[] {
   return records.map((r) => r.t);
 }
 

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { behaviour } from '../../src/actors/behaviour.js';
 import { DomainError, revive_domain_error } from '../../src/actors/errors.js';
 import { check_invariants } from '../../src/actors/invariants.js';
-import type { InventoryState } from '../../src/actors/partition_state.js';
+import type { PartitionState } from '../../src/actors/partition_state.js';
 import type { TicketingRequest } from '../../src/actors/protocol.js';
 import { is_sold } from '../../src/actors/purchase_state.js';
 import * as L from '../../src/actors/limits.js';
@@ -51,7 +51,7 @@ const BLOCKED_IP = '203.0.113.9';
 /** Steps run and refused, by kind: printed with TALLY=1 to see what the runs exercise. */
 const tally = new Map<string, number>();
 
-type Host = PartitionHost<InventoryState, TicketingRequest, unknown>;
+type Host = PartitionHost<PartitionState, TicketingRequest, unknown>;
 
 /** Where the orchestrator's Router sends: an in-process host owning the single partition 0
  *  (the Router still checks each issued id names a partition of this one-partition node). */
@@ -110,7 +110,7 @@ function expected(error: unknown): boolean {
 }
 
 /** What a restart must preserve: every order, payment, refund and seat. */
-function digest(state: InventoryState): string {
+function digest(state: PartitionState): string {
   const event = state.events.get(EVENT)!;
   const orders = [...state.purchase.orders.values()].map((o) => [o.order_id, o.status, o.total_micros, o.hold_id, o.payment_id, o.promo_counted]).sort();
   const payments = [...state.purchase.payments.values()].map((p) => [p.payment_id, p.status, p.captured_micros, p.refunded_micros, p.refund_pending_micros, p.refunds.map((r) => `${r.refund_id}:${r.status}`).join()]).sort();
@@ -118,7 +118,7 @@ function digest(state: InventoryState): string {
   return JSON.stringify({ seats: [...event.seat_state], owners: [...event.seat_owner], orders, payments, holds, promo: [...state.purchase.promo_uses] });
 }
 
-function check_ledger(state: InventoryState, gateway: SandboxGateway): void {
+function check_ledger(state: PartitionState, gateway: SandboxGateway): void {
   for (const payment of state.purchase.payments.values()) {
     const order = state.purchase.orders.get(payment.order_id)!;
     const entry = gateway.entry(payment.payment_id);
@@ -349,7 +349,7 @@ async function run(ops: Op[], seed: number): Promise<void> {
   const m: Model = { orders: [], payments: [], keys: new Map(), draft_keys: new Map(), observations: 0, outage: false, acked: [] };
   const caller = (user: string): Caller => ({ user_id: user, acting_user: user });
   const service: Caller = { user_id: 'svc', acting_user: null };
-  const state = (): InventoryState => sink.host.state_of(0);
+  const state = (): PartitionState => sink.host.state_of(0);
   const now = () => clock.now_ms();
   const details = async (o: MOrder): Promise<OrderDetails> => purchases.get_order(o.id, service);
 

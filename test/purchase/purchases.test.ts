@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { behaviour } from '../../src/actors/behaviour.js';
 import { OrderStateError, revive_domain_error } from '../../src/actors/errors.js';
 import { check_invariants } from '../../src/actors/invariants.js';
-import type { InventoryState } from '../../src/actors/partition_state.js';
+import type { PartitionState } from '../../src/actors/partition_state.js';
 import type { TicketingRequest } from '../../src/actors/protocol.js';
 import { FraudSignalTracker } from '../../src/purchase/fraud_signals.js';
 import { Purchases, type Caller } from '../../src/purchase/purchases.js';
@@ -20,7 +20,7 @@ import { sample_spec, T0 } from '../actors/helpers.js';
 function node() {
   const clock = new ManualClock(T0);
   const random_bytes = seeded_random_bytes(7);
-  const state = behaviour.create(0) as InventoryState;
+  const state = behaviour.create(0) as PartitionState;
   const request = async (_partition: number, body: TicketingRequest): Promise<unknown> => {
     let refusal: Error | undefined;
     try {

@@ -9,8 +9,8 @@ import { InvalidArgumentError } from '../../src/actors/errors.js';
 import { no_signals } from '../../src/actors/fraud.js';
 import { make_id } from '../../src/actors/ids.js';
 import type { TicketingProtocol, TicketingRequest } from '../../src/actors/protocol.js';
-import type { InventoryRecord } from '../../src/actors/inventory.js';
-import type { InventoryState } from '../../src/actors/partition_state.js';
+import type { PartitionRecord } from '../../src/actors/inventory.js';
+import type { PartitionState } from '../../src/actors/partition_state.js';
 import { read, type Handlers } from '../../src/runtime/behaviour.js';
 import { partition_of } from '../../src/runtime/partition.js';
 import { Router, type BroadcastKind, type RoutedKind } from '../../src/route/router.js';
@@ -122,7 +122,7 @@ export function type_checks(router: Router): void {
     const reply: TicketingProtocol['reserve']['reply'] = await router.call('release', { hold_id: hold_5, actor_user_id: null });
     return reply;
   });
-  type Table = Handlers<InventoryState, TicketingProtocol, InventoryRecord>;
+  type Table = Handlers<PartitionState, TicketingProtocol, PartitionRecord>;
   // @ts-expect-error a handler whose reply drifts from the protocol map does not compile
   const drifted: Table['capture'] = (_state, request) => read({ k: 'done', payment_id: request.payment_id, status: 'DONE' });
   void drifted;

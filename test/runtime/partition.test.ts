@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AssertionError } from '../../src/runtime/assert.js';
+import { AssertionError } from '../../src/util/assert.js';
 import { hash32, partition_count_default, partition_count_max, partition_of, worker_of } from '../../src/runtime/partition.js';
 
 test('hash32 is FNV-1a 32-bit (known vectors)', () => {

@@ -4,7 +4,7 @@ import { open } from 'lmdb';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AssertionError } from '../../src/runtime/assert.js';
+import { AssertionError } from '../../src/util/assert.js';
 import { packr } from '../../src/runtime/codec.js';
 import { outbox_trim_batch_max, type OutboxRecord } from '../../src/runtime/outbox.js';
 import { commit_together, PartitionStore } from '../../src/runtime/store.js';

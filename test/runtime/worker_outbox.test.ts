@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AssertionError } from '../../src/runtime/assert.js';
+import { AssertionError } from '../../src/util/assert.js';
 import { ShuttingDownError, WorkerUnavailableError } from '../../src/runtime/errors.js';
 import { outbox_read_batch_max, type OutboxReadRequest } from '../../src/runtime/outbox.js';
 import { WorkerPool, type PoolOptions } from '../../src/runtime/pool.js';

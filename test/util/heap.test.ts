@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MinHeap } from '../../src/runtime/heap.js';
+import { MinHeap } from '../../src/util/heap.js';
 
 function drain<T>(heap: MinHeap<T>): T[] {
   const out: T[] = [];
