@@ -2,7 +2,6 @@
 // purchases, settlement loop, metrics, gRPC edge, HTTP endpoint) and owns the order in which the
 // parts start and stop. Graceful stop (SIGTERM/SIGINT in src/cli/main.ts): stop accepting, drain
 // in-flight calls (bounded), close workers and LMDB.
-import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import { load_public_keys, load_secret } from '../auth/token.js';
 import { start_edge } from '../grpc/edge.js';
@@ -32,62 +31,64 @@ export interface RunningNode {
 }
 
 export async function serve(config: ServeConfig, log = create_logger()): Promise<RunningNode> {
+  // Everything that can be refused from the configuration alone, before anything starts.
   const blocklist = load_ip_blocklist(config.fraud_ip_blocklist_file);
   const public_keys = load_public_keys(config.auth_public_keys_file);
   check_outbox_config(config);
+  const g = split_addr(config.grpc_addr, '--grpc');
+  const h = split_addr(config.http_addr, '--http');
   // Before anything in the directory is read or written, and held until LMDB is closed: a
   // second node on the same directory would sell the same seats (src/ops/data_lock.ts).
   const lock = await lock_data_dir(config.data_dir, { command: 'serve' }); // addresses once bound
-  const meta = open_data_dir(config.data_dir, config.partitions, config.workers);
-  const secret = load_secret(config.data_dir);
-  const metrics = new Metrics();
-  const pool = await start_pool(config, meta, metrics, log);
-  // Beside the request path: a broker outage never fails or slows a call, the outbox grows.
-  const outbox = start_outbox(config, pool, metrics, log, meta.node_id);
-  const router = new Router(pool, meta.partition_count);
-  const gateway = new SandboxGateway();
-  const purchases = new Purchases(router, gateway, new FraudSignalTracker(blocklist), log);
-  const settlement = start_settlement(config, purchases, metrics, log);
-  const g = split_addr(config.grpc_addr, '--grpc');
-  const keys = { secret, public_keys, lifetime_seconds_max: config.token_lifetime_seconds_max };
-  const parts = { config, keys, metrics, log, pool, router, purchases };
-  const edge = await start_edge(parts, g.host, g.port);
-  const h = split_addr(config.http_addr, '--http');
-  let http: HttpServer;
+  // What has started, newest first: a start that fails (a port taken, a directory refused)
+  // stops it all again, so an in-process caller is never left with threads and the lock.
+  const started: (() => Promise<void>)[] = [() => lock.release()];
   try {
-    http = await start_http(h.host, h.port, metrics, readiness(pool, metrics, outbox));
+    const meta = open_data_dir(config.data_dir, config.partitions, config.workers);
+    const secret = load_secret(config.data_dir);
+    const metrics = new Metrics();
+    const pool = await start_pool(config, meta, metrics, log);
+    started.unshift(() => pool.close());
+    // Beside the request path: a broker outage never fails or slows a call, the outbox grows.
+    const outbox = start_outbox(config, pool, metrics, log, meta.node_id);
+    started.unshift(() => outbox.stop());
+    const router = new Router(pool, meta.partition_count);
+    const gateway = new SandboxGateway();
+    const purchases = new Purchases(router, gateway, new FraudSignalTracker(blocklist), log);
+    const settlement = start_settlement(config, purchases, metrics, log);
+    started.unshift(() => settlement.stop());
+    const keys = { secret, public_keys, lifetime_seconds_max: config.token_lifetime_seconds_max };
+    const parts = { config, keys, metrics, log, pool, router, purchases };
+    const edge = await start_edge(parts, g.host, g.port);
+    started.unshift(() => edge.close_now());
+    const http = await start_http(h.host, h.port, metrics, readiness(pool, metrics, outbox));
+    const http_port = (http.address() as { port: number }).port;
+    lock.update({ grpc_addr: `${g.host}:${edge.port}`, http_addr: `${h.host}:${http_port}` });
+    edge.set_health('SERVING');
+    log.info({
+      grpc: `${g.host}:${edge.port}`, http: `${h.host}:${http_port}`, data_dir: config.data_dir,
+    }, 'serving');
+    let stopping: Promise<void> | undefined;
+    // The stop order: drain the calls in flight, then the listener; then the settlement loop,
+    // the outbox before the pool, the pool, the HTTP endpoint, and the lock last.
+    const stop = (): Promise<void> => {
+      stopping ??= (async () => {
+        await edge.drain(config.drain_ms_max);
+        await settlement.stop();
+        // Before the pool: the emitter deletes what the broker acknowledged through the workers.
+        await outbox.stop();
+        await pool.close();
+        await new Promise<void>((resolve) => http.close(() => resolve()));
+        await lock.release();
+        log.info('stopped');
+      })();
+      return stopping;
+    };
+    return { grpc_port: edge.port, http_port, pool, log, stop };
   } catch (error) {
-    await edge.close_now();
-    await settlement.stop();
-    await outbox.stop();
-    await pool.close();
-    await lock.release();
+    for (const stop_part of started) await stop_part();
     throw error;
   }
-  const http_port = (http.address() as { port: number }).port;
-  lock.update({ grpc_addr: `${g.host}:${edge.port}`, http_addr: `${h.host}:${http_port}` });
-  edge.set_health('SERVING');
-  log.info({
-    grpc: `${g.host}:${edge.port}`, http: `${h.host}:${http_port}`, data_dir: config.data_dir,
-  }, 'serving');
-
-  let stopping: Promise<void> | undefined;
-  // The stop order: drain the calls in flight, then the listener; then the settlement loop, the
-  // outbox before the pool, the pool, the HTTP endpoint, and the lock last.
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      await edge.drain(config.drain_ms_max);
-      await settlement.stop();
-      // Before the pool: the emitter deletes what the broker acknowledged through the workers.
-      await outbox.stop();
-      await pool.close();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-      await lock.release();
-      log.info('stopped');
-    })();
-    return stopping;
-  };
-  return { grpc_port: edge.port, http_port, pool, log, stop };
 }
 
 /** Settles what crashes and gateway outages leave open, counting every pass. */

@@ -64,7 +64,7 @@ async function copy_store(from: string, to: string): Promise<number> {
     throw new Error(`${join(from, 'data.mdb')} does not exist: the data directory is incomplete (has the node ever started?)`);
   }
   mkdirSync(to, { recursive: true });
-  // The store's own options (store.ts), read-only: the copy only needs a read transaction, and a
+  // The store's own options (store_env.ts), read-only: the copy only needs a read transaction, and a
   // read-only handle cannot write anything into the live environment.
   const root = open({ path: from, maxDbs: 4, mapSize: store_map_bytes_max, overlappingSync: false, noSync: false, readOnly: true });
   try {

@@ -26,7 +26,7 @@ export interface PoolOptions {
   /** Requests per postMessage; a fuller queue is flushed at once. */
   mailbox_batch_size_max: number;
   snapshot_every_records: number;
-  /** LMDB environments the partitions live in (default 1); see store.ts. */
+  /** LMDB environments the partitions live in (default 1); see store_env.ts. */
   store_count?: number;
   clock_offset_ms?: number;
   /** Delay before a dead worker is replaced; doubles per consecutive failure up to the max. */
