@@ -14,7 +14,9 @@
 // (grpc.max_concurrent_streams); a server interceptor caps concurrent calls per address and per
 // node and ends a call whose request message has not arrived within request_arrival_timeout_ms.
 import * as grpc from '@grpc/grpc-js';
-import { createServer as create_net_server, isIP, type Server as NetServer, type Socket } from 'node:net';
+import {
+  createServer as create_net_server, isIP, type Server as NetServer, type Socket,
+} from 'node:net';
 import { constants as http2_constants, type Http2Stream } from 'node:http2';
 import { createServer as create_tls_server } from 'node:tls';
 import type { Logger } from 'pino';
@@ -127,7 +129,9 @@ export class ConnectionGuard {
       ? create_net_server()
       : create_tls_server({
         cert: tls.cert!, key: tls.key!, ALPNProtocols: ['h2'],
-        ...(tls.mode === 'mtls' ? { ca: tls.client_ca!, requestCert: true, rejectUnauthorized: true } : {}),
+        ...(tls.mode === 'mtls'
+          ? { ca: tls.client_ca!, requestCert: true, rejectUnauthorized: true }
+          : {}),
         // The preface timer below bounds the handshake; this is only the backstop.
         handshakeTimeout: this.config.preface_timeout_ms,
       });
@@ -172,8 +176,10 @@ export class ConnectionGuard {
   /** Counts a new TCP connection; over a cap it is closed at once. */
   private accept(raw: Socket): void {
     const address = address_key(raw.remoteAddress);
-    const refuse = this.connections_open >= this.config.connections_max ? 'connections_max' as const
-      : (this.connections_by_address.get(address) ?? 0) >= this.config.connections_per_address_max ? 'connections_per_address_max' as const
+    const refuse = this.connections_open >= this.config.connections_max
+      ? 'connections_max' as const
+      : (this.connections_by_address.get(address) ?? 0) >= this.config.connections_per_address_max
+        ? 'connections_per_address_max' as const
         : undefined;
     if (refuse !== undefined) {
       this.metrics.grpc_connections_refused.inc({ reason: refuse });
@@ -196,7 +202,8 @@ export class ConnectionGuard {
     const timer = setTimeout(() => {
       if (raw.destroyed || handed.has(raw)) return;
       this.metrics.grpc_connections_closed.inc({ reason: 'preface_timeout' });
-      this.log.debug({ address, preface_timeout_ms: this.config.preface_timeout_ms }, 'gRPC connection closed: no HTTP/2 preface within preface_timeout_ms');
+      this.log.debug({ address, preface_timeout_ms: this.config.preface_timeout_ms },
+        'gRPC connection closed: no HTTP/2 preface within preface_timeout_ms');
       raw.destroy();
     }, this.config.preface_timeout_ms);
     timer.unref();
@@ -212,7 +219,8 @@ export class ConnectionGuard {
       if (!received.subarray(0, n).equals(preface.subarray(0, n))) {
         socket.off('data', on_data);
         this.metrics.grpc_connections_closed.inc({ reason: 'bad_preface' });
-        this.log.debug({ address: address_key(raw.remoteAddress) }, 'gRPC connection closed: not an HTTP/2 client preface');
+        this.log.debug({ address: address_key(raw.remoteAddress) },
+          'gRPC connection closed: not an HTTP/2 client preface');
         raw.destroy();
         return;
       }
@@ -221,14 +229,20 @@ export class ConnectionGuard {
       socket.pause();
       handed.add(raw);
       socket.unshift(received); // http2 reads what is buffered before it takes the socket over
-      const connection: Connection = { address: address_key(socket.remoteAddress), calls: 0, idle_since_ms: performance.now(), close_reason: undefined };
+      const connection: Connection = {
+        address: address_key(socket.remoteAddress),
+        calls: 0,
+        idle_since_ms: performance.now(),
+        close_reason: undefined,
+      };
       const peer = peer_of(socket);
       this.by_peer.set(peer, connection);
       raw.once('close', () => {
         this.by_peer.delete(peer);
         // grpc-js closes a connection idle for idle_timeout_ms without telling anyone; a close
         // after at least that long without calls is counted as that.
-        if (connection.calls === 0 && performance.now() - connection.idle_since_ms >= this.config.idle_timeout_ms - idle_slack_ms) {
+        const idle_ms = performance.now() - connection.idle_since_ms;
+        if (connection.calls === 0 && idle_ms >= this.config.idle_timeout_ms - idle_slack_ms) {
           this.metrics.grpc_connections_closed.inc({ reason: 'idle' });
         }
       });
@@ -238,33 +252,27 @@ export class ConnectionGuard {
   }
 
   /** Every call: caps calls in progress, and bounds the wait for the request message. */
-  private intercept(method: grpc.ServerMethodDefinition<unknown, unknown>, call: grpc.ServerInterceptingCallInterface): grpc.ServerInterceptingCall {
+  private intercept(
+    method: grpc.ServerMethodDefinition<unknown, unknown>,
+    call: grpc.ServerInterceptingCallInterface,
+  ): grpc.ServerInterceptingCall {
     const info = call.getConnectionInfo();
     const connection = this.by_peer.get(peer_of(info));
     const address = connection?.address ?? address_key(info.remoteAddress);
-    const refuse = this.calls_open >= this.config.streams_max ? 'streams_max' as const
-      : (this.calls_by_address.get(address) ?? 0) >= this.config.streams_per_address_max ? 'streams_per_address_max' as const
+    const refuse = this.calls_open >= this.config.streams_max
+      ? 'streams_max' as const
+      : (this.calls_by_address.get(address) ?? 0) >= this.config.streams_per_address_max
+        ? 'streams_per_address_max' as const
         : undefined;
-    let open = refuse === undefined;
-    if (open) {
-      this.calls_open++;
-      bump(this.calls_by_address, address, 1);
-      if (connection !== undefined) connection.calls++;
-    }
+    const release = refuse === undefined ? this.hold_call(address, connection) : undefined;
     let timer: NodeJS.Timeout | undefined;
-    const end = (): void => {
-      if (timer !== undefined) clearTimeout(timer);
-      timer = undefined;
-      if (!open) return;
-      open = false;
-      this.calls_open--;
-      assert(this.calls_open >= 0, 'calls_open ≥ 0');
-      bump(this.calls_by_address, address, -1);
-      if (connection !== undefined && --connection.calls === 0) connection.idle_since_ms = performance.now();
-    };
     const arrived = (): void => {
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
+    };
+    const end = (): void => {
+      arrived();
+      release?.();
     };
     const intercepting: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(call, {
       start: (next) => {
@@ -280,26 +288,14 @@ export class ConnectionGuard {
           onCancel: end,
         });
         if (refuse !== undefined) {
-          this.metrics.limit_refusals.inc({ limit: refuse });
-          const max = refuse === 'streams_max' ? this.config.streams_max : this.config.streams_per_address_max;
-          intercepting.sendStatus({
-            code: grpc.status.RESOURCE_EXHAUSTED,
-            details: `${method.path}: too many calls in progress (${refuse} ${max}${refuse === 'streams_max' ? ' on this node' : ` from ${address}`}); retry when some have finished`,
-          });
-          reset_after_answer(call);
+          this.refuse_call(intercepting, call, method, address, refuse);
           return;
         }
         // Client-streaming and bidi calls may legitimately wait before their first message.
         if (!method.requestStream) {
           timer = setTimeout(() => {
             timer = undefined;
-            this.metrics.limit_refusals.inc({ limit: 'request_arrival' });
-            this.log.debug({ address, method: method.path }, 'call ended: no request message within request_arrival_timeout_ms');
-            intercepting.sendStatus({
-              code: grpc.status.DEADLINE_EXCEEDED,
-              details: `${method.path}: the request message did not arrive within ${this.config.request_arrival_timeout_ms} ms of the call's headers (request_arrival_timeout_ms); nothing was done`,
-            });
-            reset_after_answer(call);
+            this.end_without_request(intercepting, call, method, address);
           }, this.config.request_arrival_timeout_ms);
           timer.unref();
         }
@@ -310,6 +306,65 @@ export class ConnectionGuard {
       },
     });
     return intercepting;
+  }
+
+  /** Counts a call in progress; the function returned uncounts it (the first time it runs). */
+  private hold_call(address: string, connection: Connection | undefined): () => void {
+    this.calls_open++;
+    bump(this.calls_by_address, address, 1);
+    if (connection !== undefined) connection.calls++;
+    let open = true;
+    return () => {
+      if (!open) return;
+      open = false;
+      this.calls_open--;
+      assert(this.calls_open >= 0, 'calls_open ≥ 0');
+      bump(this.calls_by_address, address, -1);
+      if (connection !== undefined && --connection.calls === 0) {
+        connection.idle_since_ms = performance.now();
+      }
+    };
+  }
+
+  /** Answers a call over a call cap RESOURCE_EXHAUSTED. */
+  private refuse_call(
+    intercepting: grpc.ServerInterceptingCall,
+    call: grpc.ServerInterceptingCallInterface,
+    method: grpc.ServerMethodDefinition<unknown, unknown>,
+    address: string,
+    refuse: 'streams_max' | 'streams_per_address_max',
+  ): void {
+    this.metrics.limit_refusals.inc({ limit: refuse });
+    const max = refuse === 'streams_max'
+      ? this.config.streams_max
+      : this.config.streams_per_address_max;
+    const where = refuse === 'streams_max' ? ' on this node' : ` from ${address}`;
+    intercepting.sendStatus({
+      code: grpc.status.RESOURCE_EXHAUSTED,
+      details: `${method.path}: too many calls in progress (${refuse} ${max}${where}); `
+        + 'retry when some have finished',
+    });
+    reset_after_answer(call);
+  }
+
+  /** Ends a call whose request message did not arrive within request_arrival_timeout_ms. */
+  private end_without_request(
+    intercepting: grpc.ServerInterceptingCall,
+    call: grpc.ServerInterceptingCallInterface,
+    method: grpc.ServerMethodDefinition<unknown, unknown>,
+    address: string,
+  ): void {
+    assert(!method.requestStream, 'only a unary or server-streaming call awaits its request');
+    const timeout_ms = this.config.request_arrival_timeout_ms;
+    this.metrics.limit_refusals.inc({ limit: 'request_arrival' });
+    this.log.debug({ address, method: method.path },
+      'call ended: no request message within request_arrival_timeout_ms');
+    intercepting.sendStatus({
+      code: grpc.status.DEADLINE_EXCEEDED,
+      details: `${method.path}: the request message did not arrive within ${timeout_ms} ms `
+        + "of the call's headers (request_arrival_timeout_ms); nothing was done",
+    });
+    reset_after_answer(call);
   }
 }
 
@@ -329,11 +384,14 @@ function reset_after_answer(call: grpc.ServerInterceptingCallInterface): void {
   if (!stream.closed && !stream.destroyed) stream.close(http2_constants.NGHTTP2_NO_ERROR);
 }
 
-function peer_of(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string {
+function peer_of(
+  socket: { remoteAddress?: string | undefined; remotePort?: number | undefined },
+): string {
   return `${socket.remoteAddress}:${socket.remotePort}`;
 }
 
-/** Timers fire a little early or late against performance.now(); the idle attribution allows this much. */
+/** Timers fire a little early or late against performance.now(); the idle attribution allows
+ *  this much. */
 const idle_slack_ms = 50;
 
 /** Raw sockets already handed to grpc-js: the preface timer no longer applies to them. */

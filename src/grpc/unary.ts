@@ -4,13 +4,14 @@ import * as grpc from '@grpc/grpc-js';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.js';
+import { assert } from '../util/assert.js';
 import { UnauthenticatedError } from '../auth/errors.js';
 import { MailboxFullError } from '../runtime/errors.js';
 import type { VerificationKeys } from '../auth/token.js';
 import { idempotency_key_of, principal_of, trace_id_of, type CallContext } from './context.js';
 import { DeadlineCappedError, RateLimitedError } from './errors.js';
 import { TokenBucket } from './rate_limit.js';
-import { limit_of, map_error } from './status.js';
+import { limit_of, map_error, type MappedStatus } from './status.js';
 
 /** The edge's abuse limits (README "Limits"); built once per server by edge_limits(). */
 export interface EdgeLimits {
@@ -18,7 +19,8 @@ export interface EdgeLimits {
    *  tokens are exempt: they act for many users at once (the order service), and a per-user
    *  budget on them would throttle every customer behind them. The ip bucket still counts them. */
   user: TokenBucket | undefined;
-  /** Per client ip address, before authentication (unauthenticated floods count); undefined: off. */
+  /** Per client ip address, before authentication (unauthenticated floods count);
+   *  undefined: off. */
   ip: TokenBucket | undefined;
   /** Every call's deadline is capped at this: no answer by then → DEADLINE_EXCEEDED. */
   deadline_ms_max: number;
@@ -38,7 +40,12 @@ export interface EdgeLimitConfig {
 
 export function edge_limits(config: EdgeLimitConfig, now_ms?: () => number): EdgeLimits {
   const bucket = (rate_per_s: number, burst: number): TokenBucket | undefined => (rate_per_s > 0
-    ? new TokenBucket({ rate_per_s, burst: Math.max(1, Math.round(burst)), keys_max: config.rate_keys_max, ...(now_ms ? { now_ms } : {}) })
+    ? new TokenBucket({
+      rate_per_s,
+      burst: Math.max(1, Math.round(burst)),
+      keys_max: config.rate_keys_max,
+      ...(now_ms ? { now_ms } : {}),
+    })
     : undefined);
   return {
     user: bucket(config.rate_user_per_s, config.rate_user_burst),
@@ -65,7 +72,8 @@ export interface UnaryOptions {
 }
 
 const read_retry_note = 'the call changes nothing, so retrying it is safe';
-const change_retry_note = 'the outcome is unknown: the call may or may not have been applied, and may still be applied after this answer; check the state before retrying';
+const change_retry_note = 'the outcome is unknown: the call may or may not have been applied, '
+  + 'and may still be applied after this answer; check the state before retrying';
 
 /**
  * The client's ip address from grpc-js's getPeer(), which is `${remoteAddress}:${remotePort}`
@@ -76,97 +84,207 @@ export function ip_of_peer(peer: string): string {
   let host = peer;
   const match = /^\[?(.*?)\]?:([0-9]+)$/.exec(peer);
   if (match !== null && isIP(match[1]!) !== 0) host = match[1]!;
-  return host.toLowerCase().startsWith('::ffff:') && isIP(host.slice(7)) === 4 ? host.slice(7) : host;
+  const mapped_ipv4 = host.toLowerCase().startsWith('::ffff:') && isIP(host.slice(7)) === 4;
+  return mapped_ipv4 ? host.slice(7) : host;
 }
 
-function take(bucket: TokenBucket | undefined, key: string, scope: 'user' | 'ip', who: string): void {
+function take(
+  bucket: TokenBucket | undefined, key: string, scope: 'user' | 'ip', who: string,
+): void {
   if (bucket === undefined) return;
   const taken = bucket.take(key);
   if (!taken.ok) {
     throw new RateLimitedError(scope, taken.retry_after_ms,
-      `rate limit for ${who} exceeded (${bucket.rate_per_s} requests/s, burst ${bucket.burst}): retry in ${taken.retry_after_ms} ms`);
+      `rate limit for ${who} exceeded (${bucket.rate_per_s} requests/s, burst ${bucket.burst}): `
+      + `retry in ${taken.retry_after_ms} ms`);
   }
 }
 
+/** One wrapped method: what every call to it needs, fixed when the server is built. */
+interface Endpoint {
+  deps: EdgeDeps;
+  service: string;
+  method: string;
+  options: UnaryOptions;
+  labels: { service: string; method: string };
+  cap_ms: number;
+  deadline_message: string;
+}
+
+/** Who a call is from, for its logs; user_id and role once the token is verified. */
+interface Caller {
+  trace_id: string;
+  user_id: string | undefined;
+  role: string | undefined;
+}
+
 export function unary<Req, Res>(
-  deps: EdgeDeps, service: string, method: string, handler: Handler<Req, Res>, options: UnaryOptions = {},
+  deps: EdgeDeps,
+  service: string,
+  method: string,
+  handler: Handler<Req, Res>,
+  options: UnaryOptions = {},
 ): grpc.handleUnaryCall<Req, Res> {
-  const labels = { service, method };
   const cap_ms = deps.limits.deadline_ms_max;
-  const deadline_message = `${method}: deadline exceeded: no answer within ${cap_ms} ms (deadline_ms_max caps every call's deadline); `
-    + (options.retry_note ?? (options.changes_state === true ? change_retry_note : read_retry_note));
-  return (call, callback) => {
-    const stop = deps.metrics.grpc_duration.startTimer(labels);
-    const trace_id = trace_id_of(call.metadata);
-    // Exactly one answer per call: the handler's, or DEADLINE_EXCEEDED if the cap comes first.
-    let answered = false;
-    let timer: NodeJS.Timeout | undefined;
-    const done = (code: grpc.status): void => {
-      answered = true;
-      if (timer !== undefined) clearTimeout(timer);
-      stop();
-      deps.metrics.grpc_requests.inc({ ...labels, code: grpc.status[code] });
-    };
-    let promise: Promise<Res>;
-    let user_id: string | undefined;
-    let role: string | undefined;
-    try {
-      // Per ip first, so that floods without (valid) tokens are limited too.
-      const ip = ip_of_peer(call.getPeer());
-      take(deps.limits.ip, ip, 'ip', `ip ${ip}`);
-      const principal = principal_of(call.metadata, deps.keys);
-      user_id = principal.user_id;
-      role = principal.role;
-      if (principal.role === 'customer') take(deps.limits.user, principal.user_id, 'user', `user ${principal.user_id}`);
-      promise = handler(call.request, { principal, trace_id, peer_ip: ip, idempotency_key: idempotency_key_of(call.metadata) });
-    } catch (error) {
-      promise = Promise.reject(error);
-    }
-    const refuse = (error: unknown): void => {
-      const mapped = map_error(error);
-      done(mapped.code);
-      if (error instanceof MailboxFullError) deps.metrics.mailbox_rejections.inc();
-      const limit = limit_of(error);
-      if (limit !== undefined) deps.metrics.limit_refusals.inc({ limit });
-      if (error instanceof UnauthenticatedError) deps.metrics.auth_refusals.inc({ reason: error.reason });
-      let metadata: grpc.Metadata | undefined;
-      if (error instanceof RateLimitedError) {
-        deps.metrics.rate_limited.inc({ scope: error.scope });
-        metadata = new grpc.Metadata();
-        metadata.set('retry-after-ms', String(error.retry_after_ms));
-      }
-      if (mapped.internal) deps.log.error({ trace_id, service, method, err: error }, 'internal error');
-      else if (error instanceof DeadlineCappedError) deps.log.warn({ trace_id, service, method, user_id, deadline_ms_max: cap_ms }, 'no answer within deadline_ms_max: DEADLINE_EXCEEDED');
-      else deps.log.debug({ trace_id, service, method, user_id, code: grpc.status[mapped.code], details: mapped.details }, 'call refused');
-      callback(metadata === undefined ? { code: mapped.code, details: mapped.details } : { code: mapped.code, details: mapped.details, metadata });
-    };
-    // The deadline cap. A client deadline earlier than the cap is grpc-js's to enforce (it
-    // answers DEADLINE_EXCEEDED itself); without one, or with a later one, the cap applies.
-    const deadline = call.getDeadline();
-    const client_deadline_ms = deadline instanceof Date ? deadline.getTime() : deadline;
-    if (!(client_deadline_ms <= Date.now() + cap_ms)) {
-      timer = setTimeout(() => {
-        if (!answered) refuse(new DeadlineCappedError(deadline_message));
-      }, cap_ms);
-      timer.unref();
-    }
-    promise.then((response) => {
-      if (answered) {
-        // The client was already told DEADLINE_EXCEEDED; the work completed anyway.
-        if (options.changes_state === true) deps.log.info({ trace_id, service, method, user_id, role, code: 'OK', answered: 'DEADLINE_EXCEEDED' }, 'state changed after the deadline answer');
-        return;
-      }
-      done(grpc.status.OK);
-      // Never the request or the token: ids only. Payment tokens will pass through here.
-      if (options.changes_state === true) deps.log.info({ trace_id, service, method, user_id, role, code: 'OK' }, 'state changed');
-      else deps.log.debug({ trace_id, service, method, code: 'OK' }, 'call');
-      callback(null, response);
-    }, (error: unknown) => {
-      if (answered) {
-        deps.log.debug({ trace_id, service, method, user_id, code: grpc.status[map_error(error).code], answered: 'DEADLINE_EXCEEDED' }, 'call refused after the deadline answer');
-        return;
-      }
-      refuse(error);
-    });
+  assert(cap_ms > 0, 'deadline_ms_max is positive');
+  const retry_note = options.retry_note
+    ?? (options.changes_state === true ? change_retry_note : read_retry_note);
+  const deadline_message = `${method}: deadline exceeded: no answer within ${cap_ms} ms `
+    + `(deadline_ms_max caps every call's deadline); ${retry_note}`;
+  const endpoint: Endpoint = {
+    deps, service, method, options, labels: { service, method }, cap_ms, deadline_message,
   };
+  return (call, callback) => serve(endpoint, handler, call, callback);
+}
+
+/** One call: rate limits, authentication and the handler, under the deadline cap. */
+function serve<Req, Res>(
+  endpoint: Endpoint,
+  handler: Handler<Req, Res>,
+  call: grpc.ServerUnaryCall<Req, Res>,
+  callback: grpc.sendUnaryData<Res>,
+): void {
+  const { deps, labels } = endpoint;
+  const stop = deps.metrics.grpc_duration.startTimer(labels);
+  const trace_id = trace_id_of(call.metadata);
+  const caller: Caller = { trace_id, user_id: undefined, role: undefined };
+  // Exactly one answer per call: the handler's, or DEADLINE_EXCEEDED if the cap comes first.
+  let answered = false;
+  let timer: NodeJS.Timeout | undefined;
+  const done = (code: grpc.status): void => {
+    assert(!answered, 'one answer per call');
+    answered = true;
+    if (timer !== undefined) clearTimeout(timer);
+    stop();
+    deps.metrics.grpc_requests.inc({ ...labels, code: grpc.status[code] });
+  };
+  const promise = begin(deps, handler, call, caller);
+  const refuse = (error: unknown): void => {
+    const mapped = map_error(error);
+    done(mapped.code);
+    const metadata = count_refusal(deps.metrics, error);
+    log_refusal(endpoint, caller, error, mapped);
+    callback(metadata === undefined
+      ? { code: mapped.code, details: mapped.details }
+      : { code: mapped.code, details: mapped.details, metadata });
+  };
+  timer = cap_deadline(call, endpoint.cap_ms, () => {
+    if (!answered) refuse(new DeadlineCappedError(endpoint.deadline_message));
+  });
+  promise.then((response) => {
+    if (answered) {
+      // The client was already told DEADLINE_EXCEEDED; the work completed anyway.
+      log_late_success(endpoint, caller);
+      return;
+    }
+    done(grpc.status.OK);
+    log_success(endpoint, caller);
+    callback(null, response);
+  }, (error: unknown) => {
+    if (answered) {
+      log_late_refusal(endpoint, caller, error);
+      return;
+    }
+    refuse(error);
+  });
+}
+
+/** Rate-limits and authenticates the call, then starts the handler; every failure rejects. */
+function begin<Req, Res>(
+  deps: EdgeDeps, handler: Handler<Req, Res>, call: grpc.ServerUnaryCall<Req, Res>, caller: Caller,
+): Promise<Res> {
+  try {
+    // Per ip first, so that floods without (valid) tokens are limited too.
+    const ip = ip_of_peer(call.getPeer());
+    take(deps.limits.ip, ip, 'ip', `ip ${ip}`);
+    const principal = principal_of(call.metadata, deps.keys);
+    caller.user_id = principal.user_id;
+    caller.role = principal.role;
+    if (principal.role === 'customer') {
+      take(deps.limits.user, principal.user_id, 'user', `user ${principal.user_id}`);
+    }
+    return handler(call.request, {
+      principal,
+      trace_id: caller.trace_id,
+      peer_ip: ip,
+      idempotency_key: idempotency_key_of(call.metadata),
+    });
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * Arms the deadline cap, unless the client's own deadline comes first: a client deadline
+ * earlier than the cap is grpc-js's to enforce (it answers DEADLINE_EXCEEDED itself); without
+ * one, or with a later one, the cap applies.
+ */
+function cap_deadline(
+  call: grpc.ServerUnaryCall<unknown, unknown>, cap_ms: number, expire: () => void,
+): NodeJS.Timeout | undefined {
+  const deadline = call.getDeadline();
+  const client_deadline_ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  if (client_deadline_ms <= Date.now() + cap_ms) return undefined;
+  const timer = setTimeout(expire, cap_ms);
+  timer.unref();
+  return timer;
+}
+
+/** Counts a refusal; a rate-limited call's answer carries retry-after-ms (returned). */
+function count_refusal(metrics: Metrics, error: unknown): grpc.Metadata | undefined {
+  if (error instanceof MailboxFullError) metrics.mailbox_rejections.inc();
+  const limit = limit_of(error);
+  if (limit !== undefined) metrics.limit_refusals.inc({ limit });
+  if (error instanceof UnauthenticatedError) metrics.auth_refusals.inc({ reason: error.reason });
+  let metadata: grpc.Metadata | undefined;
+  if (error instanceof RateLimitedError) {
+    metrics.rate_limited.inc({ scope: error.scope });
+    metadata = new grpc.Metadata();
+    metadata.set('retry-after-ms', String(error.retry_after_ms));
+  }
+  return metadata;
+}
+
+function log_refusal(
+  endpoint: Endpoint, caller: Caller, error: unknown, mapped: MappedStatus,
+): void {
+  const { deps: { log }, service, method, cap_ms } = endpoint;
+  const { trace_id, user_id } = caller;
+  if (mapped.internal) {
+    log.error({ trace_id, service, method, err: error }, 'internal error');
+  } else if (error instanceof DeadlineCappedError) {
+    log.warn({ trace_id, service, method, user_id, deadline_ms_max: cap_ms },
+      'no answer within deadline_ms_max: DEADLINE_EXCEEDED');
+  } else {
+    const code = grpc.status[mapped.code];
+    log.debug({ trace_id, service, method, user_id, code, details: mapped.details },
+      'call refused');
+  }
+}
+
+function log_success(endpoint: Endpoint, caller: Caller): void {
+  const { deps: { log }, service, method } = endpoint;
+  const { trace_id, user_id, role } = caller;
+  // Never the request or the token: ids only. Payment tokens will pass through here.
+  if (endpoint.options.changes_state === true) {
+    log.info({ trace_id, service, method, user_id, role, code: 'OK' }, 'state changed');
+  } else {
+    log.debug({ trace_id, service, method, code: 'OK' }, 'call');
+  }
+}
+
+function log_late_success(endpoint: Endpoint, caller: Caller): void {
+  if (endpoint.options.changes_state !== true) return;
+  const { deps: { log }, service, method } = endpoint;
+  const { trace_id, user_id, role } = caller;
+  log.info({ trace_id, service, method, user_id, role, code: 'OK', answered: 'DEADLINE_EXCEEDED' },
+    'state changed after the deadline answer');
+}
+
+function log_late_refusal(endpoint: Endpoint, caller: Caller, error: unknown): void {
+  const { deps: { log }, service, method } = endpoint;
+  const { trace_id, user_id } = caller;
+  const code = grpc.status[map_error(error).code];
+  log.debug({ trace_id, service, method, user_id, code, answered: 'DEADLINE_EXCEEDED' },
+    'call refused after the deadline answer');
 }

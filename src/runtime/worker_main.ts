@@ -7,7 +7,9 @@ import type { BehaviourModule } from './behaviour.js';
 import { OffsetClock } from './clock.js';
 import { PartitionHost } from './host.js';
 import { outbox_trim_interval_ms, worker_share } from './outbox.js';
-import { decode, encode, type FromWorker, type ToWorker, type WireRequest, type WorkerConfig } from './protocol.js';
+import {
+  decode, encode, type FromWorker, type ToWorker, type WireRequest, type WorkerConfig,
+} from './protocol.js';
 import { seeded_random_bytes } from './random.js';
 import { is_storage_full } from './storage.js';
 import { WorkerOutbox } from './worker_outbox.js';
@@ -19,13 +21,24 @@ const port = parentPort;
 assert(port !== null, 'worker_main runs inside a worker thread');
 const config = workerData as WorkerConfig;
 
+type Host = PartitionHost<unknown, unknown, unknown>;
+
+/** What the thread serves with once its partitions are recovered. */
+interface Serving {
+  host: Host;
+  clock: OffsetClock;
+  outbox: WorkerOutbox<unknown>;
+  stats_timer: NodeJS.Timeout;
+}
+
 function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);
 }
 
 function fatal(error: unknown): never {
   // Printed for the operator; the main thread sees the exit and fails in-flight requests.
-  process.stderr.write(`worker ${config.worker_index} fatal: ${error instanceof Error ? error.stack : String(error)}\n`);
+  const text = error instanceof Error ? error.stack : String(error);
+  process.stderr.write(`worker ${config.worker_index} fatal: ${text}\n`);
   process.exit(70);
 }
 
@@ -34,99 +47,141 @@ async function main(): Promise<void> {
   const clock = new OffsetClock();
   clock.offset_ms = config.clock_offset_ms;
   let outbox: WorkerOutbox<unknown> | undefined;
-  let reporting = false;
-  const host = new PartitionHost(module.behaviour, {
+  // Undefined until the stats timer runs: a storage change before that is only printed.
+  let report: (() => void) | undefined;
+  const host = create_host(module, clock, () => outbox?.on_committed(), () => report?.());
+  await host.recover();
+  const worker_outbox = create_outbox(host);
+  outbox = worker_outbox;
+  report = () => report_stats(host, worker_outbox);
+  const stats_timer = setInterval(report, stats_interval_ms);
+  stats_timer.unref();
+
+  const serving: Serving = { host, clock, outbox: worker_outbox, stats_timer };
+  port!.on('message', (message: ToWorker) => on_message(serving, message));
+  send({
+    tag: 'ready',
+    recovered_partitions: config.partitions.length,
+    replayed_records: host.recovered_records,
+  });
+  // A first report before any batch is served: the main thread's baseline for counters that
+  // are derived from absolute figures (seats sold) is then exactly the recovered state.
+  report();
+}
+
+/** The host for this worker's partitions, as workerData configures it (not yet recovered). */
+function create_host(
+  module: BehaviourModule,
+  clock: OffsetClock,
+  on_outbox_committed: () => void,
+  report: () => void,
+): Host {
+  const random_bytes = config.random_seed === undefined
+    ? undefined
+    : seeded_random_bytes(config.random_seed);
+  return new PartitionHost(module.behaviour, {
     partitions: config.partitions,
     data_dir: config.data_dir,
     node_id: config.node_id,
     clock,
     snapshot_every_records: config.snapshot_every_records,
     store_count: config.store_count,
-    random_bytes: config.random_seed === undefined ? undefined : seeded_random_bytes(config.random_seed),
-    on_outbox_committed: () => outbox?.on_committed(),
+    random_bytes,
+    on_outbox_committed,
     store_map_bytes: config.store_map_bytes,
     storage_probe_interval_ms: config.storage_probe_interval_ms,
     on_storage_change: (message) => {
-      process.stderr.write(`worker ${config.worker_index}: ${message ?? 'storage has room again: writes resume'}\n`);
-      if (reporting) report(); // at once: /readyz need not wait for the next interval
+      const text = message ?? 'storage has room again: writes resume';
+      process.stderr.write(`worker ${config.worker_index}: ${text}\n`);
+      report(); // at once: /readyz need not wait for the next interval
     },
   }, fatal);
-  await host.recover();
+}
+
+/** The outbox over the recovered host's stores, trimming at this worker's share of the cap. */
+function create_outbox(host: Host): WorkerOutbox<unknown> {
+  const stores = host.stores();
+  assert(stores.size === config.partitions.length, 'the host has recovered every partition');
   // An outbox delete or trim refused for want of space is retried later, never fatal.
-  const outbox_failed = (error: unknown): void => (is_storage_full(error) ? host.note_storage_full(error) : fatal(error));
-  outbox = new WorkerOutbox(host.stores(), () => host.now_ms(), () => send({ tag: 'outbox_ready' }), outbox_failed);
+  const outbox_failed = (error: unknown): void => (
+    is_storage_full(error) ? host.note_storage_full(error) : fatal(error)
+  );
+  const outbox = new WorkerOutbox(
+    stores, () => host.now_ms(), () => send({ tag: 'outbox_ready' }), outbox_failed,
+  );
   if (config.outbox_cap !== null) {
     // The cap is node-wide; this worker keeps its partitions' share of it (OutboxCap).
-    const share = worker_share(config.outbox_cap.entries_max, config.partitions.length, config.partition_count);
+    const share = worker_share(
+      config.outbox_cap.entries_max, config.partitions.length, config.partition_count,
+    );
     outbox.start_trimming({ ...config.outbox_cap, entries_max: share }, outbox_trim_interval_ms);
   }
-  const worker_outbox = outbox;
+  return outbox;
+}
 
-  function report(): void {
-    const commits = host.commits;
-    host.commits = [];
-    send({
-      tag: 'stats',
-      stats: {
-        commit_durations_s: commits.map((c) => c.duration_s),
-        batch_records: commits.map((c) => c.records),
-        gauges: host.gauges(),
-        counters: { ...worker_outbox.drain_counters(), storage_refusals: host.storage_refusals },
-        storage: host.storage_messages(),
-      },
-    });
-    host.storage_refusals = 0;
-  }
-  reporting = true;
-  const stats_timer = setInterval(report, stats_interval_ms);
-  stats_timer.unref();
-
-  port!.on('message', (message: ToWorker) => {
-    switch (message.tag) {
-      case 'batch': {
-        const requests = decode<WireRequest[]>(message.bytes);
-        let released: Promise<unknown>;
-        try {
-          released = host.run_batch(requests);
-        } catch (error) {
-          fatal(error);
-        }
-        released.then((replies) => {
-          const bytes = encode(replies);
-          send({ tag: 'replies', bytes }, [bytes.buffer as ArrayBuffer]);
-        }, fatal);
-        break;
-      }
-      case 'clock': {
-        assert(message.offset_ms >= clock.offset_ms, 'clock offset only moves forward');
-        clock.offset_ms = message.offset_ms;
-        host.run_timers().catch(fatal);
-        break;
-      }
-      case 'outbox_read': {
-        const id = message.id;
-        worker_outbox.read(message.request).then((wire) => {
-          const bytes = encode(wire);
-          send({ tag: 'outbox_entries', id, bytes }, [bytes.buffer as ArrayBuffer]);
-        }, fatal);
-        break;
-      }
-      case 'outbox_ack': {
-        const id = message.id;
-        worker_outbox.ack(message.acks).then((reply) => send({ tag: 'outbox_acked', id, reply }), fatal);
-        break;
-      }
-      case 'close': {
-        clearInterval(stats_timer);
-        worker_outbox.close().then(() => host.close()).then(() => send({ tag: 'closed' }), fatal);
-        break;
-      }
-    }
+/** Sends the figures since the last report to the main thread, and starts counting afresh. */
+function report_stats(host: Host, outbox: WorkerOutbox<unknown>): void {
+  const commits = host.commits;
+  host.commits = [];
+  send({
+    tag: 'stats',
+    stats: {
+      commit_durations_s: commits.map((c) => c.duration_s),
+      batch_records: commits.map((c) => c.records),
+      gauges: host.gauges(),
+      counters: { ...outbox.drain_counters(), storage_refusals: host.storage_refusals },
+      storage: host.storage_messages(),
+    },
   });
-  send({ tag: 'ready', recovered_partitions: config.partitions.length, replayed_records: host.recovered_records });
-  // A first report before any batch is served: the main thread's baseline for counters that
-  // are derived from absolute figures (seats sold) is then exactly the recovered state.
-  report();
+  host.storage_refusals = 0;
+}
+
+function on_message(serving: Serving, message: ToWorker): void {
+  const { host, clock, outbox } = serving;
+  switch (message.tag) {
+    case 'batch': {
+      run_batch(host, decode<WireRequest[]>(message.bytes));
+      break;
+    }
+    case 'clock': {
+      assert(message.offset_ms >= clock.offset_ms, 'clock offset only moves forward');
+      clock.offset_ms = message.offset_ms;
+      host.run_timers().catch(fatal);
+      break;
+    }
+    case 'outbox_read': {
+      const id = message.id;
+      outbox.read(message.request).then((wire) => {
+        const bytes = encode(wire);
+        send({ tag: 'outbox_entries', id, bytes }, [bytes.buffer as ArrayBuffer]);
+      }, fatal);
+      break;
+    }
+    case 'outbox_ack': {
+      const id = message.id;
+      outbox.ack(message.acks).then((reply) => send({ tag: 'outbox_acked', id, reply }), fatal);
+      break;
+    }
+    case 'close': {
+      clearInterval(serving.stats_timer);
+      outbox.close().then(() => host.close()).then(() => send({ tag: 'closed' }), fatal);
+      break;
+    }
+  }
+}
+
+/** Runs one batch; its replies go back as one transferred buffer once they are released. */
+function run_batch(host: Host, requests: WireRequest[]): void {
+  let released: Promise<unknown>;
+  try {
+    released = host.run_batch(requests);
+  } catch (error) {
+    fatal(error);
+  }
+  released.then((replies) => {
+    const bytes = encode(replies);
+    send({ tag: 'replies', bytes }, [bytes.buffer as ArrayBuffer]);
+  }, fatal);
 }
 
 main().catch(fatal);
