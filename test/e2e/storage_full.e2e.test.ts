@@ -107,7 +107,12 @@ async function assert_refusing(server: Server, c: Clients, svc: string, dir: str
   });
   assert.match(ready.body, /^not ready: writes refused/);
   assert.ok(ready.body.includes(dir), `/readyz names the data directory: ${ready.body}`);
-  const metrics = (await http_get(server, '/metrics')).body;
+  // Counters come up with the worker's next stats report (every second): /readyz may have
+  // turned on the report the first refusal triggered, before the other 39 were counted.
+  const metrics = await until('40 refusals counted', async () => {
+    const body = (await http_get(server, '/metrics')).body;
+    return metric(body, 'ticketing_storage_refusals_total') >= 40 ? body : undefined;
+  });
   assert.is(metric(metrics, `ticketing_storage_full{reason="${reason}"}`), 1);
   assert.ok(metric(metrics, 'ticketing_storage_refusals_total') >= 40);
   // No crash loop: the worker never restarted.
