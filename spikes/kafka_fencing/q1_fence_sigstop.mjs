@@ -1,0 +1,34 @@
+// Q1b: A in a child process, SIGSTOP; B takes over the transactional id; SIGCONT A; A tries to send and commit.
+import { spawn } from 'node:child_process';
+import { kafka, tproducer, ensureTopics, readAll, sleep } from './common.mjs';
+const MODE = process.argv[2] ?? 'open';
+const PAUSE_MS = Number(process.argv[3] ?? 8000);
+const run = Date.now();
+const TOPIC = `q1b-journal-${run}`, TID = `t-p7-${run}`;
+const log = (...a) => console.log(new Date().toISOString().slice(11, 23), '[main]', ...a);
+const k = kafka('q1b');
+await ensureTopics(k, [TOPIC], 1);
+const child = spawn(process.execPath, ['q1_zombie_child.mjs', TID, TOPIC, MODE], { stdio: ['pipe', 'pipe', 'inherit'] });
+let ready; const readyP = new Promise((r) => (ready = r));
+child.stdout.on('data', (d) => { for (const l of d.toString().split('\n').filter(Boolean)) { if (l === 'READY') ready(); else console.log(l); } });
+await readyP;
+process.kill(child.pid, 'SIGSTOP'); log(`SIGSTOP A (pid ${child.pid}), mode=${MODE}`);
+const B = tproducer(kafka('B'), TID); await B.connect();
+const s = Date.now();
+const tb = await B.transaction();
+log(`B InitProducerId done in ${Date.now() - s} ms`);
+await tb.send({ topic: TOPIC, messages: [{ value: 'B-committed', partition: 0 }] });
+await tb.commit(); log('B committed B-committed');
+await sleep(PAUSE_MS);
+process.kill(child.pid, 'SIGCONT'); log('SIGCONT A');
+child.stdin.write('go\n');
+await new Promise((r) => child.once('exit', r));
+// B continues to work after the zombie's attempt?
+const tb2 = await B.transaction();
+await tb2.send({ topic: TOPIC, messages: [{ value: 'B-committed-2-after-zombie', partition: 0 }] });
+await tb2.commit(); log('B committed B-committed-2-after-zombie');
+const seen = await readAll(k, [TOPIC]);
+log('read_committed sees:', JSON.stringify(seen.map((m) => `@${m.offset}=${m.value}`)));
+const raw = await readAll(k, [TOPIC], { isolation: 'read_uncommitted' });
+log('read_uncommitted sees:', JSON.stringify(raw.map((m) => `@${m.offset}=${m.value}`)));
+await B.disconnect();
