@@ -234,6 +234,9 @@ function decide_retake(
   assert(!records.some((r) => r.t === 'order_confirmed' || r.t === 'hold_confirmed'),
     'a refused confirmation sells nothing');
   records.push({ t: 'payment_voiding', payment_id: payment.payment_id, at_ms: ctx.now_ms });
+  // The draft expired in this decision (its timer had not run): say so on the bus, as the timer
+  // would have. Had it run, its OrderExpired is out already.
+  if (lapsed !== null) outbox.push(order_expired_event(order, ctx.now_ms));
   const reply: ConfirmOrderReply = {
     k: 'void_then_fail', payment_id: payment.payment_id, gateway_ref: payment.gateway_ref,
     message: `order ${order.order_id} expired: its hold lapsed before ConfirmOrder and ${why}; `

@@ -413,6 +413,15 @@ test('ConfirmOrder retake after the promo expired is refused, as a new draft wit
     assert.equal(kinds(decision.records).filter((t) => !expiry.includes(t)), ['payment_voiding']);
     assert.is(s.order(view.id).status, 'EXPIRED');
     assert.is(s.availability().sold, 0);
+    // The draft expires once on the bus: by the timer, or here when the timer had not run.
+    const types = decision.outbox.map((e) => e.type);
+    assert.equal(types, run_timer ? [] : ['InventoryHoldExpired', 'OrderExpired']);
+    if (!run_timer) {
+      assert.equal(decision.outbox[1]!.payload, {
+        order_id: view.id, user_id: 'alice', event_id: 'evt-1',
+        expired_at_unix: Math.floor(s.now / 1000), trace_id: s.order(view.id).trace_id,
+      });
+    }
     s.check();
   }
   // Before the promo's end the same retake sells.
