@@ -55,25 +55,29 @@ export function free_port() {
   });
 }
 
-function properties({ port, controller_port, log_dir, num_partitions }) {
+function properties({ node_id, voters, port, controller_port, log_dir, num_partitions, replicas }) {
   return [
     'process.roles=broker,controller',
-    'node.id=1',
-    // A static single-voter quorum: format needs no --standalone / --initial-controllers (those
-    // are for 3.9's dynamic quorums, KIP-853), and restarts reuse the same controller port.
-    `controller.quorum.voters=1@127.0.0.1:${controller_port}`,
+    `node.id=${node_id}`,
+    // A static voter set (one voter per broker): format needs no --standalone /
+    // --initial-controllers (those are for 3.9's dynamic quorums, KIP-853), and restarts reuse
+    // the same controller ports.
+    `controller.quorum.voters=${voters}`,
     `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controller_port}`,
     `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
     'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
     `log.dirs=${log_dir}`,
-    // One broker: every internal topic must be satisfiable with a single replica.
-    'offsets.topic.replication.factor=1',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
-    'min.insync.replicas=1',
-    'default.replication.factor=1',
+    // One broker: every internal topic must be satisfiable with a single replica. A cluster of
+    // three or more: three replicas, two in sync for a write acknowledged by all (acks=-1).
+    `offsets.topic.replication.factor=${replicas.factor}`,
+    `transaction.state.log.replication.factor=${replicas.factor}`,
+    `transaction.state.log.min.isr=${replicas.min_insync}`,
+    `min.insync.replicas=${replicas.min_insync}`,
+    `default.replication.factor=${replicas.factor}`,
+    // No leader from a replica that was out of sync: it could lack acknowledged records.
+    'unclean.leader.election.enable=false',
     // Fewer internal partitions than the default 50: the first consumer group (which creates
     // __consumer_offsets) and the first idempotent/transactional producer come up faster.
     'offsets.topic.num.partitions=3',
@@ -132,12 +136,26 @@ function log_excerpt(file, lines = 30) {
  *   classpath        skip provisioning and use this classpath
  */
 export async function start_broker(options = {}) {
+  const port = options.port ?? (await free_port());
+  const controller_port = options.controller_port ?? (await free_port());
+  const member = { node_id: 1, port, controller_port, voters: `1@127.0.0.1:${controller_port}` };
+  const node = await create_node(options, member, { factor: 1, min_insync: 1 }, cluster_id());
+  await node.start();
+  return node.handle;
+}
+
+/**
+ * One KRaft node (broker and controller in one JVM), formatted and configured but not started:
+ * start_broker starts one, start_cluster starts several together (a quorum needs a majority up
+ * before any of them answers). `member`: node_id, port, controller_port, voters (the static
+ * voter set).
+ */
+async function create_node(options, member, replicas, id) {
   const classpath = options.classpath ?? (await provision()).classpath;
   const work_dir = options.work_dir ?? mkdtempSync(join(tmpdir(), 'ticketing-kafka-'));
   mkdirSync(work_dir, { recursive: true });
   const log_dir = options.log_dir ?? join(work_dir, 'data');
-  const port = options.port ?? (await free_port());
-  const controller_port = options.controller_port ?? (await free_port());
+  const { port, controller_port } = member;
   const heap = options.heap ?? '512m';
   const ready_timeout_ms = options.ready_timeout_ms ?? 120_000;
   const stop_timeout_ms = options.stop_timeout_ms ?? 30_000;
@@ -146,7 +164,10 @@ export async function start_broker(options = {}) {
   const config = join(work_dir, 'server.properties');
   const log4j = join(work_dir, 'log4j.properties');
   const log_file = join(work_dir, 'broker.log');
-  writeFileSync(config, properties({ port, controller_port, log_dir, num_partitions: options.num_partitions ?? 3 }));
+  writeFileSync(config, properties({
+    node_id: member.node_id, voters: member.voters, port, controller_port, log_dir,
+    num_partitions: options.num_partitions ?? 3, replicas,
+  }));
   writeFileSync(log4j, log4j_properties);
   const jvm_args = ['-cp', classpath, `-Dlog4j.configuration=file:${log4j}`, '-Djava.awt.headless=true'];
 
@@ -155,7 +176,7 @@ export async function start_broker(options = {}) {
   if (!existsSync(join(log_dir, 'meta.properties'))) {
     // `--cluster-id=ID` (one argument): the value can never be taken for a flag, whatever it is.
     try {
-      const { stdout, stderr } = await exec_file('java', [...jvm_args, 'kafka.tools.StorageTool', 'format', '--ignore-formatted', `--cluster-id=${cluster_id()}`, '-c', config]);
+      const { stdout, stderr } = await exec_file('java', [...jvm_args, 'kafka.tools.StorageTool', 'format', '--ignore-formatted', `--cluster-id=${id}`, '-c', config]);
       writeFileSync(log_file, `${stdout}${stderr}`, { flag: 'a' });
     } catch (error) {
       throw new Error(`kafka-storage format failed (${error.code === 'ENOENT' ? 'java not found on PATH' : `exit ${error.code}`}):\n${error.stdout ?? ''}${error.stderr ?? ''}`);
@@ -209,7 +230,10 @@ export async function start_broker(options = {}) {
         const attempt = (async () => {
           await admin.connect();
           const cluster = await admin.describeCluster();
-          if (cluster.brokers.length === 0) throw new Error('no broker registered yet');
+          // Ready once this node is a registered broker (in a cluster, the others may be down).
+          if (!cluster.brokers.some((b) => b.nodeId === member.node_id)) {
+            throw new Error(`broker ${member.node_id} not registered yet`);
+          }
         })();
         attempt.catch(() => {});
         const outcome = await Promise.race([attempt.then(() => 'ready'), exited.then(() => 'exited')]);
@@ -270,8 +294,7 @@ export async function start_broker(options = {}) {
     await start(); // same server.properties: same ports, same (already formatted) log dir
   }
 
-  await start();
-  return {
+  const handle = {
     brokers,
     port,
     controller_port,
@@ -285,5 +308,51 @@ export async function start_broker(options = {}) {
     stop,
     kill,
     restart,
+  };
+  return { handle, start, spawn: spawn_broker, wait_ready, kill };
+}
+
+/**
+ * Starts `count` KRaft nodes on loopback as one cluster (one cluster id, a static voter set of
+ * all of them) and waits until every node is a registered broker. With three or more, topics get
+ * three replicas and need two in sync (min.insync.replicas=2), internal topics included. Options
+ * as start_broker's, plus base_port (PLAINTEXT ports base_port.., controller ports
+ * base_port+100..; default: free ones). Each node's handle is in `nodes` (stop, kill, restart,
+ * as a broker's); `brokers` is the bootstrap list; stop()/kill() act on every node.
+ */
+export async function start_cluster(count, options = {}) {
+  if (!Number.isInteger(count) || count < 1 || count > 9) throw new Error(`a cluster of 1..9 brokers, not ${count}`);
+  const classpath = options.classpath ?? (await provision()).classpath;
+  const base = options.base_port;
+  const members = [];
+  for (let i = 0; i < count; i++) {
+    const port = base === undefined ? await free_port() : base + i;
+    const controller_port = base === undefined ? await free_port() : base + 100 + i;
+    members.push({ node_id: i + 1, port, controller_port });
+  }
+  const voters = members.map((m) => `${m.node_id}@127.0.0.1:${m.controller_port}`).join(',');
+  const replicas = { factor: Math.min(3, count), min_insync: Math.min(2, count) };
+  const id = cluster_id();
+  const root = options.work_dir ?? mkdtempSync(join(tmpdir(), 'ticketing-kafka-cluster-'));
+  const nodes = [];
+  for (const m of members) {
+    const node_options = { ...options, classpath, heap: options.heap ?? '384m', work_dir: join(root, `node${m.node_id}`) };
+    nodes.push(await create_node(node_options, { ...m, voters }, replicas, id));
+  }
+  for (const node of nodes) node.spawn();
+  try {
+    await Promise.all(nodes.map((node) => node.wait_ready()));
+  } catch (error) {
+    await Promise.all(nodes.map((node) => node.kill()));
+    throw error;
+  }
+  const handles = nodes.map((node) => node.handle);
+  return {
+    brokers: handles.map((h) => h.brokers).join(','),
+    nodes: handles,
+    work_dir: root,
+    replicas,
+    stop: () => Promise.all(handles.map((h) => h.stop())).then(() => undefined),
+    kill: () => Promise.all(handles.map((h) => h.kill())).then(() => undefined),
   };
 }

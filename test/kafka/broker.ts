@@ -47,8 +47,22 @@ export interface Broker {
   restart(): Promise<void>;
 }
 
+/** Several KRaft brokers as one cluster (scripts/kafka/broker.mjs start_cluster). */
+export interface Cluster {
+  /** The bootstrap list, 'HOST:PORT,HOST:PORT,…'. */
+  brokers: string;
+  /** One handle per broker, node id i + 1 at index i. */
+  nodes: Broker[];
+  work_dir: string;
+  /** Replication of topics and internal topics: factor min(3, N), min.insync.replicas min(2, N). */
+  replicas: { factor: number; min_insync: number };
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+}
+
 export interface BrokerModule {
   start_broker(options?: BrokerOptions): Promise<Broker>;
+  start_cluster(count: number, options?: BrokerOptions & { base_port?: number }): Promise<Cluster>;
   /** A new KRaft cluster id, as `kafka-storage random-uuid` prints it. */
   cluster_id(): string;
 }
@@ -85,6 +99,16 @@ export async function start_broker(options: BrokerOptions = {}): Promise<Broker>
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(`Kafka broker could not be provisioned: ${reason}`, { cause: error });
+  }
+}
+
+/** start_broker's counterpart for a cluster of `count` brokers; never skips either. */
+export async function start_cluster(count: number, options: BrokerOptions = {}): Promise<Cluster> {
+  try {
+    return await (await broker_module()).start_cluster(count, options);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`Kafka cluster of ${count} could not be started: ${reason}`, { cause: error });
   }
 }
 

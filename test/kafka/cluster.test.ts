@@ -1,0 +1,160 @@
+// Three real Kafka brokers as one KRaft cluster (scripts/kafka/broker.mjs start_cluster, what
+// `npm run kafka -- --brokers 3` starts): topics replicated three times with two in sync, a
+// write acknowledged by all in-sync replicas survives `kill -9` of its partition's leader, and
+// the killed broker rejoins. The ground the cluster mode stands on.
+//
+// Started inside the first test (a throwing `before` hook makes uvu exit 0 without running).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { rmSync } from 'node:fs';
+import { start_cluster, type Cluster } from './broker.js';
+import { guarded_after } from '../guard.js';
+
+interface Context { cluster?: Cluster; sent: string[] }
+
+const t = suite<Context>('kafka cluster of three', { sent: [] });
+const topic = 'ticketing.cluster-test';
+// Generous bounds: only there so a broken cluster fails the test instead of hanging it.
+const wait_tries = 600;
+
+function cluster_of(ctx: Context): Cluster {
+  if (ctx.cluster === undefined) throw new Error('no cluster: the "starts" test failed (see above)');
+  return ctx.cluster;
+}
+
+function client(cluster: Cluster): Kafka {
+  return new Kafka({
+    clientId: 'cluster-test', brokers: cluster.brokers.split(','), logLevel: logLevel.NOTHING,
+    retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: 30 },
+  });
+}
+
+async function with_admin<T>(cluster: Cluster, use: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = client(cluster).admin();
+  await admin.connect();
+  try {
+    return await use(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Polls until `probe` returns a value; bounded tries only as a safety net. */
+async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < wait_tries; i++) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    await sleep(100);
+  }
+  throw new Error(`gave up waiting: ${what}`);
+}
+
+async function produce(cluster: Cluster, values: string[]): Promise<void> {
+  const producer = client(cluster).producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    await producer.send({ topic, acks: -1, messages: values.map((value) => ({ key: value, value })) });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** Reads the topic from the beginning with a fresh group until `count` messages arrived. */
+async function consume(cluster: Cluster, count: number): Promise<string[]> {
+  const consumer = client(cluster).consumer({ groupId: `cluster-test-${Date.now()}`, maxWaitTimeInMs: 100 });
+  const received: string[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => void received.push(message.value!.toString()) });
+    for (let i = 0; i < wait_tries && received.length < count; i++) await sleep(100);
+  } finally {
+    await consumer.disconnect();
+  }
+  return received.sort();
+}
+
+guarded_after(t, async (ctx) => {
+  if (ctx.cluster === undefined) return;
+  await ctx.cluster.stop().catch(() => ctx.cluster?.kill());
+  rmSync(ctx.cluster.work_dir, { recursive: true, force: true });
+});
+
+t('starts three brokers; a topic gets three replicas, all in sync, and needs two', async (ctx) => {
+  ctx.cluster = await start_cluster(3);
+  const cluster = ctx.cluster;
+  assert.is(cluster.brokers.split(',').length, 3);
+  assert.equal(cluster.replicas, { factor: 3, min_insync: 2 });
+  await with_admin(cluster, async (admin) => {
+    assert.equal((await admin.describeCluster()).brokers.map((b) => b.nodeId).sort(), [1, 2, 3]);
+    // waitForLeaders is unreliable with several brokers (UNKNOWN_TOPIC_OR_PARTITION): poll.
+    // createTopics' own metadata check can fail with UNKNOWN_TOPIC_OR_PARTITION while the new
+    // topic reaches the other brokers; the topic exists by then (a second call returns false).
+    await until('the topic created', async () => {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 3 }] });
+      return true;
+    });
+    const partitions = await until('every partition has a leader and three in sync', async () => {
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      const parts = meta.topics[0]?.partitions ?? [];
+      const ready = parts.length === 3 && parts.every((p) => p.leader >= 1 && p.isr.length === 3);
+      return ready ? parts : undefined;
+    });
+    for (const p of partitions) assert.equal([...p.replicas].sort(), [1, 2, 3]);
+    // Asked of any broker; one that has not learnt of the topic yet answers UNKNOWN_TOPIC.
+    const min_insync = await until('the topic\'s min.insync.replicas', async () => {
+      const configs = await admin.describeConfigs({
+        resources: [{ type: 2 /* TOPIC */, name: topic, configNames: ['min.insync.replicas'] }],
+        includeSynonyms: false,
+      });
+      return configs.resources[0]?.configEntries[0]?.configValue;
+    });
+    assert.is(min_insync, '2');
+  });
+});
+
+t('a write acknowledged by all in-sync replicas survives kill -9 of its leader', async (ctx) => {
+  const cluster = cluster_of(ctx);
+  const before = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6'];
+  await produce(cluster, before);
+  ctx.sent.push(...before);
+  // Read once with all three up: the first group creates __consumer_offsets, which needs its
+  // three replicas (offsets.topic.replication.factor) to be created at all.
+  assert.equal(await consume(cluster, ctx.sent.length), [...ctx.sent].sort());
+  const leader = await with_admin(cluster, async (admin) => {
+    const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+    return meta.topics[0]!.partitions.find((p) => p.partitionId === 0)!.leader;
+  });
+  await cluster.nodes[leader - 1]!.kill();
+  // The controller fences the dead broker after its session (broker.session.timeout.ms, 5 s)
+  // and moves its leaderships; clients see connection errors until then (our node answers
+  // UNAVAILABLE meanwhile). Wait for that, for this topic and for the group coordinators.
+  await with_admin(cluster, (admin) => until('leaders moved off the killed broker', async () => {
+    const meta = await admin.fetchTopicMetadata({ topics: [topic, '__consumer_offsets'] });
+    const parts = meta.topics.flatMap((m) => m.partitions);
+    const moved = parts.every((p) => p.leader !== leader && p.leader >= 1 && !p.isr.includes(leader));
+    return parts.length > 0 && moved ? true : undefined;
+  }));
+  // Two of three in sync is enough for acks=-1: writes go on while the broker is dead.
+  const after = ['a1', 'a2', 'a3'];
+  await produce(cluster, after);
+  ctx.sent.push(...after);
+  assert.equal(await consume(cluster, ctx.sent.length), [...ctx.sent].sort());
+  // The killed broker comes back on the same ports and log and is in sync again.
+  await cluster.nodes[leader - 1]!.restart();
+  await with_admin(cluster, (admin) => until('the restarted broker back in every ISR', async () => {
+    const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+    return meta.topics[0]!.partitions.every((p) => p.isr.includes(leader)) ? true : undefined;
+  }));
+  assert.equal(await consume(cluster, ctx.sent.length), [...ctx.sent].sort());
+});
+
+t('stop() ends every broker', async (ctx) => {
+  const cluster = cluster_of(ctx);
+  await cluster.stop();
+  for (const node of cluster.nodes) assert.not.ok(node.running());
+});
+
+t.run();
