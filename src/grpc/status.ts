@@ -33,6 +33,10 @@ function by_class<T>(entries: readonly (readonly [ErrorClass, T])[]): ReadonlyMa
 /** The entry of the error's class (or of a class it extends); undefined for anything else. */
 function lookup<T>(table: ReadonlyMap<ErrorClass, T>, error: unknown): T | undefined {
   if (!(error instanceof Error)) return undefined;
+  // Nearly every error is an instance of a listed class itself: one map probe per refused call
+  // (a sold-out on-sale refuses most calls); the scan only for subclasses of a listed class.
+  const direct = table.get(error.constructor as ErrorClass);
+  if (direct !== undefined) return direct;
   for (const [Class, value] of table) if (error instanceof Class) return value;
   return undefined;
 }

@@ -10,6 +10,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rmSync } from 'node:fs';
 import { start_cluster, type Cluster } from './broker.js';
+import { start_consumer } from './consume.js';
 import { guarded_after } from '../guard.js';
 
 interface Context { cluster?: Cluster; sent: string[] }
@@ -63,17 +64,13 @@ async function produce(cluster: Cluster, values: string[]): Promise<void> {
 
 /** Reads the topic from the beginning with a fresh group until `count` messages arrived. */
 async function consume(cluster: Cluster, count: number): Promise<string[]> {
-  const consumer = client(cluster).consumer({ groupId: `cluster-test-${Date.now()}`, maxWaitTimeInMs: 100 });
-  const received: string[] = [];
-  await consumer.connect();
+  const consumer = await start_consumer(cluster.brokers, [topic]);
   try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ message }) => void received.push(message.value!.toString()) });
-    for (let i = 0; i < wait_tries && received.length < count; i++) await sleep(100);
+    const messages = await consumer.until((m) => m.length >= count);
+    return messages.map((m) => m.value.toString()).sort();
   } finally {
-    await consumer.disconnect();
+    await consumer.stop();
   }
-  return received.sort();
 }
 
 guarded_after(t, async (ctx) => {

@@ -16,8 +16,9 @@ export interface Consumed {
 
 export const consume_bound_ms = 120_000;
 
+/** `brokers`: one HOST:PORT or a bootstrap list 'HOST:PORT,HOST:PORT'. */
 function client(brokers: string): Kafka {
-  return new Kafka({ clientId: 'ticketing-test-consumer', brokers: [brokers], logLevel: logLevel.NOTHING });
+  return new Kafka({ clientId: 'ticketing-test-consumer', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
 }
 
 /** Waits (bounded) until every topic exists: the emitter creates them on its first send. */
