@@ -7,11 +7,17 @@ import type { NodeMeta } from '../ops/data_dir.js';
 import type { Metrics } from '../ops/metrics.js';
 import { WorkerPool } from '../runtime/pool.js';
 import type { ServeConfig } from './config.js';
+import type { JournalHook } from './cluster.js';
+import { revive_cluster_error } from '../cluster/errors.js';
+import { PartitionNotServedError } from '../runtime/errors.js';
 
 /** Starts the workers; resolves once every partition is recovered. */
 export async function start_pool(
-  config: ServeConfig, meta: NodeMeta, metrics: Metrics, log: Logger,
+  config: ServeConfig, meta: NodeMeta, metrics: Metrics, log: Logger, journal_hook: JournalHook,
 ): Promise<WorkerPool> {
+  // Cluster mode: the workers start with no partition (the group assigns them) and send each
+  // commit here, to the partition's fenced Kafka writer (src/node/cluster.ts).
+  const remote = config.cluster !== undefined;
   const pool = new WorkerPool({
     worker_count: Math.min(config.workers, meta.partition_count),
     partition_count: meta.partition_count,
@@ -26,7 +32,12 @@ export async function start_pool(
     outbox_cap: outbox_cap_of(config, meta.partition_count),
     store_map_bytes: config.store_map_bytes,
     storage_probe_interval_ms: config.storage_probe_interval_ms,
-    revive: (wire) => revive_domain_error(wire.name, wire.message),
+    revive: (wire) => revive_domain_error(wire.name, wire.message) ?? revive_cluster_error(wire),
+    journal: remote ? 'remote' : 'local',
+    ...(remote ? {
+      on_journal: (commit) => journal_hook.handler?.(commit) ?? Promise.reject(new PartitionNotServedError(
+        `partition ${commit.partition} is not served yet; retry`)),
+    } : {}),
   });
   metrics.attach(pool);
   pool.on('worker_exit', (worker, code) => {
