@@ -16,7 +16,9 @@ import { error_to_wire, is_rejection, PartitionNotServedError, type WireError } 
 import {
   failure_of, new_incarnation, note_failure, type Incarnation, type RemoteJournal, type RemoteMark,
 } from './journal_remote.js';
-import { encode, type AdoptWire, type JournalWire, type WireReply, type WireRequest } from './protocol.js';
+import {
+  encode, type AdoptWire, type JournalWire, type WireReply, type WireRequest,
+} from './protocol.js';
 import {
   free_bytes, is_storage_full, storage_message, storage_probe_bytes, storage_probe_interval_ms_default, StorageFullError,
   type StorageReason, type StoreCommitError,
@@ -124,8 +126,11 @@ export class PartitionHost<S, Req, Rec> {
     private readonly on_fatal: (error: unknown) => void,
   ) {
     this.remote = options.remote_journal;
-    if (this.remote === undefined) assert(options.partitions.length > 0, 'host owns at least one partition');
-    else assert(options.partitions.length === 0, 'a remote journal\'s partitions are adopted');
+    if (this.remote === undefined) {
+      assert(options.partitions.length > 0, 'host owns at least one partition');
+    } else {
+      assert(options.partitions.length === 0, 'a remote journal\'s partitions are adopted');
+    }
     assert(options.snapshot_every_records >= 1, 'snapshot interval positive');
     this.random_bytes = options.random_bytes ?? ((n) => randomBytes(n));
   }
@@ -138,7 +143,10 @@ export class PartitionHost<S, Req, Rec> {
       const store = new PartitionStore<Rec>(partition, this.options.data_dir, this.options.node_id, this.options.store_count ?? 1, this.options.store_map_bytes ?? store_map_bytes_max);
       const { state, replayed } = this.load(partition, store);
       this.recovered_records += replayed;
-      this.slots.set(partition, { partition, state, store, incarnation: undefined, records_since_snapshot: replayed, snapshot_interval_records: this.options.snapshot_every_records });
+      this.slots.set(partition, {
+        partition, state, store, incarnation: undefined, records_since_snapshot: replayed,
+        snapshot_interval_records: this.options.snapshot_every_records,
+      });
       const key = store.env_path();
       if (!this.lanes.has(key)) this.lanes.set(key, { key, store, busy: false, queued: [], failures: 0, full: undefined });
     }
@@ -213,7 +221,8 @@ export class PartitionHost<S, Req, Rec> {
     this.check(partition, state, replayed);
     this.slots.set(partition, {
       partition, state, store: undefined, incarnation: new_incarnation(partition),
-      records_since_snapshot: replayed, snapshot_interval_records: this.options.snapshot_every_records,
+      records_since_snapshot: replayed,
+      snapshot_interval_records: this.options.snapshot_every_records,
     });
     this.recovered_records += replayed;
     // Armed, not run: timers due now commit from a timer callback, after the adoption is
@@ -264,7 +273,9 @@ export class PartitionHost<S, Req, Rec> {
       if (slot === undefined) {
         assert(this.remote !== undefined, `partition ${request.partition} is owned by this worker`);
         // Released or lost since the main thread sent it: refused, as the pool would have.
-        const error = new PartitionNotServedError(`partition ${request.partition} is not served here; retry`);
+        const error = new PartitionNotServedError(
+          `partition ${request.partition} is not served here; retry`,
+        );
         replies.push({ id: request.id, ok: false, error: error_to_wire(error) });
         marks.push(null);
         continue;
@@ -272,17 +283,21 @@ export class PartitionHost<S, Req, Rec> {
       replies.push(this.decide_one(slot, request, pending));
       marks.push(this.mark(slot, pending));
     }
-    assert(replies.length === requests.length && marks.length === replies.length, 'one reply per request');
+    assert(replies.length === requests.length && marks.length === replies.length,
+      'one reply per request');
     return this.commit_then(pending).then(() => replies.map((reply, i): WireReply => {
       const error = this.failure(marks[i]!);
       return error === undefined ? reply : { id: reply.id, ok: false, error };
     }));
   }
 
-  private decide_one(slot: Slot<S, Rec>, request: WireRequest, pending: Map<number, Pending<Rec>>): WireReply {
+  private decide_one(
+    slot: Slot<S, Rec>, request: WireRequest, pending: Map<number, Pending<Rec>>,
+  ): WireReply {
     let decision: Decision<Rec>;
     try {
-      decision = this.behaviour.decide(slot.state, request.body as Req, this.context(request.partition));
+      const ctx = this.context(request.partition);
+      decision = this.behaviour.decide(slot.state, request.body as Req, ctx);
     } catch (error) {
       if (!is_rejection(error)) throw error; // a bug: let the worker die and recover
       return { id: request.id, ok: false, error: error_to_wire(error) };
@@ -327,7 +342,8 @@ export class PartitionHost<S, Req, Rec> {
     if (lane.failures === failures) return undefined;
     // A commit of this store failed after this reply was decided: what it says (or read)
     // may rest on changes the disk refused. Never acknowledged; the state was reloaded.
-    const message = lane.full?.message ?? 'a commit to the data directory failed; the request was not applied, retry it';
+    const message = lane.full?.message
+      ?? 'a commit to the data directory failed; the request was not applied, retry it';
     return error_to_wire(new StorageFullError(message));
   }
 
@@ -384,7 +400,8 @@ export class PartitionHost<S, Req, Rec> {
       const started = performance.now();
       commits.push(remote.commit(wire).then((error) => {
         if (error === undefined) {
-          this.commits.push({ duration_s: (performance.now() - started) / 1000, records: entry.records.length });
+          const duration_s = (performance.now() - started) / 1000;
+          this.commits.push({ duration_s, records: entry.records.length });
           return;
         }
         note_failure(incarnation, seq, error);
