@@ -13,7 +13,9 @@ import {
 import { ForbiddenError, UnauthenticatedError } from '../auth/errors.js';
 import { GatewayUnavailableError } from '../purchase/errors.js';
 import { assert } from '../util/assert.js';
-import { MailboxFullError, ShuttingDownError, WorkerUnavailableError } from '../runtime/errors.js';
+import {
+  MailboxFullError, PartitionNotServedError, ShuttingDownError, WorkerUnavailableError,
+} from '../runtime/errors.js';
 import { StorageFullError } from '../runtime/storage.js';
 import { DeadlineCappedError, RateLimitedError } from './errors.js';
 
@@ -74,6 +76,8 @@ export const status_of_error: ReadonlyMap<ErrorClass, status> = by_class<status>
   [WorkerUnavailableError, status.UNAVAILABLE],
   [MailboxFullError, status.RESOURCE_EXHAUSTED],
   [ShuttingDownError, status.UNAVAILABLE],
+  // cluster mode: the partition is not (or no longer) served here; nothing applied, retry
+  [PartitionNotServedError, status.UNAVAILABLE],
   // src/runtime/storage.ts: not applied, nothing changed; retry with backoff (README: full disk)
   [StorageFullError, status.UNAVAILABLE],
   // src/grpc/errors.ts

@@ -31,8 +31,8 @@ import * as purchase_errors from '../../src/purchase/errors.js';
 import { GatewayUnavailableError } from '../../src/purchase/errors.js';
 import * as runtime_errors from '../../src/runtime/errors.js';
 import {
-  error_to_wire, MailboxFullError, RuntimeError, ShuttingDownError, WorkerUnavailableError,
-  type WireError,
+  error_to_wire, MailboxFullError, PartitionNotServedError, RuntimeError, ShuttingDownError,
+  WorkerUnavailableError, type WireError,
 } from '../../src/runtime/errors.js';
 import { revive_wire_error } from '../../src/runtime/pool.js';
 import * as storage from '../../src/runtime/storage.js';
@@ -104,6 +104,7 @@ const fate_entries: Entry[] = [
   worker(WorkerUnavailableError, status.UNAVAILABLE),
   worker(MailboxFullError, status.RESOURCE_EXHAUSTED, 'mailbox_depth'),
   worker(ShuttingDownError, status.UNAVAILABLE),
+  worker(PartitionNotServedError, status.UNAVAILABLE),
   worker(StorageFullError, status.UNAVAILABLE),
   [StoreCommitError, {
     kind: 'never answered', make: (m) => new StoreCommitError('EIO', '/data/store-0', m),
@@ -211,7 +212,7 @@ test('errors from a worker come back as their own class, with their message', ()
     assert.is(map_error(revived).code, fate.code, Class.name);
     assert.is(limit_of(revived), fate.limit, Class.name);
   }
-  assert.is(crossing, 26, 'the 22 domain refusals and the 4 runtime ones');
+  assert.is(crossing, 27, 'the 22 domain refusals and the 5 runtime ones');
 });
 
 test('a name no one revives stays a bug: a plain Error with that name, INTERNAL', () => {
