@@ -54,7 +54,8 @@ export function decode_request(bytes: Buffer): ForwardRequest | undefined {
   if (typeof partition !== 'number' || !Number.isInteger(partition) || partition < 0) {
     return undefined;
   }
-  if (typeof deadline_ms_epoch !== 'number' || !Number.isFinite(deadline_ms_epoch)) return undefined;
+  const finite = typeof deadline_ms_epoch === 'number' && Number.isFinite(deadline_ms_epoch);
+  if (!finite) return undefined;
   if (typeof trace_id !== 'string' || trace_id.length === 0) return undefined;
   return { partition, body, deadline_ms_epoch, trace_id };
 }
