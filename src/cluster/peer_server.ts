@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { error_to_wire, type WireError } from '../runtime/errors.js';
 import { assert } from '../util/assert.js';
-import { run_in_call_scope } from './call_scope.js';
+import { enable_call_scopes, run_in_call_scope } from './call_scope.js';
 import {
   ForwardDeadlineExceededError, ForwardMessageTooLargeError, ForwardsInFlightExceededError,
 } from './forward_errors.js';
@@ -77,6 +77,8 @@ export async function start_peer_server(options: PeerServerOptions): Promise<Pee
   assert(limits.message_bytes_max > 0, 'message_bytes_max is positive');
   assert(limits.forwards_in_flight_per_peer_max > 0, 'forwards_in_flight_per_peer_max > 0');
   assert(options.key.length === 32, 'the peer key is an HMAC-SHA256 output');
+  // The owner's `serve` runs in the caller's scope (deadline, trace id).
+  enable_call_scopes();
   const serving: Serving = {
     options, limits, now_ms: options.now_ms ?? Date.now, in_flight: new Map(),
   };

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RequestSink } from '../runtime/client.js';
 import { assert } from '../util/assert.js';
-import { current_call_scope } from './call_scope.js';
+import { current_call_scope, enable_call_scopes } from './call_scope.js';
 import { NotOwnerError, PartitionMovingError } from './forward_errors.js';
 
 export interface Ownership {
@@ -50,6 +50,8 @@ export class ClusterSink implements RequestSink<unknown> {
   ) {
     this.options = { ...cluster_sink_defaults, ...options };
     assert(this.options.deadline_ms_default > 0, 'deadline_ms_default is positive');
+    // The edge's calls must carry their scope from now on: forwards read it.
+    enable_call_scopes();
   }
 
   request(partition: number, body: unknown): Promise<unknown> {

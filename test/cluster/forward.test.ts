@@ -5,12 +5,13 @@
 // owner, and a slow owner ends in DEADLINE_EXCEEDED; a down peer is PeerUnavailableError; the
 // sink routes local / remote / moving; the in-flight and size limits refuse.
 import * as grpc from '@grpc/grpc-js';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { revive_domain_error, SeatsUnavailableError } from '../../src/actors/errors.js';
 import {
-  current_call_scope, run_in_call_scope, type CallScope,
+  current_call_scope, enable_call_scopes, run_in_call_scope, type CallScope,
 } from '../../src/cluster/call_scope.js';
 import {
   ForwardDeadlineExceededError, ForwardMessageTooLargeError, ForwardsInFlightExceededError,
@@ -360,6 +361,7 @@ suite('through two real peers: a node forwards to the other, never a second hop'
 
 suite('the edge runs each handler in its call\'s scope: the client\'s deadline, its trace id',
   async () => {
+    enable_call_scopes(); // as ClusterSink or the peer server would, in cluster mode
     const deps: EdgeDeps = {
       keys: { secret, public_keys: new Map() }, metrics: new Metrics(),
       log: create_logger('silent'),
@@ -409,6 +411,22 @@ suite('the edge runs each handler in its call\'s scope: the client\'s deadline, 
       'the client\'s');
     assert.ok(capped > after_ms + 20_000 && capped <= after_ms + 60_000, 'deadline_ms_max');
     assert.is(current_call_scope(), undefined, 'no scope outside a call');
+  });
+
+suite('call scopes are off until a cluster component turns them on (a single node never does)',
+  () => {
+    // A process of its own: this one has turned them on already (module state).
+    const module_url = new URL('../../src/cluster/call_scope.js', import.meta.url).href;
+    const script = `
+      const m = await import(${JSON.stringify(module_url)});
+      const scope = { deadline_ms_epoch: 1, trace_id: 't' };
+      const off = m.run_in_call_scope(scope, () => m.current_call_scope());
+      m.enable_call_scopes();
+      const on = m.run_in_call_scope(scope, () => m.current_call_scope());
+      console.log(JSON.stringify([off ?? null, on ?? null, m.run_in_call_scope(scope, () => 7)]));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script]);
+    assert.equal(JSON.parse(out.toString('utf8')),
+      [null, { deadline_ms_epoch: 1, trace_id: 't' }, 7]);
   });
 
 suite.run();
