@@ -3,10 +3,10 @@
 // never keys anything but tokens. A forwarded call carries a proof that its sender knows the
 // key, bound to the exact bytes of the call (partition, body, deadline, trace id) and to the
 // sender's clock: `v1.<node_id base64url>.<ts_ms>.<hmac hex>` with
-// hmac = HMAC-SHA256(key, `<node_id base64url>.<ts_ms>.<sha256 hex of the bytes>`).
+// hmac = HMAC-SHA256(key, `<node_id base64url>.<ts_ms>.` followed by the call's bytes).
 // The key is never sent. A proof outside clock_skew_ms_max of the receiver's clock is refused,
 // which bounds how long a captured call could be replayed (see notes: forward.md).
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { assert } from '../util/assert.js';
 
 export const peer_key_label = 'ticketing-cluster-peer';
@@ -25,9 +25,10 @@ export function peer_key_of(secret: Buffer): Buffer {
   return createHmac('sha256', secret).update(peer_key_label).digest();
 }
 
+/** One pass over the bytes: the prefix is unambiguous (base64url and digits hold no '.'), so
+ *  no separate body hash is needed (it measured ~1.5% of a forward's CPU on its own). */
 function mac(key: Buffer, node_b64: string, ts_ms: number, message: Uint8Array): Buffer {
-  const digest = createHash('sha256').update(message).digest('hex');
-  return createHmac('sha256', key).update(`${node_b64}.${ts_ms}.${digest}`).digest();
+  return createHmac('sha256', key).update(`${node_b64}.${ts_ms}.`).update(message).digest();
 }
 
 /** The proof for one call's bytes, sent at now_ms. */
