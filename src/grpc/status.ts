@@ -11,6 +11,10 @@ import {
   SeatsPerUserExceededError, SeatsUnavailableError,
 } from '../actors/errors.js';
 import { ForbiddenError, UnauthenticatedError } from '../auth/errors.js';
+import {
+  ForwardDeadlineExceededError, ForwardMessageTooLargeError, ForwardsInFlightExceededError,
+  NotOwnerError, PartitionMovingError, PeerAuthError, PeerUnavailableError,
+} from '../cluster/forward_errors.js';
 import { GatewayUnavailableError } from '../purchase/errors.js';
 import { assert } from '../util/assert.js';
 import {
@@ -83,6 +87,15 @@ export const status_of_error: ReadonlyMap<ErrorClass, status> = by_class<status>
   // src/grpc/errors.ts
   [RateLimitedError, status.RESOURCE_EXHAUSTED],
   [DeadlineCappedError, status.DEADLINE_EXCEEDED],
+  // src/cluster/forward_errors.ts: not applied, retry (any node) unless said otherwise
+  [NotOwnerError, status.UNAVAILABLE],
+  [PartitionMovingError, status.UNAVAILABLE],
+  [PeerUnavailableError, status.UNAVAILABLE],
+  // The client's token was fine; the nodes disagree on the secret or the time: not applied.
+  [PeerAuthError, status.UNAVAILABLE],
+  [ForwardDeadlineExceededError, status.DEADLINE_EXCEEDED],
+  [ForwardsInFlightExceededError, status.RESOURCE_EXHAUSTED],
+  [ForwardMessageTooLargeError, status.RESOURCE_EXHAUSTED],
 ]);
 
 /** Refusals that enforce a named limit, by class → the `limit` label of
@@ -96,6 +109,8 @@ export const limit_of_error: ReadonlyMap<ErrorClass, string> = by_class<string>(
   [FieldTooLongError, 'string_length'],
   [MailboxFullError, 'mailbox_depth'],
   [DeadlineCappedError, 'deadline'],
+  [ForwardsInFlightExceededError, 'forwards_in_flight_per_peer'],
+  [ForwardMessageTooLargeError, 'forward_message_bytes'],
 ]);
 
 /** The `limit` label of a refusal that enforces a named limit; undefined for any other error. */
