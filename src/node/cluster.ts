@@ -10,15 +10,17 @@
 import type { Logger } from 'pino';
 import { ClusterKafka, type Assignment } from '../cluster/kafka.js';
 import { PartitionFencedError } from '../cluster/errors.js';
-import { NotOwnerError } from '../cluster/forward_errors.js';
-import { peer_key } from '../cluster/peer_auth.js';
+import { peer_key_of } from '../cluster/peer_auth.js';
 import { PeerClients } from '../cluster/peer_clients.js';
 import { start_peer_server } from '../cluster/peer_server.js';
-import { ClusterSink, type Ownership } from '../cluster/sink.js';
+import { ClusterSink, serve_local_only, type Ownership } from '../cluster/sink.js';
+import { map_error } from '../grpc/status.js';
+import * as grpc from '@grpc/grpc-js';
 import type { PartitionWriter } from '../cluster/writer.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { WorkerPool } from '../runtime/pool.js';
 import type { JournalWire } from '../runtime/protocol.js';
+import type { WireError } from '../runtime/errors.js';
 import { PartitionNotServedError } from '../runtime/errors.js';
 import type { RequestSink } from '../runtime/client.js';
 import { assert } from '../util/assert.js';
@@ -56,6 +58,8 @@ interface Parts {
   partition_count: number;
   secret: Buffer;
   pool: WorkerPool;
+  /** Rebuilds an owner's refusal as its class (the pool's revive: the behaviour's errors). */
+  revive: (wire: WireError) => Error | undefined;
   /** The pool's on_journal calls through this (the pool starts before the cluster does). */
   journal_hook: JournalHook;
   metrics: Metrics;
@@ -102,7 +106,7 @@ export async function start_cluster(parts: Parts): Promise<RunningCluster> {
   assert(cluster !== undefined && advertise !== undefined, 'cluster mode has a name and an address');
   assert(config.kafka_brokers !== undefined, 'cluster mode has brokers');
   const table = new PartitionTable(parts.node_id);
-  const key = peer_key(parts.secret);
+  const key = peer_key_of(parts.secret);
   const ownership: Ownership = {
     local: (p) => table.served(p),
     remote: (p) => {
@@ -129,14 +133,13 @@ export async function start_cluster(parts: Parts): Promise<RunningCluster> {
   pool.on('partitions_lost', (lost) => {
     for (const p of lost) lose(table, kafka, pool, metrics, log, p, undefined);
   });
-  const peers = new PeerClients(key, parts.node_id);
+  const peers = new PeerClients(key, parts.node_id, { revive: parts.revive });
   const a = split_addr(advertise, '--advertise');
   const server = await start_peer_server({
     addr: `${a.host}:${a.port}`, key, node_id: parts.node_id,
     // One hop: what the owner is asked it serves itself, or refuses; it never forwards again.
-    serve: (p, body) => (table.served(p)
-      ? pool.request(p, body)
-      : Promise.reject(new NotOwnerError(`partition ${p} is not served by node ${parts.node_id}; retry`))),
+    serve: serve_local_only(pool, ownership, parts.node_id),
+    on_refused: (reason, peer) => log.warn({ reason, peer }, 'cluster: a peer call was refused'),
   });
   try {
     await kafka.start();
@@ -145,7 +148,10 @@ export async function start_cluster(parts: Parts): Promise<RunningCluster> {
     peers.close();
     throw error;
   }
-  const sink = new ClusterSink(pool, ownership, peers, (code) => metrics.cluster.forwarded.inc({ code }));
+  const sink = new ClusterSink(pool, ownership, peers, {
+    on_forwarded: (code) => metrics.cluster.forwarded.inc({ code }),
+    code_of: (error) => grpc.status[map_error(error).code],
+  }, { deadline_ms_default: config.deadline_ms_max });
   return {
     sink,
     served: () => [...table.writers.keys()].filter((p) => table.served(p)).sort((x, y) => x - y),

@@ -9,7 +9,13 @@ import { WorkerPool } from '../runtime/pool.js';
 import type { ServeConfig } from './config.js';
 import type { JournalHook } from './cluster.js';
 import { revive_cluster_error } from '../cluster/errors.js';
-import { PartitionNotServedError } from '../runtime/errors.js';
+import { PartitionNotServedError, type WireError } from '../runtime/errors.js';
+
+/** The node's errors that cross a thread or a peer hop as their class: the behaviour's, and
+ *  the cluster writer's (a commit refused by Kafka comes back through the worker). */
+export function revive_node_error(wire: WireError): Error | undefined {
+  return revive_domain_error(wire.name, wire.message) ?? revive_cluster_error(wire);
+}
 
 /** Starts the workers; resolves once every partition is recovered. */
 export async function start_pool(
@@ -32,7 +38,7 @@ export async function start_pool(
     outbox_cap: outbox_cap_of(config, meta.partition_count),
     store_map_bytes: config.store_map_bytes,
     storage_probe_interval_ms: config.storage_probe_interval_ms,
-    revive: (wire) => revive_domain_error(wire.name, wire.message) ?? revive_cluster_error(wire),
+    revive: revive_node_error,
     journal: remote ? 'remote' : 'local',
     ...(remote ? {
       on_journal: (commit) => journal_hook.handler?.(commit) ?? Promise.reject(new PartitionNotServedError(

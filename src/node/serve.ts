@@ -21,7 +21,7 @@ import type { WorkerPool } from '../runtime/pool.js';
 import { split_addr } from './addr.js';
 import type { ServeConfig } from './config.js';
 import { start_cluster, resolve_partition_count, check_cluster_config, type JournalHook, type RunningCluster } from './cluster.js';
-import { start_pool } from './pool.js';
+import { revive_node_error, start_pool } from './pool.js';
 
 export interface RunningNode {
   grpc_port: number;
@@ -62,7 +62,8 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     let cluster: RunningCluster | undefined;
     if (config.cluster !== undefined) {
       const running = await start_cluster({
-        config, node_id: meta.node_id, partition_count: meta.partition_count, secret, pool, journal_hook, metrics, log,
+        config, node_id: meta.node_id, partition_count: meta.partition_count, secret, pool,
+        revive: revive_node_error, journal_hook, metrics, log,
       });
       cluster = running;
       started.unshift(() => running.stop());
