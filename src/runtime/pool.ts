@@ -176,46 +176,15 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       let ready = false;
       worker.on('message', (message: FromWorker) => {
         if (slot.worker !== worker) return; // a message from a replaced worker
-        switch (message.tag) {
-          case 'ready':
-            ready = true;
-            slot.status = this.closing ? 'closing' : 'ready';
-            slot.consecutive_failures = 0;
-            this.emit('worker_ready', slot.index);
-            resolve();
-            break;
-          case 'replies':
-            this.settle(slot, decode<WireReply[]>(message.bytes));
-            break;
-          case 'stats':
-            this.emit('stats', slot.index, message.stats);
-            break;
-          case 'outbox_entries': {
-            const wire = decode<OutboxReadWire>(message.bytes);
-            const entries = wire.entries.map(({ partition, seq, value }) => ({ partition, seq, record: packr.unpack(value) as OutboxRecord }));
-            this.settle_control(slot, message.id, { entries, requeued: wire.requeued } satisfies OutboxReadReply);
-            break;
-          }
-          case 'outbox_acked':
-            this.settle_control(slot, message.id, message.reply);
-            break;
-          case 'outbox_ready':
-            this.emit('outbox_ready', slot.index);
-            break;
-          case 'adopted':
-            this.adopted(slot, message);
-            break;
-          case 'released':
-            this.settle_control(slot, message.id, undefined);
-            break;
-          case 'journal':
-            this.journal_commit(slot, worker, message.id, decode<JournalWire>(message.bytes));
-            break;
-          case 'closed':
-            slot.status = 'closed';
-            slot.on_closed?.();
-            break;
+        if (message.tag !== 'ready') {
+          this.on_message(slot, worker, message);
+          return;
         }
+        ready = true;
+        slot.status = this.closing ? 'closing' : 'ready';
+        slot.consecutive_failures = 0;
+        this.emit('worker_ready', slot.index);
+        resolve();
       });
       worker.on('error', () => {
         // 'exit' follows; the worker already printed its reason.
@@ -226,6 +195,45 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         if (!ready) reject(new WorkerUnavailableError(`worker ${slot.index} exited with code ${code} during recovery`));
       });
     });
+  }
+
+  /** A worker's message other than 'ready' (which spawn() handles). */
+  private on_message(
+    slot: WorkerSlot, worker: Worker, message: Exclude<FromWorker, { tag: 'ready' }>,
+  ): void {
+    switch (message.tag) {
+      case 'replies':
+        this.settle(slot, decode<WireReply[]>(message.bytes));
+        break;
+      case 'stats':
+        this.emit('stats', slot.index, message.stats);
+        break;
+      case 'outbox_entries': {
+        const wire = decode<OutboxReadWire>(message.bytes);
+        const entries = wire.entries.map(({ partition, seq, value }) => ({ partition, seq, record: packr.unpack(value) as OutboxRecord }));
+        this.settle_control(slot, message.id, { entries, requeued: wire.requeued } satisfies OutboxReadReply);
+        break;
+      }
+      case 'outbox_acked':
+        this.settle_control(slot, message.id, message.reply);
+        break;
+      case 'outbox_ready':
+        this.emit('outbox_ready', slot.index);
+        break;
+      case 'adopted':
+        this.adopted(slot, message);
+        break;
+      case 'released':
+        this.settle_control(slot, message.id, undefined);
+        break;
+      case 'journal':
+        this.journal_commit(slot, worker, message.id, decode<JournalWire>(message.bytes));
+        break;
+      case 'closed':
+        slot.status = 'closed';
+        slot.on_closed?.();
+        break;
+    }
   }
 
   private on_exit(slot: WorkerSlot, code: number): void {
