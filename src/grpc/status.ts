@@ -11,6 +11,7 @@ import {
   SeatsPerUserExceededError, SeatsUnavailableError,
 } from '../actors/errors.js';
 import { ForbiddenError, UnauthenticatedError } from '../auth/errors.js';
+import { JournalWriteError, PartitionFencedError, PartitionMovedError } from '../cluster/errors.js';
 import { GatewayUnavailableError } from '../purchase/errors.js';
 import { assert } from '../util/assert.js';
 import { MailboxFullError, ShuttingDownError, WorkerUnavailableError } from '../runtime/errors.js';
@@ -76,6 +77,11 @@ export const status_of_error: ReadonlyMap<ErrorClass, status> = by_class<status>
   [ShuttingDownError, status.UNAVAILABLE],
   // src/runtime/storage.ts: not applied, nothing changed; retry with backoff (README: full disk)
   [StorageFullError, status.UNAVAILABLE],
+  // src/cluster/errors.ts: the partition is moving (or its journal write failed): retry, on any
+  // node. ClusterConfigError only refuses a start: never answered.
+  [PartitionFencedError, status.UNAVAILABLE],
+  [JournalWriteError, status.UNAVAILABLE],
+  [PartitionMovedError, status.UNAVAILABLE],
   // src/grpc/errors.ts
   [RateLimitedError, status.RESOURCE_EXHAUSTED],
   [DeadlineCappedError, status.DEADLINE_EXCEEDED],

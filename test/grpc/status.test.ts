@@ -17,6 +17,10 @@ import {
 } from '../../src/actors/errors.js';
 import * as auth_errors from '../../src/auth/errors.js';
 import { ForbiddenError, UnauthenticatedError } from '../../src/auth/errors.js';
+import * as cluster_errors from '../../src/cluster/errors.js';
+import {
+  ClusterConfigError, JournalWriteError, PartitionFencedError, PartitionMovedError,
+} from '../../src/cluster/errors.js';
 import * as grpc_errors from '../../src/grpc/errors.js';
 import { DeadlineCappedError, RateLimitedError } from '../../src/grpc/errors.js';
 import {
@@ -46,6 +50,7 @@ const modules: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
   'src/purchase/errors.ts': purchase_errors,
   'src/grpc/errors.ts': grpc_errors,
   'src/kafka/errors.ts': kafka_errors,
+  'src/cluster/errors.ts': cluster_errors,
 };
 
 /** Builds an error of the class with the given message. */
@@ -121,6 +126,14 @@ const fate_entries: Entry[] = [
     make: (m) => new RateLimitedError('user', 250, m),
   }],
   main_thread(DeadlineCappedError, status.DEADLINE_EXCEEDED, 'deadline'),
+  // src/cluster/errors.ts: made on the main thread (the journal writer, take), UNAVAILABLE.
+  main_thread(PartitionFencedError, status.UNAVAILABLE),
+  main_thread(JournalWriteError, status.UNAVAILABLE),
+  main_thread(PartitionMovedError, status.UNAVAILABLE),
+  [ClusterConfigError, {
+    kind: 'never answered', make: (m) => new ClusterConfigError(m),
+    why: 'it refuses the start of a cluster node (topics or options that do not match)',
+  }],
   // src/kafka/errors.ts: none reaches a gRPC client.
   [KafkaError, { kind: 'base', make: (m) => new (class extends KafkaError {})(m) }],
   kafka_side(UnknownEventTypeError),
