@@ -15,6 +15,7 @@ import {
   ForwardDeadlineExceededError, ForwardMessageTooLargeError, ForwardsInFlightExceededError,
   NotOwnerError, PartitionMovingError, PeerAuthError, PeerUnavailableError,
 } from '../cluster/forward_errors.js';
+import { JournalWriteError, PartitionFencedError, PartitionMovedError } from '../cluster/errors.js';
 import { GatewayUnavailableError } from '../purchase/errors.js';
 import { assert } from '../util/assert.js';
 import {
@@ -84,6 +85,11 @@ export const status_of_error: ReadonlyMap<ErrorClass, status> = by_class<status>
   [PartitionNotServedError, status.UNAVAILABLE],
   // src/runtime/storage.ts: not applied, nothing changed; retry with backoff (README: full disk)
   [StorageFullError, status.UNAVAILABLE],
+  // src/cluster/errors.ts: the partition is moving (or its journal write failed): retry, on any
+  // node. ClusterConfigError only refuses a start: never answered.
+  [PartitionFencedError, status.UNAVAILABLE],
+  [JournalWriteError, status.UNAVAILABLE],
+  [PartitionMovedError, status.UNAVAILABLE],
   // src/grpc/errors.ts
   [RateLimitedError, status.RESOURCE_EXHAUSTED],
   [DeadlineCappedError, status.DEADLINE_EXCEEDED],

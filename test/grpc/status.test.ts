@@ -23,6 +23,10 @@ import {
   NotOwnerError, PartitionMovingError, PeerAuthError, PeerUnavailableError,
 } from '../../src/cluster/forward_errors.js';
 import { revive_forwarded } from '../../src/cluster/peer_clients.js';
+import * as cluster_errors from '../../src/cluster/errors.js';
+import {
+  ClusterConfigError, JournalWriteError, PartitionFencedError, PartitionMovedError,
+} from '../../src/cluster/errors.js';
 import * as grpc_errors from '../../src/grpc/errors.js';
 import { DeadlineCappedError, RateLimitedError } from '../../src/grpc/errors.js';
 import {
@@ -53,6 +57,7 @@ const modules: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
   'src/grpc/errors.ts': grpc_errors,
   'src/kafka/errors.ts': kafka_errors,
   'src/cluster/forward_errors.ts': forward_errors,
+  'src/cluster/errors.ts': cluster_errors,
 };
 
 /** Builds an error of the class with the given message. */
@@ -129,6 +134,14 @@ const fate_entries: Entry[] = [
     make: (m) => new RateLimitedError('user', 250, m),
   }],
   main_thread(DeadlineCappedError, status.DEADLINE_EXCEEDED, 'deadline'),
+  // src/cluster/errors.ts: made on the main thread (the journal writer, take), UNAVAILABLE.
+  main_thread(PartitionFencedError, status.UNAVAILABLE),
+  main_thread(JournalWriteError, status.UNAVAILABLE),
+  main_thread(PartitionMovedError, status.UNAVAILABLE),
+  [ClusterConfigError, {
+    kind: 'never answered', make: (m) => new ClusterConfigError(m),
+    why: 'it refuses the start of a cluster node (topics or options that do not match)',
+  }],
   // src/kafka/errors.ts: none reaches a gRPC client.
   [KafkaError, { kind: 'base', make: (m) => new (class extends KafkaError {})(m) }],
   kafka_side(UnknownEventTypeError),
