@@ -223,17 +223,22 @@ suite('peer proofs: bound to the bytes, the key, the clock', () => {
 suite('the caller\'s deadline and trace id reach the owner; a slow owner: DEADLINE_EXCEEDED',
   async () => {
     const slow = gate();
+    let hold = false;
     const o = await owner(async () => {
-      await slow.wait;
+      if (hold) await slow.wait;
       return 'late';
     });
-    const deadline_ms_epoch = Date.now() + 300;
-    const error = await outcome(clients().call(o.addr, 3, {}, deadline_ms_epoch, 'trace-xyz'));
+    const c = clients();
+    // Connected first, so what expires is the call's deadline, not the connection's set-up.
+    await c.call(o.addr, 3, {}, soon(), 'warm');
+    hold = true;
+    const deadline_ms_epoch = Date.now() + 1_500;
+    const error = await outcome(c.call(o.addr, 3, {}, deadline_ms_epoch, 'trace-xyz'));
     slow.open();
     assert.instance(error, ForwardDeadlineExceededError);
     assert.is(map_error(error).code, S.DEADLINE_EXCEEDED);
-    assert.is(o.served.length, 1);
-    assert.equal(o.served[0]!.scope, { deadline_ms_epoch, trace_id: 'trace-xyz' });
+    assert.is(o.served.length, 2);
+    assert.equal(o.served[1]!.scope, { deadline_ms_epoch, trace_id: 'trace-xyz' });
   });
 
 suite('a deadline already passed is not forwarded; one passed on arrival is not served',
@@ -242,13 +247,13 @@ suite('a deadline already passed is not forwarded; one passed on arrival is not 
     const c = clients();
     const past = await outcome(c.call(o.addr, 0, {}, Date.now() - 1, 't'));
     assert.instance(past, ForwardDeadlineExceededError);
-    // The owner's clock 1 s ahead: the call arrives after its (signed) deadline.
+    // The owner's clock 5 s ahead: the call arrives after its (signed) deadline.
     const ahead = await start_peer_server({
       addr: '127.0.0.1:0', key, node_id: 'ahead', serve: async () => 'served',
-      now_ms: () => Date.now() + 1_000,
+      now_ms: () => Date.now() + 5_000,
     });
     opened.push(ahead);
-    const late = await outcome(c.call(`127.0.0.1:${ahead.port}`, 0, {}, Date.now() + 500, 't'));
+    const late = await outcome(c.call(`127.0.0.1:${ahead.port}`, 0, {}, Date.now() + 2_000, 't'));
     assert.instance(late, ForwardDeadlineExceededError, 'refused by the owner, revived');
     assert.match((late as Error).message, 'not applied');
     assert.is(o.served.length, 0);
