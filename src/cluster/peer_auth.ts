@@ -43,7 +43,8 @@ export function sign_peer_call(
 
 export type PeerAuthRefusal = 'missing' | 'malformed' | 'bad_proof' | 'clock_skew';
 export type PeerAuthResult =
-  | { ok: true; node_id: string }
+  /** `mac`: the proof's MAC, unique per call (the owner's replay guard keys on it). */
+  | { ok: true; node_id: string; ts_ms: number; mac: string }
   | { ok: false; reason: PeerAuthRefusal; detail: string };
 
 const proof_pattern = /^v1\.([A-Za-z0-9_-]+)\.([0-9]{1,16})\.([0-9a-f]{64})$/;
@@ -78,5 +79,6 @@ export function verify_peer_call(
       detail: 'peer proof does not match: do all nodes share TICKETING_AUTH_SECRET?',
     };
   }
-  return { ok: true, node_id: Buffer.from(node_b64, 'base64url').toString('utf8') };
+  const node_id = Buffer.from(node_b64, 'base64url').toString('utf8');
+  return { ok: true, node_id, ts_ms, mac: hmac_hex };
 }

@@ -2,6 +2,7 @@
 // carries the caller's deadline (as the grpc deadline, and signed in the request) and trace id;
 // the owner's reply is a value or a WireError revived as the owner's exact error class.
 import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
 import type { WireError } from '../runtime/errors.js';
 import { revive_wire_error } from '../runtime/pool.js';
 import { assert } from '../util/assert.js';
@@ -43,6 +44,10 @@ export function revive_forwarded(
   return revive_forward_error(wire) ?? revive_wire_error(wire, revive);
 }
 
+/** 96 random bits: a collision between two calls of one sender within the replay window is
+ *  out of reach. */
+const nonce_bytes = 12;
+
 const PeerClient = grpc.makeGenericClientConstructor(peer_service, 'Peer');
 type Client = InstanceType<typeof PeerClient>;
 
@@ -80,7 +85,8 @@ export class PeerClients {
       return Promise.reject(new ForwardDeadlineExceededError(
         'the caller\'s deadline passed before the call could be forwarded; not applied'));
     }
-    const bytes = encode({ partition, body, deadline_ms_epoch, trace_id });
+    const nonce = randomBytes(nonce_bytes).toString('base64url');
+    const bytes = encode({ partition, body, deadline_ms_epoch, trace_id, nonce });
     if (bytes.length > this.limits.message_bytes_max) {
       return Promise.reject(new ForwardMessageTooLargeError(`the forwarded request is `
         + `${bytes.length} bytes (message_bytes_max ${this.limits.message_bytes_max})`));

@@ -12,6 +12,7 @@ import {
   ForwardDeadlineExceededError, ForwardMessageTooLargeError, ForwardsInFlightExceededError,
 } from './forward_errors.js';
 import { clock_skew_ms_max_default, peer_auth_header, verify_peer_call } from './peer_auth.js';
+import { ReplayGuard } from './replay_guard.js';
 import {
   decode_request, encode, peer_service, type ForwardReply, type ForwardRequest,
 } from './peer_wire.js';
@@ -26,6 +27,10 @@ export interface PeerLimits {
   forwards_in_flight_per_peer_max: number;
   /** See peer_auth.ts. */
   clock_skew_ms_max: number;
+  /** Most proofs remembered against replay (each for clock_skew_ms_max): 2^18 covers 13,000
+   *  forwards/s with the 10 s default, far above what a node forwards (notes: forward.md);
+   *  beyond it calls are refused, not left open to replay. ~100 bytes each. */
+  replay_entries_max: number;
   /** How long close() lets calls in flight finish before cutting them off. */
   shutdown_grace_ms: number;
 }
@@ -34,12 +39,14 @@ export const peer_limits_default: PeerLimits = {
   message_bytes_max: 8 * 1024 * 1024,
   forwards_in_flight_per_peer_max: 4096,
   clock_skew_ms_max: clock_skew_ms_max_default,
+  replay_entries_max: 1 << 18,
   shutdown_grace_ms: 2_000,
 };
 
 /** Why the server refused a call without serving it (for a counter: the glue's metrics). */
 export type PeerRefusal =
-  | 'unauthenticated' | 'malformed' | 'deadline' | 'in_flight' | 'reply_too_large';
+  | 'unauthenticated' | 'replay' | 'replay_guard_full' | 'malformed' | 'deadline' | 'in_flight'
+  | 'reply_too_large';
 
 export type PeerServe = (partition: number, body: unknown) => Promise<unknown>;
 
@@ -70,6 +77,7 @@ interface Serving {
   limits: PeerLimits;
   now_ms: () => number;
   in_flight: Map<string, number>;
+  replays: ReplayGuard;
 }
 
 export async function start_peer_server(options: PeerServerOptions): Promise<PeerServer> {
@@ -81,6 +89,7 @@ export async function start_peer_server(options: PeerServerOptions): Promise<Pee
   enable_call_scopes();
   const serving: Serving = {
     options, limits, now_ms: options.now_ms ?? Date.now, in_flight: new Map(),
+    replays: new ReplayGuard(limits.clock_skew_ms_max, limits.replay_entries_max),
   };
   const server = new grpc.Server({
     'grpc.max_receive_message_length': limits.message_bytes_max,
@@ -119,6 +128,7 @@ function handle(serving: Serving, call: Call, callback: Reply): void {
     callback({ code: grpc.status.UNAUTHENTICATED, details: `peer refused: ${auth.detail}` });
     return;
   }
+  if (!admitted(serving, auth, callback)) return;
   const request = decode_request(bytes);
   if (request === undefined) {
     options.on_refused?.('malformed', auth.node_id);
@@ -139,6 +149,25 @@ function handle(serving: Serving, call: Call, callback: Reply): void {
     // A reply after the caller gave up goes nowhere; grpc-js drops it for a cancelled call.
     if (!call.cancelled) callback(null, bounded_reply(serving, auth.node_id, reply));
   });
+}
+
+/** Refuses a replayed proof (UNAUTHENTICATED, as a forged one) or a full guard; true: go on. */
+function admitted(
+  serving: Serving, auth: { node_id: string; ts_ms: number; mac: string }, callback: Reply,
+): boolean {
+  const admission = serving.replays.admit(auth.mac, auth.ts_ms, serving.now_ms());
+  if (admission === 'fresh') return true;
+  if (admission === 'replay') {
+    serving.options.on_refused?.('replay', auth.node_id);
+    callback({ code: grpc.status.UNAUTHENTICATED, details: 'peer refused: a replayed call' });
+  } else {
+    serving.options.on_refused?.('replay_guard_full', auth.node_id);
+    callback(null, encode({ ok: false, error: error_to_wire(new ForwardsInFlightExceededError(
+      `more than replay_entries_max ${serving.limits.replay_entries_max} forwards within `
+      + `${serving.limits.clock_skew_ms_max} ms on node ${serving.options.node_id}; not applied, `
+      + 'retry later')) }));
+  }
+  return false;
 }
 
 /** The refusal of a call that must not be served at all, or undefined. */

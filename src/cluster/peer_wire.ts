@@ -15,6 +15,9 @@ export interface ForwardRequest {
   /** The caller's deadline, ms since the epoch (the grpc deadline carries it too, relative). */
   deadline_ms_epoch: number;
   trace_id: string;
+  /** Random per call: two identical calls in one ms still differ, so the owner's replay guard
+   *  refuses only a real replay (peer_server.ts). */
+  nonce: string;
 }
 
 export type ForwardReply = { ok: true; value: unknown } | { ok: false; error: WireError };
@@ -50,14 +53,15 @@ export function decode_request(bytes: Buffer): ForwardRequest | undefined {
     return undefined;
   }
   if (!is_record(value) || !('body' in value)) return undefined;
-  const { partition, body, deadline_ms_epoch, trace_id } = value;
+  const { partition, body, deadline_ms_epoch, trace_id, nonce } = value;
   if (typeof partition !== 'number' || !Number.isInteger(partition) || partition < 0) {
     return undefined;
   }
   const finite = typeof deadline_ms_epoch === 'number' && Number.isFinite(deadline_ms_epoch);
   if (!finite) return undefined;
   if (typeof trace_id !== 'string' || trace_id.length === 0) return undefined;
-  return { partition, body, deadline_ms_epoch, trace_id };
+  if (typeof nonce !== 'string' || nonce.length === 0) return undefined;
+  return { partition, body, deadline_ms_epoch, trace_id, nonce };
 }
 
 /** The reply in `bytes`, or undefined if they are not one. */

@@ -18,13 +18,14 @@ import {
   NotOwnerError, PartitionMovingError, PeerAuthError, PeerUnavailableError,
 } from '../../src/cluster/forward_errors.js';
 import {
-  peer_key_of, sign_peer_call, verify_peer_call,
+  peer_auth_header, peer_key_of, sign_peer_call, verify_peer_call,
 } from '../../src/cluster/peer_auth.js';
 import { PeerClients } from '../../src/cluster/peer_clients.js';
 import {
   start_peer_server, type PeerLimits, type PeerRefusal, type PeerServe, type PeerServer,
 } from '../../src/cluster/peer_server.js';
 import { encode, forward_path } from '../../src/cluster/peer_wire.js';
+import { ReplayGuard } from '../../src/cluster/replay_guard.js';
 import { ClusterSink, serve_local_only, type PeerCaller } from '../../src/cluster/sink.js';
 import { map_error } from '../../src/grpc/status.js';
 import { edge_limits, unary, type EdgeDeps } from '../../src/grpc/unary.js';
@@ -147,7 +148,7 @@ suite('a wrong key: UNAUTHENTICATED, serve never called', async () => {
   opened.push(raw);
   const status = await new Promise<grpc.ServiceError | null>((resolve) => {
     raw.makeUnaryRequest(forward_path, (b: Buffer) => b, (b: Buffer) => b,
-      encode({ partition: 0, body: {}, deadline_ms_epoch: soon(), trace_id: 't' }),
+      encode({ partition: 0, body: {}, deadline_ms_epoch: soon(), trace_id: 't', nonce: 'n' }),
       new grpc.Metadata(), (e) => resolve(e));
   });
   assert.is(status?.code, S.UNAUTHENTICATED);
@@ -164,13 +165,47 @@ suite('a stale timestamp is refused, serve never called', async () => {
   assert.is(o.served.length, 0);
 });
 
+suite('a replayed call (same bytes, same proof) is refused, served once', async () => {
+  const o = await owner(async () => 'served');
+  const raw = new grpc.Client(o.addr, grpc.credentials.createInsecure());
+  opened.push(raw);
+  const bytes = encode({
+    partition: 0, body: { k: 'reserve' }, deadline_ms_epoch: soon(), trace_id: 't', nonce: 'n1',
+  });
+  const metadata = new grpc.Metadata();
+  metadata.set(peer_auth_header, sign_peer_call(key, 'caller', Date.now(), bytes));
+  const send = (): Promise<grpc.ServiceError | null> => new Promise((resolve) => {
+    raw.makeUnaryRequest(forward_path, (b: Buffer) => b, (b: Buffer) => b, bytes, metadata,
+      (e) => resolve(e));
+  });
+  assert.is(await send(), null, 'the first one is served');
+  const again = await send();
+  assert.is(again?.code, S.UNAUTHENTICATED);
+  assert.match(again?.details ?? '', 'replayed');
+  assert.is(o.served.length, 1);
+  assert.equal(o.refused, ['replay']);
+});
+
+suite('the replay guard: remembers a proof for its window, bounded', () => {
+  const guard = new ReplayGuard(1_000, 2);
+  assert.is(guard.admit('a', 10_000, 10_000), 'fresh');
+  assert.is(guard.admit('a', 10_000, 10_500), 'replay');
+  assert.is(guard.admit('b', 10_100, 10_500), 'fresh');
+  assert.is(guard.admit('c', 10_200, 10_600), 'full', 'entries_max within the window');
+  assert.is(guard.admit('c', 10_200, 11_050), 'fresh', 'a forgotten once its window passed');
+  assert.is(guard.size, 2);
+  assert.is(guard.admit('d', 11_090, 11_090), 'full');
+  assert.is(guard.admit('d', 11_090, 11_200), 'fresh', 'b forgotten in its turn');
+  assert.is(guard.size, 2);
+});
+
 suite('peer proofs: bound to the bytes, the key, the clock', () => {
   const message = Buffer.from('the call');
   const now = 1_700_000_000_000;
   const proof = sign_peer_call(key, 'node.a', now, message);
   assert.not.match(proof, key.toString('hex'), 'the key is never sent');
-  assert.equal(verify_peer_call(key, proof, message, now + 9_000, 10_000),
-    { ok: true, node_id: 'node.a' });
+  const verified = verify_peer_call(key, proof, message, now + 9_000, 10_000);
+  assert.equal(verified, { ok: true, node_id: 'node.a', ts_ms: now, mac: proof.split('.')[3] });
   const reason = (r: ReturnType<typeof verify_peer_call>): string => (r.ok ? 'ok' : r.reason);
   assert.is(reason(verify_peer_call(key, proof, Buffer.from('the calm'), now, 10_000)),
     'bad_proof', 'another body');
@@ -188,17 +223,22 @@ suite('peer proofs: bound to the bytes, the key, the clock', () => {
 suite('the caller\'s deadline and trace id reach the owner; a slow owner: DEADLINE_EXCEEDED',
   async () => {
     const slow = gate();
+    let hold = false;
     const o = await owner(async () => {
-      await slow.wait;
+      if (hold) await slow.wait;
       return 'late';
     });
-    const deadline_ms_epoch = Date.now() + 300;
-    const error = await outcome(clients().call(o.addr, 3, {}, deadline_ms_epoch, 'trace-xyz'));
+    const c = clients();
+    // Connected first, so what expires is the call's deadline, not the connection's set-up.
+    await c.call(o.addr, 3, {}, soon(), 'warm');
+    hold = true;
+    const deadline_ms_epoch = Date.now() + 1_500;
+    const error = await outcome(c.call(o.addr, 3, {}, deadline_ms_epoch, 'trace-xyz'));
     slow.open();
     assert.instance(error, ForwardDeadlineExceededError);
     assert.is(map_error(error).code, S.DEADLINE_EXCEEDED);
-    assert.is(o.served.length, 1);
-    assert.equal(o.served[0]!.scope, { deadline_ms_epoch, trace_id: 'trace-xyz' });
+    assert.is(o.served.length, 2);
+    assert.equal(o.served[1]!.scope, { deadline_ms_epoch, trace_id: 'trace-xyz' });
   });
 
 suite('a deadline already passed is not forwarded; one passed on arrival is not served',
@@ -207,13 +247,13 @@ suite('a deadline already passed is not forwarded; one passed on arrival is not 
     const c = clients();
     const past = await outcome(c.call(o.addr, 0, {}, Date.now() - 1, 't'));
     assert.instance(past, ForwardDeadlineExceededError);
-    // The owner's clock 1 s ahead: the call arrives after its (signed) deadline.
+    // The owner's clock 5 s ahead: the call arrives after its (signed) deadline.
     const ahead = await start_peer_server({
       addr: '127.0.0.1:0', key, node_id: 'ahead', serve: async () => 'served',
-      now_ms: () => Date.now() + 1_000,
+      now_ms: () => Date.now() + 5_000,
     });
     opened.push(ahead);
-    const late = await outcome(c.call(`127.0.0.1:${ahead.port}`, 0, {}, Date.now() + 500, 't'));
+    const late = await outcome(c.call(`127.0.0.1:${ahead.port}`, 0, {}, Date.now() + 2_000, 't'));
     assert.instance(late, ForwardDeadlineExceededError, 'refused by the owner, revived');
     assert.match((late as Error).message, 'not applied');
     assert.is(o.served.length, 0);
