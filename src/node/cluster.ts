@@ -8,7 +8,7 @@
 // Every change of state for one partition runs on that partition's own promise chain, so a
 // release always completes before the next adopt of the same partition starts.
 import type { Logger } from 'pino';
-import { ClusterKafka, type Assignment } from '../cluster/kafka.js';
+import { ClusterKafka, type Assignment } from '../cluster/cluster_kafka.js';
 import { PartitionFencedError } from '../cluster/errors.js';
 import { peer_key_of } from '../cluster/peer_auth.js';
 import { PeerClients } from '../cluster/peer_clients.js';
@@ -16,7 +16,7 @@ import { start_peer_server } from '../cluster/peer_server.js';
 import { ClusterSink, serve_local_only, type Ownership } from '../cluster/sink.js';
 import { map_error } from '../grpc/status.js';
 import * as grpc from '@grpc/grpc-js';
-import type { PartitionWriter } from '../cluster/writer.js';
+import type { PartitionWriter } from '../cluster/partition_writer.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { WorkerPool } from '../runtime/pool.js';
 import type { JournalWire } from '../runtime/protocol.js';

@@ -11,6 +11,7 @@ export const limit_labels = [
   'seats_per_hold', 'max_seats_per_user', 'holds_per_user', 'payments_per_order', 'refunds_per_payment',
   'string_length', 'mailbox_depth', 'deadline', 'rate_user', 'rate_ip',
   'streams_max', 'streams_per_address_max', 'request_arrival',
+  'forwards_in_flight_per_peer', 'forward_message_bytes',
 ] as const;
 
 const gauges_named_like_counters = [
