@@ -78,7 +78,17 @@ export class PartitionWriter {
     if (this.failure !== undefined) return Promise.reject(this.dead_error());
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ wire: commit, resolve, reject });
-      if (this.running === undefined) this.running = this.loop().finally(() => { this.running = undefined; });
+      this.kick();
+    });
+  }
+
+  /** Starts the loop unless it runs; again when it ends (a commit may have been queued after
+   *  its last look at the queue, by a caller resumed from the batch it resolved). */
+  private kick(): void {
+    if (this.running !== undefined || this.queue.length === 0 || this.failure !== undefined) return;
+    this.running = this.loop().finally(() => {
+      this.running = undefined;
+      this.kick();
     });
   }
 

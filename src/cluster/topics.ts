@@ -4,7 +4,7 @@
 // factor or min.insync.replicas, a retention or cleanup policy that deletes records. Event
 // topics are created with the same replication; an existing one must match it too.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigResourceTypes, type Admin } from 'kafkajs';
+import type { Admin, ConfigResourceTypes } from 'kafkajs';
 import { ClusterConfigError } from './errors.js';
 import { journal_message_bytes_max } from './journal_format.js';
 
@@ -12,6 +12,8 @@ import { journal_message_bytes_max } from './journal_format.js';
  *  createTopics waitForLeaders threw UNKNOWN_TOPIC_OR_PARTITION on 3 brokers: FINDINGS §5). */
 export const topic_ready_polls_max = 300;
 export const topic_ready_poll_ms = 100;
+/** ConfigResourceTypes.TOPIC (kafkajs' enum is not a named export of its CommonJS module). */
+const topic_resource: ConfigResourceTypes.TOPIC = 2;
 
 export interface TopicSpec {
   topic: string;
@@ -42,10 +44,20 @@ export async function ensure_topics(admin: Admin, specs: TopicSpec[]): Promise<M
   if (rf_max > brokers) {
     throw new ClusterConfigError(`replication factor ${rf_max} needs at least ${rf_max} brokers; the cluster has ${brokers}`);
   }
-  const existing = new Set(await admin.listTopics());
-  const missing = specs.filter((s) => !existing.has(s.topic));
-  if (missing.length > 0) {
-    // false (not thrown) when another node created them meanwhile: checked below like any.
+  await create_missing(admin, specs);
+  const counts = await wait_ready(admin, specs);
+  await retried('topic configurations readable', () => check_configs(admin, specs));
+  return counts;
+}
+
+/** createTopics itself can throw UNKNOWN_TOPIC_OR_PARTITION on several brokers while the new
+ *  topic spreads (it exists by then), and returns false when another node created them: so
+ *  list, create what is missing, and again until nothing is. */
+async function create_missing(admin: Admin, specs: TopicSpec[]): Promise<void> {
+  await retried('topics created', async () => {
+    const existing = new Set(await admin.listTopics());
+    const missing = specs.filter((s) => !existing.has(s.topic));
+    if (missing.length === 0) return;
     await admin.createTopics({
       waitForLeaders: false,
       topics: missing.map((s) => ({
@@ -53,10 +65,24 @@ export async function ensure_topics(admin: Admin, specs: TopicSpec[]): Promise<M
         configEntries: config_entries(s),
       })),
     });
+    throw new Error('created: list again');
+  });
+}
+
+/** Runs `step` until it returns; a ClusterConfigError (a mismatch) is final, any other error
+ *  (metadata still spreading) is tried again, topic_ready_polls_max times at most. */
+async function retried(what: string, step: () => Promise<void>): Promise<void> {
+  let last: unknown;
+  for (let i = 0; i < topic_ready_polls_max; i++) {
+    try {
+      return await step();
+    } catch (error) {
+      if (error instanceof ClusterConfigError) throw error;
+      last = error;
+    }
+    await sleep(topic_ready_poll_ms);
   }
-  const counts = await wait_ready(admin, specs);
-  await check_configs(admin, specs);
-  return counts;
+  throw new ClusterConfigError(`${what}: gave up after ${topic_ready_polls_max} tries`, { cause: last });
 }
 
 async function wait_ready(admin: Admin, specs: TopicSpec[]): Promise<Map<string, number>> {
@@ -98,7 +124,7 @@ function check_layout(specs: TopicSpec[], found: Metadata): Map<string, number> 
 async function check_configs(admin: Admin, specs: TopicSpec[]): Promise<void> {
   const described = await admin.describeConfigs({
     includeSynonyms: false,
-    resources: specs.map((s) => ({ type: ConfigResourceTypes.TOPIC, name: s.topic })),
+    resources: specs.map((s) => ({ type: topic_resource, name: s.topic })),
   });
   for (const spec of specs) {
     const resource = described.resources.find((r) => r.resourceName === spec.topic);
