@@ -51,6 +51,8 @@ export interface MembershipHandlers {
   revoke_all(reason: string): void;
   /** After a GROUP_JOIN and the owners map is read. */
   assigned(assignment: Assignment): void;
+  /** After each heartbeat the coordinator accepted: the member is still in the group. */
+  heartbeat?(): void;
 }
 
 export const journal_topic_of = (cluster: string): string => `ticketing-cluster.${cluster}.journal`;
@@ -159,6 +161,7 @@ export class ClusterKafka {
     this.consumer = consumer;
     consumer.on(consumer.events.REBALANCING, () => this.revoke('rebalancing'));
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.on_join(e.payload.memberId, e.payload.memberAssignment));
+    consumer.on(consumer.events.HEARTBEAT, () => this.handlers.heartbeat?.());
     consumer.on(consumer.events.CRASH, (e) => this.revoke(`consumer crashed: ${String(e.payload.error)}`));
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => this.on_batch_end(e.payload.partition, e.payload.lastOffset));
     await consumer.connect();
