@@ -78,6 +78,9 @@ class PartitionTable {
   joined = false;
   readonly writers = new Map<number, PartitionWriter>();
   readonly recovering = new Set<number>();
+  /** Writers of partitions being adopted: a timer the worker arms at adoption may commit
+   *  before the adoption's answer has been seen here. */
+  readonly adopting = new Map<number, PartitionWriter>();
   readonly chains = new Map<number, Promise<void>>();
   /** When ownership was last lost (revoke), for the failover histogram. */
   revoked_at_ms = 0;
@@ -250,7 +253,8 @@ function take(
       const taken = await kafka.take(p, generation);
       writer = taken.writer;
       if (!table.mine(p, generation)) return;
-      const { replayed_records } = await pool.adopt(taken.restore);
+      table.adopting.set(p, writer);
+      const { replayed_records } = await pool.adopt(taken.restore).finally(() => table.adopting.delete(p));
       if (!table.mine(p, generation)) {
         await pool.release(p);
         return;
@@ -281,7 +285,7 @@ function journal(
   table: PartitionTable, kafka: ClusterKafka, pool: WorkerPool, metrics: Metrics, log: Logger,
   commit: JournalWire,
 ): Promise<void> {
-  const writer = table.writers.get(commit.partition);
+  const writer = table.writers.get(commit.partition) ?? table.adopting.get(commit.partition);
   if (writer === undefined || writer.dead) {
     return Promise.reject(new PartitionNotServedError(
       `partition ${commit.partition} moved while the request was decided; it was not applied, retry`));
