@@ -259,6 +259,8 @@ function take(
         await pool.release(p);
         return;
       }
+      // A commit refused while the adoption was answered (a due timer's) lost it again.
+      if (writer.dead || !pool.served().includes(p)) throw new Error(`partition ${p} was lost while being adopted`);
       writer.on_write = (o) => {
         metrics.cluster.journal_write.observe(o.duration_s);
         metrics.cluster.journal_write_records.observe(o.records);
