@@ -9,7 +9,7 @@
 // release always completes before the next adopt of the same partition starts.
 import type { Logger } from 'pino';
 import { ClusterKafka, type Assignment } from '../cluster/cluster_kafka.js';
-import { PartitionFencedError } from '../cluster/errors.js';
+import { PartitionFencedError, PartitionMovedError } from '../cluster/errors.js';
 import { NotOwnerError } from '../cluster/forward_errors.js';
 import { peer_key_of } from '../cluster/peer_auth.js';
 import { PeerClients } from '../cluster/peer_clients.js';
@@ -272,6 +272,8 @@ function take(
       metrics.cluster.failover.observe((Date.now() - Math.min(table.revoked_at_ms || started_ms, started_ms)) / 1000);
       log.info({ partition: p, generation, replayed_records, take_ms: Date.now() - started_ms }, 'cluster: partition served');
     } catch (error) {
+      if (pool.served().includes(p)) await pool.release(p);
+      if (error instanceof PartitionMovedError || !table.mine(p, generation)) return; // a newer generation took over
       log.warn({ partition: p, generation, err: String(error) }, 'cluster: taking a partition failed; retrying');
       setTimeout(() => {
         if (table.mine(p, generation) && !table.writing(p)) take(table, kafka, pool, metrics, log, p, generation);
