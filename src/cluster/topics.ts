@@ -89,14 +89,13 @@ async function wait_ready(admin: Admin, specs: TopicSpec[]): Promise<Map<string,
   const topics = specs.map((s) => s.topic);
   let last: unknown;
   for (let i = 0; i < topic_ready_polls_max; i++) {
-    try {
-      const { topics: found } = await admin.fetchTopicMetadata({ topics });
-      const ready = found.length === specs.length && found.every((t) => t.partitions.length > 0
-        && t.partitions.every((q) => q.leader >= 0 && q.isr.length === q.replicas.length));
-      if (ready) return check_layout(specs, found);
-    } catch (error) {
+    const found = await admin.fetchTopicMetadata({ topics }).then((m) => m.topics, (error: unknown) => {
       last = error; // UNKNOWN_TOPIC_OR_PARTITION while metadata spreads: poll again
-    }
+      return undefined;
+    });
+    const ready = found !== undefined && found.length === specs.length && found.every((t) => t.partitions.length > 0
+      && t.partitions.every((q) => q.leader >= 0 && q.isr.length === q.replicas.length));
+    if (ready) return check_layout(specs, found); // a mismatch throws: final
     await sleep(topic_ready_poll_ms);
   }
   throw new ClusterConfigError(`topics not ready after ${topic_ready_polls_max} polls: ${topics.join(', ')}`, { cause: last });
