@@ -33,10 +33,15 @@ async function burst(writers: PartitionWriter[], latencies: number[]): Promise<v
     const lane = async (): Promise<void> => {
       while (next < per) {
         const i = next++;
-        const records = Array.from({ length: records_per_commit }, (_, r) => ({ i, r, seat: `s-${i}-${r}` }));
+        const records = Array.from({ length: records_per_commit }, (_, r) => ({
+          i, r, seat: `s-${i}-${r}`,
+        }));
         const outbox = [{
           type: 'OrderConfirmed', key: `ord_${w.partition}_${i}`,
-          payload: { order_id: `ord_${i}`, user_id: 'u', total: { amount_micros: i, currency: 'EUR' }, confirmed_at_unix: i, trace_id: '' },
+          payload: {
+            order_id: `ord_${i}`, user_id: 'u', total: { amount_micros: i, currency: 'EUR' },
+            confirmed_at_unix: i, trace_id: '',
+          },
         }];
         const t0 = performance.now();
         await w.commit(wire(w.partition, records, { outbox }));
@@ -63,7 +68,12 @@ async function main(): Promise<void> {
     }
     const per_tx: number[] = [];
     const tx_ms: number[] = [];
-    for (const w of writers) w.on_write = (o) => { per_tx.push(o.records); tx_ms.push(o.duration_s * 1000); };
+    for (const w of writers) {
+      w.on_write = (o) => {
+        per_tx.push(o.records);
+        tx_ms.push(o.duration_s * 1000);
+      };
+    }
     const latencies: number[] = [];
     const t0 = performance.now();
     await burst(writers, latencies);
@@ -75,7 +85,8 @@ async function main(): Promise<void> {
       retake_ms.push(performance.now() - t1);
     }
     console.log(JSON.stringify({
-      commits: latencies.length, records_per_commit, concurrency_per_partition: concurrency, partitions,
+      commits: latencies.length, records_per_commit, partitions,
+      concurrency_per_partition: concurrency,
       seconds: Math.round(seconds * 10) / 10, commits_per_s: Math.round(latencies.length / seconds),
       commit_latency_ms: summary(latencies), transaction_ms: summary(tx_ms),
       records_per_transaction: summary(per_tx), transactions: per_tx.length,
