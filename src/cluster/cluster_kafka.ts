@@ -21,7 +21,7 @@ import { RestoreAssembler } from './journal_format.js';
 import { PartitionWriter } from './partition_writer.js';
 import { read_owners, type OwnerInfo } from './owners.js';
 import { ensure_topics, type TopicSpec } from './topics.js';
-import type { AdoptWire } from './wire.js';
+import type { AdoptWire } from '../runtime/protocol.js';
 
 export interface ClusterKafkaOptions {
   cluster: string;             // NAME

@@ -21,7 +21,7 @@ import {
   journal_message_bytes_max, packed_array_length, segment_message, snapshot_messages,
   type JournalMessage,
 } from './journal_format.js';
-import type { JournalWire } from './wire.js';
+import type { JournalWire } from '../runtime/protocol.js';
 
 /** Commits one transaction takes at most (more wait for the next one). */
 export const transaction_commits_max = 512;

@@ -8,7 +8,7 @@ import {
   ClusterKafka, journal_topic_of, type Assignment, type ClusterKafkaOptions,
 } from '../../src/cluster/cluster_kafka.js';
 import { packr } from '../../src/runtime/codec.js';
-import type { JournalWire } from '../../src/cluster/wire.js';
+import type { JournalWire } from '../../src/runtime/protocol.js';
 
 /** Polls of a condition (only a safety net: a broken cluster fails instead of hanging). */
 export const wait_tries = 600;
