@@ -8,11 +8,11 @@ import type { Metrics } from '../ops/metrics.js';
 import { WorkerPool } from '../runtime/pool.js';
 import type { ServeConfig } from './config.js';
 import type { JournalHook } from './cluster.js';
-import { JournalWriteError, PartitionFencedError, PartitionMovedError } from '../cluster/errors.js';
+import { JournalWriteError, PartitionFencedError } from '../cluster/errors.js';
 import { PartitionNotServedError, reviver, type RuntimeError, type WireError } from '../runtime/errors.js';
 
 /** The cluster writer's refusals (a commit Kafka did not take comes back through the worker). */
-const revive_cluster_error = reviver<RuntimeError>([PartitionFencedError, JournalWriteError, PartitionMovedError]);
+const revive_cluster_error = reviver<RuntimeError>([PartitionFencedError, JournalWriteError]);
 
 /** The node's errors that cross a thread or a peer hop as their class: the behaviour's, and
  *  the cluster writer's (a commit refused by Kafka comes back through the worker). */

@@ -28,6 +28,7 @@ import {
   ClusterConfigError, JournalWriteError, PartitionFencedError, PartitionMovedError,
 } from '../../src/cluster/errors.js';
 import * as grpc_errors from '../../src/grpc/errors.js';
+import { revive_node_error } from '../../src/node/pool.js';
 import { DeadlineCappedError, RateLimitedError } from '../../src/grpc/errors.js';
 import {
   internal_error_message, limit_of, map_error, type ErrorClass,
@@ -134,9 +135,11 @@ const fate_entries: Entry[] = [
     make: (m) => new RateLimitedError('user', 250, m),
   }],
   main_thread(DeadlineCappedError, status.DEADLINE_EXCEEDED, 'deadline'),
-  // src/cluster/errors.ts: made on the main thread (the journal writer, take), UNAVAILABLE.
-  main_thread(PartitionFencedError, status.UNAVAILABLE),
-  main_thread(JournalWriteError, status.UNAVAILABLE),
+  // src/cluster/errors.ts: made on the main thread (the journal writer, take), UNAVAILABLE. A
+  // writer's refusal of a commit goes to the worker as that commit's outcome and comes back as
+  // the reply of each of its requests: revived by the node's revive (src/node/pool.ts).
+  worker(PartitionFencedError, status.UNAVAILABLE),
+  worker(JournalWriteError, status.UNAVAILABLE),
   main_thread(PartitionMovedError, status.UNAVAILABLE),
   [ClusterConfigError, {
     kind: 'never answered', make: (m) => new ClusterConfigError(m),
@@ -182,9 +185,9 @@ function exported_error_classes(): { where: string; name: string; Class: ErrorCl
   return found;
 }
 
-/** The pool's revival, with the behaviour's revive option exactly as the node passes it. */
+/** The pool's revival, with the revive option exactly as the node passes it. */
 function revive(wire: WireError): Error {
-  return revive_wire_error(wire, (w) => revive_domain_error(w.name, w.message));
+  return revive_wire_error(wire, revive_node_error);
 }
 
 test('every exported error class has a fate, and every fate is of an exported class', () => {
@@ -249,7 +252,7 @@ test('errors from a worker come back as their own class, with their message', ()
     assert.is(map_error(revived).code, fate.code, Class.name);
     assert.is(limit_of(revived), fate.limit, Class.name);
   }
-  assert.is(crossing, 27, 'the 22 domain refusals and the 5 runtime ones');
+  assert.is(crossing, 29, 'the 22 domain refusals, the 5 runtime ones, the 2 of the journal writer');
 });
 
 test('errors from the owner node come back through a forward as their own class', () => {
@@ -259,12 +262,12 @@ test('errors from the owner node come back through a forward as their own class'
     if (!fate.crosses && !from_owner.includes(Class)) continue;
     crossing++;
     const wire = error_to_wire(fate.make(`a ${Class.name} from the owner`));
-    const revived = revive_forwarded(wire, (w) => revive_domain_error(w.name, w.message));
+    const revived = revive_forwarded(wire, revive_node_error);
     assert.is(revived.constructor, Class, `${Class.name} revived as itself`);
     assert.is(revived.message, `a ${Class.name} from the owner`, Class.name);
     assert.is(map_error(revived).code, fate.code, Class.name);
   }
-  assert.is(crossing, 30, 'the 26 that cross from a worker, the 4 the owner makes');
+  assert.is(crossing, 33, 'the 29 that cross from a worker, the 4 the owner makes');
   const made_here = revive_forwarded(error_to_wire(new PartitionMovingError('x')), () => undefined);
   assert.is(map_error(made_here).code, status.INTERNAL, 'the first node makes its own');
 });
