@@ -102,6 +102,9 @@ export function partition_of(key: string, partition_count: number): number {
 export interface LoadSpec {
   label: string;
   target: string;
+  /** Several servers (a cluster's nodes): op k goes to targets[k % n], its release to the same
+   *  node. Absent: every op goes to `target`. */
+  targets?: string[];
   /** Bearer token sent as `authorization` metadata, or null for none. */
   token: string | null;
   /** closed: `concurrency` calls in flight for warmup+duration; open: `rate` ops/s; count: `total_ops` ops. */

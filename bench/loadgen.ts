@@ -18,10 +18,11 @@ async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2] ?? '') as LoadSpec;
   const root = load_protos([inventory_proto]);
   const Inventory = client_ctor(root, 'ticketing.inventory.v1.InventoryService');
-  const client = new Inventory(spec.target, grpc.credentials.createInsecure());
-  await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (e) => (e ? reject(e) : resolve())));
-  const reserve = (client as unknown as Record<string, UnaryMethod>)['ReserveTickets']!.bind(client);
-  const release = (client as unknown as Record<string, UnaryMethod>)['ReleaseHold']!.bind(client);
+  const targets = spec.targets ?? [spec.target];
+  const clients = targets.map((target) => new Inventory(target, grpc.credentials.createInsecure()));
+  await Promise.all(clients.map((client) => new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (e) => (e ? reject(e) : resolve())))));
+  const reserves = clients.map((client) => (client as unknown as Record<string, UnaryMethod>)['ReserveTickets']!.bind(client));
+  const releases = clients.map((client) => (client as unknown as Record<string, UnaryMethod>)['ReleaseHold']!.bind(client));
   const metadata = new grpc.Metadata();
   if (spec.token !== null) metadata.set('authorization', `Bearer ${spec.token}`);
 
@@ -59,6 +60,10 @@ async function main(): Promise<void> {
   }
 
   async function op(): Promise<Outcome> {
+    // The node of op k (before next_request counts it): its reserve and its release go there.
+    const node = op_no % clients.length;
+    const reserve = reserves[node]!;
+    const release = releases[node]!;
     const t0 = performance.now();
     const r = await call(reserve, next_request());
     const t1 = performance.now();
@@ -153,7 +158,7 @@ async function main(): Promise<void> {
 
   const elapsed_ms = performance.now() - t_start;
   const cpu = process.cpuUsage(cpu0);
-  client.close();
+  for (const client of clients) client.close();
   const calls_per_op = spec.op === 'reserve_release' ? 2 : 1;
   const result: LoadResult = {
     label: spec.label,
