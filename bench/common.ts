@@ -109,8 +109,9 @@ export interface LoadSpec {
   token: string | null;
   /** closed: `concurrency` calls in flight for warmup+duration; open: `rate` ops/s; count: `total_ops` ops. */
   mode: 'closed' | 'open' | 'count';
-  /** reserve_release: ReserveTickets then ReleaseHold of the returned hold; reserve: ReserveTickets only. */
-  op: 'reserve_release' | 'reserve';
+  /** reserve_release: ReserveTickets then ReleaseHold of the returned hold; reserve: ReserveTickets only;
+   *  get_event: one CatalogService GetEvent of the event a reservation would pick (a read: no journal write). */
+  op: 'reserve_release' | 'reserve' | 'get_event';
   concurrency: number;
   rate: number;
   warmup_s: number;

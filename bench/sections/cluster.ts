@@ -14,7 +14,7 @@ import {
   read_view, reply_string, start_bench_kafka, start_cluster_node, unary, wait_settled,
   type BenchKafkaCluster, type ClusterNode, type ClusterShape, type NodeClients, type NodeView,
 } from '../cluster.js';
-import { load_spec, pool, run_load, type Measured, type Pooled } from '../harness/load.js';
+import { load_spec, pool, run_load, type Measured } from '../harness/load.js';
 import {
   counter_delta, hist_delta, merge_scrapes, pids_cpu_s, scrape, type HistogramDelta, type Scrape,
 } from '../harness/metrics.js';
@@ -89,7 +89,9 @@ async function set_up(
     started.nodes.push(await new_cluster_node(`ticketing-c${i}`, join(root, `data-c${i}`)));
   }
   log(`cluster: starting ${cfg.cluster_nodes} nodes on ${kafka.brokers}`);
-  await Promise.all(started.nodes.map((n) => start_cluster_node(n, shape)));
+  // allSettled: a node that failed to start must not leave the others starting unwatched.
+  const starts = await Promise.allSettled(started.nodes.map((n) => start_cluster_node(n, shape)));
+  for (const s of starts) if (s.status === 'rejected') throw s.reason;
   const settled = await wait_settled(started.nodes, P, cfg.cluster_settle_bound_ms);
   log(`cluster: settled ${settled.waited_ms.toFixed(0)} ms after the last node served`);
   for (const n of started.nodes) started.clients.push(node_clients(grpc_addr(n)));
@@ -217,6 +219,8 @@ async function measure_throughput(rig: Rig): Promise<Throughput> {
 interface ForwardRound {
   entry: string;
   kind: 'owner' | 'other';
+  /** write: ReserveTickets + ReleaseHold (2 calls, each a journal write); read: GetEvent. */
+  op: 'write' | 'read';
   round: Round;
   /** ticketing_cluster_forwarded_requests_total of the entry node over the round. */
   forwarded: number;
@@ -227,36 +231,40 @@ interface ForwardRound {
 const generations = (views: (NodeView | string)[]) =>
   views.map((v) => (typeof v === 'string' ? v : String(v.generation))).join(',');
 
+/** Round r: the entry node is node r % N; writes then reads, owner and non-owner calls each. */
 async function measure_forwarding(rig: Rig): Promise<ForwardRound[]> {
   const out: ForwardRound[] = [];
-  const P = rig.shape.partitions;
   for (let r = 0; r < cfg.rounds; r++) {
-    const e = r % rig.nodes.length;
-    const entry = rig.nodes[e]!;
-    const settled = await wait_settled(rig.nodes, P, cfg.cluster_settle_bound_ms);
-    const owned = new Set(settled.views[e]!.owned);
+    const entry = rig.nodes[r % rig.nodes.length]!;
+    const settled = await wait_settled(rig.nodes, rig.shape.partitions,
+      cfg.cluster_settle_bound_ms);
+    const owned = new Set(settled.views[rig.nodes.indexOf(entry)]!.owned);
     const ids = {
       owner: rig.ids_of.filter((_, p) => owned.has(p)).flat(),
       other: rig.ids_of.filter((_, p) => !owned.has(p)).flat(),
     };
     // Alternate which kind goes first, so a drift of the machine's load favours neither.
     const kinds = r % 2 === 0 ? (['owner', 'other'] as const) : (['other', 'owner'] as const);
-    for (const kind of kinds) {
-      log(`cluster forwarding round ${r + 1}/${cfg.rounds}: ${kind} calls on ${entry.name}`);
-      const spec = load_spec({
-        label: `CL-fwd-${kind}-${r}`, target: grpc_addr(entry), token: rig.token_cluster,
-        event_ids: ids[kind], layout: cfg.small_layout, return_latencies: true, seed: 950 + r,
-        concurrency: cfg.cluster_forward_concurrency,
-      });
-      const before = await scrape(entry.http_port);
-      const servers = [entry.running!.pid, ...live_pids(rig.nodes.filter((n) => n !== entry))];
-      const measured = await round(rig, spec, servers);
-      const after = await scrape(entry.http_port);
-      const forwarded =
-        counter_delta(before, after, 'ticketing_cluster_forwarded_requests_total').total;
-      const now = await Promise.all(rig.nodes.map((n) => read_view(n)));
-      const stable = generations(now) === generations(settled.views);
-      out.push({ entry: entry.name, kind, round: measured, forwarded, stable });
+    for (const op of ['write', 'read'] as const) {
+      for (const kind of kinds) {
+        log(`cluster forwarding round ${r + 1}/${cfg.rounds}: ${op}s, ${kind} calls on ` +
+          `${entry.name}`);
+        const spec = load_spec({
+          label: `CL-fwd-${op}-${kind}-${r}`, target: grpc_addr(entry), token: rig.token_cluster,
+          event_ids: ids[kind], layout: cfg.small_layout, return_latencies: true, seed: 950 + r,
+          concurrency: cfg.cluster_forward_concurrency,
+          op: op === 'write' ? 'reserve_release' : 'get_event',
+        });
+        const before = await scrape(entry.http_port);
+        const servers = [entry.running!.pid, ...live_pids(rig.nodes.filter((n) => n !== entry))];
+        const measured = await round(rig, spec, servers);
+        const after = await scrape(entry.http_port);
+        const forwarded =
+          counter_delta(before, after, 'ticketing_cluster_forwarded_requests_total').total;
+        const now = await Promise.all(rig.nodes.map((n) => read_view(n)));
+        const stable = generations(now) === generations(settled.views);
+        out.push({ entry: entry.name, kind, op, round: measured, forwarded, stable });
+      }
     }
   }
   return out;
@@ -273,6 +281,8 @@ interface Kill {
   owned_ms: number;
   /** From the kill to a ReserveTickets for every one of them answered OK. */
   served_ms: number;
+  /** From the kill to every partition (not only the victim's) owned by a survivor. */
+  all_owned_ms: number;
   /** Refusals the probes met on the way (UNAVAILABLE while a partition moves). */
   probe_errors: Record<string, number>;
   /** The survivors' own ticketing_cluster_failover_seconds over this kill. */
@@ -312,6 +322,9 @@ async function one_kill(rig: Rig, k: number, views: NodeView[]): Promise<Kill> {
   const served = await Promise.all(partitions.map((p) =>
     probe(rig, owners.get(p)!, p, k, deadline, probe_errors)));
   const served_ms = Math.max(...served) - t0;
+  // The eager rebalance stops every partition, the survivors' own too: when all are back.
+  await wait_settled(survivors, rig.shape.partitions, cfg.cluster_failover_bound_ms, 1);
+  const all_owned_ms = performance.now() - t0;
   const node_failover_s =
     hist_delta(before, await scrape_nodes(survivors), 'ticketing_cluster_failover_seconds');
   log(`cluster kill ${k + 1}: owned elsewhere after ${f(owned_ms, 0)} ms, served after ` +
@@ -324,7 +337,8 @@ async function one_kill(rig: Rig, k: number, views: NodeView[]): Promise<Kill> {
   rig.clients[v] = node_clients(grpc_addr(victim));
   await wait_settled(rig.nodes, rig.shape.partitions, cfg.cluster_settle_bound_ms);
   return {
-    victim: victim.name, partitions, owned_ms, served_ms, probe_errors, node_failover_s,
+    victim: victim.name, partitions, owned_ms, served_ms, all_owned_ms, probe_errors,
+    node_failover_s,
     restart_serving_ms: running.spawn_to_serving_ms,
     rejoin_settled_ms: performance.now() - restarted_at,
   };
@@ -462,51 +476,78 @@ const strip_rounds = (rounds: Round[]) => rounds.map(({ m, cores }) => {
   return { ...rest, cores };
 });
 
-const cpu_text = (c: Cores) =>
-  `${f(c.servers_us_per_op, 0)} us (entry node ${f(c.entry_us_per_op, 0)})`;
+/** CPU per call over every node (and the entry node's part): a write op is two calls. */
+const per_call = (c: Cores, calls_per_op: number) =>
+  ({ servers: c.servers_us_per_op / calls_per_op, entry: c.entry_us_per_op / calls_per_op });
+
+function forwarding_part(
+  rounds: ForwardRound[], op: ForwardRound['op'], kind: ForwardRound['kind'],
+) {
+  const of = rounds.filter((r) => r.op === op && r.kind === kind);
+  const calls_per_op = op === 'write' ? 2 : 1;
+  const pooled = pool(of.map((r) => r.round.m));
+  const cores = avg_cores(of.map((r) => r.round));
+  return {
+    latency: pooled.latency, ops_per_s: pooled.ops_per_s, cores,
+    cpu_us_per_call: per_call(cores, calls_per_op), errors: pooled.errors,
+    forwarded: of.reduce((a, r) => a + r.forwarded, 0),
+    calls: of.reduce((a, r) => a + calls_per_op * r.round.m.result.ok_ops_total, 0),
+  };
+}
 
 function report_forwarding(report: Report, rounds: ForwardRound[]): void {
-  const of = (kind: ForwardRound['kind']) => rounds.filter((r) => r.kind === kind);
-  const owner = pool(of('owner').map((r) => r.round.m));
-  const other = pool(of('other').map((r) => r.round.m));
-  const c_owner = avg_cores(of('owner').map((r) => r.round));
-  const c_other = avg_cores(of('other').map((r) => r.round));
-  const fwd = (kind: ForwardRound['kind']) => {
-    const calls = of(kind).reduce((a, r) => a + 2 * r.round.m.result.ok_ops_total, 0);
-    return { forwarded: of(kind).reduce((a, r) => a + r.forwarded, 0), calls };
-  };
+  const write = { owner: forwarding_part(rounds, 'write', 'owner'),
+    other: forwarding_part(rounds, 'write', 'other') };
+  const read = { owner: forwarding_part(rounds, 'read', 'owner'),
+    other: forwarding_part(rounds, 'read', 'other') };
   const unstable = rounds.filter((r) => !r.stable).length;
-  const part = (p: Pooled, cores: Cores, kind: ForwardRound['kind']) =>
-    ({ latency: p.latency, ops_per_s: p.ops_per_s, cores, ...fwd(kind) });
   Object.assign(report.results['cluster'] ?? (report.results['cluster'] = {}), {
     forwarding: {
-      owner: part(owner, c_owner, 'owner'),
-      other: part(other, c_other, 'other'),
-      unstable_rounds: unstable,
+      write, read, unstable_rounds: unstable,
       rounds: rounds.map((r) => ({ ...r, round: strip_rounds([r.round])[0] })),
     },
   });
+  const c = cfg.cluster_forward_concurrency;
+  const rows = [
+    { order: 94, what: `ReserveTickets+ReleaseHold, ${c} in flight`, x: write },
+    { order: 95, what: `GetEvent (a read), ${c} in flight`, x: read },
+  ];
+  for (const { order, what, x } of rows) {
+    const d = x.other.latency.p50_ms - x.owner.latency.p50_ms;
+    report.check({
+      order, check: `Cluster: non-owner vs owner, ${what}`,
+      ours: `non-owner ${lat(x.other.latency)}`, reference: `owner ${lat(x.owner.latency)}`,
+      value: `p50 ${d >= 0 ? '+' : ''}${ms(d)}`, target: 'info',
+    }, undefined);
+  }
+  const cpu = (x: typeof write) => `${f(x.other.cpu_us_per_call.servers, 0)} vs ` +
+    `${f(x.owner.cpu_us_per_call.servers, 0)} us`;
   report.check({
-    order: 94,
-    check: `Cluster: non-owner vs owner call, ${cfg.cluster_forward_concurrency} in flight`,
-    ours: `non-owner ${lat(other.latency)}`, reference: `owner ${lat(owner.latency)}`,
-    value: `p50 +${ms(other.latency.p50_ms - owner.latency.p50_ms)} ` +
-      `(${f(other.latency.p50_ms / owner.latency.p50_ms)}x)`, target: 'info',
-  }, undefined);
-  report.check({
-    order: 95, check: 'Cluster: CPU per op, non-owner vs owner',
-    ours: cpu_text(c_other), reference: cpu_text(c_owner),
-    value: `+${f(c_other.servers_us_per_op - c_owner.servers_us_per_op, 0)} us per op (2 calls)`,
+    order: 96, check: 'Cluster: CPU per call, all nodes, non-owner vs owner',
+    ours: `write ${cpu(write)}`, reference: `read ${cpu(read)}`,
+    value: `+${f(write.other.cpu_us_per_call.servers - write.owner.cpu_us_per_call.servers, 0)}` +
+      ` / +${f(read.other.cpu_us_per_call.servers - read.owner.cpu_us_per_call.servers, 0)} us`,
     target: 'info',
   }, undefined);
-  const o = fwd('owner');
-  const x = fwd('other');
-  report.detail(
-    `cluster forwarding: entry node rotates over the nodes; owner rounds forwarded ` +
-      `${o.forwarded} of ${o.calls} calls, non-owner rounds ${x.forwarded} of ${x.calls}; ` +
-      `rounds during which a partition moved: ${unstable}`,
-    errors_line('CL owner', owner.errors), errors_line('CL non-owner', other.errors),
-  );
+  report.detail(forwarding_detail(write, read, unstable),
+    errors_line('CL write owner', write.owner.errors),
+    errors_line('CL write non-owner', write.other.errors),
+    errors_line('CL read owner', read.owner.errors),
+    errors_line('CL read non-owner', read.other.errors));
+}
+
+type Part = ReturnType<typeof forwarding_part>;
+
+function forwarding_detail(
+  write: { owner: Part; other: Part }, read: { owner: Part; other: Part }, unstable: number,
+): string {
+  const fw = (x: Part) => `${fmt_int(x.forwarded)} of ${fmt_int(x.calls)}`;
+  const entry = (x: Part) => f(x.cpu_us_per_call.entry, 0);
+  return `cluster forwarding: the entry node rotates over the nodes; calls forwarded: write ` +
+    `owner ${fw(write.owner)}, non-owner ${fw(write.other)}; read owner ${fw(read.owner)}, ` +
+    `non-owner ${fw(read.other)}; entry node CPU per call (us) write ${entry(write.other)} vs ` +
+    `${entry(write.owner)}, read ${entry(read.other)} vs ${entry(read.owner)}; rounds during ` +
+    `which a partition moved: ${unstable}`;
 }
 
 function report_failover(report: Report, kills: Kill[]): void {
@@ -518,7 +559,7 @@ function report_failover(report: Report, kills: Kill[]): void {
   });
   const max_s = served.max_ms / 1000;
   report.check({
-    order: 96, check: `Cluster: failover after kill -9 (${kills.length} kills)`,
+    order: 97, check: `Cluster: failover after kill -9 (${kills.length} kills)`,
     ours: `served p50 ${f(served.p50_ms / 1000)} s, max ${f(max_s)} s`,
     reference: `in a survivor's owned list p50 ${f(owned.p50_ms / 1000)} s, ` +
       `max ${f(owned.max_ms / 1000)} s`,
@@ -533,8 +574,9 @@ function report_failover(report: Report, kills: Kill[]): void {
     `cluster failover, the survivors' ticketing_cluster_failover_seconds (mean per kill): ` +
       `${node_side} s`,
     ...kills.map((k, i) => `  kill ${i + 1}: ${k.victim} p${k.partitions.join(',p')}: owned ` +
-      `${f(k.owned_ms, 0)} ms, served ${f(k.served_ms, 0)} ms; probes refused ` +
-      `${JSON.stringify(k.probe_errors)}`),
+      `${f(k.owned_ms, 0)} ms, served ${f(k.served_ms, 0)} ms, every partition owned ` +
+      `${f(k.all_owned_ms, 0)} ms; probes refused ${JSON.stringify(k.probe_errors)}; restart ` +
+      `-> serving ${f(k.restart_serving_ms, 0)} ms, -> settled ${f(k.rejoin_settled_ms, 0)} ms`),
   );
 }
 
