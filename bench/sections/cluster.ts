@@ -554,8 +554,12 @@ function report_failover(report: Report, kills: Kill[]): void {
   const served = summarize(kills.map((k) => k.served_ms));
   const owned = summarize(kills.map((k) => k.owned_ms));
   const rejoin = summarize(kills.map((k) => k.rejoin_settled_ms));
+  const all = summarize(kills.map((k) => k.all_owned_ms));
   Object.assign(report.results['cluster'] ?? (report.results['cluster'] = {}), {
-    failover: { kills, served_ms: served, owned_ms: owned, rejoin_settled_ms: rejoin },
+    failover: {
+      kills, served_ms: served, owned_ms: owned, rejoin_settled_ms: rejoin,
+      all_owned_ms: all,
+    },
   });
   const max_s = served.max_ms / 1000;
   report.check({
@@ -566,6 +570,12 @@ function report_failover(report: Report, kills: Kill[]): void {
     value: kills.map((k) => f(k.served_ms / 1000, 1)).join(', ') + ' s',
     target: `max <= ${targets.cluster_failover_max_s} s`,
   }, max_s <= targets.cluster_failover_max_s);
+  report.check({
+    order: 98, check: 'Cluster: every partition owned again after a kill',
+    ours: `p50 ${f(all.p50_ms / 1000)} s, max ${f(all.max_ms / 1000)} s`,
+    reference: 'the survivors\' own partitions too', value: 'eager rebalance: all stop',
+    target: 'info',
+  }, undefined);
   const node_side = kills.map((k) => f(k.node_failover_s.mean, 2)).join(', ');
   report.detail(
     `cluster failover: idle cluster, each node killed in turn and restarted (same data dir and ` +
