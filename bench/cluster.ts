@@ -2,6 +2,7 @@
 // scripts/kafka, cluster node processes started as the contract's §5 says (`serve --cluster`),
 // what their /readyz JSON says they own, and unary calls from the bench process itself.
 import * as grpc from '@grpc/grpc-js';
+import { readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -22,7 +23,29 @@ export interface BenchKafkaCluster {
   brokers: string;
   nodes: BenchBrokerNode[];
   replicas: { factor: number; min_insync: number };
+  /** node<i>/data under it: broker i's log dirs. */
+  work_dir: string;
   stop(): Promise<void>;
+}
+
+/**
+ * Bytes of the log segments (*.log) of every topic partition in broker 1's data dir, by topic
+ * (with 3 brokers and 3 replicas broker 1 holds every partition). What a Kafka write carries,
+ * snapshots and transaction markers included, measured as the difference of two calls.
+ */
+export function topic_log_bytes(kafka: BenchKafkaCluster): Map<string, number> {
+  const data = join(kafka.work_dir, 'node1', 'data');
+  const bytes = new Map<string, number>();
+  for (const entry of readdirSync(data, { withFileTypes: true })) {
+    const m = /^(.+)-(\d+)$/.exec(entry.name);
+    if (!entry.isDirectory() || m === null || m[1]!.startsWith('__')) continue;
+    let total = 0;
+    for (const file of readdirSync(join(data, entry.name))) {
+      if (file.endsWith('.log')) total += statSync(join(data, entry.name, file)).size;
+    }
+    bytes.set(m[1]!, (bytes.get(m[1]!) ?? 0) + total);
+  }
+  return bytes;
 }
 
 /** `count` brokers as one KRaft cluster (scripts/kafka/broker.mjs start_cluster), data under

@@ -11,7 +11,8 @@ import { seat_id, seats_of, summarize, type LoadSpec } from '../common.js';
 import { cfg, targets } from '../config.js';
 import {
   code_name, create_events_on, grpc_addr, ids_by_partition, new_cluster_node, node_clients,
-  read_view, reply_string, start_bench_kafka, start_cluster_node, unary, wait_settled,
+  read_view, reply_string, start_bench_kafka, start_cluster_node, topic_log_bytes, unary,
+  wait_settled,
   type BenchKafkaCluster, type ClusterNode, type ClusterShape, type NodeClients, type NodeView,
 } from '../cluster.js';
 import { load_spec, pool, run_load, type Measured } from '../harness/load.js';
@@ -125,6 +126,9 @@ interface Cores {
   /** The first of them: the node the calls land on (forwarding rounds). */
   entry_us_per_op: number;
   brokers: number;
+  /** Our other processes, idle meanwhile (the cluster during the single node's rounds, the
+   *  single node during the cluster's): what they took from the measured side. */
+  idle_ours: number;
 }
 interface Round { m: Measured; cores: Cores }
 
@@ -135,9 +139,11 @@ const broker_pids = (rig: Rig) =>
 
 async function round(rig: Rig, spec: LoadSpec, servers: number[]): Promise<Round> {
   const brokers = broker_pids(rig);
+  const idle = [rig.single.pid, ...live_pids(rig.nodes)].filter((p) => !servers.includes(p));
   const s0 = pids_cpu_s(servers);
   const e0 = pids_cpu_s(servers.slice(0, 1));
   const b0 = pids_cpu_s(brokers);
+  const i0 = pids_cpu_s(idle);
   const m = await run_load(spec, servers[0]!);
   const span_s = Math.max(m.result.elapsed_s, 1e-3);
   const ops = m.result.ok_ops_total;
@@ -148,7 +154,7 @@ async function round(rig: Rig, spec: LoadSpec, servers: number[]): Promise<Round
     m,
     cores: {
       servers: s / span_s, servers_us_per_op: per_op(s), entry_us_per_op: per_op(e),
-      brokers: (pids_cpu_s(brokers) - b0) / span_s,
+      brokers: (pids_cpu_s(brokers) - b0) / span_s, idle_ours: (pids_cpu_s(idle) - i0) / span_s,
     },
   };
 }
@@ -159,6 +165,7 @@ function avg_cores(rounds: Round[]): Cores {
   return {
     servers: avg((c) => c.servers), servers_us_per_op: avg((c) => c.servers_us_per_op),
     entry_us_per_op: avg((c) => c.entry_us_per_op), brokers: avg((c) => c.brokers),
+    idle_ours: avg((c) => c.idle_ours),
   };
 }
 
@@ -180,17 +187,24 @@ interface Throughput {
   lmdb_commit_s: HistogramDelta;
   lmdb_records: HistogramDelta;
   forwarded: { total: number; by_labels: Record<string, number> };
+  /** Bytes added to each topic's log segments over the cluster's rounds (broker 1's copy). */
+  topic_bytes: Record<string, number>;
+}
+
+function bytes_delta(before: Map<string, number>, after: Map<string, number>) {
+  return Object.fromEntries([...after].map(([t, b]) => [t, b - (before.get(t) ?? 0)]));
 }
 
 async function measure_throughput(rig: Rig): Promise<Throughput> {
   const spec = (label: string, target: string, token: string, seed: number) => load_spec({
     label, target, token, event_ids: rig.load_ids, layout: cfg.small_layout,
-    return_latencies: true, seed,
+    return_latencies: true, seed, warmup_s: cfg.cluster_warmup_s, duration_s: cfg.cluster_phase_s,
   });
   const single: Round[] = [];
   const cluster: Round[] = [];
   const lmdb0 = await scrape(rig.single.http_port!);
   const nodes0 = await scrape_nodes(rig.nodes);
+  const bytes0 = topic_log_bytes(rig.kafka);
   for (let r = 0; r < cfg.rounds; r++) {
     log(`cluster round ${r + 1}/${cfg.rounds}: single node`);
     const s = spec(`CL-single-${r}`, rig.single.grpc, rig.token_single, 900 + r);
@@ -204,7 +218,7 @@ async function measure_throughput(rig: Rig): Promise<Throughput> {
   const lmdb1 = await scrape(rig.single.http_port!);
   const nodes1 = await scrape_nodes(rig.nodes);
   return {
-    single, cluster,
+    single, cluster, topic_bytes: bytes_delta(bytes0, topic_log_bytes(rig.kafka)),
     write_s: hist_delta(nodes0, nodes1, 'ticketing_cluster_journal_write_seconds'),
     write_records: hist_delta(nodes0, nodes1, 'ticketing_cluster_journal_write_records'),
     lmdb_commit_s: hist_delta(lmdb0, lmdb1, 'ticketing_journal_commit_duration_seconds'),
@@ -408,7 +422,8 @@ async function probe(
 
 const cores_line = (name: string, c: Cores, loadgen: number) =>
   `${name}: servers ${f(c.servers)} cores, ${f(c.servers_us_per_op, 0)} us CPU/op; ` +
-  `brokers ${f(c.brokers)} cores; loadgen ${f(loadgen)} cores`;
+  `brokers ${f(c.brokers)} cores; our idle processes ${f(c.idle_ours)} cores; ` +
+  `loadgen ${f(loadgen)} cores`;
 
 /** p50/p99 of a histogram in seconds as "p50 <= X ms, p99 <= Y ms (mean Z ms)". */
 const hist_ms = (h: HistogramDelta) =>
@@ -432,6 +447,7 @@ function report_throughput(report: Report, t: Throughput): void {
     journal: {
       write_s: t.write_s, write_records: t.write_records, records_per_write: per_write,
       lmdb_commit_s: t.lmdb_commit_s, lmdb_records: t.lmdb_records, records_per_commit: per_commit,
+      topic_bytes: t.topic_bytes,
     },
     forwarded_during_throughput: { ...t.forwarded, calls },
   };
@@ -462,8 +478,23 @@ function report_throughput(report: Report, t: Throughput): void {
     `cluster: calls forwarded during its rounds ${fmt_int(t.forwarded.total)} of ` +
       `${fmt_int(calls)} (${f(t.forwarded.total / calls)}; ` +
       `${JSON.stringify(t.forwarded.by_labels)})`,
+    kafka_cost_line(t),
     errors_line('CL 1 node', single.errors), errors_line('CL 3 nodes', cluster.errors),
   );
+}
+
+/** What one Kafka write cost the brokers (CPU) and carried (bytes in the logs). */
+function kafka_cost_line(t: Throughput): string {
+  const broker_cpu_s = t.cluster.reduce((a, r) => a + r.cores.brokers * r.m.result.elapsed_s, 0);
+  const journal = Object.entries(t.topic_bytes).filter(([topic]) => topic.endsWith('.journal'));
+  const journal_bytes = journal.reduce((a, [, b]) => a + b, 0);
+  const all_bytes = Object.values(t.topic_bytes).reduce((a, b) => a + b, 0);
+  const writes = t.write_s.count;
+  return `cluster Kafka writes: brokers' CPU over the cluster's rounds ` +
+    `${f((broker_cpu_s / writes) * 1000, 1)} ms per write (all of it, idle work included); ` +
+    `journal log ${fmt_int(journal_bytes / writes)} B per write, ` +
+    `${fmt_int(journal_bytes / t.write_records.sum)} B per record; all topics ` +
+    `${fmt_int(all_bytes / writes)} B per write (one replica)`;
 }
 
 const rig_text = () => `${cfg.cluster_nodes} brokers (RF 3, min.insync 2) and ` +
