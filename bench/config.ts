@@ -43,6 +43,8 @@ export const cfg = {
    *  shorter than an op counts nothing. Both sides get the same spec. */
   cluster_warmup_s: quick ? 2 : 5,
   cluster_phase_s: quick ? 4 : 15,
+  /** Idle CPU of every process, sampled once before the rounds and taken off their figures. */
+  cluster_idle_sample_s: quick ? 2 : 5,
   /** Forwarding cost: calls in flight, light enough that latency is the hop, not a queue. */
   cluster_forward_concurrency: 8,
   /** kill -9 of a node, each node in turn (at least 5, as the issue asks). */

@@ -42,6 +42,8 @@ interface Rig {
   ids_of: string[][];
   /** probe_of[p]: an event on partition p that only the failover probes touch. */
   probe_of: string[];
+  /** pid -> cores it used while nothing was asked of it (before the rounds). */
+  idle_cores: Map<number, number>;
 }
 
 /** What the section started, for the teardown whatever happened. */
@@ -53,7 +55,7 @@ async function run(ctx: SectionContext): Promise<void> {
   const started: Started = { nodes: [], single: undefined, clients: [] };
   try {
     const rig = await set_up(ctx, kafka, started);
-    report_throughput(ctx.report, await measure_throughput(rig));
+    report_throughput(ctx.report, rig, await measure_throughput(rig));
     report_forwarding(ctx.report, await measure_forwarding(rig));
     report_failover(ctx.report, await measure_failover(rig));
   } finally {
@@ -110,22 +112,37 @@ async function set_up(
   await create_events_on(started.clients, admin_cluster, [...load_ids, ...probe_of],
     cfg.small_layout, cfg.max_seats_per_user);
   await create_events(started.single, admin_single, load_ids, cfg.small_layout);
+  const pids = [started.single.pid, ...live_pids(started.nodes),
+    ...kafka.nodes.flatMap((b) => (b.pid === undefined ? [] : [b.pid]))];
   return {
     kafka, shape, nodes: started.nodes, clients: started.clients, single: started.single,
     token_single, token_cluster, load_ids, ids_of, probe_of,
+    idle_cores: await idle_cores(pids),
   };
+}
+
+/** Cores each of `pids` uses over cfg.cluster_idle_sample_s with nothing asked of it. */
+async function idle_cores(pids: number[]): Promise<Map<number, number>> {
+  const before = pids.map((p) => pids_cpu_s([p]));
+  const t0 = performance.now();
+  await sleep(cfg.cluster_idle_sample_s * 1000);
+  const wall_s = (performance.now() - t0) / 1000;
+  return new Map(pids.map((p, i) => [p, (pids_cpu_s([p]) - before[i]!) / wall_s]));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Rounds: one loadgen run while the servers' and the brokers' CPU is measured
 
 interface Cores {
-  /** The servers measured (the single node, or the cluster's nodes), cores over the round. */
+  /** The servers measured (the single node, or the cluster's nodes), cores over the round;
+   *  this and the CPU per op are net of the processes' idle CPU (Rig.idle_cores). */
   servers: number;
   servers_us_per_op: number;
   /** The first of them: the node the calls land on (forwarding rounds). */
   entry_us_per_op: number;
   brokers: number;
+  /** The brokers' CPU seconds over the round net of their idle CPU. */
+  brokers_net_s: number;
   /** Our other processes, idle meanwhile (the cluster during the single node's rounds, the
    *  single node during the cluster's): what they took from the measured side. */
   idle_ours: number;
@@ -144,17 +161,25 @@ async function round(rig: Rig, spec: LoadSpec, servers: number[]): Promise<Round
   const e0 = pids_cpu_s(servers.slice(0, 1));
   const b0 = pids_cpu_s(brokers);
   const i0 = pids_cpu_s(idle);
+  const t0 = performance.now();
   const m = await run_load(spec, servers[0]!);
+  const wall_s = (performance.now() - t0) / 1000;
   const span_s = Math.max(m.result.elapsed_s, 1e-3);
   const ops = m.result.ok_ops_total;
-  const s = pids_cpu_s(servers) - s0;
-  const e = pids_cpu_s(servers.slice(0, 1)) - e0;
+  // Net of what each process burns idle (heartbeats, fetch loops): a slower kind of call would
+  // otherwise carry more of that per op.
+  const idle_s = (pids: number[]) =>
+    pids.reduce((a, p) => a + (rig.idle_cores.get(p) ?? 0), 0) * wall_s;
+  const s = pids_cpu_s(servers) - s0 - idle_s(servers);
+  const e = pids_cpu_s(servers.slice(0, 1)) - e0 - idle_s(servers.slice(0, 1));
+  const b = pids_cpu_s(brokers) - b0;
   const per_op = (cpu_s: number) => (ops > 0 ? (cpu_s / ops) * 1e6 : NaN);
   return {
     m,
     cores: {
       servers: s / span_s, servers_us_per_op: per_op(s), entry_us_per_op: per_op(e),
-      brokers: (pids_cpu_s(brokers) - b0) / span_s, idle_ours: (pids_cpu_s(idle) - i0) / span_s,
+      brokers: b / span_s, brokers_net_s: b - idle_s(brokers),
+      idle_ours: (pids_cpu_s(idle) - i0) / span_s,
     },
   };
 }
@@ -165,7 +190,7 @@ function avg_cores(rounds: Round[]): Cores {
   return {
     servers: avg((c) => c.servers), servers_us_per_op: avg((c) => c.servers_us_per_op),
     entry_us_per_op: avg((c) => c.entry_us_per_op), brokers: avg((c) => c.brokers),
-    idle_ours: avg((c) => c.idle_ours),
+    idle_ours: avg((c) => c.idle_ours), brokers_net_s: avg((c) => c.brokers_net_s),
   };
 }
 
@@ -429,7 +454,7 @@ const cores_line = (name: string, c: Cores, loadgen: number) =>
 const hist_ms = (h: HistogramDelta) =>
   `p50 <= ${ms(h.p50 * 1000)}, p99 <= ${ms(h.p99 * 1000)} (mean ${ms(h.mean * 1000)})`;
 
-function report_throughput(report: Report, t: Throughput): void {
+function report_throughput(report: Report, rig: Rig, t: Throughput): void {
   const single = pool(t.single.map((r) => r.m));
   const cluster = pool(t.cluster.map((r) => r.m));
   const ratio = cluster.ops_per_s / single.ops_per_s;
@@ -450,6 +475,7 @@ function report_throughput(report: Report, t: Throughput): void {
       topic_bytes: t.topic_bytes,
     },
     forwarded_during_throughput: { ...t.forwarded, calls },
+    idle: idle_text(rig),
   };
   report.check({
     order: 90, check: `Cluster: throughput ${cfg.cluster_nodes} nodes / 1 node`,
@@ -473,6 +499,8 @@ function report_throughput(report: Report, t: Throughput): void {
   report.detail(
     `cluster: ${rig_text()}; each op = ReserveTickets + ReleaseHold, ` +
       `${cfg.concurrency} in flight, the cluster's ops round robin over its nodes`,
+    `cluster: CPU per op is net of each process's idle CPU, sampled over ` +
+      `${cfg.cluster_idle_sample_s} s before the rounds (${idle_text(rig)})`,
     cores_line('CL 1 node ', avg_cores(t.single), single.loadgen_cpu),
     cores_line('CL 3 nodes', avg_cores(t.cluster), cluster.loadgen_cpu),
     `cluster: calls forwarded during its rounds ${fmt_int(t.forwarded.total)} of ` +
@@ -485,17 +513,23 @@ function report_throughput(report: Report, t: Throughput): void {
 
 /** What one Kafka write cost the brokers (CPU) and carried (bytes in the logs). */
 function kafka_cost_line(t: Throughput): string {
-  const broker_cpu_s = t.cluster.reduce((a, r) => a + r.cores.brokers * r.m.result.elapsed_s, 0);
+  const broker_cpu_s = t.cluster.reduce((a, r) => a + r.cores.brokers_net_s, 0);
   const journal = Object.entries(t.topic_bytes).filter(([topic]) => topic.endsWith('.journal'));
   const journal_bytes = journal.reduce((a, [, b]) => a + b, 0);
   const all_bytes = Object.values(t.topic_bytes).reduce((a, b) => a + b, 0);
   const writes = t.write_s.count;
   return `cluster Kafka writes: brokers' CPU over the cluster's rounds ` +
-    `${f((broker_cpu_s / writes) * 1000, 1)} ms per write (all of it, idle work included); ` +
+    `${f((broker_cpu_s / writes) * 1000, 1)} ms per write (net of their idle CPU); ` +
     `journal log ${fmt_int(journal_bytes / writes)} B per write, ` +
     `${fmt_int(journal_bytes / t.write_records.sum)} B per record; all topics ` +
     `${fmt_int(all_bytes / writes)} B per write (one replica)`;
 }
+
+const idle_text = (rig: Rig) => {
+  const of = (pids: number[]) => f(pids.reduce((a, p) => a + (rig.idle_cores.get(p) ?? 0), 0));
+  return `idle: single node ${of([rig.single.pid])} cores, the 3 nodes ` +
+    `${of(live_pids(rig.nodes))}, the brokers ${of(broker_pids(rig))}`;
+};
 
 const rig_text = () => `${cfg.cluster_nodes} brokers (RF 3, min.insync 2) and ` +
   `${cfg.cluster_nodes} nodes (--workers 1) on this machine's cores, ` +
