@@ -32,7 +32,8 @@ export function decode_member_info(user_data: Buffer | null | undefined): Member
   }
   if (typeof value !== 'object' || value === null) return undefined;
   const { node_id, advertise, previous } = value as Record<string, unknown>;
-  if (typeof node_id !== 'string' || typeof advertise !== 'string' || !Array.isArray(previous)) return undefined;
+  const strings = typeof node_id === 'string' && typeof advertise === 'string';
+  if (!strings || !Array.isArray(previous)) return undefined;
   const parts = previous.filter((p): p is number => Number.isInteger(p));
   return { node_id, advertise, previous: parts };
 }
@@ -40,9 +41,13 @@ export function decode_member_info(user_data: Buffer | null | undefined): Member
 export interface Claimant { member_id: string; previous: number[] }
 
 /** member id → its partitions (ascending). Deterministic: members are taken in id order. */
-export function assign_balanced_sticky(partition_count: number, members: Claimant[]): Map<string, number[]> {
+export function assign_balanced_sticky(
+  partition_count: number, members: Claimant[],
+): Map<string, number[]> {
   assert(Number.isInteger(partition_count) && partition_count >= 1, 'at least one partition');
-  const sorted = [...members].sort((a, b) => (a.member_id < b.member_id ? -1 : a.member_id > b.member_id ? 1 : 0));
+  const order = (a: Claimant, b: Claimant): number =>
+    (a.member_id < b.member_id ? -1 : a.member_id > b.member_id ? 1 : 0);
+  const sorted = [...members].sort(order);
   const out = new Map<string, number[]>(sorted.map((m) => [m.member_id, []]));
   if (sorted.length === 0) return out;
   const base = Math.floor(partition_count / sorted.length);
@@ -92,15 +97,19 @@ function fill_free(
 }
 
 /** The kafkajs assigner: `info()` is this member's metadata at each join (what it had). */
-export function sticky_assigner(topic: string, partition_count: number, info: () => MemberInfo): PartitionAssigner {
+export function sticky_assigner(
+  topic: string, partition_count: number, info: () => MemberInfo,
+): PartitionAssigner {
   return ({ cluster }): Assigner => ({
     name: assigner_name,
     version: assigner_version,
     async assign({ members, topics }) {
       assert(topics.length === 1 && topics[0] === topic, `the group subscribes ${topic} only`);
       const known = cluster.findTopicPartitionMetadata(topic).length;
-      assert(known === partition_count, `${topic} has ${known} partitions, expected ${partition_count}`);
-      const claimants = members.map((m: GroupMember) => ({ member_id: m.memberId, previous: previous_of(m) }));
+      assert(known === partition_count, `${topic}: ${known} partitions, not ${partition_count}`);
+      const claimants = members.map((m: GroupMember) => ({
+        member_id: m.memberId, previous: previous_of(m),
+      }));
       const plan = assign_balanced_sticky(partition_count, claimants);
       return [...plan].map(([memberId, parts]) => ({
         memberId,

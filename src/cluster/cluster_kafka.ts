@@ -7,7 +7,9 @@
 // is assigned. An expelled member (paused past its session) gets no REBALANCING, only a new
 // GROUP_JOIN, so every GROUP_JOIN is "revoke all, then assign" and every partition, kept or
 // not, is taken again (fence + restore). A paused zombie is stopped by the fence alone.
-import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type LogEntry } from 'kafkajs';
+import {
+  Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type LogEntry,
+} from 'kafkajs';
 import type { Logger } from 'pino';
 import { EventCodec } from '../kafka/encode.js';
 import { topic_of } from '../kafka/topics.js';
@@ -19,7 +21,7 @@ import { RestoreAssembler } from './journal_format.js';
 import { PartitionWriter } from './partition_writer.js';
 import { read_owners, type OwnerInfo } from './owners.js';
 import { ensure_topics, type TopicSpec } from './topics.js';
-import type { AdoptWire } from './wire.js';
+import type { AdoptWire } from '../runtime/protocol.js';
 
 export interface ClusterKafkaOptions {
   cluster: string;             // NAME
@@ -51,11 +53,14 @@ export interface MembershipHandlers {
   revoke_all(reason: string): void;
   /** After a GROUP_JOIN and the owners map is read. */
   assigned(assignment: Assignment): void;
+  /** After each heartbeat the coordinator accepted: the member is still in the group. */
+  heartbeat?(): void;
 }
 
 export const journal_topic_of = (cluster: string): string => `ticketing-cluster.${cluster}.journal`;
 export const group_id_of = (cluster: string): string => `ticketing-cluster.${cluster}`;
-export const transactional_id_of = (cluster: string, p: number): string => `ticketing-cluster.${cluster}.p${p}`;
+export const transactional_id_of = (cluster: string, p: number): string =>
+  `ticketing-cluster.${cluster}.p${p}`;
 
 /** Journal partitions at most (one producer, and its sockets, per owned partition). */
 export const cluster_partitions_max = 256;
@@ -89,17 +94,21 @@ function log_creator(log: Logger) {
 
 export function check_cluster_options(o: ClusterKafkaOptions): void {
   const bad = (what: string): never => { throw new ClusterConfigError(what); };
-  if (!/^[A-Za-z0-9_-]{1,100}$/.test(o.cluster)) bad(`--cluster takes 1..100 letters, digits, '_' or '-', got ${JSON.stringify(o.cluster)}`);
+  if (!/^[A-Za-z0-9_-]{1,100}$/.test(o.cluster)) {
+    bad(`--cluster takes 1..100 letters, digits, '_' or '-', got ${JSON.stringify(o.cluster)}`);
+  }
   if (o.brokers.length === 0) bad('--kafka needs at least one broker');
   if (o.node_id === '' || o.advertise === '') bad('a node id and an advertise address are needed');
   const int = (name: string, v: number, lo: number, hi: number): void => {
-    if (!Number.isInteger(v) || v < lo || v > hi) bad(`${name} must be a whole number from ${lo} to ${hi}, got ${v}`);
+    if (Number.isInteger(v) && v >= lo && v <= hi) return;
+    bad(`${name} must be a whole number from ${lo} to ${hi}, got ${v}`);
   };
   int('partitions', o.partition_count, 1, cluster_partitions_max);
   int('replication factor', o.replication_factor, 1, 9);
   int('min.insync.replicas', o.min_insync_replicas, 1, o.replication_factor);
   int('session timeout (ms)', o.session_timeout_ms, 6_000, 300_000);
-  int('heartbeat interval (ms)', o.heartbeat_interval_ms, 100, Math.floor(o.session_timeout_ms / 3));
+  const heartbeat_max = Math.floor(o.session_timeout_ms / 3);
+  int('heartbeat interval (ms)', o.heartbeat_interval_ms, 100, heartbeat_max);
   int('fetch max wait (ms)', o.max_wait_ms, max_wait_ms_min, max_wait_ms_max);
   int('transaction timeout (ms)', o.transaction_timeout_ms, 1_000, 900_000);
 }
@@ -129,13 +138,19 @@ export class ClusterKafka {
   private first_assigned: { promise: Promise<void>; resolve: () => void };
   private stopped = false;
 
-  constructor(private readonly options: ClusterKafkaOptions, private readonly handlers: MembershipHandlers) {
+  constructor(
+    private readonly options: ClusterKafkaOptions,
+    private readonly handlers: MembershipHandlers,
+  ) {
     check_cluster_options(options);
     this.journal_topic = journal_topic_of(options.cluster);
     this.group_id = group_id_of(options.cluster);
-    const common = { brokers: options.brokers, logLevel: logLevel.INFO, logCreator: log_creator(options.log) };
-    this.kafka = new Kafka({ ...common, clientId: `ticketing-${options.node_id}`, retry: admin_retry });
-    this.tx_kafka = new Kafka({ ...common, clientId: `ticketing-${options.node_id}-tx`, retry: producer_retry });
+    const common = {
+      brokers: options.brokers, logLevel: logLevel.INFO, logCreator: log_creator(options.log),
+    };
+    const id = `ticketing-${options.node_id}`;
+    this.kafka = new Kafka({ ...common, clientId: id, retry: admin_retry });
+    this.tx_kafka = new Kafka({ ...common, clientId: `${id}-tx`, retry: producer_retry });
     this.admin = this.kafka.admin();
     let resolve = (): void => undefined;
     const promise = new Promise<void>((r) => { resolve = r; });
@@ -151,16 +166,26 @@ export class ClusterKafka {
     this.event_partitions.delete(this.journal_topic);
     const o = this.options;
     const consumer = this.kafka.consumer({
-      groupId: this.group_id, sessionTimeout: o.session_timeout_ms, heartbeatInterval: o.heartbeat_interval_ms,
-      rebalanceTimeout: rebalance_timeout_ms, maxWaitTimeInMs: o.max_wait_ms, readUncommitted: false,
+      groupId: this.group_id,
+      sessionTimeout: o.session_timeout_ms,
+      heartbeatInterval: o.heartbeat_interval_ms,
+      rebalanceTimeout: rebalance_timeout_ms,
+      maxWaitTimeInMs: o.max_wait_ms,
+      readUncommitted: false,
       allowAutoTopicCreation: false,
-      partitionAssigners: [sticky_assigner(this.journal_topic, o.partition_count, () => this.member_info())],
+      partitionAssigners: [
+        sticky_assigner(this.journal_topic, o.partition_count, () => this.member_info()),
+      ],
     });
     this.consumer = consumer;
     consumer.on(consumer.events.REBALANCING, () => this.revoke('rebalancing'));
-    consumer.on(consumer.events.GROUP_JOIN, (e) => this.on_join(e.payload.memberId, e.payload.memberAssignment));
-    consumer.on(consumer.events.CRASH, (e) => this.revoke(`consumer crashed: ${String(e.payload.error)}`));
-    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => this.on_batch_end(e.payload.partition, e.payload.lastOffset));
+    const { GROUP_JOIN, HEARTBEAT, CRASH, END_BATCH_PROCESS } = consumer.events;
+    consumer.on(GROUP_JOIN, (e) => this.on_join(e.payload.memberId, e.payload.memberAssignment));
+    consumer.on(HEARTBEAT, () => this.handlers.heartbeat?.());
+    consumer.on(CRASH, (e) => this.revoke(`consumer crashed: ${String(e.payload.error)}`));
+    consumer.on(END_BATCH_PROCESS, ({ payload }) => {
+      this.on_batch_end(payload.partition, payload.lastOffset);
+    });
     await consumer.connect();
     await consumer.subscribe({ topics: [this.journal_topic], fromBeginning: true });
     await consumer.run({ autoCommit: false, eachBatch: (payload) => this.on_batch(payload) });
@@ -169,22 +194,29 @@ export class ClusterKafka {
 
   private topic_specs(): TopicSpec[] {
     const o = this.options;
-    const replication = { replication_factor: o.replication_factor, min_insync_replicas: o.min_insync_replicas };
+    const replication = {
+      replication_factor: o.replication_factor, min_insync_replicas: o.min_insync_replicas,
+    };
     const events = this.codec.known_types().map((type): TopicSpec => ({
-      topic: topic_of(o.topic_prefix, type), partitions: kafka_topic_partitions_default, journal: false, ...replication,
+      topic: topic_of(o.topic_prefix, type), partitions: kafka_topic_partitions_default,
+      journal: false, ...replication,
     }));
-    return [{ topic: this.journal_topic, partitions: o.partition_count, journal: true, ...replication }, ...events];
+    const journal = { topic: this.journal_topic, partitions: o.partition_count, journal: true };
+    return [{ ...journal, ...replication }, ...events];
   }
 
   private member_info(): MemberInfo {
-    return { node_id: this.options.node_id, advertise: this.options.advertise, previous: this.previous };
+    const { node_id, advertise } = this.options;
+    return { node_id, advertise, previous: this.previous };
   }
 
   /** Synchronous: nothing is decided here from now on, and no take() of before completes. */
   private revoke(reason: string): void {
     this.epoch++;
     this.current = undefined;
-    for (const r of this.restores.values()) r.reject(new PartitionMovedError(`p${r.partition}: ${reason} during its restore`));
+    for (const r of this.restores.values()) {
+      r.reject(new PartitionMovedError(`p${r.partition}: ${reason} during its restore`));
+    }
     this.restores.clear();
     this.handlers.revoke_all(reason);
   }
@@ -198,13 +230,16 @@ export class ClusterKafka {
     const generation = this.generation;
     const epoch = this.epoch;
     void this.announce(member_id, mine, generation, epoch).catch((error: unknown) => {
-      this.options.log.error({ err: String(error), generation }, 'cluster assignment not announced');
+      this.options.log.error({ err: String(error), generation }, 'cluster assignment lost');
     });
   }
 
-  private async announce(member_id: string, mine: number[], generation: number, epoch: number): Promise<void> {
+  private async announce(
+    member_id: string, mine: number[], generation: number, epoch: number,
+  ): Promise<void> {
     let owners: Map<number, OwnerInfo> | undefined;
-    for (let i = 0; i < owners_read_tries_max && owners === undefined && epoch === this.epoch; i++) {
+    for (let i = 0; i < owners_read_tries_max && owners === undefined; i++) {
+      if (epoch !== this.epoch) return;
       const read = await read_owners(this.admin, this.group_id, this.journal_topic, member_id, mine)
         .catch((error: unknown) => ({ kind: 'stale' as const, why: String(error) }));
       if (read.kind === 'owners') owners = read.owners;
@@ -216,7 +251,7 @@ export class ClusterKafka {
     }
     if (epoch !== this.epoch || this.stopped) return;
     if (owners === undefined) {
-      this.options.log.warn({ generation }, 'cluster owners unknown: serving only this node\'s partitions');
+      this.options.log.warn({ generation }, 'cluster owners unknown: only this node\'s are known');
       owners = new Map();
     }
     const me = { node_id: this.options.node_id, advertise: this.options.advertise };
@@ -230,13 +265,19 @@ export class ClusterKafka {
   /** Fences partition p (new transactional producer, InitProducerId), then reads what p is
    *  restored from: the latest snapshot and every journal segment after it, up to the end
    *  offset read after the fence. Rejects if `generation` is no longer current. */
-  async take(p: number, generation: number): Promise<{ writer: PartitionWriter; restore: AdoptWire }> {
+  async take(
+    p: number, generation: number,
+  ): Promise<{ writer: PartitionWriter; restore: AdoptWire }> {
     const epoch = this.check_current(p, generation);
     await this.writers.get(p)?.close(); // this node's own older writer: fenced below anyway
     this.writers.delete(p);
     const producer = this.tx_kafka.producer({
-      transactionalId: transactional_id_of(this.options.cluster, p), idempotent: true, maxInFlightRequests: 1,
-      transactionTimeout: this.options.transaction_timeout_ms, retry: producer_retry, allowAutoTopicCreation: false,
+      transactionalId: transactional_id_of(this.options.cluster, p),
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: this.options.transaction_timeout_ms,
+      retry: producer_retry,
+      allowAutoTopicCreation: false,
     });
     try {
       await producer.connect();
@@ -265,13 +306,16 @@ export class ClusterKafka {
   private check_current(p: number, generation: number): number {
     const current = this.current;
     if (current === undefined || current.generation !== generation || !current.mine.has(p)) {
-      throw new PartitionMovedError(`p${p} is not this node's in generation ${generation} (now ${this.generation})`);
+      const now = this.generation;
+      const why = `p${p} is not this node's in generation ${generation} (now ${now})`;
+      throw new PartitionMovedError(why);
     }
     return current.epoch;
   }
 
   private check_epoch(p: number, epoch: number): void {
-    if (this.epoch !== epoch || this.stopped) throw new PartitionMovedError(`p${p} moved during its take`);
+    if (this.epoch === epoch && !this.stopped) return;
+    throw new PartitionMovedError(`p${p} moved during its take`);
   }
 
   private async end_offset(p: number): Promise<bigint> {
@@ -283,17 +327,20 @@ export class ClusterKafka {
 
   /** The group's committed offset of journal p: chunk 0 of the latest snapshot; 0 if none. */
   private async snapshot_pointer(p: number): Promise<bigint> {
-    const [topic] = await this.admin.fetchOffsets({ groupId: this.group_id, topics: [this.journal_topic] });
+    const query = { groupId: this.group_id, topics: [this.journal_topic] };
+    const [topic] = await this.admin.fetchOffsets(query);
     const offset = topic?.partitions.find((q) => q.partition === p)?.offset ?? '-1';
     const value = BigInt(offset);
     return value < 0n ? 0n : value;
   }
 
-  private read_journal(p: number, from: bigint, end: bigint): Promise<Omit<AdoptWire, 'partition'>> {
+  private read_journal(
+    p: number, from: bigint, end: bigint,
+  ): Promise<Omit<AdoptWire, 'partition'>> {
     const assembler = new RestoreAssembler(p);
     if (from >= end) return Promise.resolve(assembler.result());
     const consumer = this.consumer;
-    assert(consumer !== undefined && !this.restores.has(p), 'one restore of p at a time, once started');
+    assert(consumer !== undefined && !this.restores.has(p), 'one restore of p at a time');
     return new Promise((resolve, reject) => {
       const restore: Restore = {
         partition: p, from, end, assembler, reject,

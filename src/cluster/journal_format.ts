@@ -67,16 +67,17 @@ export class RestoreAssembler {
   add(message: ReadMessage): void {
     const kind = message.headers[kind_header];
     if (kind === 'segment') {
-      assert(this.pending.length === 0, `p${this.partition}@${message.offset}: segment inside a snapshot`);
+      const where = `p${this.partition}@${message.offset}`;
+      assert(this.pending.length === 0, `${where}: segment inside a snapshot`);
       const records: unknown = packr.unpack(message.value);
-      assert(Array.isArray(records), `p${this.partition}@${message.offset}: a segment is an array`);
+      assert(Array.isArray(records), `${where}: a segment is an array`);
       for (const r of records) {
-        assert(r instanceof Uint8Array, `p${this.partition}@${message.offset}: records are bytes`);
+        assert(r instanceof Uint8Array, `${where}: records are bytes`);
         this.segments.push(r);
       }
       return;
     }
-    assert(kind === 'snapshot', `p${this.partition}@${message.offset}: unknown kind ${String(kind)}`);
+    assert(kind === 'snapshot', `p${this.partition}@${message.offset}: kind ${String(kind)}`);
     this.add_chunk(message);
   }
 
@@ -84,8 +85,9 @@ export class RestoreAssembler {
     const chunk = Number(message.headers['chunk']);
     const chunks = Number(message.headers['chunks']);
     const where = `p${this.partition}@${message.offset}`;
-    assert(Number.isInteger(chunks) && chunks >= 1 && chunks <= snapshot_chunks_max, `${where}: chunks`);
-    assert(chunk === this.pending.length, `${where}: chunk ${chunk}, expected ${this.pending.length}`);
+    assert(Number.isInteger(chunks) && chunks >= 1 && chunks <= snapshot_chunks_max, `${where}: n`);
+    const next = this.pending.length;
+    assert(chunk === next, `${where}: chunk ${chunk}, expected ${next}`);
     if (chunk === 0) this.pending_chunks = chunks;
     assert(chunks === this.pending_chunks, `${where}: one chunk count per snapshot`);
     this.pending.push(message.value);

@@ -22,15 +22,18 @@ export async function read_owners(
   const owners = new Map<number, OwnerInfo>();
   let own: number[] | undefined;
   for (const member of group.members) {
-    const info = decode_member_info(AssignerProtocol.MemberMetadata.decode(member.memberMetadata)?.userData);
-    const parts = AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment[topic] ?? [];
+    const metadata = AssignerProtocol.MemberMetadata.decode(member.memberMetadata);
+    const info = decode_member_info(metadata?.userData);
+    const assignment = AssignerProtocol.MemberAssignment.decode(member.memberAssignment);
+    const parts = assignment?.assignment[topic] ?? [];
     if (member.memberId === member_id) own = [...parts].sort((a, b) => a - b);
     if (info === undefined) continue; // not one of ours: its partitions stay unknown
     for (const p of parts) owners.set(p, { node_id: info.node_id, advertise: info.advertise });
   }
   const want = [...mine].sort((a, b) => a - b);
   if (own === undefined || own.join(',') !== want.join(',')) {
-    return { kind: 'stale', why: `the group assigns [${String(own)}], this join [${want.join(',')}]` };
+    const why = `the group assigns [${String(own)}], this join [${want.join(',')}]`;
+    return { kind: 'stale', why };
   }
   return { kind: 'owners', owners };
 }

@@ -17,8 +17,11 @@ import type { Logger } from 'pino';
 import type { EventCodec, KafkaMessage } from '../kafka/encode.js';
 import { assert } from '../util/assert.js';
 import { JournalWriteError, PartitionFencedError } from './errors.js';
-import { packed_array_length, segment_message, snapshot_messages, journal_message_bytes_max } from './journal_format.js';
-import type { JournalWire } from './wire.js';
+import {
+  journal_message_bytes_max, packed_array_length, segment_message, snapshot_messages,
+  type JournalMessage,
+} from './journal_format.js';
+import type { JournalWire } from '../runtime/protocol.js';
 
 /** Commits one transaction takes at most (more wait for the next one). */
 export const transaction_commits_max = 512;
@@ -51,6 +54,9 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
+/** One send of events: one (topic, partition), so one leader broker. */
+interface EventSend { topic: string; partition: number; messages: KafkaMessage[] }
+
 /** An event ready but for its id, which needs the segment's offset. */
 interface Prepared { message: KafkaMessage; partition: number }
 
@@ -74,7 +80,8 @@ export class PartitionWriter {
   }
 
   commit(commit: JournalWire): Promise<void> {
-    assert(commit.partition === this.partition, `a commit of p${commit.partition} to p${this.partition}'s writer`);
+    const p = this.partition;
+    assert(commit.partition === p, `a commit of p${commit.partition} to p${p}'s writer`);
     if (this.failure !== undefined) return Promise.reject(this.dead_error());
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ wire: commit, resolve, reject });
@@ -94,14 +101,16 @@ export class PartitionWriter {
 
   /** Refuses later commits; the transaction in flight completes (or fails) as it would. */
   async close(): Promise<void> {
-    if (this.failure === undefined) this.fail(new JournalWriteError(`p${this.partition}'s writer is closed`), [], false);
+    const closed = new JournalWriteError(`p${this.partition}'s writer is closed`);
+    if (this.failure === undefined) this.fail(closed, [], false);
     await this.running;
     await this.cleanup;
   }
 
   private dead_error(): Error {
     const why = this.failure?.message ?? 'dead';
-    const Class = this.failure instanceof PartitionFencedError ? PartitionFencedError : JournalWriteError;
+    const fenced = this.failure instanceof PartitionFencedError;
+    const Class = fenced ? PartitionFencedError : JournalWriteError;
     return new Class(`p${this.partition}'s journal writer is dead: ${why}`);
   }
 
@@ -125,7 +134,8 @@ export class PartitionWriter {
     let n = 0;
     for (const p of this.queue) {
       const size = p.wire.records?.byteLength ?? 0;
-      if (n > 0 && (n >= transaction_commits_max || bytes + size > transaction_record_bytes_max)) break;
+      const full = n >= transaction_commits_max || bytes + size > transaction_record_bytes_max;
+      if (n > 0 && full) break;
       bytes += size;
       n++;
       if (p.wire.snapshot !== null) break;
@@ -141,7 +151,10 @@ export class PartitionWriter {
     const open = failed ? this.open : undefined;
     const running = failed ? undefined : this.running;
     this.open = undefined;
-    if (failed) this.deps.log.warn({ partition: this.partition, err: error.message }, 'cluster journal writer failed');
+    if (failed) {
+      const fields = { partition: this.partition, err: error.message };
+      this.deps.log.warn(fields, 'cluster journal writer failed');
+    }
     // Abort (best effort: refused when fenced) so read_committed readers need not wait for
     // the transaction timeout, then drop the producer; never re-initialise it.
     this.cleanup = (async () => {
@@ -157,7 +170,9 @@ export class PartitionWriter {
     const records = wires.flatMap((w) => (w.records === null ? [] : [w.records]));
     const segment = segment_message(this.partition, records);
     if (segment.value.byteLength >= journal_message_bytes_max) {
-      throw new JournalWriteError(`p${this.partition}: a segment of ${segment.value.byteLength} bytes exceeds ${journal_message_bytes_max}`);
+      const bytes = segment.value.byteLength;
+      const max = journal_message_bytes_max;
+      throw new JournalWriteError(`p${this.partition}: a segment of ${bytes} bytes exceeds ${max}`);
     }
     const tx = await this.deps.producer.transaction();
     this.open = tx;
@@ -168,7 +183,8 @@ export class PartitionWriter {
     await tx.commit();
     this.open = undefined;
     const count = records.reduce((sum, r) => sum + packed_array_length(r), 0);
-    this.on_write?.({ duration_s: (performance.now() - t0) / 1000, records: count, commits: wires.length });
+    const duration_s = (performance.now() - t0) / 1000;
+    this.on_write?.({ duration_s, records: count, commits: wires.length });
   }
 
   private prepare(wires: JournalWire[]): Prepared[] {
@@ -180,38 +196,48 @@ export class PartitionWriter {
           const record = { ...entry, event_id: '', created_ms: wire.now_ms };
           message = this.deps.codec.to_message(record, this.deps.topic_prefix);
         } catch (error) {
-          throw new JournalWriteError(`p${this.partition}: event ${entry.type} not encodable: ${String(error)}`, { cause: error });
+          const why = `p${this.partition}: event ${entry.type} not encodable: ${String(error)}`;
+          throw new JournalWriteError(why, { cause: error });
         }
         const count = this.deps.event_partitions.get(message.topic);
-        if (count === undefined) throw new JournalWriteError(`p${this.partition}: no event topic ${message.topic}`);
+        if (count === undefined) {
+          throw new JournalWriteError(`p${this.partition}: no event topic ${message.topic}`);
+        }
         out.push({ message, partition: partition_of(message.topic, message.key, count) });
       }
     }
     return out;
   }
 
-  private async send_journal(tx: Transaction, segment: ReturnType<typeof segment_message>): Promise<bigint> {
+  private async send_journal(tx: Transaction, segment: JournalMessage): Promise<bigint> {
     const [meta, ...more] = await tx.send({
-      topic: this.deps.journal_topic, acks: -1, timeout: produce_ack_timeout_ms, messages: [segment],
+      topic: this.deps.journal_topic, acks: -1, timeout: produce_ack_timeout_ms,
+      messages: [segment],
     });
-    assert(meta !== undefined && more.length === 0 && meta.partition === this.partition, 'one journal batch');
+    const one = meta !== undefined && more.length === 0 && meta.partition === this.partition;
+    assert(one, 'one journal batch');
     const base = meta.baseOffset ?? meta.offset;
     assert(base !== undefined, 'the broker names the offset');
     return BigInt(base);
   }
 
   private async send_events(tx: Transaction, prepared: Prepared[], offset: bigint): Promise<void> {
-    const groups = new Map<string, { topic: string; partition: number; messages: KafkaMessage[] }>();
+    const groups = new Map<string, EventSend>();
     prepared.forEach(({ message, partition }, i) => {
       const id = `${this.deps.cluster}-p${this.partition}-${offset}-${i}`;
       const at = `${message.topic}\u0000${partition}`;
       let group = groups.get(at);
-      if (group === undefined) groups.set(at, (group = { topic: message.topic, partition, messages: [] }));
+      if (group === undefined) {
+        group = { topic: message.topic, partition, messages: [] };
+        groups.set(at, group);
+      }
       group.messages.push({ ...message, headers: { ...message.headers, 'event-id': id } });
     });
     const sends = [...groups.values()].map((g) => tx.send({
       topic: g.topic, acks: -1, timeout: produce_ack_timeout_ms,
-      messages: g.messages.map((m) => ({ partition: g.partition, key: m.key, value: m.value, headers: m.headers })),
+      messages: g.messages.map((m) => ({
+        partition: g.partition, key: m.key, value: m.value, headers: m.headers,
+      })),
     }));
     // Every send settles before the outcome is decided (no send left running unobserved).
     const settled = await Promise.allSettled(sends);
@@ -227,7 +253,10 @@ export class PartitionWriter {
     assert(first !== undefined, 'a snapshot has a chunk');
     await tx.sendOffsets({
       consumerGroupId: this.deps.group_id,
-      topics: [{ topic: this.deps.journal_topic, partitions: [{ partition: this.partition, offset: String(first) }] }],
+      topics: [{
+        topic: this.deps.journal_topic,
+        partitions: [{ partition: this.partition, offset: String(first) }],
+      }],
     });
   }
 }
@@ -252,11 +281,14 @@ export function classify(partition: number, error: unknown): Error {
   if (error instanceof PartitionFencedError || error instanceof JournalWriteError) return error;
   for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; depth++) {
     const { code, type } = e as Error & { code?: unknown; type?: unknown };
-    if (code === invalid_producer_epoch || code === producer_fenced || type === 'INVALID_PRODUCER_EPOCH') {
-      return new PartitionFencedError(`p${partition} was taken by another node (${e.message})`, { cause: error });
+    const fenced = code === invalid_producer_epoch || code === producer_fenced;
+    if (fenced || type === 'INVALID_PRODUCER_EPOCH') {
+      const why = `p${partition} was taken by another node (${e.message})`;
+      return new PartitionFencedError(why, { cause: error });
     }
     e = (e as Error & { originalError?: unknown }).originalError ?? e.cause;
   }
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return new JournalWriteError(`p${partition}: journal transaction failed: ${message}`, { cause: error });
+  const why = `p${partition}: journal transaction failed: ${message}`;
+  return new JournalWriteError(why, { cause: error });
 }

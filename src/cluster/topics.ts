@@ -38,11 +38,15 @@ function config_entries(spec: TopicSpec): { name: string; value: string }[] {
 
 /** Creates the missing topics, waits until they are ready, checks all; returns topic → its
  *  partition count (event topics keep whatever count they have). */
-export async function ensure_topics(admin: Admin, specs: TopicSpec[]): Promise<Map<string, number>> {
+export async function ensure_topics(
+  admin: Admin, specs: TopicSpec[],
+): Promise<Map<string, number>> {
   const brokers = (await admin.describeCluster()).brokers.length;
   const rf_max = Math.max(...specs.map((s) => s.replication_factor));
   if (rf_max > brokers) {
-    throw new ClusterConfigError(`replication factor ${rf_max} needs at least ${rf_max} brokers; the cluster has ${brokers}`);
+    throw new ClusterConfigError(
+      `replication factor ${rf_max} needs at least ${rf_max} brokers; the cluster has ${brokers}`,
+    );
   }
   await create_missing(admin, specs);
   const counts = await wait_ready(admin, specs);
@@ -82,24 +86,29 @@ async function retried(what: string, step: () => Promise<void>): Promise<void> {
     }
     await sleep(topic_ready_poll_ms);
   }
-  throw new ClusterConfigError(`${what}: gave up after ${topic_ready_polls_max} tries`, { cause: last });
+  const why = `${what}: gave up after ${topic_ready_polls_max} tries`;
+  throw new ClusterConfigError(why, { cause: last });
 }
 
 async function wait_ready(admin: Admin, specs: TopicSpec[]): Promise<Map<string, number>> {
   const topics = specs.map((s) => s.topic);
   let last: unknown;
   for (let i = 0; i < topic_ready_polls_max; i++) {
-    try {
-      const { topics: found } = await admin.fetchTopicMetadata({ topics });
-      const ready = found.length === specs.length && found.every((t) => t.partitions.length > 0
-        && t.partitions.every((q) => q.leader >= 0 && q.isr.length === q.replicas.length));
-      if (ready) return check_layout(specs, found);
-    } catch (error) {
-      last = error; // UNKNOWN_TOPIC_OR_PARTITION while metadata spreads: poll again
-    }
+    const found = await admin.fetchTopicMetadata({ topics }).then(
+      (m) => m.topics,
+      (error: unknown) => {
+        last = error; // UNKNOWN_TOPIC_OR_PARTITION while metadata spreads: poll again
+        return undefined;
+      },
+    );
+    const in_sync = (t: Metadata[number]): boolean => t.partitions.length > 0
+      && t.partitions.every((q) => q.leader >= 0 && q.isr.length === q.replicas.length);
+    const ready = found !== undefined && found.length === specs.length && found.every(in_sync);
+    if (ready) return check_layout(specs, found); // a mismatch throws: final
     await sleep(topic_ready_poll_ms);
   }
-  throw new ClusterConfigError(`topics not ready after ${topic_ready_polls_max} polls: ${topics.join(', ')}`, { cause: last });
+  const why = `topics not ready after ${topic_ready_polls_max} polls: ${topics.join(', ')}`;
+  throw new ClusterConfigError(why, { cause: last });
 }
 
 type Metadata = Awaited<ReturnType<Admin['fetchTopicMetadata']>>['topics'];
@@ -108,13 +117,20 @@ function check_layout(specs: TopicSpec[], found: Metadata): Map<string, number> 
   const counts = new Map<string, number>();
   for (const spec of specs) {
     const t = found.find((x) => x.name === spec.topic);
-    if (t === undefined) throw new ClusterConfigError(`topic ${spec.topic} missing from the metadata`);
+    if (t === undefined) {
+      throw new ClusterConfigError(`topic ${spec.topic} missing from the metadata`);
+    }
     if (spec.journal && t.partitions.length !== spec.partitions) {
-      throw new ClusterConfigError(`journal topic ${spec.topic} has ${t.partitions.length} partitions; this node was started with ${spec.partitions} (the journal's count is the cluster's: start with --partitions ${t.partitions.length})`);
+      const n = t.partitions.length;
+      throw new ClusterConfigError(`journal topic ${spec.topic} has ${n} partitions; this node was `
+        + `started with ${spec.partitions} (the journal's count is the cluster's: `
+        + `--partitions ${n})`);
     }
     const rf = new Set(t.partitions.map((q) => q.replicas.length));
     if (rf.size !== 1 || !rf.has(spec.replication_factor)) {
-      throw new ClusterConfigError(`topic ${spec.topic} has replication factor ${[...rf].join('/')}; this node was started with ${spec.replication_factor}`);
+      const have = [...rf].join('/');
+      throw new ClusterConfigError(`topic ${spec.topic} has replication factor ${have}; `
+        + `this node was started with ${spec.replication_factor}`);
     }
     counts.set(spec.topic, t.partitions.length);
   }
@@ -128,16 +144,21 @@ async function check_configs(admin: Admin, specs: TopicSpec[]): Promise<void> {
   });
   for (const spec of specs) {
     const resource = described.resources.find((r) => r.resourceName === spec.topic);
-    if (resource === undefined) throw new ClusterConfigError(`no configuration of topic ${spec.topic}`);
-    const value = (name: string): string | undefined => resource.configEntries.find((e) => e.configName === name)?.configValue;
+    if (resource === undefined) throw new ClusterConfigError(`no configuration of ${spec.topic}`);
+    const value = (name: string): string | undefined =>
+      resource.configEntries.find((e) => e.configName === name)?.configValue;
     for (const want of config_entries(spec)) {
       if (want.name === 'max.message.bytes') {
         const bytes = Number(value(want.name));
         if (bytes >= journal_message_bytes_max) continue;
-        throw new ClusterConfigError(`journal topic ${spec.topic} has max.message.bytes ${bytes}; the journal needs at least ${journal_message_bytes_max}`);
+        throw new ClusterConfigError(`journal topic ${spec.topic} has max.message.bytes ${bytes}; `
+          + `the journal needs at least ${journal_message_bytes_max}`);
       }
       if (value(want.name) !== want.value) {
-        throw new ClusterConfigError(`topic ${spec.topic} has ${want.name}=${String(value(want.name))}; the cluster needs ${want.value}`);
+        const have = String(value(want.name));
+        throw new ClusterConfigError(
+          `topic ${spec.topic} has ${want.name}=${have}; the cluster needs ${want.value}`,
+        );
       }
     }
   }

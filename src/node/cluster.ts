@@ -9,7 +9,8 @@
 // release always completes before the next adopt of the same partition starts.
 import type { Logger } from 'pino';
 import { ClusterKafka, type Assignment } from '../cluster/cluster_kafka.js';
-import { PartitionFencedError } from '../cluster/errors.js';
+import { PartitionFencedError, PartitionMovedError } from '../cluster/errors.js';
+import { NotOwnerError } from '../cluster/forward_errors.js';
 import { peer_key_of } from '../cluster/peer_auth.js';
 import { PeerClients } from '../cluster/peer_clients.js';
 import { start_peer_server } from '../cluster/peer_server.js';
@@ -77,15 +78,35 @@ class PartitionTable {
   joined = false;
   readonly writers = new Map<number, PartitionWriter>();
   readonly recovering = new Set<number>();
+  /** Writers of partitions being adopted: a timer the worker arms at adoption may commit
+   *  before the adoption's answer has been seen here. */
+  readonly adopting = new Map<number, PartitionWriter>();
   readonly chains = new Map<number, Promise<void>>();
   /** When ownership was last lost (revoke), for the failover histogram. */
   revoked_at_ms = 0;
+  /** When the group coordinator last accepted this member's heartbeat (or assigned it). */
+  heartbeat_ms = 0;
 
-  constructor(readonly node_id: string) {}
+  constructor(readonly node_id: string, private readonly lease_ms: number) {}
 
-  served(p: number): boolean {
+  /** Kafka fences this node's writes once another owner takes a partition; nothing fences its
+   *  reads. A node that was paused (SIGSTOP, a long GC) past its session may already have lost
+   *  its partitions without knowing it (an expelled member hears of it only at its next
+   *  heartbeat): so a read is answered from memory only while the last heartbeat is recent
+   *  enough that the coordinator cannot have expelled this member yet. */
+  lease_held(now_ms = Date.now()): boolean {
+    return now_ms - this.heartbeat_ms < this.lease_ms;
+  }
+
+  /** p has a live writer here (whatever the lease says). */
+  writing(p: number): boolean {
     const w = this.writers.get(p);
     return w !== undefined && !w.dead;
+  }
+
+  /** p is answered here: a live writer, and the lease holds. */
+  served(p: number): boolean {
+    return this.writing(p) && this.lease_held();
   }
 
   mine(p: number, generation: number): boolean {
@@ -105,7 +126,12 @@ export async function start_cluster(parts: Parts): Promise<RunningCluster> {
   const advertise = config.advertise_addr;
   assert(cluster !== undefined && advertise !== undefined, 'cluster mode has a name and an address');
   assert(config.kafka_brokers !== undefined, 'cluster mode has brokers');
-  const table = new PartitionTable(parts.node_id);
+  // The coordinator expels a member session_timeout after the last heartbeat it received; the
+  // response this node saw came later than that receipt, so the lease ends two heartbeat
+  // intervals earlier (6000 - 2 x 1000 = 4000 ms by default).
+  const lease_ms = config.cluster_session_timeout_ms - 2 * config.cluster_heartbeat_interval_ms;
+  assert(lease_ms > 0, 'the read lease is positive');
+  const table = new PartitionTable(parts.node_id, lease_ms);
   const key = peer_key_of(parts.secret);
   const ownership: Ownership = {
     local: (p) => table.served(p),
@@ -128,17 +154,28 @@ export async function start_cluster(parts: Parts): Promise<RunningCluster> {
   }, {
     revoke_all: (reason) => revoke_all(table, pool, metrics, log, reason),
     assigned: (assignment) => assigned(table, kafka, pool, metrics, log, assignment),
+    heartbeat: () => {
+      table.heartbeat_ms = Date.now();
+    },
   });
   parts.journal_hook.handler = (commit) => journal(table, kafka, pool, metrics, log, commit);
   pool.on('partitions_lost', (lost) => {
     for (const p of lost) lose(table, kafka, pool, metrics, log, p, undefined);
   });
+  // A local answer leaves only if the lease still held when it was decided and still holds
+  // now: a node resumed after a pause refuses what its workers answered from stale memory.
+  const local: RequestSink<unknown> = {
+    request: (p, body) => pool.request(p, body).then((value) => {
+      if (table.served(p)) return value;
+      throw new NotOwnerError(`node ${parts.node_id} may have lost partition ${p} (no group heartbeat for ${lease_ms} ms); retry`);
+    }),
+  };
   const peers = new PeerClients(key, parts.node_id, { revive: parts.revive });
   const a = split_addr(advertise, '--advertise');
   const server = await start_peer_server({
     addr: `${a.host}:${a.port}`, key, node_id: parts.node_id,
     // One hop: what the owner is asked it serves itself, or refuses; it never forwards again.
-    serve: serve_local_only(pool, ownership, parts.node_id),
+    serve: serve_local_only(local, ownership, parts.node_id),
     on_refused: (reason, peer) => log.warn({ reason, peer }, 'cluster: a peer call was refused'),
   });
   try {
@@ -148,7 +185,7 @@ export async function start_cluster(parts: Parts): Promise<RunningCluster> {
     peers.close();
     throw error;
   }
-  const sink = new ClusterSink(pool, ownership, peers, {
+  const sink = new ClusterSink(local, ownership, peers, {
     on_forwarded: (code) => metrics.cluster.forwarded.inc({ code }),
     code_of: (error) => grpc.status[map_error(error).code],
   }, { deadline_ms_default: config.deadline_ms_max });
@@ -197,6 +234,7 @@ function assigned(
 ): void {
   table.assignment = assignment;
   table.joined = true;
+  table.heartbeat_ms = Date.now();
   log.info({ generation: assignment.generation, mine: assignment.mine }, 'cluster: assigned');
   for (const p of assignment.mine) take(table, kafka, pool, metrics, log, p, assignment.generation);
 }
@@ -215,11 +253,14 @@ function take(
       const taken = await kafka.take(p, generation);
       writer = taken.writer;
       if (!table.mine(p, generation)) return;
-      const { replayed_records } = await pool.adopt(taken.restore);
+      table.adopting.set(p, writer);
+      const { replayed_records } = await pool.adopt(taken.restore).finally(() => table.adopting.delete(p));
       if (!table.mine(p, generation)) {
         await pool.release(p);
         return;
       }
+      // A commit refused while the adoption was answered (a due timer's) lost it again.
+      if (writer.dead || !pool.served().includes(p)) throw new Error(`partition ${p} was lost while being adopted`);
       writer.on_write = (o) => {
         metrics.cluster.journal_write.observe(o.duration_s);
         metrics.cluster.journal_write_records.observe(o.records);
@@ -231,9 +272,11 @@ function take(
       metrics.cluster.failover.observe((Date.now() - Math.min(table.revoked_at_ms || started_ms, started_ms)) / 1000);
       log.info({ partition: p, generation, replayed_records, take_ms: Date.now() - started_ms }, 'cluster: partition served');
     } catch (error) {
+      if (pool.served().includes(p)) await pool.release(p);
+      if (error instanceof PartitionMovedError || !table.mine(p, generation)) return; // a newer generation took over
       log.warn({ partition: p, generation, err: String(error) }, 'cluster: taking a partition failed; retrying');
       setTimeout(() => {
-        if (table.mine(p, generation) && !table.served(p)) take(table, kafka, pool, metrics, log, p, generation);
+        if (table.mine(p, generation) && !table.writing(p)) take(table, kafka, pool, metrics, log, p, generation);
       }, retake_delay_ms).unref();
     } finally {
       if (writer !== undefined) await writer.close();
@@ -246,7 +289,7 @@ function journal(
   table: PartitionTable, kafka: ClusterKafka, pool: WorkerPool, metrics: Metrics, log: Logger,
   commit: JournalWire,
 ): Promise<void> {
-  const writer = table.writers.get(commit.partition);
+  const writer = table.writers.get(commit.partition) ?? table.adopting.get(commit.partition);
   if (writer === undefined || writer.dead) {
     return Promise.reject(new PartitionNotServedError(
       `partition ${commit.partition} moved while the request was decided; it was not applied, retry`));
@@ -279,7 +322,7 @@ function lose(
   }
   log.warn({ partition: p, err: String(error) }, 'cluster: partition lost; taking it again');
   setTimeout(() => {
-    if (table.mine(p, generation) && !table.served(p)) take(table, kafka, pool, metrics, log, p, generation);
+    if (table.mine(p, generation) && !table.writing(p)) take(table, kafka, pool, metrics, log, p, generation);
   }, retake_delay_ms).unref();
 }
 

@@ -49,7 +49,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   try {
     // A cluster's partition count is its journal topic's (or, for a new cluster, --partitions).
     const partitions = config.cluster === undefined ? config.partitions : await resolve_partition_count(config);
-    const meta = open_data_dir(config.data_dir, partitions, config.workers);
+    const meta = open_data_dir(config.data_dir, partitions, config.workers, config.cluster);
     const secret = load_secret(config.data_dir);
     const metrics = new Metrics();
     const journal_hook: JournalHook = { handler: undefined };

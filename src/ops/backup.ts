@@ -102,7 +102,13 @@ export async function backup(data_dir: string, dest: string, progress: (line: st
   mkdirSync(temp);
   const result: BackupResult = { dest: target, stores: [], files: [], bytes: 0, secret_missing: false };
   try {
-    for (let s = 0; s < meta.store_count; s++) {
+    // A cluster node's partitions live in its cluster's Kafka topics (journal segments and
+    // snapshots, replicated): its data directory holds no store, only its identity.
+    if (meta.cluster !== undefined) {
+      progress(`${source} is a node of cluster ${meta.cluster}: its partitions are in Kafka (topic ticketing-cluster.${meta.cluster}.journal), not here; copying the node's identity only`);
+    }
+    const store_count = meta.cluster === undefined ? meta.store_count : 0;
+    for (let s = 0; s < store_count; s++) {
       const from = store_dir(source, s);
       const to = store_dir(temp, s);
       const name = relative(source, from);
@@ -112,7 +118,7 @@ export async function backup(data_dir: string, dest: string, progress: (line: st
       progress(`${name}: ${bytes} bytes`);
       fsync_path(to);
     }
-    fsync_path(join(temp, 'stores'));
+    if (store_count > 0) fsync_path(join(temp, 'stores'));
 
     const files: [string, number][] = [['node.json', 0o644], [secret_file, 0o600]];
     for (const [name, mode] of files) {

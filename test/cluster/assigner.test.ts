@@ -13,15 +13,17 @@ import { JournalWriteError, PartitionFencedError } from '../../src/cluster/error
 import { packr } from '../../src/runtime/codec.js';
 
 const plain = (m: Map<string, number[]>): Record<string, number[]> => Object.fromEntries(m);
+const c = (member_id: string, previous: number[]): Claimant => ({ member_id, previous });
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 test('balanced: floor(P/M) or one more each, every partition once', () => {
   for (let members = 1; members <= 7; members++) {
     for (const count of [1, 5, 6, 8, 13]) {
-      const claimants: Claimant[] = Array.from({ length: members }, (_, i) => ({ member_id: `m${i}`, previous: [] }));
+      const claimants = range(members).map((i) => c(`m${i}`, []));
       const plan = assign_balanced_sticky(count, claimants);
       const sizes = [...plan.values()].map((p) => p.length);
       assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `${members}×${count}: ${sizes}`);
-      assert.equal([...plan.values()].flat().sort((a, b) => a - b), Array.from({ length: count }, (_, i) => i));
+      assert.equal([...plan.values()].flat().sort((a, b) => a - b), range(count));
     }
   }
 });
@@ -29,20 +31,20 @@ test('balanced: floor(P/M) or one more each, every partition once', () => {
 test('sticky: a join moves only what it must, a leave only the leaver\'s', () => {
   const alone = assign_balanced_sticky(6, [{ member_id: 'a', previous: [] }]);
   assert.equal(plain(alone), { a: [0, 1, 2, 3, 4, 5] });
-  const joined = assign_balanced_sticky(6, [{ member_id: 'b', previous: [] }, { member_id: 'a', previous: [0, 1, 2, 3, 4, 5] }]);
+  const joined = assign_balanced_sticky(6, [c('b', []), c('a', [0, 1, 2, 3, 4, 5])]);
   assert.equal(plain(joined), { a: [0, 1, 2], b: [3, 4, 5] }, 'a keeps its share, b gets the rest');
   const third = assign_balanced_sticky(6, [
-    { member_id: 'a', previous: [0, 1, 2] }, { member_id: 'b', previous: [3, 4, 5] }, { member_id: 'c', previous: [] },
+    c('a', [0, 1, 2]), c('b', [3, 4, 5]), c('c', []),
   ]);
   assert.equal(plain(third), { a: [0, 1], b: [3, 4], c: [2, 5] }, 'each gives one up');
-  const left = assign_balanced_sticky(6, [{ member_id: 'a', previous: [0, 1] }, { member_id: 'c', previous: [2, 5] }]);
+  const left = assign_balanced_sticky(6, [c('a', [0, 1]), c('c', [2, 5])]);
   assert.equal(plain(left), { a: [0, 1, 3], c: [2, 4, 5] }, "only the leaver's move");
-  const odd = assign_balanced_sticky(5, [{ member_id: 'a', previous: [0, 1, 2] }, { member_id: 'b', previous: [3, 4] }]);
+  const odd = assign_balanced_sticky(5, [c('a', [0, 1, 2]), c('b', [3, 4])]);
   assert.equal(plain(odd), { a: [0, 1, 2], b: [3, 4] }, 'the extra one stays where it was');
 });
 
 test('sticky: a partition two members claim goes to one; claims out of range are ignored', () => {
-  const plan = assign_balanced_sticky(4, [{ member_id: 'a', previous: [0, 1, 9] }, { member_id: 'b', previous: [1, -1, 0] }]);
+  const plan = assign_balanced_sticky(4, [c('a', [0, 1, 9]), c('b', [1, -1, 0])]);
   assert.equal(plain(plan), { a: [0, 1], b: [2, 3] });
   assert.equal(plain(assign_balanced_sticky(3, [])), {});
 });
@@ -65,19 +67,22 @@ test('restore: segments after the latest snapshot, chunks reassembled', () => {
     segment_message(3, [r('c')]), ...chunks, segment_message(3, []), segment_message(3, [r('d')]),
   ];
   const assembler = new RestoreAssembler(3);
-  messages.forEach((m, i) => assembler.add({ offset: String(i), value: m.value, headers: m.headers }));
+  messages.forEach((m, i) => {
+    assembler.add({ offset: String(i), value: m.value, headers: m.headers });
+  });
   const { snapshot, segments } = assembler.result();
   assert.ok(Buffer.from(snapshot ?? []).equals(big));
   assert.equal(segments.map((s) => packr.unpack(s) as unknown), [['d']]);
   const cut = new RestoreAssembler(3);
   cut.add({ offset: '0', value: chunks[0]!.value, headers: chunks[0]!.headers });
   assert.throws(() => cut.result(), /ends inside a snapshot/);
-  assert.throws(() => new RestoreAssembler(3).add({ offset: '0', value: chunks[1]!.value, headers: chunks[1]!.headers }), /chunk 1, expected 0/);
+  const second = { offset: '0', value: chunks[1]!.value, headers: chunks[1]!.headers };
+  assert.throws(() => new RestoreAssembler(3).add(second), /chunk 1, expected 0/);
 });
 
 test('packed_array_length reads the msgpack array header', () => {
   for (const n of [0, 1, 15, 16, 300, 70_000]) {
-    assert.is(packed_array_length(packr.pack(Array.from({ length: n }, (_, i) => ({ i })))), n, `${n}`);
+    assert.is(packed_array_length(packr.pack(range(n).map((i) => ({ i })))), n, `${n}`);
   }
 });
 
@@ -89,7 +94,9 @@ test('events go where the single node\'s emitter sends them: murmur2 of the key'
 });
 
 test('classify: code 47 anywhere in the chain is fenced; anything else a write error', () => {
-  const epoch = Object.assign(new Error('The producer attempted to use a producer id which is not currently assigned'), { type: 'INVALID_PRODUCER_EPOCH', code: 47 });
+  const epoch = Object.assign(new Error('Producer attempted an operation with an old epoch'), {
+    type: 'INVALID_PRODUCER_EPOCH', code: 47,
+  });
   const wrapped = Object.assign(new Error('retries exhausted'), { originalError: epoch });
   assert.instance(classify(1, epoch), PartitionFencedError);
   assert.instance(classify(1, wrapped), PartitionFencedError);

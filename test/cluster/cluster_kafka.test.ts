@@ -9,7 +9,9 @@
 import { rmSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ClusterConfigError, JournalWriteError, PartitionFencedError } from '../../src/cluster/errors.js';
+import {
+  ClusterConfigError, JournalWriteError, PartitionFencedError, PartitionMovedError,
+} from '../../src/cluster/errors.js';
 import { snapshot_chunk_bytes } from '../../src/cluster/journal_format.js';
 import type { PartitionWriter } from '../../src/cluster/partition_writer.js';
 import type { OutboxEntry } from '../../src/runtime/behaviour.js';
@@ -24,7 +26,7 @@ interface Context { cluster?: Cluster; members: Member[] }
 const t = suite<Context>('cluster kafka', { members: [] });
 
 function brokers_of(ctx: Context): string {
-  if (ctx.cluster === undefined) throw new Error('no cluster: the "starts" test failed (see above)');
+  if (ctx.cluster === undefined) throw new Error('no cluster: "starts" failed (see above)');
   return ctx.cluster.brokers;
 }
 
@@ -55,7 +57,7 @@ t('starts three brokers', async (ctx) => {
   assert.equal(ctx.cluster.replicas, { factor: 3, min_insync: 2 });
 });
 
-t('two members split the partitions, agree on the owners map; one leaves, the other owns all', async (ctx) => {
+t('two members split the partitions, agree on owners; one leaves, one owns all', async (ctx) => {
   const name = fresh_name('split');
   const a = join(ctx, name, 'node-a');
   await a.kafka.start();
@@ -64,7 +66,8 @@ t('two members split the partitions, agree on the owners map; one leaves, the ot
   await b.kafka.start();
   const agreed = await until('both assigned in one generation, the same owners map', () => {
     const [oa, ob] = [owners_as_object(a), owners_as_object(b)];
-    if (oa === undefined || ob === undefined || JSON.stringify(oa) !== JSON.stringify(ob)) return undefined;
+    if (oa === undefined || ob === undefined) return undefined;
+    if (JSON.stringify(oa) !== JSON.stringify(ob)) return undefined;
     return Object.keys(oa).length === 6 ? oa : undefined;
   });
   const [ma, mb] = [a.current()?.mine ?? [], b.current()?.mine ?? []];
@@ -78,9 +81,26 @@ t('two members split the partitions, agree on the owners map; one leaves, the ot
   assert.ok(a.revocations.length >= 2, 'a was revoked when b joined (REBALANCING and GROUP_JOIN)');
   const generation = a.current()?.generation ?? 0;
   await b.kafka.stop();
-  await until('a owns all again', () => (a.current()?.mine.length === 6 && (a.current()?.generation ?? 0) > generation ? true : undefined));
+  await until('a owns all again', () => {
+    const now = a.current();
+    const all_mine = now !== undefined && now.mine.length === 6 && now.generation > generation;
+    return all_mine ? true : undefined;
+  });
   assert.equal(owners_as_object(a), Object.fromEntries(all.map((p) => [p, 'node-a'])));
 });
+
+/** The generation in which `m` was assigned p. */
+function assigned(m: Member, p: number): Promise<number> {
+  return until(`${m.node_id} assigned p${p}`, () => {
+    const now = m.current();
+    return now?.mine.includes(p) === true ? now.generation : undefined;
+  });
+}
+
+/** The rejection of `promise`, or undefined if it resolves. */
+function refusal(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(() => undefined, (e: unknown) => e);
+}
 
 /** Commits `n` one-record commits of tag `tag` and returns their records, in order. */
 async function commit_n(w: PartitionWriter, n: number, tag: string): Promise<unknown[][]> {
@@ -105,24 +125,24 @@ t('take by another member restores exactly the segments; the old writer is fence
   await wa.commit(wire(p, null)); // a commit without records still needs its transaction
   const b = join(ctx, name, 'node-b');
   await b.kafka.start();
-  const gb = await until('b assigned p', () => (b.current()?.mine.includes(p) ? b.current()?.generation : undefined));
+  const gb = await assigned(b, p);
   // a's handlers did not close wa (a zombie's would not either): only the fence stops it.
   const { writer: wb, restore } = await b.kafka.take(p, gb);
   assert.is(restore.snapshot, null);
   assert.equal(unpack_all(restore.segments), committed, "exactly a's segments, in order");
-  const error = await wa.commit(wire(p, [{ tag: 'a-zombie' }])).then(() => undefined, (e: unknown) => e);
+  const error = await refusal(wa.commit(wire(p, [{ tag: 'a-zombie' }])));
   assert.instance(error, PartitionFencedError, String(error));
   assert.ok(wa.dead);
-  const later = await wa.commit(wire(p, [{ tag: 'a-zombie-2' }])).then(() => undefined, (e: unknown) => e);
+  const later = await refusal(wa.commit(wire(p, [{ tag: 'a-zombie-2' }])));
   assert.instance(later, PartitionFencedError, 'every later commit too');
   const by_b = await commit_n(wb, 2, 'b');
   const journal = segments_of(await read_journal(brokers_of(ctx), name, p));
   assert.equal(journal, [...committed, ...by_b], "read_committed: nothing of a's after b's take");
-  const moved = await a.kafka.take(p, ga).then(() => undefined, (e: unknown) => e);
-  assert.is((moved as Error | undefined)?.name, 'PartitionMovedError', 'a stale generation is refused');
+  const moved = await refusal(a.kafka.take(p, ga));
+  assert.instance(moved, PartitionMovedError, 'a stale generation is refused');
 });
 
-t('a snapshot and later commits restore as the snapshot and only the later segments', async (ctx) => {
+t('a snapshot and later commits restore as the snapshot and only the later ones', async (ctx) => {
   const name = fresh_name('snap');
   const p = 2;
   const a = join(ctx, name, 'node-a');
@@ -145,11 +165,13 @@ t('a snapshot and later commits restore as the snapshot and only the later segme
   const { restore: big_restore } = await a.kafka.take(p, g);
   assert.ok(Buffer.from(big_restore.snapshot ?? []).equals(big), 'the big snapshot round-trips');
   assert.equal(unpack_all(big_restore.segments), tail);
-  const chunks = (await read_journal(brokers_of(ctx), name, p)).filter((m) => m.kind === 'snapshot');
-  assert.is(chunks.length, 1 + Math.ceil(big.length / snapshot_chunk_bytes), 'one small, the big in chunks');
+  const journal = await read_journal(brokers_of(ctx), name, p);
+  const chunks = journal.filter((m) => m.kind === 'snapshot');
+  const want = 1 + Math.ceil(big.length / snapshot_chunk_bytes);
+  assert.is(chunks.length, want, 'one small, the big in chunks');
 });
 
-t('group commit: commits queued while a transaction is in flight go in the next, in order', async (ctx) => {
+t('group commit: commits queued during a transaction go in the next, in order', async (ctx) => {
   const name = fresh_name('group');
   const a = join(ctx, name, 'node-a');
   await a.kafka.start();
@@ -160,7 +182,7 @@ t('group commit: commits queued while a transaction is in flight go in the next,
   const burst = Array.from({ length: 60 }, (_, i) => [{ i }, { i, second: true }]);
   await Promise.all(burst.map((records) => writer.commit(wire(0, records))));
   assert.is(writes.reduce((s, w) => s + w.commits, 0), 60, 'every commit in one transaction');
-  assert.is(writes.reduce((s, w) => s + w.records, 0), 120, 'records counted from the packed arrays');
+  assert.is(writes.reduce((s, w) => s + w.records, 0), 120, 'records counted from the arrays');
   assert.ok(writes.length < 60, `grouped: ${writes.length} transactions for 60 commits`);
   const { restore } = await a.kafka.take(0, g);
   assert.equal(unpack_all(restore.segments), burst, 'in the order committed');
@@ -169,13 +191,16 @@ t('group commit: commits queued while a transaction is in flight go in the next,
 function entry(n: number): OutboxEntry {
   return {
     type: 'OrderConfirmed', key: `ord_${n}`,
-    payload: { order_id: `ord_${n}`, user_id: 'u', total: { amount_micros: n, currency: 'EUR' }, confirmed_at_unix: n, trace_id: `t${n}` },
+    payload: {
+      order_id: `ord_${n}`, user_id: 'u', total: { amount_micros: n, currency: 'EUR' },
+      confirmed_at_unix: n, trace_id: `t${n}`,
+    },
   };
 }
 
-t('events: read_committed sees each once with its event id, none of a failed commit', async (ctx) => {
+t('events: read_committed sees each once with its id, none of a failed commit', async (ctx) => {
   const name = fresh_name('events');
-  const p = 1;
+  const p = 4; // moves to b when b joins (sticky: a keeps 0, 1, 2)
   const a = join(ctx, name, 'node-a');
   await a.kafka.start();
   const g = a.current()?.generation ?? -1;
@@ -187,9 +212,10 @@ t('events: read_committed sees each once with its event id, none of a failed com
     for (const e of outbox) expected.set(e.key, String(e.payload['trace_id']));
   }
   const bad = { type: 'NoSuchEvent', key: 'bad', payload: {} };
-  const refused = await writer.commit(wire(p, [{ c: 'bad' }], { outbox: [entry(900), bad] })).then(() => undefined, (e: unknown) => e);
+  const bad_commit = wire(p, [{ c: 'bad' }], { outbox: [entry(900), bad] });
+  const refused = await refusal(writer.commit(bad_commit));
   assert.instance(refused, JournalWriteError, 'an event that cannot be encoded fails its commit');
-  const after = await writer.commit(wire(p, [{ c: 'after' }], { outbox: [entry(901)] })).then(() => undefined, (e: unknown) => e);
+  const after = await refusal(writer.commit(wire(p, [{ c: 'after' }], { outbox: [entry(901)] })));
   assert.instance(after, JournalWriteError, 'and the writer is dead');
   // A commit in flight while another member takes p: either it commits first (its events are
   // read once) or it is fenced (none of them is read).
@@ -199,24 +225,27 @@ t('events: read_committed sees each once with its event id, none of a failed com
   await w2.commit(wire(p, [{ c: 'w2' }], { outbox: [entry(400)] }));
   expected.set('ord_400', 't400');
   await b.kafka.start();
-  const gb = await until('b assigned p', () => (b.current()?.mine.includes(p) ? b.current()?.generation : undefined));
-  const race = w2.commit(wire(p, [{ c: 'race' }], { outbox: racing })).then(() => true, () => false);
+  const gb = await assigned(b, p);
+  const race = w2.commit(wire(p, [{ c: 'race' }], { outbox: racing }))
+    .then(() => true, () => false);
   const { writer: wb } = await b.kafka.take(p, gb);
   if (await race) for (const e of racing) expected.set(e.key, String(e.payload['trace_id']));
-  const fenced = await w2.commit(wire(p, [{ c: 'zombie' }], { outbox: [entry(600)] })).then(() => undefined, (e: unknown) => e);
+  const fenced = await refusal(w2.commit(wire(p, [{ c: 'zombie' }], { outbox: [entry(600)] })));
   assert.instance(fenced, PartitionFencedError);
   await wb.commit(wire(p, [{ c: 'b' }], { outbox: [entry(700)] }));
   expected.set('ord_700', 't700');
   const topic = `${topic_prefix}ticketing.events.v1.OrderConfirmed`;
   const consumer = await start_consumer(brokers_of(ctx), [topic]);
   try {
-    const mine = (): typeof consumer.messages => consumer.messages.filter((m) => m.headers['event-id']?.startsWith(`${name}-`));
+    const mine = (): typeof consumer.messages =>
+      consumer.messages.filter((m) => m.headers['event-id']?.startsWith(`${name}-`));
     await consumer.until(() => mine().length >= expected.size);
     const seen = mine();
     const ids = seen.map((m) => m.headers['event-id'] ?? '');
     assert.is(new Set(ids).size, ids.length, 'no event twice');
     for (const id of ids) assert.match(id, new RegExp(`^${name}-p${p}-[0-9]+-[0-9]+$`));
-    assert.equal(new Map(seen.map((m) => [m.key, m.headers['trace-id'] ?? ''])), expected, 'exactly the acknowledged ones');
+    const got = new Map(seen.map((m) => [m.key, m.headers['trace-id'] ?? '']));
+    assert.equal(got, expected, 'exactly the acknowledged ones');
   } finally {
     await consumer.stop();
   }
@@ -229,9 +258,9 @@ t('a journal topic that does not match is refused at start', async (ctx) => {
   const brokers = brokers_of(ctx);
   const cases: [string, Parameters<typeof member>[3], RegExp][] = [
     ['partitions', { partition_count: 4 }, /has 6 partitions; this node was started with 4/],
-    ['replication', { replication_factor: 2 }, /replication factor 3; this node was started with 2/],
+    ['replication', { replication_factor: 2 }, /factor 3; this node was started with 2/],
     ['min.insync', { min_insync_replicas: 1 }, /min\.insync\.replicas=2; the cluster needs 1/],
-    ['more replicas than brokers', { replication_factor: 4, min_insync_replicas: 2 }, /needs at least 4 brokers; the cluster has 3/],
+    ['replicas > brokers', { replication_factor: 4 }, /at least 4 brokers; the cluster has 3/],
   ];
   for (const [what, over, message] of cases) {
     const m = member(name, brokers, `node-${what}`, over);

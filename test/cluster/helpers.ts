@@ -4,15 +4,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
-import { ClusterKafka, journal_topic_of, type Assignment, type ClusterKafkaOptions } from '../../src/cluster/cluster_kafka.js';
+import {
+  ClusterKafka, journal_topic_of, type Assignment, type ClusterKafkaOptions,
+} from '../../src/cluster/cluster_kafka.js';
 import { packr } from '../../src/runtime/codec.js';
-import type { JournalWire } from '../../src/cluster/wire.js';
+import type { JournalWire } from '../../src/runtime/protocol.js';
 
 /** Polls of a condition (only a safety net: a broken cluster fails instead of hanging). */
 export const wait_tries = 600;
 export const wait_poll_ms = 100;
 
-export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+type Probe<T> = () => Promise<T | undefined> | T | undefined;
+
+export async function until<T>(what: string, probe: Probe<T>): Promise<T> {
   let last: unknown;
   for (let i = 0; i < wait_tries; i++) {
     try {
@@ -23,7 +27,8 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
     }
     await sleep(wait_poll_ms);
   }
-  throw new Error(`gave up waiting: ${what}${last === undefined ? '' : ` (last: ${String(last)})`}`);
+  const why = last === undefined ? '' : ` (last: ${String(last)})`;
+  throw new Error(`gave up waiting: ${what}${why}`);
 }
 
 export const log = pino({ level: process.env['TICKETING_LOG_LEVEL'] ?? 'silent' });
@@ -44,7 +49,9 @@ export function fresh_name(what: string): string {
   return `${what}-${process.pid}-${Date.now().toString(36)}-${run++}`;
 }
 
-export function options_of(cluster: string, brokers: string, node_id: string, over: Partial<ClusterKafkaOptions> = {}): ClusterKafkaOptions {
+export function options_of(
+  cluster: string, brokers: string, node_id: string, over: Partial<ClusterKafkaOptions> = {},
+): ClusterKafkaOptions {
   return {
     cluster, brokers: brokers.split(','), node_id, advertise: `127.0.0.1:${node_id.length + 40000}`,
     partition_count: 6, replication_factor: 3, min_insync_replicas: 2, topic_prefix,
@@ -53,7 +60,9 @@ export function options_of(cluster: string, brokers: string, node_id: string, ov
   };
 }
 
-export function member(cluster: string, brokers: string, node_id: string, over: Partial<ClusterKafkaOptions> = {}): Member {
+export function member(
+  cluster: string, brokers: string, node_id: string, over: Partial<ClusterKafkaOptions> = {},
+): Member {
   const assignments: Assignment[] = [];
   const revocations: string[] = [];
   let live = false;
@@ -68,10 +77,12 @@ export function member(cluster: string, brokers: string, node_id: string, over: 
 }
 
 /** A commit as a worker would send it: `records` packed as an array, like packr.pack(Rec[]). */
-export function wire(partition: number, records: unknown[] | null, o: Partial<JournalWire> = {}): JournalWire {
+export function wire(
+  partition: number, records: unknown[] | null, o: Partial<JournalWire> = {},
+): JournalWire {
   return {
-    partition, records: records === null ? null : packr.pack(records), outbox: [], now_ms: 1_700_000_000_000,
-    snapshot: null, ...o,
+    partition, records: records === null ? null : packr.pack(records), outbox: [],
+    now_ms: 1_700_000_000_000, snapshot: null, ...o,
   };
 }
 
@@ -83,16 +94,23 @@ export function client(brokers: string): Kafka {
 }
 
 /** Every message of journal partition p as a read_committed reader sees it (a fresh group). */
-export async function read_journal(brokers: string, cluster: string, p: number): Promise<{ kind: string; value: Buffer }[]> {
+export interface JournalRead { kind: string; value: Buffer }
+
+export async function read_journal(
+  brokers: string, cluster: string, p: number,
+): Promise<JournalRead[]> {
   const k = client(brokers);
   const admin = k.admin();
   await admin.connect();
   const topic = journal_topic_of(cluster);
-  const high = BigInt((await admin.fetchTopicOffsets(topic)).find((o) => o.partition === p)?.high ?? '0');
+  const offsets = await admin.fetchTopicOffsets(topic);
+  const high = BigInt(offsets.find((o) => o.partition === p)?.high ?? '0');
   await admin.disconnect();
-  const out: { kind: string; value: Buffer }[] = [];
+  const out: JournalRead[] = [];
   if (high === 0n) return out;
-  const consumer = k.consumer({ groupId: fresh_name('reader'), maxWaitTimeInMs: 100, readUncommitted: false });
+  const consumer = k.consumer({
+    groupId: fresh_name('reader'), maxWaitTimeInMs: 100, readUncommitted: false,
+  });
   let done = false;
   consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
     if (e.payload.partition === p && BigInt(e.payload.lastOffset) + 1n >= high) done = true;
@@ -102,7 +120,8 @@ export async function read_journal(brokers: string, cluster: string, p: number):
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
       if (partition !== p) return;
-      out.push({ kind: String(message.headers?.['kind'] ?? ''), value: message.value ?? Buffer.alloc(0) });
+      const kind = String(message.headers?.['kind'] ?? '');
+      out.push({ kind, value: message.value ?? Buffer.alloc(0) });
     },
   });
   await until(`journal p${p} read to ${high}`, () => (done ? true : undefined));
@@ -111,9 +130,9 @@ export async function read_journal(brokers: string, cluster: string, p: number):
 }
 
 /** The records of each segment message, unpacked: what the journal holds, commit by commit. */
-export function segments_of(messages: { kind: string; value: Buffer }[]): unknown[][] {
+export function segments_of(messages: JournalRead[]): unknown[][] {
   return messages.filter((m) => m.kind === 'segment')
-    .flatMap((m) => (packr.unpack(m.value) as Uint8Array[]).map((r) => packr.unpack(r) as unknown[]));
+    .flatMap((m) => unpack_all(packr.unpack(m.value) as Uint8Array[]));
 }
 
 export function unpack_all(segments: Uint8Array[]): unknown[][] {
