@@ -102,12 +102,16 @@ export function partition_of(key: string, partition_count: number): number {
 export interface LoadSpec {
   label: string;
   target: string;
+  /** Several servers (a cluster's nodes): op k goes to targets[k % n], its release to the same
+   *  node. Absent: every op goes to `target`. */
+  targets?: string[];
   /** Bearer token sent as `authorization` metadata, or null for none. */
   token: string | null;
   /** closed: `concurrency` calls in flight for warmup+duration; open: `rate` ops/s; count: `total_ops` ops. */
   mode: 'closed' | 'open' | 'count';
-  /** reserve_release: ReserveTickets then ReleaseHold of the returned hold; reserve: ReserveTickets only. */
-  op: 'reserve_release' | 'reserve';
+  /** reserve_release: ReserveTickets then ReleaseHold of the returned hold; reserve: ReserveTickets only;
+   *  get_event: one CatalogService GetEvent of the event a reservation would pick (a read: no journal write). */
+  op: 'reserve_release' | 'reserve' | 'get_event';
   concurrency: number;
   rate: number;
   warmup_s: number;

@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import {
-  client_ctor, inventory_proto, load_protos, rng, seat_id, seats_of, summarize,
+  catalog_proto, client_ctor, inventory_proto, load_protos, rng, seat_id, seats_of, summarize,
   type LoadResult, type LoadSpec,
 } from './common.js';
 
@@ -18,10 +18,19 @@ async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2] ?? '') as LoadSpec;
   const root = load_protos([inventory_proto]);
   const Inventory = client_ctor(root, 'ticketing.inventory.v1.InventoryService');
-  const client = new Inventory(spec.target, grpc.credentials.createInsecure());
-  await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (e) => (e ? reject(e) : resolve())));
-  const reserve = (client as unknown as Record<string, UnaryMethod>)['ReserveTickets']!.bind(client);
-  const release = (client as unknown as Record<string, UnaryMethod>)['ReleaseHold']!.bind(client);
+  const targets = spec.targets ?? [spec.target];
+  const insecure = grpc.credentials.createInsecure();
+  const clients = targets.map((target) => new Inventory(target, insecure));
+  const ready = (client: grpc.Client) => new Promise<void>((resolve, reject) =>
+    client.waitForReady(Date.now() + 10_000, (e) => (e ? reject(e) : resolve())));
+  await Promise.all(clients.map(ready));
+  const method = (client: grpc.Client, name: string) =>
+    (client as unknown as Record<string, UnaryMethod>)[name]!.bind(client);
+  const reserves = clients.map((client) => method(client, 'ReserveTickets'));
+  const releases = clients.map((client) => method(client, 'ReleaseHold'));
+  const Catalog = client_ctor(load_protos([catalog_proto]), 'ticketing.catalog.v1.CatalogService');
+  const catalogs = spec.op === 'get_event' ? targets.map((t) => new Catalog(t, insecure)) : [];
+  const get_events = catalogs.map((client) => method(client, 'GetEvent'));
   const metadata = new grpc.Metadata();
   if (spec.token !== null) metadata.set('authorization', `Bearer ${spec.token}`);
 
@@ -59,7 +68,20 @@ async function main(): Promise<void> {
   }
 
   async function op(): Promise<Outcome> {
+    // The node of op k (before next_request counts it): its reserve and its release go there.
+    const node = op_no % clients.length;
+    const reserve = reserves[node]!;
+    const release = releases[node]!;
     const t0 = performance.now();
+    if (spec.op === 'get_event') {
+      const g = await call(get_events[node]!, { event_id: next_request().event_id });
+      const ms = performance.now() - t0;
+      if (g.error !== null) {
+        const code = grpc.status[g.error.code] ?? g.error.code;
+        return { ok: false, error: `GetEvent:${code}`, reserve_ms: ms, release_ms: 0 };
+      }
+      return { ok: true, reserve_ms: ms, release_ms: 0 };
+    }
     const r = await call(reserve, next_request());
     const t1 = performance.now();
     if (r.error !== null) return { ok: false, error: `ReserveTickets:${grpc.status[r.error.code] ?? r.error.code}`, reserve_ms: t1 - t0, release_ms: 0 };
@@ -153,7 +175,7 @@ async function main(): Promise<void> {
 
   const elapsed_ms = performance.now() - t_start;
   const cpu = process.cpuUsage(cpu0);
-  client.close();
+  for (const client of [...clients, ...catalogs]) client.close();
   const calls_per_op = spec.op === 'reserve_release' ? 2 : 1;
   const result: LoadResult = {
     label: spec.label,

@@ -17,6 +17,7 @@ import { cfg, quick, targets } from './config.js';
 import { cleanup_sync, install_cleanup, log, temp_dirs } from './harness/processes.js';
 import { f, Report } from './harness/report.js';
 import type { Section } from './harness/section.js';
+import { cluster_section } from './sections/cluster.js';
 import { kafka_section } from './sections/kafka.js';
 import { load_section } from './sections/load.js';
 import { memory_section } from './sections/memory.js';
@@ -25,7 +26,7 @@ import { restart_section } from './sections/restart.js';
 
 /** In the order they run; BENCH_ONLY picks some by key. */
 const sections: Section[] = [
-  memory_section, load_section, restart_section, kafka_section, purchase_section,
+  memory_section, load_section, restart_section, kafka_section, purchase_section, cluster_section,
 ];
 
 const results_path = join(repo_root, 'bench', 'results.json');

@@ -155,3 +155,79 @@ export function du_bytes(path: string): number {
   }
   return total;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Several servers (a cluster's nodes)
+
+/** One scrape of several servers: the same series added up (counters, histogram buckets). */
+export function merge_scrapes(all: Scrape[]): Scrape {
+  const merged: Scrape = new Map();
+  for (const s of all) {
+    for (const [key, value] of s) merged.set(key, (merged.get(key) ?? 0) + value);
+  }
+  return merged;
+}
+
+/** Bucket counts of histogram `name` between two scrapes, every label set added up per `le`. */
+function buckets_by_le(
+  before: Scrape, after: Scrape, name: string,
+): { le: number; count: number }[] {
+  const by_le = new Map<number, number>();
+  for (const [key, value] of after) {
+    if (!key.startsWith(`${name}_bucket{`)) continue;
+    const le_text = /le="([^"]+)"/.exec(key)?.[1];
+    if (le_text === undefined) continue;
+    const le = le_text === '+Inf' ? Infinity : Number(le_text);
+    by_le.set(le, (by_le.get(le) ?? 0) + value - (before.get(key) ?? 0));
+  }
+  return [...by_le].map(([le, count]) => ({ le, count })).sort((a, b) => a.le - b.le);
+}
+
+export interface HistogramDelta {
+  count: number;
+  sum: number;
+  mean: number;
+  p50: number;
+  p99: number;
+}
+
+/**
+ * Histogram `name` between two scrapes over all its label sets: count, sum, mean, and p50/p99 as
+ * the upper bound of the bucket each falls in (prom-client buckets, so coarse; Infinity when it
+ * falls in the last, open bucket). NaN quantiles when nothing was observed.
+ */
+export function hist_delta(before: Scrape, after: Scrape, name: string): HistogramDelta {
+  let count = 0;
+  let sum = 0;
+  for (const [key, value] of after) {
+    const base = key.replace(/\{.*$/, '');
+    if (base === `${name}_count`) count += value - (before.get(key) ?? 0);
+    if (base === `${name}_sum`) sum += value - (before.get(key) ?? 0);
+  }
+  const buckets = buckets_by_le(before, after, name);
+  const total = buckets[buckets.length - 1]?.count ?? 0;
+  const quantile = (q: number) =>
+    total === 0 ? NaN : buckets.find((b) => b.count >= q * total)!.le;
+  const mean = count > 0 ? sum / count : NaN;
+  return { count, sum, mean, p50: quantile(0.5), p99: quantile(0.99) };
+}
+
+/** Counter `name` between two scrapes, per label set (the `{...}` text) and in total. */
+export function counter_delta(
+  before: Scrape, after: Scrape, name: string,
+): { total: number; by_labels: Record<string, number> } {
+  const by_labels: Record<string, number> = {};
+  let total = 0;
+  for (const [key, value] of after) {
+    if (key !== name && !key.startsWith(`${name}{`)) continue;
+    const d = value - (before.get(key) ?? 0);
+    by_labels[key.slice(name.length) || '{}'] = d;
+    total += d;
+  }
+  return { total, by_labels };
+}
+
+/** CPU seconds (all threads) of the processes `pids` added up; a process gone counts 0. */
+export function pids_cpu_s(pids: number[]): number {
+  return pids.reduce((a, pid) => a + (proc_cpu(pid)?.total_s ?? 0), 0);
+}

@@ -14,7 +14,8 @@ import { cfg } from '../config.js';
 
 /** dist/bench/: the generator scripts (loadgen.js, noop_server.js, ...) sit there. */
 export const bench_dir = fileURLToPath(new URL('../', import.meta.url));
-const cli = join(repo_root, 'bin', 'ticketing.js');
+/** bin/ticketing.js: every server the bench starts is this CLI's `serve`. */
+export const cli = join(repo_root, 'bin', 'ticketing.js');
 
 const children = new Set<ChildProcess>();
 export const temp_dirs = new Set<string>();
