@@ -391,12 +391,15 @@ export function summary(calls: Call[]): string {
   return [...per].map(([rpc, m]) => `${rpc} ${[...m].map(([k, v]) => `${k} ${v}`).join(', ')}`).join('; ');
 }
 
+/** One call as a line of a report: id, node, rpc, request, times, outcome. */
+export function format_call(c: Call): string {
+  const outcome = c.outcome.ok ? `OK ${JSON.stringify(c.outcome.reply)}` : `code ${c.outcome.code} ${c.outcome.details}`;
+  return `#${c.id} node ${c.node} ${c.rpc} ${JSON.stringify(c.request)} [${c.start_ms}, ${c.end_ms}] → ${outcome}`;
+}
+
 /** The calls a violation names (by hold or order id), for a report's history excerpt. */
 export function excerpt(calls: Call[], violation: string, max = 12): string[] {
   const ids = violation.match(/(hold|order)_[0-9]+_[A-Za-z0-9_-]+/g) ?? [];
   const about = (c: Call): string => JSON.stringify({ ...c.request, ...(c.outcome.ok ? c.outcome.reply : {}) });
-  return calls
-    .filter((c) => ids.some((id) => about(c).includes(id)))
-    .slice(0, max)
-    .map((c) => `#${c.id} node ${c.node} ${c.rpc} ${JSON.stringify(c.request)} [${c.start_ms}, ${c.end_ms}] → ${c.outcome.ok ? `OK ${JSON.stringify(c.outcome.reply)}` : `code ${c.outcome.code} ${c.outcome.details}`}`);
+  return calls.filter((c) => ids.some((id) => about(c).includes(id))).slice(0, max).map(format_call);
 }
