@@ -34,14 +34,21 @@ export interface Readyz {
   status: number;
   ready: boolean;
   degraded: string[];
-  cluster?: { name: string; node_id: string; generation: number; owned: number[]; recovering: number[] };
+  cluster?: {
+    name: string;
+    node_id: string;
+    generation: number;
+    owned: number[];
+    recovering: number[];
+  };
 }
 
 /** GET /readyz as JSON; undefined when the node does not answer (dead, paused) or not JSON. */
 export async function readyz(http_port: number): Promise<Readyz | undefined> {
   try {
     const res = await fetch(`http://127.0.0.1:${http_port}/readyz`, {
-      headers: { accept: 'application/json' }, signal: AbortSignal.timeout(readyz_timeout_ms),
+      headers: { accept: 'application/json' },
+      signal: AbortSignal.timeout(readyz_timeout_ms),
     });
     const text = await res.text();
     let body: unknown;
@@ -54,10 +61,16 @@ export async function readyz(http_port: number): Promise<Readyz | undefined> {
     if (typeof body !== 'object' || body === null) return undefined;
     const b = body as Record<string, unknown>;
     const c = b['cluster'] as Readyz['cluster'] | undefined;
-    const cluster = c === undefined ? undefined : {
-      name: String(c.name), node_id: String(c.node_id), generation: Number(c.generation),
-      owned: (c.owned ?? []).map(Number), recovering: (c.recovering ?? []).map(Number),
-    };
+    const cluster =
+      c === undefined
+        ? undefined
+        : {
+            name: String(c.name),
+            node_id: String(c.node_id),
+            generation: Number(c.generation),
+            owned: (c.owned ?? []).map(Number),
+            recovering: (c.recovering ?? []).map(Number),
+          };
     const degraded = Array.isArray(b['degraded']) ? b['degraded'].map(String) : [];
     return { status: res.status, ready: b['ready'] === true, degraded, cluster };
   } catch {
@@ -78,7 +91,13 @@ function collect_lines(child: ChildProcess, log: string[]): void {
   }
 }
 
-export interface Consumed { topic: string; partition: number; offset: string; value: Buffer; headers: Record<string, string> }
+export interface Consumed {
+  topic: string;
+  partition: number;
+  offset: string;
+  value: Buffer;
+  headers: Record<string, string>;
+}
 
 export type NodeState = 'down' | 'up' | 'paused';
 
@@ -124,10 +143,23 @@ export class TestCluster {
     try {
       if (options.mode === 'cluster') c.brokers = await start_cluster(3);
       for (let i = 0; i < options.nodes; i++) {
-        const [grpc_port, http_port, peer_port] = [await free_port(), await free_port(), await free_port()];
+        const [grpc_port, http_port, peer_port] = [
+          await free_port(),
+          await free_port(),
+          await free_port(),
+        ];
         const data_dir = temp_dir(`${options.label}-n${i}`);
         const api = new NodeApi(`127.0.0.1:${grpc_port}`);
-        c.nodes.push({ index: i, data_dir, grpc_port, http_port, peer_port, state: 'down', api, log: [] });
+        c.nodes.push({
+          index: i,
+          data_dir,
+          grpc_port,
+          http_port,
+          peer_port,
+          state: 'down',
+          api,
+          log: [],
+        });
       }
       await Promise.all(c.nodes.map((n) => c.start_node(n.index)));
       await c.settled();
@@ -155,11 +187,30 @@ export class TestCluster {
 
   private args(n: TestNode): string[] {
     const common = [
-      'serve', '--data', n.data_dir, '--grpc', `127.0.0.1:${n.grpc_port}`, '--http', `127.0.0.1:${n.http_port}`,
-      '--partitions', String(this.options.partitions), '--workers', '1', '--rate-user', '0',
+      'serve',
+      '--data',
+      n.data_dir,
+      '--grpc',
+      `127.0.0.1:${n.grpc_port}`,
+      '--http',
+      `127.0.0.1:${n.http_port}`,
+      '--partitions',
+      String(this.options.partitions),
+      '--workers',
+      '1',
+      '--rate-user',
+      '0',
     ];
     if (this.options.mode === 'single') return common;
-    return [...common, '--cluster', this.name, '--kafka', this.bootstrap, '--advertise', `127.0.0.1:${n.peer_port}`];
+    return [
+      ...common,
+      '--cluster',
+      this.name,
+      '--kafka',
+      this.bootstrap,
+      '--advertise',
+      `127.0.0.1:${n.peer_port}`,
+    ];
   }
 
   /** Starts (or restarts) node i on its ports and data dir; resolves once it logs "serving". */
@@ -171,10 +222,12 @@ export class TestCluster {
       env: { ...process.env, TICKETING_LOG_LEVEL: 'info', TICKETING_AUTH_SECRET: this.secret },
     });
     live.add(child);
-    n.exited = new Promise((resolve) => child.once('exit', () => {
-      live.delete(child);
-      resolve();
-    }));
+    n.exited = new Promise((resolve) =>
+      child.once('exit', () => {
+        live.delete(child);
+        resolve();
+      }),
+    );
     n.process = child;
     n.log.push(`==== node ${i} started at ${new Date().toISOString()} pid ${child.pid}`);
     collect_lines(child, n.log);
@@ -195,7 +248,8 @@ export class TestCluster {
   /** kill -9: resolves once the process is gone. */
   async kill9(i: number): Promise<void> {
     const n = this.node(i);
-    if (n.process === undefined || n.serving === undefined) throw new Error(`node ${i} never started`);
+    if (n.process === undefined || n.serving === undefined)
+      throw new Error(`node ${i} never started`);
     n.process.kill('SIGKILL');
     await n.exited;
     n.state = 'down';
@@ -204,7 +258,8 @@ export class TestCluster {
   /** SIGTERM (a clean stop: the node leaves the group); resolves with the exit code. */
   async sigterm(i: number): Promise<number | null> {
     const n = this.node(i);
-    if (n.process === undefined || n.serving === undefined) throw new Error(`node ${i} never started`);
+    if (n.process === undefined || n.serving === undefined)
+      throw new Error(`node ${i} never started`);
     n.process.kill('SIGTERM');
     const code = await n.serving.exited;
     n.state = 'down';
@@ -260,9 +315,15 @@ export class TestCluster {
     throw new Error(`the cluster never settled: ${last}\n${this.log_tail()}`);
   }
 
-  private async settle_verdict(): Promise<{ ok: boolean; why: string; owners: Map<number, number[]> }> {
+  private async settle_verdict(): Promise<{
+    ok: boolean;
+    why: string;
+    owners: Map<number, number[]>;
+  }> {
     const owners = new Map<number, number[]>();
-    const answers = await Promise.all(this.up().map(async (n) => [n.index, await this.readyz(n.index)] as const));
+    const answers = await Promise.all(
+      this.up().map(async (n) => [n.index, await this.readyz(n.index)] as const),
+    );
     if (this.options.mode === 'single') {
       const ok = answers.every(([, r]) => r?.ready === true);
       return { ok, why: `readyz ${JSON.stringify(answers)}`, owners };
@@ -270,8 +331,10 @@ export class TestCluster {
     const count = new Array<number>(this.options.partitions).fill(0);
     const generations = new Set<number>();
     for (const [i, r] of answers) {
-      if (r?.cluster === undefined) return { ok: false, why: `node ${i}: readyz ${JSON.stringify(r)}`, owners };
-      if (r.cluster.recovering.length > 0) return { ok: false, why: `node ${i} recovering ${r.cluster.recovering}`, owners };
+      if (r?.cluster === undefined)
+        return { ok: false, why: `node ${i}: readyz ${JSON.stringify(r)}`, owners };
+      if (r.cluster.recovering.length > 0)
+        return { ok: false, why: `node ${i} recovering ${r.cluster.recovering}`, owners };
       generations.add(r.cluster.generation);
       owners.set(i, r.cluster.owned);
       for (const p of r.cluster.owned) count[p] = (count[p] ?? 0) + 1;
@@ -299,7 +362,9 @@ export class TestCluster {
 
   async with_admin<T>(use: (admin: Admin) => Promise<T>): Promise<T> {
     const kafka = new Kafka({
-      clientId: 'e2e-admin', brokers: this.bootstrap.split(','), logLevel: logLevel.NOTHING,
+      clientId: 'e2e-admin',
+      brokers: this.bootstrap.split(','),
+      logLevel: logLevel.NOTHING,
       retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: 10 },
     });
     const admin = kafka.admin();
@@ -313,15 +378,21 @@ export class TestCluster {
 
   /** Broker node id → how many journal partitions it leads. */
   async journal_leaders(): Promise<Map<number, number>> {
-    const meta = await this.with_admin((a) => a.fetchTopicMetadata({ topics: [this.journal_topic] }));
+    const meta = await this.with_admin((a) =>
+      a.fetchTopicMetadata({ topics: [this.journal_topic] }),
+    );
     const leaders = new Map<number, number>();
-    for (const p of meta.topics[0]?.partitions ?? []) leaders.set(p.leader, (leaders.get(p.leader) ?? 0) + 1);
+    for (const p of meta.topics[0]?.partitions ?? [])
+      leaders.set(p.leader, (leaders.get(p.leader) ?? 0) + 1);
     return leaders;
   }
 
   /** The broker leading the most journal partitions. */
   async busiest_broker(): Promise<number> {
-    const [id] = [...(await this.journal_leaders())].reduce((a, b) => (b[1] > a[1] ? b : a), [0, 0]);
+    const [id] = [...(await this.journal_leaders())].reduce(
+      (a, b) => (b[1] > a[1] ? b : a),
+      [0, 0],
+    );
     if (id < 1) throw new Error('no broker leads a journal partition');
     return id;
   }
@@ -332,20 +403,31 @@ export class TestCluster {
     const ends = await this.with_admin(async (a) => {
       const out = new Map<string, number>();
       for (const topic of topics) {
-        for (const p of await a.fetchTopicOffsets(topic)) out.set(`${topic}/${p.partition}`, Number(p.high));
+        for (const p of await a.fetchTopicOffsets(topic))
+          out.set(`${topic}/${p.partition}`, Number(p.high));
       }
       return out;
     });
-    const kafka = new Kafka({ clientId: 'e2e-consumer', brokers: this.bootstrap.split(','), logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({
+      clientId: 'e2e-consumer',
+      brokers: this.bootstrap.split(','),
+      logLevel: logLevel.NOTHING,
+    });
     const group = `e2e-${randomBytes(4).toString('hex')}`;
-    const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 100, readUncommitted: false });
+    const consumer = kafka.consumer({
+      groupId: group,
+      maxWaitTimeInMs: 100,
+      readUncommitted: false,
+    });
     const seen: Consumed[] = [];
     const reached = new Map<string, number>();
     const reach = (key: string, next: number): void => {
       reached.set(key, Math.max(reached.get(key) ?? 0, next));
     };
     // A batch of control records only (commit/abort markers) moves the position too.
-    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => reach(`${e.payload.topic}/${e.payload.partition}`, Number(e.payload.lastOffset) + 1));
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) =>
+      reach(`${e.payload.topic}/${e.payload.partition}`, Number(e.payload.lastOffset) + 1),
+    );
     await consumer.connect();
     try {
       await consumer.subscribe({ topics, fromBeginning: true });
@@ -353,14 +435,24 @@ export class TestCluster {
         eachMessage: async ({ topic, partition, message }) => {
           const headers: Record<string, string> = {};
           for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-          seen.push({ topic, partition, offset: message.offset, value: message.value ?? Buffer.alloc(0), headers });
+          seen.push({
+            topic,
+            partition,
+            offset: message.offset,
+            value: message.value ?? Buffer.alloc(0),
+            headers,
+          });
           reach(`${topic}/${partition}`, Number(message.offset) + 1);
         },
       });
-      const done = (): boolean => [...ends].every(([k, end]) => end === 0 || (reached.get(k) ?? 0) >= end);
+      const done = (): boolean =>
+        [...ends].every(([k, end]) => end === 0 || (reached.get(k) ?? 0) >= end);
       for (let i = 0; i < settle_polls_max && !done(); i++) await sleep(poll_pause_ms);
       const behind = [...ends].filter(([k, end]) => end > 0 && (reached.get(k) ?? 0) < end);
-      if (behind.length > 0) throw new Error(`the consumer never reached the end of ${JSON.stringify(behind)} (at ${JSON.stringify([...reached])})`);
+      if (behind.length > 0)
+        throw new Error(
+          `the consumer never reached the end of ${JSON.stringify(behind)} (at ${JSON.stringify([...reached])})`,
+        );
     } finally {
       await consumer.disconnect();
     }
@@ -374,7 +466,10 @@ export class TestCluster {
     for (let i = 0; i < settle_polls_max; i++) {
       const moved = await this.with_admin(async (a) => {
         const parts = (await a.fetchTopicMetadata({ topics })).topics.flatMap((t) => t.partitions);
-        return parts.length > 0 && parts.every((p) => p.leader >= 1 && p.leader !== id && !p.isr.includes(id));
+        return (
+          parts.length > 0 &&
+          parts.every((p) => p.leader >= 1 && p.leader !== id && !p.isr.includes(id))
+        );
       }).catch(() => false);
       if (moved) return;
       await sleep(poll_pause_ms);
@@ -386,7 +481,9 @@ export class TestCluster {
   async until_in_sync(id: number): Promise<void> {
     for (let i = 0; i < settle_polls_max; i++) {
       const back = await this.with_admin(async (a) => {
-        const parts = (await a.fetchTopicMetadata({ topics: [this.journal_topic] })).topics[0]?.partitions ?? [];
+        const parts =
+          (await a.fetchTopicMetadata({ topics: [this.journal_topic] })).topics[0]?.partitions ??
+          [];
         return parts.length > 0 && parts.every((p) => p.isr.includes(id));
       }).catch(() => false);
       if (back) return;
@@ -403,7 +500,9 @@ export class TestCluster {
 
   /** The last lines of every node's log, for failure messages. */
   log_tail(lines = 15): string {
-    return this.nodes.map((n) => `--- node ${n.index} (${n.state}):\n${n.log.slice(-lines).join('\n')}`).join('\n');
+    return this.nodes
+      .map((n) => `--- node ${n.index} (${n.state}):\n${n.log.slice(-lines).join('\n')}`)
+      .join('\n');
   }
 
   /** Ends every node (SIGKILL; a paused one too) and the brokers; removes every dir. Never throws. */

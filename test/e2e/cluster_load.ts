@@ -18,8 +18,19 @@ import { partition_of } from '../../src/runtime/partition.js';
 import type { Event, NodeApi } from './cluster_api.js';
 import { poll_pause_ms, settle_polls_max, TestCluster } from './cluster_harness.js';
 import {
-  check_history, excerpt, format_call, History, is_unknown, summary, type Call, type FinalState, type HoldProbe,
-  type OrderRead, type Outcome, type Rpc, type Rpcs,
+  check_history,
+  excerpt,
+  format_call,
+  History,
+  is_unknown,
+  summary,
+  type Call,
+  type FinalState,
+  type HoldProbe,
+  type OrderRead,
+  type Outcome,
+  type Rpc,
+  type Rpcs,
 } from './history.js';
 
 export interface LoadOptions {
@@ -35,7 +46,11 @@ export interface LoadOptions {
 }
 
 export const load_defaults: LoadOptions = {
-  workers: 6, ops_max: 2_000, deadline_ms: 5_000, attempts_max: 60, retry_pause_ms: 200,
+  workers: 6,
+  ops_max: 2_000,
+  deadline_ms: 5_000,
+  attempts_max: 60,
+  retry_pause_ms: 200,
 };
 /** Seats per hold or draft, at most (random 1..max). */
 const seats_per_flow_max = 2;
@@ -49,7 +64,10 @@ export function busiest(owners: Map<number, number[]>): { node: number; partitio
   assert.ok(partitions.length > 0, `node ${node} serves partitions`);
   return { node, partitions };
 }
-export interface ClusterCtx extends Guarded { cluster: TestCluster; events: Event[] }
+export interface ClusterCtx extends Guarded {
+  cluster: TestCluster;
+  events: Event[];
+}
 
 /** A suite on its own 3 brokers and 3 nodes (one event per partition), all stopped after. */
 export function cluster_suite(label: string, seats = 80): Test<ClusterCtx> {
@@ -86,7 +104,11 @@ export async function create_events(cluster: TestCluster, events: Event[]): Prom
 }
 
 /** A read (or an idempotent setup call) through any up node, retried on an unknown outcome. */
-export async function retry_read<T>(cluster: TestCluster, start: number, read: (api: NodeApi) => Promise<T>): Promise<T> {
+export async function retry_read<T>(
+  cluster: TestCluster,
+  start: number,
+  read: (api: NodeApi) => Promise<T>,
+): Promise<T> {
   let last: unknown;
   for (let a = 0; a < settle_polls_max; a++) {
     const up = cluster.up();
@@ -96,7 +118,11 @@ export async function retry_read<T>(cluster: TestCluster, start: number, read: (
       return await read(node.api);
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      if (typeof code !== 'number' || !(code === status.UNAVAILABLE || code === status.DEADLINE_EXCEEDED)) throw error;
+      if (
+        typeof code !== 'number' ||
+        !(code === status.UNAVAILABLE || code === status.DEADLINE_EXCEEDED)
+      )
+        throw error;
       last = error;
       await sleep(poll_pause_ms);
     }
@@ -114,7 +140,11 @@ export class Load {
   private next_node = 0;
   private finish_at = Infinity;
 
-  constructor(private readonly cluster: TestCluster, private readonly events: Event[], private readonly o: LoadOptions) {}
+  constructor(
+    private readonly cluster: TestCluster,
+    private readonly events: Event[],
+    private readonly o: LoadOptions,
+  ) {}
 
   /** Runs `workers` clients until finish_after's target or ops_max; resolves when all
    *  stopped. Called again, it adds clients (e.g. ones that start after a partition moved). */
@@ -136,13 +166,18 @@ export class Load {
   /** Resolves once `more` further changes were acknowledged (bounded polls). */
   async until_acked(more: number): Promise<void> {
     const target = this.acked + more;
-    for (let i = 0; i < settle_polls_max * 10 && this.acked < target; i++) await sleep(poll_pause_ms / 10);
-    assert.ok(this.acked >= target, `the load acknowledged ${this.acked} changes, waited for ${target}`);
+    for (let i = 0; i < settle_polls_max * 10 && this.acked < target; i++)
+      await sleep(poll_pause_ms / 10);
+    assert.ok(
+      this.acked >= target,
+      `the load acknowledged ${this.acked} changes, waited for ${target}`,
+    );
   }
 
   /** Resolves once a call to node i is in flight (bounded polls). */
   async until_in_flight(i: number): Promise<void> {
-    for (let k = 0; k < settle_polls_max * 10 && (this.in_flight.get(i) ?? 0) === 0; k++) await sleep(poll_pause_ms / 10);
+    for (let k = 0; k < settle_polls_max * 10 && (this.in_flight.get(i) ?? 0) === 0; k++)
+      await sleep(poll_pause_ms / 10);
     assert.ok((this.in_flight.get(i) ?? 0) > 0, `a call to node ${i} in flight`);
   }
 
@@ -159,15 +194,19 @@ export class Load {
   }
 
   /** One call, retried on the next node while its outcome is unknown. */
-  private async call<R extends Rpc>(rpc: R, request: Rpcs[R]['request'],
-    go: (api: NodeApi) => Promise<Rpcs[R]['reply']>): Promise<Outcome<Rpcs[R]['reply']>> {
+  private async call<R extends Rpc>(
+    rpc: R,
+    request: Rpcs[R]['request'],
+    go: (api: NodeApi) => Promise<Rpcs[R]['reply']>,
+  ): Promise<Outcome<Rpcs[R]['reply']>> {
     let node = this.pick();
     let outcome: Outcome<Rpcs[R]['reply']> | undefined;
     for (let a = 0; a < this.o.attempts_max; a++) {
       const api = this.cluster.node(node).api;
       const at = node;
       this.in_flight.set(at, (this.in_flight.get(at) ?? 0) + 1);
-      outcome = await this.history.record(node, rpc, request, () => go(api))
+      outcome = await this.history
+        .record(node, rpc, request, () => go(api))
         .finally(() => this.in_flight.set(at, (this.in_flight.get(at) ?? 1) - 1));
       if (outcome.ok) this.acked++;
       if (!is_unknown(outcome)) return outcome;
@@ -209,9 +248,15 @@ export class Load {
     const bearer = this.cluster.token(user_id, 'customer');
     const d = this.o.deadline_ms;
     const draft = { ...this.seats(n), user_id, idempotency_key: `k${n}` };
-    const order = await this.call('create_draft', draft, (api) => api.create_draft(draft, bearer, d));
+    const order = await this.call('create_draft', draft, (api) =>
+      api.create_draft(draft, bearer, d),
+    );
     if (!order.ok) return;
-    const auth = { order_id: order.reply.id, amount_micros: order.reply.total_micros, idempotency_key: `pay${n}` };
+    const auth = {
+      order_id: order.reply.id,
+      amount_micros: order.reply.total_micros,
+      idempotency_key: `pay${n}`,
+    };
     const paid = await this.call('authorize', auth, (api) => api.authorize(auth, bearer, d));
     if (!paid.ok || paid.reply.status !== 'AUTHORIZED') return;
     const confirm = { order_id: order.reply.id, payment_id: paid.reply.payment_id };
@@ -220,22 +265,30 @@ export class Load {
 }
 
 /** GetOrder of every order the history acknowledged; waits (bounded) for captures in flight. */
-async function read_orders(cluster: TestCluster, calls: Call[]): Promise<Map<string, OrderRead | 'not_found'>> {
+async function read_orders(
+  cluster: TestCluster,
+  calls: Call[],
+): Promise<Map<string, OrderRead | 'not_found'>> {
   const svc = cluster.token('svc', 'service');
-  const ids = new Set(calls.flatMap((c) => (c.rpc === 'create_draft' && c.outcome.ok ? [c.outcome.reply.id] : [])));
+  const ids = new Set(
+    calls.flatMap((c) => (c.rpc === 'create_draft' && c.outcome.ok ? [c.outcome.reply.id] : [])),
+  );
   let orders = new Map<string, OrderRead | 'not_found'>();
   for (let i = 0; i < settle_polls_max; i++) {
     orders = new Map();
     for (const [k, id] of [...ids].entries()) {
-      const read = await retry_read(cluster, k, (api) => api.get_order(id, svc, load_defaults.deadline_ms))
-        .catch((error: { code?: unknown }) => {
-          if (error.code === status.NOT_FOUND) return 'not_found' as const;
-          throw error;
-        });
+      const read = await retry_read(cluster, k, (api) =>
+        api.get_order(id, svc, load_defaults.deadline_ms),
+      ).catch((error: { code?: unknown }) => {
+        if (error.code === status.NOT_FOUND) return 'not_found' as const;
+        throw error;
+      });
       orders.set(id, read);
     }
     // The settlement loop finishes captures the confirmations started (every second).
-    const capturing = [...orders.values()].some((o) => o !== 'not_found' && o.payment_status === 'CAPTURING');
+    const capturing = [...orders.values()].some(
+      (o) => o !== 'not_found' && o.payment_status === 'CAPTURING',
+    );
     if (!capturing) break;
     await sleep(poll_pause_ms * 5);
   }
@@ -246,12 +299,16 @@ async function read_orders(cluster: TestCluster, calls: Call[]): Promise<Map<str
 async function probe_holds(cluster: TestCluster, calls: Call[]): Promise<Map<string, HoldProbe>> {
   const svc = cluster.token('svc', 'service');
   const probes = new Map<string, HoldProbe>();
-  const ids = calls.flatMap((c) => (c.rpc === 'reserve' && c.outcome.ok ? [c.outcome.reply.hold_id] : []));
+  const ids = calls.flatMap((c) =>
+    c.rpc === 'reserve' && c.outcome.ok ? [c.outcome.reply.hold_id] : [],
+  );
   for (const [k, id] of ids.entries()) {
     let unknown_before = false;
     const probe = await retry_read(cluster, k, async (api): Promise<HoldProbe> => {
       try {
-        return (await api.release(id, svc, load_defaults.deadline_ms)).released ? 'released' : 'not_live';
+        return (await api.release(id, svc, load_defaults.deadline_ms)).released
+          ? 'released'
+          : 'not_live';
       } catch (error) {
         const code = (error as { code?: unknown }).code;
         if (code === status.FAILED_PRECONDITION) return 'confirmed';
@@ -261,20 +318,27 @@ async function probe_holds(cluster: TestCluster, calls: Call[]): Promise<Map<str
       }
     });
     // A probe that may have released the hold itself, then found it ended, proves nothing.
-    if (unknown_before && probe === 'not_live') throw new Error(`the probe of hold ${id} is ambiguous (unknown, then not live)`);
+    if (unknown_before && probe === 'not_live')
+      throw new Error(`the probe of hold ${id} is ambiguous (unknown, then not live)`);
     probes.set(id, probe);
   }
   return probes;
 }
 
 /** The final state, read through every up node in turn, after the load stopped. */
-export async function read_final(cluster: TestCluster, calls: Call[], events: Event[]): Promise<FinalState> {
+export async function read_final(
+  cluster: TestCluster,
+  calls: Call[],
+  events: Event[],
+): Promise<FinalState> {
   const read_ms = Date.now();
   const orders = await read_orders(cluster, calls);
   const svc = cluster.token('svc', 'service');
   const reads = new Map<string, { free_seat_ids: Set<string>; held: number; sold: number }>();
   for (const [k, e] of events.entries()) {
-    const a = await retry_read(cluster, k, (api) => api.availability(e.event_id, svc, load_defaults.deadline_ms));
+    const a = await retry_read(cluster, k, (api) =>
+      api.availability(e.event_id, svc, load_defaults.deadline_ms),
+    );
     assert.not.ok(a.truncated, 'every free seat id listed');
     reads.set(e.event_id, { free_seat_ids: new Set(a.free_seat_ids), held: a.held, sold: a.sold });
   }
@@ -285,24 +349,37 @@ export async function read_final(cluster: TestCluster, calls: Call[], events: Ev
 /** Error codes a call of each rpc may answer under this load besides the unknown ones: a
  *  seat someone else holds (or the first attempt of this very call took). */
 export const expected_refusals: { [R in Rpc]: number[] } = {
-  reserve: [status.FAILED_PRECONDITION], create_draft: [status.FAILED_PRECONDITION],
-  release: [], confirm: [], authorize: [], confirm_order: [],
+  reserve: [status.FAILED_PRECONDITION],
+  create_draft: [status.FAILED_PRECONDITION],
+  release: [],
+  confirm: [],
+  authorize: [],
+  confirm_order: [],
 };
 
 /** Calls answered with a code the load does not expect (neither a refusal it provokes nor an
  *  unknown outcome): what "clients see at most UNAVAILABLE" forbids. */
 export function unexpected_answers(calls: Call[]): Call[] {
-  return calls.filter((c) => !c.outcome.ok && !is_unknown(c.outcome) && !expected_refusals[c.rpc].includes(c.outcome.code));
+  return calls.filter(
+    (c) =>
+      !c.outcome.ok && !is_unknown(c.outcome) && !expected_refusals[c.rpc].includes(c.outcome.code),
+  );
 }
 
 function describe(calls: Call[], violations: string[]): string {
   const lines: string[] = [];
-  for (const v of violations.slice(0, 20)) lines.push(v, ...excerpt(calls, v).map((l) => `    ${l}`));
+  for (const v of violations.slice(0, 20))
+    lines.push(v, ...excerpt(calls, v).map((l) => `    ${l}`));
   return `${violations.length} violation(s):\n${lines.join('\n')}`;
 }
 
 /** Reads the final state back and judges the history; prints the outcome counts. */
-export async function judge(cluster: TestCluster, load: Load, events: Event[], title: string): Promise<FinalState> {
+export async function judge(
+  cluster: TestCluster,
+  load: Load,
+  events: Event[],
+  title: string,
+): Promise<FinalState> {
   const calls = load.history.calls;
   await cluster.settled();
   const final = await read_final(cluster, calls, events);
@@ -311,7 +388,11 @@ export async function judge(cluster: TestCluster, load: Load, events: Event[], t
   assert.equal(violations.length, 0, describe(calls, violations));
   const odd = unexpected_answers(calls);
   const lines = odd.slice(0, 20).map(format_call);
-  assert.equal(odd.length, 0, `answers beyond UNAVAILABLE/DEADLINE_EXCEEDED and the load's refusals:\n${lines.join('\n')}`);
+  assert.equal(
+    odd.length,
+    0,
+    `answers beyond UNAVAILABLE/DEADLINE_EXCEEDED and the load's refusals:\n${lines.join('\n')}`,
+  );
   assert.ok(load.acked > 0, 'the load acknowledged changes');
   return final;
 }

@@ -21,14 +21,22 @@ t('rolling restart under load: nothing lost, at most UNAVAILABLE', async ({ clus
     const moved_ms = await cluster.until_served(mine, n.index, stopped_ms);
     await cluster.start_node(n.index);
     const back = await cluster.settled();
-    console.log(`[rolling] node ${n.index}: partitions ${mine} served by the others ${moved_ms} ms after SIGTERM; restarted, serving ${back.get(n.index)} after ${Date.now() - stopped_ms} ms`);
+    console.log(
+      `[rolling] node ${n.index}: partitions ${mine} served by the others ${moved_ms} ms after SIGTERM; restarted, serving ${back.get(n.index)} after ${Date.now() - stopped_ms} ms`,
+    );
     await load.until_acked(40);
   }
   load.finish_after(40);
   await running;
   await judge(cluster, load, events, 'rolling restart');
-  const late = load.history.calls.filter((c) => !c.outcome.ok && c.outcome.code === status.DEADLINE_EXCEEDED);
-  assert.equal(late.length, 0, `DEADLINE_EXCEEDED during a rolling restart:\n${late.slice(0, 10).map(format_call).join('\n')}`);
+  const late = load.history.calls.filter(
+    (c) => !c.outcome.ok && c.outcome.code === status.DEADLINE_EXCEEDED,
+  );
+  assert.equal(
+    late.length,
+    0,
+    `DEADLINE_EXCEEDED during a rolling restart:\n${late.slice(0, 10).map(format_call).join('\n')}`,
+  );
 });
 
 t.run();

@@ -15,16 +15,38 @@
 import { status } from '@grpc/grpc-js';
 
 /** Outcomes that say nothing about whether the change happened. */
-export const unknown_codes: ReadonlySet<number> = new Set([status.UNAVAILABLE, status.DEADLINE_EXCEEDED]);
+export const unknown_codes: ReadonlySet<number> = new Set([
+  status.UNAVAILABLE,
+  status.DEADLINE_EXCEEDED,
+]);
 /** A draft's hold: CreateDraft reserves with the default TTL (src/actors/limits.ts). */
 export const draft_hold_ttl_ms = 600_000;
 /** expires_at_unix is whole seconds: a hold may lapse up to a second before it says. */
 const expiry_margin_ms = 1_000;
 
-export interface ReserveRequest { event_id: string; seat_ids: string[]; user_id: string; hold_ttl_seconds: number }
-export interface DraftRequest { event_id: string; seat_ids: string[]; user_id: string; idempotency_key: string }
-export interface AuthorizeRequest { order_id: string; amount_micros: string; idempotency_key: string }
-export interface OrderReply { id: string; status: string; created_at_unix: number; total_micros: string }
+export interface ReserveRequest {
+  event_id: string;
+  seat_ids: string[];
+  user_id: string;
+  hold_ttl_seconds: number;
+}
+export interface DraftRequest {
+  event_id: string;
+  seat_ids: string[];
+  user_id: string;
+  idempotency_key: string;
+}
+export interface AuthorizeRequest {
+  order_id: string;
+  amount_micros: string;
+  idempotency_key: string;
+}
+export interface OrderReply {
+  id: string;
+  status: string;
+  created_at_unix: number;
+  total_micros: string;
+}
 
 export interface Rpcs {
   reserve: { request: ReserveRequest; reply: { hold_id: string; expires_at_unix: number } };
@@ -58,7 +80,10 @@ export class History {
 
   /** Runs `run`, records its outcome (a thrown error's gRPC code; anything else is rethrown). */
   async record<R extends Rpc>(
-    node: number, rpc: R, request: Rpcs[R]['request'], run: () => Promise<Rpcs[R]['reply']>,
+    node: number,
+    rpc: R,
+    request: Rpcs[R]['request'],
+    run: () => Promise<Rpcs[R]['reply']>,
   ): Promise<Outcome<Rpcs[R]['reply']>> {
     const start_ms = Date.now();
     let outcome: Outcome<Rpcs[R]['reply']>;
@@ -69,7 +94,15 @@ export class History {
       if (typeof e.code !== 'number') throw error; // not a gRPC status: a bug of the test
       outcome = { ok: false, code: e.code, details: String(e.details ?? '') };
     }
-    const call = { id: this.calls.length, node, rpc, request, start_ms, end_ms: Date.now(), outcome };
+    const call = {
+      id: this.calls.length,
+      node,
+      rpc,
+      request,
+      start_ms,
+      end_ms: Date.now(),
+      outcome,
+    };
     // The union cannot be narrowed through the generic R; the fields were built from R's types.
     this.calls.push(call as unknown as Call);
     return outcome;
@@ -83,10 +116,19 @@ export class History {
 /** What a ReleaseHold probe of an acknowledged hold answered at the end. */
 export type HoldProbe = 'released' | 'not_live' | 'confirmed' | 'not_found';
 export interface OrderRead {
-  status: string; user_id: string; event_id: string; seat_ids: string[]; hold_id: string;
-  payment_id: string; payment_status: string;
+  status: string;
+  user_id: string;
+  event_id: string;
+  seat_ids: string[];
+  hold_id: string;
+  payment_id: string;
+  payment_status: string;
 }
-export interface EventRead { free_seat_ids: Set<string>; held: number; sold: number }
+export interface EventRead {
+  free_seat_ids: Set<string>;
+  held: number;
+  sold: number;
+}
 export interface FinalState {
   /** When the reads began (after the load stopped). */
   read_ms: number;
@@ -98,14 +140,24 @@ export interface FinalState {
   holds: Map<string, HoldProbe>;
 }
 
-
 /** The calls on one acknowledged hold. */
-interface HoldCalls { id: string; reserve: CallOf<'reserve'>; release: CallOf<'release'>[]; confirm: CallOf<'confirm'>[] }
+interface HoldCalls {
+  id: string;
+  reserve: CallOf<'reserve'>;
+  release: CallOf<'release'>[];
+  confirm: CallOf<'confirm'>[];
+}
 /** The calls on one acknowledged order (every CreateDraft that answered its id). */
 interface OrderCalls {
-  id: string; drafts: CallOf<'create_draft'>[]; authorize: CallOf<'authorize'>[]; confirm: CallOf<'confirm_order'>[];
+  id: string;
+  drafts: CallOf<'create_draft'>[];
+  authorize: CallOf<'authorize'>[];
+  confirm: CallOf<'confirm_order'>[];
 }
-interface Index { holds: Map<string, HoldCalls>; orders: Map<string, OrderCalls> }
+interface Index {
+  holds: Map<string, HoldCalls>;
+  orders: Map<string, OrderCalls>;
+}
 
 function index_of(calls: Call[]): Index {
   const ix: Index = { holds: new Map(), orders: new Map() };
@@ -139,7 +191,9 @@ const authorized_ok = (c: CallOf<'authorize'>): boolean =>
   c.outcome.ok && c.outcome.reply.status === 'AUTHORIZED';
 
 function hold_expiry_ms(h: HoldCalls): number {
-  return h.reserve.outcome.ok ? h.reserve.outcome.reply.expires_at_unix * 1000 - expiry_margin_ms : 0;
+  return h.reserve.outcome.ok
+    ? h.reserve.outcome.reply.expires_at_unix * 1000 - expiry_margin_ms
+    : 0;
 }
 function first_draft(o: OrderCalls): CallOf<'create_draft'> {
   return o.drafts.reduce((a, b) => (b.end_ms < a.end_ms ? b : a));
@@ -151,7 +205,14 @@ function draft_expiry_ms(o: OrderCalls): number {
 }
 
 /** A seat's occupant (a hold, or a draft's hold) over the time it certainly held the seat. */
-interface Occupant { who: string; event_id: string; seats: string[]; from_ms: number; until_ms: number; sold: boolean }
+interface Occupant {
+  who: string;
+  event_id: string;
+  seats: string[];
+  from_ms: number;
+  until_ms: number;
+  sold: boolean;
+}
 
 /** From the reserve's reply until the start of the first call that may have ended it, or its
  *  expiry; a sold hold occupies its seats for good. */
@@ -161,7 +222,14 @@ function hold_occupant(h: HoldCalls): Occupant {
   let until_ms = Math.min(Infinity, ...enders.map((c) => c.start_ms));
   if (!sold) until_ms = Math.min(until_ms, hold_expiry_ms(h));
   const r = h.reserve;
-  return { who: `hold ${h.id}`, event_id: r.request.event_id, seats: r.request.seat_ids, from_ms: r.end_ms, until_ms, sold };
+  return {
+    who: `hold ${h.id}`,
+    event_id: r.request.event_id,
+    seats: r.request.seat_ids,
+    from_ms: r.end_ms,
+    until_ms,
+    sold,
+  };
 }
 
 function order_occupant(o: OrderCalls): Occupant {
@@ -185,17 +253,23 @@ function by_seat(occupants: Occupant[]): Map<string, Occupant[]> {
 
 /** From the history: no seat in two certainly-live holds at one moment, none sold twice. */
 function check_occupancy(ix: Index, out: string[]): void {
-  const occupants = [...[...ix.holds.values()].map(hold_occupant), ...[...ix.orders.values()].map(order_occupant)];
+  const occupants = [
+    ...[...ix.holds.values()].map(hold_occupant),
+    ...[...ix.orders.values()].map(order_occupant),
+  ];
   for (const [seat, list] of by_seat(occupants)) {
     const sold = list.filter((o) => o.sold);
-    if (sold.length > 1) out.push(`seat ${seat} sold twice: ${sold.map((o) => o.who).join(' and ')}`);
+    if (sold.length > 1)
+      out.push(`seat ${seat} sold twice: ${sold.map((o) => o.who).join(' and ')}`);
     for (let i = 0; i < list.length; i++) {
       for (let j = i + 1; j < list.length; j++) {
         const a = list[i]!;
         const b = list[j]!;
         if (a.sold && b.sold) continue; // reported above
         if (a.from_ms < b.until_ms && b.from_ms < a.until_ms) {
-          out.push(`seat ${seat} in two holds at once: ${a.who} (from ${a.from_ms}) and ${b.who} (from ${b.from_ms})`);
+          out.push(
+            `seat ${seat} in two holds at once: ${a.who} (from ${a.from_ms}) and ${b.who} (from ${b.from_ms})`,
+          );
         }
       }
     }
@@ -207,7 +281,8 @@ function allowed_probes(h: HoldCalls, read_ms: number): Set<HoldProbe> {
   if (h.confirm.some(confirmed_ok)) return new Set(['confirmed']);
   if (h.release.some(released_ok)) return new Set(['not_live']);
   const allowed = new Set<HoldProbe>(['released']);
-  if (read_ms >= hold_expiry_ms(h) || h.release.some((c) => is_unknown(c.outcome))) allowed.add('not_live');
+  if (read_ms >= hold_expiry_ms(h) || h.release.some((c) => is_unknown(c.outcome)))
+    allowed.add('not_live');
   if (h.confirm.some((c) => is_unknown(c.outcome))) allowed.add('confirmed');
   return allowed;
 }
@@ -223,7 +298,10 @@ function check_holds(ix: Index, final: FinalState, out: string[]): void {
     }
     const allowed = allowed_probes(h, final.read_ms);
     if (!allowed.has(probe)) {
-      const found = probe === 'not_found' ? 'lost (NOT_FOUND)' : `${probe}, expected ${[...allowed].join(' or ')}`;
+      const found =
+        probe === 'not_found'
+          ? 'lost (NOT_FOUND)'
+          : `${probe}, expected ${[...allowed].join(' or ')}`;
       out.push(`hold ${h.id} ${acked}: ${found}`);
     }
     if (h.release.some(released_ok) && h.confirm.some(confirmed_ok)) {
@@ -241,11 +319,14 @@ function allowed_statuses(o: OrderCalls, read_ms: number): Set<string> {
   return allowed;
 }
 
-const same_seats = (a: string[], b: string[]): boolean => [...a].sort().join() === [...b].sort().join();
+const same_seats = (a: string[], b: string[]): boolean =>
+  [...a].sort().join() === [...b].sort().join();
 
 /** The authorization the history acknowledged for this order, if any (at most one). */
 function acked_payment(o: OrderCalls, out: string[]): string | undefined {
-  const ids = new Set(o.authorize.filter(authorized_ok).map((c) => (c.outcome.ok ? c.outcome.reply.payment_id : '')));
+  const ids = new Set(
+    o.authorize.filter(authorized_ok).map((c) => (c.outcome.ok ? c.outcome.reply.payment_id : '')),
+  );
   for (const c of o.confirm.filter(order_confirmed_ok)) ids.add(c.request.payment_id);
   if (ids.size > 1) out.push(`order ${o.id}: two payments acknowledged (${[...ids].join(', ')})`);
   return ids.values().next().value;
@@ -258,21 +339,32 @@ function check_orders(ix: Index, final: FinalState, out: string[]): void {
     const first = first_draft(o);
     const acked = `acknowledged by node ${first.node} at ${first.end_ms}`;
     if (read === undefined || read === 'not_found') {
-      out.push(`order ${o.id} (${acked}) ${read === undefined ? 'was not read back' : 'lost (NOT_FOUND)'}`);
+      out.push(
+        `order ${o.id} (${acked}) ${read === undefined ? 'was not read back' : 'lost (NOT_FOUND)'}`,
+      );
       continue;
     }
     const r = first.request;
-    if (read.user_id !== r.user_id || read.event_id !== r.event_id || !same_seats(read.seat_ids, r.seat_ids)) {
-      out.push(`order ${o.id} reads back as ${read.user_id} ${read.event_id} [${read.seat_ids}], drafted as ${r.user_id} ${r.event_id} [${r.seat_ids}]`);
+    if (
+      read.user_id !== r.user_id ||
+      read.event_id !== r.event_id ||
+      !same_seats(read.seat_ids, r.seat_ids)
+    ) {
+      out.push(
+        `order ${o.id} reads back as ${read.user_id} ${read.event_id} [${read.seat_ids}], drafted as ${r.user_id} ${r.event_id} [${r.seat_ids}]`,
+      );
     }
     const statuses = allowed_statuses(o, final.read_ms);
-    if (!statuses.has(read.status)) out.push(`order ${o.id} ${acked}: ${read.status}, expected ${[...statuses].join(' or ')}`);
+    if (!statuses.has(read.status))
+      out.push(`order ${o.id} ${acked}: ${read.status}, expected ${[...statuses].join(' or ')}`);
     const payment = acked_payment(o, out);
     if (payment === undefined) continue;
     const paid = read.status === 'CONFIRMED' ? ['CAPTURING', 'CAPTURED'] : ['AUTHORIZED'];
     if (read.status === 'EXPIRED') paid.push('VOIDING', 'VOIDED');
     if (read.payment_id !== payment || !paid.includes(read.payment_status)) {
-      out.push(`order ${o.id}: payment ${read.payment_id} ${read.payment_status}, acknowledged ${payment} (expected ${paid.join(' or ')})`);
+      out.push(
+        `order ${o.id}: payment ${read.payment_id} ${read.payment_status}, acknowledged ${payment} (expected ${paid.join(' or ')})`,
+      );
     }
   }
 }
@@ -281,14 +373,22 @@ function check_orders(ix: Index, final: FinalState, out: string[]): void {
 function unknown_seats(calls: Call[], event_id: string): number {
   let seats = 0;
   for (const c of calls) {
-    if ((c.rpc === 'reserve' || c.rpc === 'create_draft') && is_unknown(c.outcome) && c.request.event_id === event_id) {
+    if (
+      (c.rpc === 'reserve' || c.rpc === 'create_draft') &&
+      is_unknown(c.outcome) &&
+      c.request.event_id === event_id
+    ) {
       seats += c.request.seat_ids.length;
     }
   }
   return seats;
 }
 
-interface Holder { who: string; seats: string[]; sold: boolean }
+interface Holder {
+  who: string;
+  seats: string[];
+  sold: boolean;
+}
 
 /** Who holds and who bought what at read time, per event, as the final reads say. */
 function holders_at_read(ix: Index, final: FinalState): Map<string, Holder[]> {
@@ -299,11 +399,19 @@ function holders_at_read(ix: Index, final: FinalState): Map<string, Holder[]> {
   for (const h of ix.holds.values()) {
     const probe = final.holds.get(h.id);
     if (probe !== 'released' && probe !== 'confirmed') continue;
-    add(h.reserve.request.event_id, { who: `hold ${h.id}`, seats: h.reserve.request.seat_ids, sold: probe === 'confirmed' });
+    add(h.reserve.request.event_id, {
+      who: `hold ${h.id}`,
+      seats: h.reserve.request.seat_ids,
+      sold: probe === 'confirmed',
+    });
   }
   for (const [id, read] of final.orders) {
     if (read === 'not_found' || (read.status !== 'DRAFT' && read.status !== 'CONFIRMED')) continue;
-    add(read.event_id, { who: `order ${id}`, seats: read.seat_ids, sold: read.status === 'CONFIRMED' });
+    add(read.event_id, {
+      who: `order ${id}`,
+      seats: read.seat_ids,
+      sold: read.status === 'CONFIRMED',
+    });
   }
   return per_event;
 }
@@ -323,16 +431,22 @@ function check_final_seats(ix: Index, calls: Call[], final: FinalState, out: str
           out.push(`final state: seat ${event_id}/${seat} ${what}: ${other.who} and ${h.who}`);
         }
         owner.set(seat, h);
-        if (read.free_seat_ids.has(seat)) out.push(`final state: seat ${event_id}/${seat} of ${h.who} is free`);
+        if (read.free_seat_ids.has(seat))
+          out.push(`final state: seat ${event_id}/${seat} of ${h.who} is free`);
       }
     }
-    const count = (sold: boolean): number => list.filter((h) => h.sold === sold).reduce((n, h) => n + h.seats.length, 0);
+    const count = (sold: boolean): number =>
+      list.filter((h) => h.sold === sold).reduce((n, h) => n + h.seats.length, 0);
     if (read.sold !== count(true)) {
-      out.push(`final state: ${event_id} has ${read.sold} seats sold, the sold holds and confirmed orders have ${count(true)}`);
+      out.push(
+        `final state: ${event_id} has ${read.sold} seats sold, the sold holds and confirmed orders have ${count(true)}`,
+      );
     }
     const held_max = count(false) + unknown_seats(calls, event_id);
     if (read.held < count(false) || read.held > held_max) {
-      out.push(`final state: ${event_id} has ${read.held} seats held, the live holds and drafts read back have ${count(false)} (at most ${held_max} with unknown outcomes)`);
+      out.push(
+        `final state: ${event_id} has ${read.held} seats held, the live holds and drafts read back have ${count(false)} (at most ${held_max} with unknown outcomes)`,
+      );
     }
   }
 }
@@ -349,7 +463,10 @@ export function check_history(calls: Call[], final: FinalState): string[] {
 }
 
 /** What a read_committed consumer saw: one entry per message (duplicates included). */
-export interface EventsSeen { hold_created: string[]; order_confirmed: string[] }
+export interface EventsSeen {
+  hold_created: string[];
+  order_confirmed: string[];
+}
 
 function counts(ids: string[]): Map<string, number> {
   const n = new Map<string, number>();
@@ -370,10 +487,12 @@ export function check_events(calls: Call[], final: FinalState, seen: EventsSeen)
   }
   for (const [id, read] of final.orders) {
     if (read === 'not_found') continue;
-    if (!holds.has(read.hold_id)) out.push(`no HoldCreated for the hold ${read.hold_id} of order ${id}`);
+    if (!holds.has(read.hold_id))
+      out.push(`no HoldCreated for the hold ${read.hold_id} of order ${id}`);
     const confirmed = read.status === 'CONFIRMED';
     if (confirmed && !orders.has(id)) out.push(`no OrderConfirmed for confirmed order ${id}`);
-    if (!confirmed && orders.has(id)) out.push(`OrderConfirmed for order ${id}, which is ${read.status}`);
+    if (!confirmed && orders.has(id))
+      out.push(`OrderConfirmed for order ${id}, which is ${read.status}`);
   }
   return out;
 }
@@ -383,23 +502,31 @@ export function summary(calls: Call[]): string {
   const names = new Map(Object.entries(status).map(([name, code]) => [code, name]));
   const per = new Map<string, Map<string, number>>();
   for (const c of calls) {
-    const code = c.outcome.ok ? 'OK' : names.get(c.outcome.code) ?? String(c.outcome.code);
+    const code = c.outcome.ok ? 'OK' : (names.get(c.outcome.code) ?? String(c.outcome.code));
     const m = per.get(c.rpc) ?? new Map<string, number>();
     m.set(code, (m.get(code) ?? 0) + 1);
     per.set(c.rpc, m);
   }
-  return [...per].map(([rpc, m]) => `${rpc} ${[...m].map(([k, v]) => `${k} ${v}`).join(', ')}`).join('; ');
+  return [...per]
+    .map(([rpc, m]) => `${rpc} ${[...m].map(([k, v]) => `${k} ${v}`).join(', ')}`)
+    .join('; ');
 }
 
 /** One call as a line of a report: id, node, rpc, request, times, outcome. */
 export function format_call(c: Call): string {
-  const outcome = c.outcome.ok ? `OK ${JSON.stringify(c.outcome.reply)}` : `code ${c.outcome.code} ${c.outcome.details}`;
+  const outcome = c.outcome.ok
+    ? `OK ${JSON.stringify(c.outcome.reply)}`
+    : `code ${c.outcome.code} ${c.outcome.details}`;
   return `#${c.id} node ${c.node} ${c.rpc} ${JSON.stringify(c.request)} [${c.start_ms}, ${c.end_ms}] → ${outcome}`;
 }
 
 /** The calls a violation names (by hold or order id), for a report's history excerpt. */
 export function excerpt(calls: Call[], violation: string, max = 12): string[] {
   const ids = violation.match(/(hold|order)_[0-9]+_[A-Za-z0-9_-]+/g) ?? [];
-  const about = (c: Call): string => JSON.stringify({ ...c.request, ...(c.outcome.ok ? c.outcome.reply : {}) });
-  return calls.filter((c) => ids.some((id) => about(c).includes(id))).slice(0, max).map(format_call);
+  const about = (c: Call): string =>
+    JSON.stringify({ ...c.request, ...(c.outcome.ok ? c.outcome.reply : {}) });
+  return calls
+    .filter((c) => ids.some((id) => about(c).includes(id)))
+    .slice(0, max)
+    .map(format_call);
 }
