@@ -21,6 +21,8 @@ import { await_serving, bin, temp_dir, type Serving } from './harness.js';
  *  failure, never a pass; the wait itself ends as soon as the condition holds). */
 export const settle_polls_max = 900;
 export const poll_pause_ms = 100;
+/** Bound on a node's start until it logs "serving" (it joins the group and creates topics). */
+const start_bound_ms = 120_000;
 /** A /readyz answer later than this counts as none (a paused node never answers). */
 const readyz_timeout_ms = 1_000;
 
@@ -231,7 +233,19 @@ export class TestCluster {
     n.process = child;
     n.log.push(`==== node ${i} started at ${new Date().toISOString()} pid ${child.pid}`);
     collect_lines(child, n.log);
-    n.serving = await await_serving(child, `node ${i}`);
+    // Bounded: a node that never says "serving" is killed and the start fails (never hangs).
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`node ${i} not serving after ${start_bound_ms} ms:\n${n.log.slice(-30).join('\n')}`));
+      }, start_bound_ms);
+    });
+    try {
+      n.serving = await Promise.race([await_serving(child, `node ${i}`), bound]);
+    } finally {
+      clearTimeout(timer);
+    }
     n.state = 'up';
   }
 
