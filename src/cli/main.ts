@@ -21,6 +21,11 @@ import { outbox_flag_names, outbox_flags } from './outbox_flags.js';
 
 const usage = `usage:
   ticketing serve [--data DIR] [--grpc HOST:PORT] [--http HOST:PORT] [--kafka BROKERS]
+                  [--cluster NAME --advertise HOST:PORT] [--replication-factor 3]
+                  [--min-insync-replicas 2]
+                  (cluster: nodes of NAME share one inventory through Kafka; needs --kafka and
+                  TICKETING_AUTH_SECRET shared by every node; --advertise is where the other
+                  nodes forward calls to, bound by this node)
                   [--workers N] [--partitions N] [--test-clock [--clock-offset-ms N]]
                   [--rate-user N] [--rate-ip N] [--deadline-max-ms N] [--message-max-bytes N]
                   (requests/s per customer and per ip address, bursts of 2×N, 0: off;
@@ -127,8 +132,31 @@ function limit_flags(args: ReturnType<typeof parse_args>) {
   };
 }
 
+const cluster_flag_names = ['cluster', 'advertise', 'replication-factor', 'min-insync-replicas'];
+
+/** --cluster NAME (TICKETING_CLUSTER), --advertise HOST:PORT (TICKETING_ADVERTISE_ADDR),
+ *  --replication-factor / --min-insync-replicas of the journal topic; without --cluster, a
+ *  single node (the other three are then refused: they would silently mean nothing). */
+function cluster_flags(args: ReturnType<typeof parse_args>) {
+  const cluster = flag(args, 'cluster', 'TICKETING_CLUSTER', undefined);
+  const advertise_addr = flag(args, 'advertise', 'TICKETING_ADVERTISE_ADDR', undefined);
+  const rf = int_flag(flag(args, 'replication-factor', 'TICKETING_REPLICATION_FACTOR', undefined), 'replication-factor', 1, 16);
+  const isr = int_flag(flag(args, 'min-insync-replicas', 'TICKETING_MIN_INSYNC_REPLICAS', undefined), 'min-insync-replicas', 1, 16);
+  if (cluster === undefined) {
+    if (advertise_addr !== undefined || rf !== undefined || isr !== undefined) {
+      fail('--advertise, --replication-factor and --min-insync-replicas need --cluster');
+    }
+    return {};
+  }
+  return {
+    cluster, advertise_addr,
+    ...(rf === undefined ? {} : { cluster_replication_factor: rf }),
+    ...(isr === undefined ? {} : { cluster_min_insync_replicas: isr }),
+  };
+}
+
 async function cmd_serve(argv: string[]): Promise<void> {
-  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', ...outbox_flag_names, 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', 'auth-public-keys', 'token-lifetime-max', ...limit_flag_names, ...storage_flag_names]);
+  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', ...outbox_flag_names, 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', 'auth-public-keys', 'token-lifetime-max', ...limit_flag_names, ...storage_flag_names, ...cluster_flag_names]);
   const clock_offset_ms = int_flag(flag(args, 'clock-offset-ms', undefined, undefined), 'clock-offset-ms', 0, 10 * 365 * 86400 * 1000);
   if (clock_offset_ms !== undefined && args.flags.get('test-clock') !== true) fail('--clock-offset-ms needs --test-clock');
   const workers = int_flag(flag(args, 'workers', 'TICKETING_WORKERS', undefined), 'workers', 1, 256)
@@ -156,6 +184,7 @@ async function cmd_serve(argv: string[]): Promise<void> {
     fraud_ip_blocklist_file: flag(args, 'fraud-ip-blocklist', 'TICKETING_FRAUD_IP_BLOCKLIST', undefined),
     auth_public_keys_file: flag(args, 'auth-public-keys', 'TICKETING_AUTH_PUBLIC_KEYS', undefined),
     token_lifetime_seconds_max: token_lifetime_flag(args),
+    ...cluster_flags(args),
   });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

@@ -11,9 +11,16 @@ import {
   SeatsPerUserExceededError, SeatsUnavailableError,
 } from '../actors/errors.js';
 import { ForbiddenError, UnauthenticatedError } from '../auth/errors.js';
+import {
+  ForwardDeadlineExceededError, ForwardMessageTooLargeError, ForwardsInFlightExceededError,
+  NotOwnerError, PartitionMovingError, PeerAuthError, PeerUnavailableError,
+} from '../cluster/forward_errors.js';
+import { JournalWriteError, PartitionFencedError, PartitionMovedError } from '../cluster/errors.js';
 import { GatewayUnavailableError } from '../purchase/errors.js';
 import { assert } from '../util/assert.js';
-import { MailboxFullError, ShuttingDownError, WorkerUnavailableError } from '../runtime/errors.js';
+import {
+  MailboxFullError, PartitionNotServedError, ShuttingDownError, WorkerUnavailableError,
+} from '../runtime/errors.js';
 import { StorageFullError } from '../runtime/storage.js';
 import { DeadlineCappedError, RateLimitedError } from './errors.js';
 
@@ -74,11 +81,27 @@ export const status_of_error: ReadonlyMap<ErrorClass, status> = by_class<status>
   [WorkerUnavailableError, status.UNAVAILABLE],
   [MailboxFullError, status.RESOURCE_EXHAUSTED],
   [ShuttingDownError, status.UNAVAILABLE],
+  // cluster mode: the partition is not (or no longer) served here; nothing applied, retry
+  [PartitionNotServedError, status.UNAVAILABLE],
   // src/runtime/storage.ts: not applied, nothing changed; retry with backoff (README: full disk)
   [StorageFullError, status.UNAVAILABLE],
+  // src/cluster/errors.ts: the partition is moving (or its journal write failed): retry, on any
+  // node. ClusterConfigError only refuses a start: never answered.
+  [PartitionFencedError, status.UNAVAILABLE],
+  [JournalWriteError, status.UNAVAILABLE],
+  [PartitionMovedError, status.UNAVAILABLE],
   // src/grpc/errors.ts
   [RateLimitedError, status.RESOURCE_EXHAUSTED],
   [DeadlineCappedError, status.DEADLINE_EXCEEDED],
+  // src/cluster/forward_errors.ts: not applied, retry (any node) unless said otherwise
+  [NotOwnerError, status.UNAVAILABLE],
+  [PartitionMovingError, status.UNAVAILABLE],
+  [PeerUnavailableError, status.UNAVAILABLE],
+  // The client's token was fine; the nodes disagree on the secret or the time: not applied.
+  [PeerAuthError, status.UNAVAILABLE],
+  [ForwardDeadlineExceededError, status.DEADLINE_EXCEEDED],
+  [ForwardsInFlightExceededError, status.RESOURCE_EXHAUSTED],
+  [ForwardMessageTooLargeError, status.RESOURCE_EXHAUSTED],
 ]);
 
 /** Refusals that enforce a named limit, by class → the `limit` label of
@@ -92,6 +115,8 @@ export const limit_of_error: ReadonlyMap<ErrorClass, string> = by_class<string>(
   [FieldTooLongError, 'string_length'],
   [MailboxFullError, 'mailbox_depth'],
   [DeadlineCappedError, 'deadline'],
+  [ForwardsInFlightExceededError, 'forwards_in_flight_per_peer'],
+  [ForwardMessageTooLargeError, 'forward_message_bytes'],
 ]);
 
 /** The `limit` label of a refusal that enforces a named limit; undefined for any other error. */

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.js';
 import { assert } from '../util/assert.js';
 import { UnauthenticatedError } from '../auth/errors.js';
+import { run_in_call_scope } from '../cluster/call_scope.js';
 import { MailboxFullError } from '../runtime/errors.js';
 import type { VerificationKeys } from '../auth/token.js';
 import { idempotency_key_of, principal_of, trace_id_of, type CallContext } from './context.js';
@@ -158,7 +159,10 @@ function serve<Req, Res>(
     stop();
     deps.metrics.grpc_requests.inc({ ...labels, code: grpc.status[code] });
   };
-  const promise = begin(deps, handler, call, caller);
+  // The handler runs in the call's scope: a forward to another node (src/cluster) carries
+  // this call's deadline (the client's or the cap, the earlier) and trace id.
+  const scope = { deadline_ms_epoch: scope_deadline_ms(call, endpoint.cap_ms), trace_id };
+  const promise = run_in_call_scope(scope, () => begin(deps, handler, call, caller));
   const refuse = (error: unknown): void => {
     const mapped = map_error(error);
     done(mapped.code);
@@ -228,6 +232,13 @@ function cap_deadline(
   const timer = setTimeout(expire, cap_ms);
   timer.unref();
   return timer;
+}
+
+/** When the call's answer is due, ms since the epoch: the client's deadline or the cap. */
+function scope_deadline_ms(call: grpc.ServerUnaryCall<unknown, unknown>, cap_ms: number): number {
+  const deadline = call.getDeadline();
+  const client_deadline_ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Math.min(client_deadline_ms, Date.now() + cap_ms);
 }
 
 /** Counts a refusal; a rate-limited call's answer carries retry-after-ms (returned). */

@@ -18,6 +18,23 @@ export interface ServeConfig extends EdgeConfig, OutboxConfig {
   grpc_addr: string;
   http_addr: string;
   kafka_brokers: string | undefined;
+  /** --cluster NAME: several nodes sell one inventory through Kafka (src/node/cluster.ts);
+   *  undefined: a single node on LMDB. */
+  cluster: string | undefined;
+  /** --advertise HOST:PORT: where the other nodes forward to; the peer listener binds it. */
+  advertise_addr: string | undefined;
+  /** The journal topic's replication and min.insync.replicas, checked at start. */
+  cluster_replication_factor: number;
+  cluster_min_insync_replicas: number;
+  /** Partitions of a new cluster's journal topic when --partitions is not given. */
+  cluster_partition_count_default: number;
+  /** How long a silent node keeps its partitions (the broker's floor is 6000). */
+  cluster_session_timeout_ms: number;
+  cluster_heartbeat_interval_ms: number;
+  /** kafkajs heartbeats only from its fetch loop: this bounds how late a heartbeat goes. */
+  cluster_max_wait_ms: number;
+  /** How long a dead owner's open transaction can hold read_committed readers back. */
+  cluster_transaction_timeout_ms: number;
   workers: number;
   /** undefined: the data directory's count, or partition_count_default for a new one. */
   partitions: number | undefined;
@@ -68,6 +85,20 @@ export const serve_defaults = {
   storage_probe_interval_ms: storage_probe_interval_ms_default,
   // The outbox (src/kafka/start.ts): without a broker it is bounded like a log.
   kafka_brokers: undefined,
+  // Cluster mode (src/node/cluster.ts). Session 6 s: the broker's group.min.session.timeout.ms,
+  // so a dead node's partitions move after 5.1-6.6 s (measured, spikes/kafka_fencing); the
+  // fetch wait stays far below it because kafkajs heartbeats only between fetches (5 s of
+  // fetch wait made failover 8.6 s instead of 5.6 s). 16 partitions: 16 transactions in
+  // flight per cluster, one producer (three sockets) each per owner.
+  cluster: undefined,
+  advertise_addr: undefined,
+  cluster_replication_factor: 3,
+  cluster_min_insync_replicas: 2,
+  cluster_partition_count_default: 16,
+  cluster_session_timeout_ms: 6_000,
+  cluster_heartbeat_interval_ms: 1_000,
+  cluster_max_wait_ms: 250,
+  cluster_transaction_timeout_ms: 15_000,
   kafka_topic_prefix: '',
   outbox_max_entries: 1_000_000,
   outbox_max_age_s: 7 * 86_400,

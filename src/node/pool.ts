@@ -7,11 +7,26 @@ import type { NodeMeta } from '../ops/data_dir.js';
 import type { Metrics } from '../ops/metrics.js';
 import { WorkerPool } from '../runtime/pool.js';
 import type { ServeConfig } from './config.js';
+import type { JournalHook } from './cluster.js';
+import { JournalWriteError, PartitionFencedError, PartitionMovedError } from '../cluster/errors.js';
+import { PartitionNotServedError, reviver, type RuntimeError, type WireError } from '../runtime/errors.js';
+
+/** The cluster writer's refusals (a commit Kafka did not take comes back through the worker). */
+const revive_cluster_error = reviver<RuntimeError>([PartitionFencedError, JournalWriteError, PartitionMovedError]);
+
+/** The node's errors that cross a thread or a peer hop as their class: the behaviour's, and
+ *  the cluster writer's (a commit refused by Kafka comes back through the worker). */
+export function revive_node_error(wire: WireError): Error | undefined {
+  return revive_domain_error(wire.name, wire.message) ?? revive_cluster_error(wire);
+}
 
 /** Starts the workers; resolves once every partition is recovered. */
 export async function start_pool(
-  config: ServeConfig, meta: NodeMeta, metrics: Metrics, log: Logger,
+  config: ServeConfig, meta: NodeMeta, metrics: Metrics, log: Logger, journal_hook: JournalHook,
 ): Promise<WorkerPool> {
+  // Cluster mode: the workers start with no partition (the group assigns them) and send each
+  // commit here, to the partition's fenced Kafka writer (src/node/cluster.ts).
+  const remote = config.cluster !== undefined;
   const pool = new WorkerPool({
     worker_count: Math.min(config.workers, meta.partition_count),
     partition_count: meta.partition_count,
@@ -26,7 +41,12 @@ export async function start_pool(
     outbox_cap: outbox_cap_of(config, meta.partition_count),
     store_map_bytes: config.store_map_bytes,
     storage_probe_interval_ms: config.storage_probe_interval_ms,
-    revive: (wire) => revive_domain_error(wire.name, wire.message),
+    revive: revive_node_error,
+    journal: remote ? 'remote' : 'local',
+    ...(remote ? {
+      on_journal: (commit) => journal_hook.handler?.(commit) ?? Promise.reject(new PartitionNotServedError(
+        `partition ${commit.partition} is not served yet; retry`)),
+    } : {}),
   });
   metrics.attach(pool);
   pool.on('worker_exit', (worker, code) => {

@@ -20,7 +20,8 @@ import { start_settlement_loop } from '../purchase/settlement_loop.js';
 import type { WorkerPool } from '../runtime/pool.js';
 import { split_addr } from './addr.js';
 import type { ServeConfig } from './config.js';
-import { start_pool } from './pool.js';
+import { start_cluster, resolve_partition_count, check_cluster_config, type JournalHook, type RunningCluster } from './cluster.js';
+import { revive_node_error, start_pool } from './pool.js';
 
 export interface RunningNode {
   grpc_port: number;
@@ -35,6 +36,8 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   const blocklist = load_ip_blocklist(config.fraud_ip_blocklist_file);
   const public_keys = load_public_keys(config.auth_public_keys_file);
   check_outbox_config(config);
+  // Cluster mode: refused before anything starts when a flag or the shared secret is missing.
+  if (config.cluster !== undefined) check_cluster_config(config);
   const g = split_addr(config.grpc_addr, '--grpc');
   const h = split_addr(config.http_addr, '--http');
   // Before anything in the directory is read or written, and held until LMDB is closed: a
@@ -44,29 +47,43 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   // stops it all again, so an in-process caller is never left with threads and the lock.
   const started: (() => Promise<void>)[] = [() => lock.release()];
   try {
-    const meta = open_data_dir(config.data_dir, config.partitions, config.workers);
+    // A cluster's partition count is its journal topic's (or, for a new cluster, --partitions).
+    const partitions = config.cluster === undefined ? config.partitions : await resolve_partition_count(config);
+    const meta = open_data_dir(config.data_dir, partitions, config.workers);
     const secret = load_secret(config.data_dir);
     const metrics = new Metrics();
-    const pool = await start_pool(config, meta, metrics, log);
+    const journal_hook: JournalHook = { handler: undefined };
+    const pool = await start_pool(config, meta, metrics, log, journal_hook);
     started.unshift(() => pool.close());
-    // Beside the request path: a broker outage never fails or slows a call, the outbox grows.
-    const outbox = start_outbox(config, pool, metrics, log, meta.node_id);
+    // Single node: beside the request path (a broker outage never fails or slows a call, the
+    // outbox grows). Cluster: events go in the journal's own transactions, no outbox.
+    const outbox = config.cluster === undefined ? start_outbox(config, pool, metrics, log, meta.node_id) : no_outbox;
     started.unshift(() => outbox.stop());
-    const router = new Router(pool, meta.partition_count);
+    let cluster: RunningCluster | undefined;
+    if (config.cluster !== undefined) {
+      const running = await start_cluster({
+        config, node_id: meta.node_id, partition_count: meta.partition_count, secret, pool,
+        revive: revive_node_error, journal_hook, metrics, log,
+      });
+      cluster = running;
+      started.unshift(() => running.stop());
+    }
+    const router = new Router(cluster?.sink ?? pool, meta.partition_count);
     const gateway = new SandboxGateway();
     const purchases = new Purchases(router, gateway, new FraudSignalTracker(blocklist), log);
-    const settlement = start_settlement(config, purchases, metrics, log);
+    const settlement = start_settlement(config, purchases, metrics, log, cluster);
     started.unshift(() => settlement.stop());
     const keys = { secret, public_keys, lifetime_seconds_max: config.token_lifetime_seconds_max };
     const parts = { config, keys, metrics, log, pool, router, purchases };
     const edge = await start_edge(parts, g.host, g.port);
     started.unshift(() => edge.close_now());
-    const http = await start_http(h.host, h.port, metrics, readiness(pool, metrics, outbox));
+    const http = await start_http(h.host, h.port, metrics, readiness(pool, metrics, outbox, cluster));
     const http_port = (http.address() as { port: number }).port;
     lock.update({ grpc_addr: `${g.host}:${edge.port}`, http_addr: `${h.host}:${http_port}` });
     edge.set_health('SERVING');
     log.info({
       grpc: `${g.host}:${edge.port}`, http: `${h.host}:${http_port}`, data_dir: config.data_dir,
+      ...(config.cluster === undefined ? {} : { cluster: config.cluster, advertise: config.advertise_addr, node_id: meta.node_id }),
     }, 'serving');
     let stopping: Promise<void> | undefined;
     // The stop order: drain the calls in flight, then the listener; then the settlement loop,
@@ -75,6 +92,9 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
       stopping ??= (async () => {
         await edge.drain(config.drain_ms_max);
         await settlement.stop();
+        // Before the pool: leaving the group hands the partitions over at once, and nothing
+        // of this node is written after it.
+        await cluster?.stop();
         // Before the pool: the emitter deletes what the broker acknowledged through the workers.
         await outbox.stop();
         await pool.close();
@@ -93,10 +113,13 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
 
 /** Settles what crashes and gateway outages leave open, counting every pass. */
 function start_settlement(
-  config: ServeConfig, purchases: Purchases, metrics: Metrics, log: Logger,
+  config: ServeConfig, purchases: Purchases, metrics: Metrics, log: Logger, cluster: RunningCluster | undefined,
 ): { stop(): Promise<void> } {
   return start_settlement_loop({
     purchases, interval_ms: config.settle_interval_ms, log,
+    // In a cluster each node settles the partitions it serves (the owner's gateway calls and
+    // journal writes stay on one node); a single node settles all.
+    ...(cluster === undefined ? {} : { partitions: () => cluster.served() }),
     // While a store refuses writes, a pass could call the gateway but not record the outcome.
     open_payments: () => (metrics.storage_messages().length > 0
       ? 0
@@ -108,15 +131,20 @@ function start_settlement(
   });
 }
 
-/** /readyz: ready while every worker serves and storage takes writes; degraded names why. */
-function readiness(pool: WorkerPool, metrics: Metrics, outbox: RunningOutbox) {
+const no_outbox: RunningOutbox = { degraded: () => [], emitter: undefined, stop: async () => undefined };
+
+/** /readyz: ready while every worker serves and storage takes writes; degraded names why. In
+ *  a cluster: also in the group and recovering nothing; the JSON form names the partitions. */
+function readiness(pool: WorkerPool, metrics: Metrics, outbox: RunningOutbox, cluster: RunningCluster | undefined) {
   return {
     // Storage full: not ready (writes are refused), though reads are still answered.
-    ready: () => pool.ready() && metrics.storage_messages().length === 0,
+    ready: () => pool.ready() && metrics.storage_messages().length === 0 && (cluster?.ready() ?? true),
     degraded: () => [
       ...(pool.ready() ? [] : ['a worker is recovering its partitions']),
       ...metrics.storage_messages(),
       ...outbox.degraded(),
+      ...(cluster?.degraded() ?? []),
     ],
+    ...(cluster === undefined ? {} : { cluster: () => cluster.status() }),
   };
 }

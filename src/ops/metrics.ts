@@ -11,6 +11,7 @@ export const limit_labels = [
   'seats_per_hold', 'max_seats_per_user', 'holds_per_user', 'payments_per_order', 'refunds_per_payment',
   'string_length', 'mailbox_depth', 'deadline', 'rate_user', 'rate_ip',
   'streams_max', 'streams_per_address_max', 'request_arrival',
+  'forwards_in_flight_per_peer', 'forward_message_bytes',
 ] as const;
 
 const gauges_named_like_counters = [
@@ -188,4 +189,45 @@ export class Metrics {
 
   /** Age of the oldest outbox entry as last reported by the workers (readiness uses it). */
   outbox_lag_s = 0;
+
+  private cluster_metrics: ClusterMetrics | undefined;
+
+  /** Cluster mode's metrics, registered on first use: a single node never shows them. */
+  get cluster(): ClusterMetrics {
+    this.cluster_metrics ??= new ClusterMetrics(this.registry);
+    return this.cluster_metrics;
+  }
+}
+
+/** docs/contracts.md "Cluster": ownership, rebalances, forwarding, failover, journal writes. */
+export class ClusterMetrics {
+  readonly partitions_owned: client.Gauge;
+  readonly rebalances: client.Counter;
+  readonly forwarded: client.Counter<'code'>;
+  readonly failover: client.Histogram;
+  readonly journal_write: client.Histogram;
+  readonly journal_write_records: client.Histogram;
+
+  constructor(registry: client.Registry) {
+    const registers = [registry];
+    this.partitions_owned = new client.Gauge({ name: 'ticketing_cluster_partitions_owned', help: 'Partitions this node serves (assigned by the cluster group, fenced, restored)', registers });
+    this.rebalances = new client.Counter({ name: 'ticketing_cluster_rebalances_total', help: 'Cluster group rebalances this node took part in (each one revokes and reassigns every partition)', registers });
+    this.forwarded = new client.Counter({
+      name: 'ticketing_cluster_forwarded_requests_total', help: 'Calls forwarded to the node owning their partition, by outcome (gRPC status name)',
+      labelNames: ['code'] as const, registers,
+    });
+    this.failover = new client.Histogram({
+      name: 'ticketing_cluster_failover_seconds', help: 'From the rebalance this node saw to a partition it was assigned being served (fence, restore, replay)',
+      registers, buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 30],
+    });
+    this.journal_write = new client.Histogram({
+      name: 'ticketing_cluster_journal_write_seconds', help: 'One Kafka transaction of journal records and events, begin to commit (acks from all in-sync replicas)',
+      registers, buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    });
+    this.journal_write_records = new client.Histogram({
+      name: 'ticketing_cluster_journal_write_records', help: 'Journal records per Kafka transaction (group commit)',
+      registers, buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096],
+    });
+    this.forwarded.inc({ code: 'OK' }, 0);
+  }
 }

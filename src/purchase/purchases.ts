@@ -194,10 +194,11 @@ export class Purchases {
 
   /** One settlement pass over every partition: finishes captures, voids and refunds left open
    *  by crashes or outages, and voids authorizations nobody will confirm. */
-  async settle_open(): Promise<{ due: number; settled: number }> {
+  async settle_open(partitions?: number[]): Promise<{ due: number; settled: number }> {
     let due = 0;
     let settled = 0;
-    for (let p = 0; p < this.route.partition_count; p++) {
+    const all = Array.from({ length: this.route.partition_count }, (_, p) => p);
+    for (const p of partitions ?? all) {
       const items = await this.route.call_partition(p, 'open_settlements', {
         limit: L.settlements_per_request_max,
       });

@@ -8,6 +8,8 @@ export interface SettlementLoopOptions {
   interval_ms: number;
   /** Open payments reported by the workers (0: nothing to do, skip the pass). */
   open_payments: () => number;
+  /** The partitions to settle (default: all; a cluster node settles those it serves). */
+  partitions?: () => number[];
   log: PurchaseLog & { error(fields: object, message: string): void };
   on_pass?: (result: { due: number; settled: number }) => void;
 }
@@ -17,7 +19,7 @@ export function start_settlement_loop(options: SettlementLoopOptions): { stop():
   let stopped = false;
   const tick = (): void => {
     if (stopped || running !== undefined || options.open_payments() === 0) return;
-    running = options.purchases.settle_open().then(
+    running = options.purchases.settle_open(options.partitions?.()).then(
       (result) => options.on_pass?.(result),
       (error: unknown) => {
         if (!stopped) options.log.error({ err: error }, 'settlement pass failed; retrying at the next interval');

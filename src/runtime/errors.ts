@@ -24,6 +24,13 @@ export class ShuttingDownError extends RuntimeError {
   override readonly name = 'ShuttingDownError';
 }
 
+/** Remote journal: this worker pool does not serve the partition (never adopted, released, or
+ *  lost when a commit failed or its worker died). The request was not applied; retry (the
+ *  partition may be moving to, or back to, a node that serves it). */
+export class PartitionNotServedError extends RuntimeError {
+  override readonly name = 'PartitionNotServedError';
+}
+
 /** An error as it crosses a thread boundary: its name and its message, never a stack. */
 export interface WireError {
   name: string;

@@ -2,14 +2,23 @@
 // synchronously (no await inside a decision), then group-commits one LMDB transaction per
 // partition touched, and releases the batch's replies only once every one of those commits is
 // durable and every earlier batch's replies have left. Knows nothing of what the state means.
+// With a remote journal (cluster mode) the commits go to the main thread instead (one
+// JournalWire per partition touched, journal_remote.ts), partitions arrive by adopt() rather
+// than from disk, and a failed commit drops its partition instead of reloading it.
 import { randomBytes } from 'node:crypto';
 import { assert } from '../util/assert.js';
 import type {
   DecideContext, Decision, Effects, OutboxEntry, PartitionBehaviour,
 } from './behaviour.js';
 import type { Clock } from './clock.js';
-import { error_to_wire, is_rejection } from './errors.js';
-import type { WireReply, WireRequest } from './protocol.js';
+import { packr } from './codec.js';
+import { error_to_wire, is_rejection, PartitionNotServedError, type WireError } from './errors.js';
+import {
+  failure_of, new_incarnation, note_failure, type Incarnation, type RemoteJournal, type RemoteMark,
+} from './journal_remote.js';
+import {
+  encode, type AdoptWire, type JournalWire, type WireReply, type WireRequest,
+} from './protocol.js';
 import {
   free_bytes, is_storage_full, storage_message, storage_probe_bytes, storage_probe_interval_ms_default, StorageFullError,
   type StorageReason, type StoreCommitError,
@@ -55,11 +64,19 @@ interface Lane<Rec> {
 interface Slot<S, Rec> {
   partition: number;
   state: S;
-  store: PartitionStore<Rec>;
+  /** Local journal: the partition's store. Remote journal: undefined. */
+  store: PartitionStore<Rec> | undefined;
+  /** Remote journal: this adoption of the partition. Local journal: undefined. */
+  incarnation: Incarnation | undefined;
   records_since_snapshot: number;
   /** Records until the next snapshot: adapts to what the last snapshot cost (see above). */
   snapshot_interval_records: number;
 }
+
+/** What a reply was decided on, checked when it is released: local, its store's lane and the
+ *  lane's failure count then; remote, the commit it rests on; null, nothing (a refusal of a
+ *  partition not served). */
+type Mark<Rec> = [Lane<Rec>, number] | RemoteMark | null;
 
 export interface HostOptions {
   partitions: number[];
@@ -78,6 +95,8 @@ export interface HostOptions {
   storage_probe_interval_ms?: number;
   /** Told when a store enters or leaves storage-full mode (the worker reports it). */
   on_storage_change?: (message: string | undefined) => void;
+  /** Cluster mode: commits go here, not to LMDB; `partitions` is [] and come by adopt(). */
+  remote_journal?: RemoteJournal;
 }
 
 export interface CommitObservation {
@@ -99,25 +118,35 @@ export class PartitionHost<S, Req, Rec> {
   /** Observations since the last drain, for metrics. */
   commits: CommitObservation[] = [];
   recovered_records = 0;
+  private readonly remote: RemoteJournal | undefined;
 
   constructor(
     private readonly behaviour: PartitionBehaviour<S, Req, Rec>,
     private readonly options: HostOptions,
     private readonly on_fatal: (error: unknown) => void,
   ) {
-    assert(options.partitions.length > 0, 'host owns at least one partition');
+    this.remote = options.remote_journal;
+    if (this.remote === undefined) {
+      assert(options.partitions.length > 0, 'host owns at least one partition');
+    } else {
+      assert(options.partitions.length === 0, 'a remote journal\'s partitions are adopted');
+    }
     assert(options.snapshot_every_records >= 1, 'snapshot interval positive');
     this.random_bytes = options.random_bytes ?? ((n) => randomBytes(n));
   }
 
   /** Snapshot + journal tail for every owned partition, then fire timers that came due while down. */
   async recover(): Promise<void> {
+    assert(this.remote === undefined, 'a remote journal\'s partitions are adopted, not recovered');
     assert(this.slots.size === 0, 'recover runs once');
     for (const partition of this.options.partitions) {
       const store = new PartitionStore<Rec>(partition, this.options.data_dir, this.options.node_id, this.options.store_count ?? 1, this.options.store_map_bytes ?? store_map_bytes_max);
       const { state, replayed } = this.load(partition, store);
       this.recovered_records += replayed;
-      this.slots.set(partition, { partition, state, store, records_since_snapshot: replayed, snapshot_interval_records: this.options.snapshot_every_records });
+      this.slots.set(partition, {
+        partition, state, store, incarnation: undefined, records_since_snapshot: replayed,
+        snapshot_interval_records: this.options.snapshot_every_records,
+      });
       const key = store.env_path();
       if (!this.lanes.has(key)) this.lanes.set(key, { key, store, busy: false, queued: [], failures: 0, full: undefined });
     }
@@ -157,9 +186,61 @@ export class PartitionHost<S, Req, Rec> {
   }
 
   private lane_of(slot: Slot<S, Rec>): Lane<Rec> {
-    const lane = this.lanes.get(slot.store.env_path());
+    const lane = this.lanes.get(this.store_of(slot).env_path());
     assert(lane !== undefined, 'every store has a lane');
     return lane;
+  }
+
+  private store_of(slot: Slot<S, Rec>): PartitionStore<Rec> {
+    assert(slot.store !== undefined, 'a local journal\'s partition has a store');
+    return slot.store;
+  }
+
+  /** Why writes of the slot's partition are refused (storage-full mode), or undefined. */
+  private refused(slot: Slot<S, Rec>): string | undefined {
+    return slot.store === undefined ? undefined : this.lane_of(slot).full?.message;
+  }
+
+  /** Remote journal: restores the partition from what the journal holds, checks it, arms its
+   *  timers; it is served from the next batch on. Returns the records replayed. A throw (bad
+   *  bytes, the behaviour's check) leaves the partition unserved and the others untouched. */
+  adopt(wire: AdoptWire): number {
+    assert(this.remote !== undefined && !this.closed, 'adopt: an open host with a remote journal');
+    const partition = wire.partition;
+    assert(!this.slots.has(partition), `partition ${partition} adopted while served`);
+    const state = wire.snapshot === null
+      ? this.behaviour.create(partition)
+      : this.behaviour.restore(partition, packr.unpack(wire.snapshot));
+    let replayed = 0;
+    for (const segment of wire.segments) {
+      const records = packr.unpack(segment) as Rec[];
+      assert(Array.isArray(records), 'a journal segment is a list of records');
+      for (const record of records) this.behaviour.apply(state, record);
+      replayed += records.length;
+    }
+    this.check(partition, state, replayed);
+    this.slots.set(partition, {
+      partition, state, store: undefined, incarnation: new_incarnation(partition),
+      records_since_snapshot: replayed,
+      snapshot_interval_records: this.options.snapshot_every_records,
+    });
+    this.recovered_records += replayed;
+    // Armed, not run: timers due now commit from a timer callback, after the adoption is
+    // answered (the main thread refuses a commit of a partition it does not yet serve).
+    this.schedule_timers();
+    return replayed;
+  }
+
+  /** Remote journal: forgets the partition at once. Its commits in flight still settle, and
+   *  their replies follow their outcome; a later request for it is refused. */
+  release(partition: number): void {
+    assert(this.remote !== undefined, 'release: a remote journal');
+    this.slots.delete(partition);
+    this.schedule_timers();
+  }
+
+  serves(partition: number): boolean {
+    return this.slots.has(partition);
   }
 
   private last_now_ms = 0;
@@ -185,48 +266,85 @@ export class PartitionHost<S, Req, Rec> {
   run_batch(requests: WireRequest[]): Promise<WireReply[]> {
     assert(!this.closed, 'no batch after close');
     const replies: WireReply[] = [];
-    /** Per reply: its store's lane and the lane's failure count when it was decided. */
-    const decided: [Lane<Rec>, number][] = [];
+    const marks: Mark<Rec>[] = [];
     const pending = new Map<number, Pending<Rec>>();
     for (const request of requests) {
-      const slot = this.slot(request.partition);
-      const lane = this.lane_of(slot);
-      decided.push([lane, lane.failures]);
-      let decision: Decision<Rec>;
-      try {
-        decision = this.behaviour.decide(slot.state, request.body as Req, this.context(request.partition));
-      } catch (error) {
-        if (!is_rejection(error)) throw error; // a bug: let the worker die and recover
+      const slot = this.slots.get(request.partition);
+      if (slot === undefined) {
+        assert(this.remote !== undefined, `partition ${request.partition} is owned by this worker`);
+        // Released or lost since the main thread sent it: refused, as the pool would have.
+        const error = new PartitionNotServedError(
+          `partition ${request.partition} is not served here; retry`,
+        );
         replies.push({ id: request.id, ok: false, error: error_to_wire(error) });
+        marks.push(null);
         continue;
       }
-      assert(('reply' in decision) !== ('refusal' in decision),
-        'a decision has exactly one of reply and refusal');
-      assert(decision.refusal === undefined || is_rejection(decision.refusal),
-        'a refusal is a rejection');
-      if (lane.full !== undefined && (decision.records.length > 0 || decision.outbox.length > 0)) {
-        // decide() changed nothing: dropping the decision refuses the write at once. Reads,
-        // and refusals, are answered from memory, which holds only what is durable.
-        this.storage_refusals++;
-        replies.push({ id: request.id, ok: false, error: error_to_wire(new StorageFullError(lane.full.message)) });
-        continue;
-      }
-      this.absorb(slot, decision, pending);
-      // A refusal decided with records: they are journaled like any write (above), and the
-      // request is answered as a thrown rejection is, so the caller sees one kind of refusal.
-      replies.push(decision.refusal === undefined
-        ? { id: request.id, ok: true, value: decision.reply }
-        : { id: request.id, ok: false, error: error_to_wire(decision.refusal) });
+      replies.push(this.decide_one(slot, request, pending));
+      marks.push(this.mark(slot, pending));
     }
-    assert(replies.length === requests.length && decided.length === replies.length, 'one reply per request');
+    assert(replies.length === requests.length && marks.length === replies.length,
+      'one reply per request');
     return this.commit_then(pending).then(() => replies.map((reply, i): WireReply => {
-      const [lane, failures] = decided[i]!;
-      if (lane.failures === failures) return reply;
-      // A commit of this store failed after this reply was decided: what it says (or read)
-      // may rest on changes the disk refused. Never acknowledged; the state was reloaded.
-      const message = lane.full?.message ?? 'a commit to the data directory failed; the request was not applied, retry it';
-      return { id: reply.id, ok: false, error: error_to_wire(new StorageFullError(message)) };
+      const error = this.failure(marks[i]!);
+      return error === undefined ? reply : { id: reply.id, ok: false, error };
     }));
+  }
+
+  private decide_one(
+    slot: Slot<S, Rec>, request: WireRequest, pending: Map<number, Pending<Rec>>,
+  ): WireReply {
+    let decision: Decision<Rec>;
+    try {
+      const ctx = this.context(request.partition);
+      decision = this.behaviour.decide(slot.state, request.body as Req, ctx);
+    } catch (error) {
+      if (!is_rejection(error)) throw error; // a bug: let the worker die and recover
+      return { id: request.id, ok: false, error: error_to_wire(error) };
+    }
+    assert(('reply' in decision) !== ('refusal' in decision),
+      'a decision has exactly one of reply and refusal');
+    assert(decision.refusal === undefined || is_rejection(decision.refusal),
+      'a refusal is a rejection');
+    const refused = this.refused(slot);
+    if (refused !== undefined && (decision.records.length > 0 || decision.outbox.length > 0)) {
+      // decide() changed nothing: dropping the decision refuses the write at once. Reads,
+      // and refusals, are answered from memory, which holds only what is durable.
+      this.storage_refusals++;
+      return { id: request.id, ok: false, error: error_to_wire(new StorageFullError(refused)) };
+    }
+    this.absorb(slot, decision, pending);
+    // A refusal decided with records: they are journaled like any write (above), and the
+    // request is answered as a thrown rejection is, so the caller sees one kind of refusal.
+    return decision.refusal === undefined
+      ? { id: request.id, ok: true, value: decision.reply }
+      : { id: request.id, ok: false, error: error_to_wire(decision.refusal) };
+  }
+
+  /** Taken right after the request is decided (nothing asynchronous runs in between). */
+  private mark(slot: Slot<S, Rec>, pending: Map<number, Pending<Rec>>): Mark<Rec> {
+    const incarnation = slot.incarnation;
+    if (incarnation === undefined) {
+      const lane = this.lane_of(slot);
+      return [lane, lane.failures];
+    }
+    // A reply rests on the state it saw: this batch's commit of the partition if the batch has
+    // changed it so far, else the last commit sent (0: only the adopted state).
+    const seq = pending.has(slot.partition) ? incarnation.next_seq : incarnation.next_seq - 1;
+    return { incarnation, seq };
+  }
+
+  /** The error a released reply carries instead of itself, or undefined. */
+  private failure(mark: Mark<Rec>): WireError | undefined {
+    if (mark === null) return undefined;
+    if (!Array.isArray(mark)) return failure_of(mark);
+    const [lane, failures] = mark;
+    if (lane.failures === failures) return undefined;
+    // A commit of this store failed after this reply was decided: what it says (or read)
+    // may rest on changes the disk refused. Never acknowledged; the state was reloaded.
+    const message = lane.full?.message
+      ?? 'a commit to the data directory failed; the request was not applied, retry it';
+    return error_to_wire(new StorageFullError(message));
   }
 
   private absorb(
@@ -245,6 +363,77 @@ export class PartitionHost<S, Req, Rec> {
 
   private commit_then(pending: Map<number, Pending<Rec>>): Promise<void> {
     const now_ms = this.now_ms();
+    const durable = this.remote === undefined
+      ? this.commit_local(pending, now_ms)
+      : this.commit_remote(this.remote, pending, now_ms);
+    // Replies leave in batch order, and only after their own commits. Any other commit error
+    // is fatal: memory holds changes the disk refused, and the cause is unknown.
+    const released = this.reply_chain.then(() => durable).then(
+      () => undefined,
+      (error: unknown) => {
+        this.on_fatal(error);
+        throw error;
+      },
+    );
+    this.reply_chain = released.then(() => undefined, () => undefined);
+    this.schedule_timers();
+    return released;
+  }
+
+  /** One commit per partition touched, each its own JournalWire; resolves once all settled. */
+  private commit_remote(
+    remote: RemoteJournal, pending: Map<number, Pending<Rec>>, now_ms: number,
+  ): Promise<void> {
+    const commits: Promise<void>[] = [];
+    for (const [partition, entry] of pending) {
+      const slot = this.slot(partition);
+      const incarnation = slot.incarnation;
+      assert(incarnation !== undefined, 'a remote partition has an incarnation');
+      const seq = incarnation.next_seq++;
+      const wire: JournalWire = {
+        partition,
+        records: entry.records.length === 0 ? null : encode(entry.records),
+        outbox: entry.outbox,
+        now_ms,
+        snapshot: this.remote_snapshot(slot, entry.records.length),
+      };
+      const started = performance.now();
+      commits.push(remote.commit(wire).then((error) => {
+        if (error === undefined) {
+          const duration_s = (performance.now() - started) / 1000;
+          this.commits.push({ duration_s, records: entry.records.length });
+          return;
+        }
+        note_failure(incarnation, seq, error);
+        // Memory is ahead of the journal: drop the partition (unless already gone, or adopted
+        // anew), to be adopted again from what the journal holds.
+        if (this.slots.get(partition)?.incarnation === incarnation) this.slots.delete(partition);
+      }));
+    }
+    assert(commits.length === pending.size, 'one commit per partition touched');
+    return Promise.all(commits).then(() => undefined);
+  }
+
+  /** The snapshot a remote commit carries (taken after its records), when it is due. */
+  private remote_snapshot(slot: Slot<S, Rec>, records: number): Uint8Array | null {
+    slot.records_since_snapshot += records;
+    if (slot.records_since_snapshot < slot.snapshot_interval_records) return null;
+    const started_ms = performance.now();
+    const bytes = encode(this.behaviour.snapshot(slot.state));
+    slot.records_since_snapshot = 0;
+    this.adapt_snapshot_interval(slot, performance.now() - started_ms);
+    return bytes;
+  }
+
+  /** After a snapshot that took cost_ms: when the next one is due (see snapshot_records_per_ms). */
+  private adapt_snapshot_interval(slot: Slot<S, Rec>, cost_ms: number): void {
+    slot.snapshot_interval_records = Math.max(this.options.snapshot_every_records,
+      Math.min(snapshot_interval_records_max, Math.ceil(cost_ms * snapshot_records_per_ms)));
+    assert(slot.snapshot_interval_records >= this.options.snapshot_every_records, 'never more often than configured');
+  }
+
+  /** LMDB: one transaction per environment touched; resolves once all are durable. */
+  private commit_local(pending: Map<number, Pending<Rec>>, now_ms: number): Promise<void> {
     // Group the partitions' writes by LMDB environment: one transaction (one fsync) each.
     const groups = new Map<string, { stores: PartitionStore<Rec>[]; writes: (() => void)[]; records: number }>();
     for (const [partition, entry] of pending) {
@@ -256,21 +445,19 @@ export class PartitionHost<S, Req, Rec> {
         snapshot = this.behaviour.snapshot(slot.state);
         slot.records_since_snapshot = 0;
       }
-      const key = slot.store.env_path();
+      const store = this.store_of(slot);
+      const key = store.env_path();
       let group = groups.get(key);
       if (group === undefined) {
         group = { stores: [], writes: [], records: 0 };
         groups.set(key, group);
       }
-      group.stores.push(slot.store);
-      group.writes.push(slot.store.prepare({ records: entry.records, outbox: entry.outbox, now_ms, snapshot }));
+      group.stores.push(store);
+      group.writes.push(store.prepare({ records: entry.records, outbox: entry.outbox, now_ms, snapshot }));
       group.records += entry.records.length;
       if (snapshot !== undefined) {
         // snapshot() and prepare()'s encoding are the stall; the commit itself is not.
-        const cost_ms = performance.now() - snapshot_started_ms;
-        slot.snapshot_interval_records = Math.max(this.options.snapshot_every_records,
-          Math.min(snapshot_interval_records_max, Math.ceil(cost_ms * snapshot_records_per_ms)));
-        assert(slot.snapshot_interval_records >= this.options.snapshot_every_records, 'never more often than configured');
+        this.adapt_snapshot_interval(slot, performance.now() - snapshot_started_ms);
       }
     }
     const commits: Promise<void>[] = [];
@@ -290,19 +477,7 @@ export class PartitionHost<S, Req, Rec> {
     assert(commits.length <= pending.size, 'at most one transaction per partition touched');
     const on_outbox = this.options.on_outbox_committed;
     const all = Promise.all(commits).then(() => undefined);
-    const durable = outbox_entries > 0 && on_outbox !== undefined ? all.then(on_outbox) : all;
-    // Replies leave in batch order, and only after their own commits. Any other commit error
-    // is fatal: memory holds changes the disk refused, and the cause is unknown.
-    const released = this.reply_chain.then(() => durable).then(
-      () => undefined,
-      (error: unknown) => {
-        this.on_fatal(error);
-        throw error;
-      },
-    );
-    this.reply_chain = released.then(() => undefined, () => undefined);
-    this.schedule_timers();
-    return released;
+    return outbox_entries > 0 && on_outbox !== undefined ? all.then(on_outbox) : all;
   }
 
   private enqueue(lane: Lane<Rec>, stores: PartitionStore<Rec>[], writes: (() => void)[]): Promise<void> {
@@ -345,8 +520,9 @@ export class PartitionHost<S, Req, Rec> {
     assert(!lane.busy && lane.queued.length === 0, 'nothing of this lane is in flight during a reload');
     lane.failures++;
     for (const slot of this.slots.values()) {
-      if (slot.store.env_path() !== lane.key) continue;
-      const { state, replayed } = this.load(slot.partition, slot.store);
+      const store = this.store_of(slot);
+      if (store.env_path() !== lane.key) continue;
+      const { state, replayed } = this.load(slot.partition, store);
       slot.state = state;
       slot.records_since_snapshot = replayed;
     }
@@ -430,7 +606,7 @@ export class PartitionHost<S, Req, Rec> {
     const now_ms = this.now_ms();
     for (const slot of this.slots.values()) {
       // While writes are refused, expiry waits: it is a write too (re-armed on leaving the mode).
-      if (this.lane_of(slot).full !== undefined) continue;
+      if (this.refused(slot) !== undefined) continue;
       const deadline = this.behaviour.next_deadline_ms(slot.state);
       if (deadline === null || deadline > now_ms) continue;
       // The same instant decides "due" and fires: a second clock read could disagree.
@@ -450,7 +626,7 @@ export class PartitionHost<S, Req, Rec> {
     if (this.timer !== undefined) clearTimeout(this.timer);
     let earliest = Infinity;
     for (const slot of this.slots.values()) {
-      if (this.lane_of(slot).full !== undefined) continue;
+      if (this.refused(slot) !== undefined) continue;
       const deadline = this.behaviour.next_deadline_ms(slot.state);
       if (deadline !== null && deadline < earliest) earliest = deadline;
     }
@@ -472,6 +648,7 @@ export class PartitionHost<S, Req, Rec> {
     let outbox = 0;
     let oldest = 0;
     for (const slot of this.slots.values()) {
+      if (slot.store === undefined) continue; // remote: the writer holds the outbox, not us
       outbox += slot.store.outbox_count();
       const created = slot.store.outbox_oldest_ms();
       if (created > 0 && (oldest === 0 || created < oldest)) oldest = created;
@@ -489,7 +666,7 @@ export class PartitionHost<S, Req, Rec> {
   /** The partitions' stores (the worker's outbox access reads and settles through them). */
   stores(): Map<number, PartitionStore<Rec>> {
     const out = new Map<number, PartitionStore<Rec>>();
-    for (const [partition, slot] of this.slots) out.set(partition, slot.store);
+    for (const [partition, slot] of this.slots) out.set(partition, this.store_of(slot));
     return out;
   }
 
@@ -509,6 +686,6 @@ export class PartitionHost<S, Req, Rec> {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.probe_timer !== undefined) clearInterval(this.probe_timer);
-    for (const slot of this.slots.values()) await slot.store.close();
+    for (const slot of this.slots.values()) await slot.store?.close();
   }
 }

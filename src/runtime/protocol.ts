@@ -1,12 +1,40 @@
 // Messages between the main thread and a worker: a tagged union, every request with an id.
 // Batches travel msgpackr-encoded in a transferred buffer, so one postMessage carries many.
+import type { OutboxEntry } from './behaviour.js';
 import { packr } from './codec.js';
 import type { WireError } from './errors.js';
 import type { OutboxAck, OutboxAckReply, OutboxCap, OutboxReadRequest } from './outbox.js';
 
+/** Where a worker's commits go: its LMDB stores (single node), or the main thread (cluster). */
+export type JournalMode = 'local' | 'remote';
+
+/** One commit of one partition, worker → main (remote journal). */
+export interface JournalWire {
+  partition: number;
+  /** packr.pack(records: Rec[]) of this commit, or null when it carries none. */
+  records: Uint8Array | null;
+  /** The commit's outbox entries, in decision order (event ids are given by the writer). */
+  outbox: OutboxEntry[];
+  /** The worker clock at commit (created_ms of the events). */
+  now_ms: number;
+  /** packr.pack(behaviour.snapshot(state)) taken AFTER applying `records`, or null. */
+  snapshot: Uint8Array | null;
+}
+
+/** What a partition is restored from, main → worker (remote journal). */
+export interface AdoptWire {
+  partition: number;
+  /** A `snapshot` buffer as once sent in a JournalWire, or null: start from create(). */
+  snapshot: Uint8Array | null;
+  /** `records` buffers as once sent in JournalWires after that snapshot, in journal order. */
+  segments: Uint8Array[];
+}
+
 export interface WorkerConfig {
   worker_index: number;
+  /** Local: the partitions the worker recovers from disk. Remote: [] (partitions are adopted). */
   partitions: number[];
+  journal: JournalMode;
   partition_count: number;
   data_dir: string;
   behaviour_url: string;
@@ -51,6 +79,13 @@ export type ToWorker =
   | { tag: 'clock'; offset_ms: number }
   | { tag: 'outbox_read'; id: number; request: OutboxReadRequest }
   | { tag: 'outbox_ack'; id: number; acks: OutboxAck[] }
+  /** Remote journal: restore encode(AdoptWire)'s partition and serve it; answered 'adopted'. */
+  | { tag: 'adopt'; id: number; bytes: Uint8Array }
+  /** Remote journal: forget the partition at once; answered 'released'. */
+  | { tag: 'release'; id: number; partition: number }
+  /** Remote journal: the outcome of the worker's 'journal' message of the same id. */
+  | { tag: 'journaled'; id: number; ok: true }
+  | { tag: 'journaled'; id: number; ok: false; error: WireError }
   | { tag: 'close' };
 
 export type FromWorker =
@@ -62,6 +97,11 @@ export type FromWorker =
   | { tag: 'outbox_acked'; id: number; reply: OutboxAckReply }
   /** An outbox entry became durable after a read had found the outbox empty. */
   | { tag: 'outbox_ready' }
+  | { tag: 'adopted'; id: number; partition: number; ok: true; replayed_records: number }
+  | { tag: 'adopted'; id: number; partition: number; ok: false; error: WireError }
+  | { tag: 'released'; id: number }
+  /** Remote journal: encode(JournalWire), one commit of one partition; answered 'journaled'. */
+  | { tag: 'journal'; id: number; bytes: Uint8Array }
   | { tag: 'closed' };
 
 export function encode(value: unknown): Uint8Array {

@@ -1,14 +1,18 @@
 // Entry point of a worker thread. Loads the behaviour named in workerData, recovers its
 // partitions, then serves batches. Any unexpected error ends the thread: the pool rejects what
 // was in flight and starts a replacement that recovers from disk (fail-stop, never limp on).
+// With a remote journal the thread starts with no partitions, opens no store and no outbox:
+// the main thread adopts partitions into it, and its commits go back as 'journal' messages.
 import { parentPort, workerData } from 'node:worker_threads';
 import { assert } from '../util/assert.js';
 import type { BehaviourModule } from './behaviour.js';
 import { OffsetClock } from './clock.js';
+import { error_to_wire } from './errors.js';
 import { PartitionHost } from './host.js';
+import { RemoteJournal } from './journal_remote.js';
 import { outbox_trim_interval_ms, worker_share } from './outbox.js';
 import {
-  decode, encode, type FromWorker, type ToWorker, type WireRequest, type WorkerConfig,
+  decode, encode, type AdoptWire, type FromWorker, type JournalWire, type ToWorker, type WireRequest, type WorkerConfig,
 } from './protocol.js';
 import { seeded_random_bytes } from './random.js';
 import { is_storage_full } from './storage.js';
@@ -27,7 +31,10 @@ type Host = PartitionHost<unknown, unknown, unknown>;
 interface Serving {
   host: Host;
   clock: OffsetClock;
-  outbox: WorkerOutbox<unknown>;
+  /** Local journal only: a remote worker has no outbox (the journal's writer emits). */
+  outbox: WorkerOutbox<unknown> | undefined;
+  /** Remote journal only. */
+  remote: RemoteJournal | undefined;
   stats_timer: NodeJS.Timeout;
 }
 
@@ -49,15 +56,18 @@ async function main(): Promise<void> {
   let outbox: WorkerOutbox<unknown> | undefined;
   // Undefined until the stats timer runs: a storage change before that is only printed.
   let report: (() => void) | undefined;
-  const host = create_host(module, clock, () => outbox?.on_committed(), () => report?.());
-  await host.recover();
-  const worker_outbox = create_outbox(host);
-  outbox = worker_outbox;
-  report = () => report_stats(host, worker_outbox);
+  const remote = config.journal === 'remote' ? new RemoteJournal(send_journal) : undefined;
+  const host = create_host(module, clock, () => outbox?.on_committed(), () => report?.(), remote);
+  if (remote === undefined) {
+    await host.recover();
+    outbox = create_outbox(host);
+  }
+  const serving_outbox = outbox;
+  report = () => report_stats(host, serving_outbox);
   const stats_timer = setInterval(report, stats_interval_ms);
   stats_timer.unref();
 
-  const serving: Serving = { host, clock, outbox: worker_outbox, stats_timer };
+  const serving: Serving = { host, clock, outbox: serving_outbox, remote, stats_timer };
   port!.on('message', (message: ToWorker) => on_message(serving, message));
   send({
     tag: 'ready',
@@ -75,6 +85,7 @@ function create_host(
   clock: OffsetClock,
   on_outbox_committed: () => void,
   report: () => void,
+  remote_journal: RemoteJournal | undefined,
 ): Host {
   const random_bytes = config.random_seed === undefined
     ? undefined
@@ -95,7 +106,14 @@ function create_host(
       process.stderr.write(`worker ${config.worker_index}: ${text}\n`);
       report(); // at once: /readyz need not wait for the next interval
     },
+    remote_journal,
   }, fatal);
+}
+
+/** One commit of a remote journal to the main thread, its buffer transferred. */
+function send_journal(id: number, wire: JournalWire): void {
+  const bytes = encode(wire);
+  send({ tag: 'journal', id, bytes }, [bytes.buffer as ArrayBuffer]);
 }
 
 /** The outbox over the recovered host's stores, trimming at this worker's share of the cap. */
@@ -120,7 +138,7 @@ function create_outbox(host: Host): WorkerOutbox<unknown> {
 }
 
 /** Sends the figures since the last report to the main thread, and starts counting afresh. */
-function report_stats(host: Host, outbox: WorkerOutbox<unknown>): void {
+function report_stats(host: Host, outbox: WorkerOutbox<unknown> | undefined): void {
   const commits = host.commits;
   host.commits = [];
   send({
@@ -129,7 +147,10 @@ function report_stats(host: Host, outbox: WorkerOutbox<unknown>): void {
       commit_durations_s: commits.map((c) => c.duration_s),
       batch_records: commits.map((c) => c.records),
       gauges: host.gauges(),
-      counters: { ...outbox.drain_counters(), storage_refusals: host.storage_refusals },
+      counters: {
+        ...(outbox?.drain_counters() ?? { outbox_trimmed_count: 0, outbox_trimmed_age: 0 }),
+        storage_refusals: host.storage_refusals,
+      },
       storage: host.storage_messages(),
     },
   });
@@ -137,7 +158,7 @@ function report_stats(host: Host, outbox: WorkerOutbox<unknown>): void {
 }
 
 function on_message(serving: Serving, message: ToWorker): void {
-  const { host, clock, outbox } = serving;
+  const { host, clock } = serving;
   switch (message.tag) {
     case 'batch': {
       run_batch(host, decode<WireRequest[]>(message.bytes));
@@ -151,7 +172,7 @@ function on_message(serving: Serving, message: ToWorker): void {
     }
     case 'outbox_read': {
       const id = message.id;
-      outbox.read(message.request).then((wire) => {
+      outbox_of(serving).read(message.request).then((wire) => {
         const bytes = encode(wire);
         send({ tag: 'outbox_entries', id, bytes }, [bytes.buffer as ArrayBuffer]);
       }, fatal);
@@ -159,15 +180,52 @@ function on_message(serving: Serving, message: ToWorker): void {
     }
     case 'outbox_ack': {
       const id = message.id;
-      outbox.ack(message.acks).then((reply) => send({ tag: 'outbox_acked', id, reply }), fatal);
+      outbox_of(serving).ack(message.acks).then((reply) => send({ tag: 'outbox_acked', id, reply }), fatal);
+      break;
+    }
+    case 'adopt':
+      adopt(host, message.id, decode<AdoptWire>(message.bytes));
+      break;
+    case 'release':
+      host.release(message.partition);
+      send({ tag: 'released', id: message.id });
+      break;
+    case 'journaled': {
+      const remote = serving.remote;
+      assert(remote !== undefined, 'journaled answers a remote journal');
+      remote.settle(message.id, message.ok ? undefined : message.error);
       break;
     }
     case 'close': {
       clearInterval(serving.stats_timer);
-      outbox.close().then(() => host.close()).then(() => send({ tag: 'closed' }), fatal);
+      const outbox_closed = serving.outbox?.close() ?? Promise.resolve();
+      outbox_closed.then(() => host.close()).then(() => send({ tag: 'closed' }), fatal);
       break;
     }
   }
+}
+
+function outbox_of(serving: Serving): WorkerOutbox<unknown> {
+  assert(serving.outbox !== undefined, 'outbox messages go to a worker with a local journal');
+  return serving.outbox;
+}
+
+/** Restores a partition from the journal's bytes. A partition that fails to load (bad bytes,
+ *  the behaviour's check) is refused, not served; the worker's other partitions go on. */
+function adopt(host: Host, id: number, wire: AdoptWire): void {
+  const partition = wire.partition;
+  // A bug of the main thread, not a bad journal: let it stop the worker.
+  assert(!host.serves(partition), `partition ${partition} adopted while served`);
+  let replayed_records: number;
+  try {
+    replayed_records = host.adopt(wire);
+  } catch (cause) {
+    const error = cause instanceof Error ? cause : new Error(String(cause));
+    process.stderr.write(`worker ${config.worker_index}: adopting partition ${partition}: ${error.message}\n`);
+    send({ tag: 'adopted', id, partition, ok: false, error: error_to_wire(error) });
+    return;
+  }
+  send({ tag: 'adopted', id, partition, ok: true, replayed_records });
 }
 
 /** Runs one batch; its replies go back as one transferred buffer once they are released. */

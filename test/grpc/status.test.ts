@@ -17,6 +17,16 @@ import {
 } from '../../src/actors/errors.js';
 import * as auth_errors from '../../src/auth/errors.js';
 import { ForbiddenError, UnauthenticatedError } from '../../src/auth/errors.js';
+import * as forward_errors from '../../src/cluster/forward_errors.js';
+import {
+  ForwardDeadlineExceededError, ForwardMessageTooLargeError, ForwardsInFlightExceededError,
+  NotOwnerError, PartitionMovingError, PeerAuthError, PeerUnavailableError,
+} from '../../src/cluster/forward_errors.js';
+import { revive_forwarded } from '../../src/cluster/peer_clients.js';
+import * as cluster_errors from '../../src/cluster/errors.js';
+import {
+  ClusterConfigError, JournalWriteError, PartitionFencedError, PartitionMovedError,
+} from '../../src/cluster/errors.js';
 import * as grpc_errors from '../../src/grpc/errors.js';
 import { DeadlineCappedError, RateLimitedError } from '../../src/grpc/errors.js';
 import {
@@ -31,8 +41,8 @@ import * as purchase_errors from '../../src/purchase/errors.js';
 import { GatewayUnavailableError } from '../../src/purchase/errors.js';
 import * as runtime_errors from '../../src/runtime/errors.js';
 import {
-  error_to_wire, MailboxFullError, RuntimeError, ShuttingDownError, WorkerUnavailableError,
-  type WireError,
+  error_to_wire, MailboxFullError, PartitionNotServedError, RuntimeError, ShuttingDownError,
+  WorkerUnavailableError, type WireError,
 } from '../../src/runtime/errors.js';
 import { revive_wire_error } from '../../src/runtime/pool.js';
 import * as storage from '../../src/runtime/storage.js';
@@ -46,6 +56,8 @@ const modules: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
   'src/purchase/errors.ts': purchase_errors,
   'src/grpc/errors.ts': grpc_errors,
   'src/kafka/errors.ts': kafka_errors,
+  'src/cluster/forward_errors.ts': forward_errors,
+  'src/cluster/errors.ts': cluster_errors,
 };
 
 /** Builds an error of the class with the given message. */
@@ -104,6 +116,7 @@ const fate_entries: Entry[] = [
   worker(WorkerUnavailableError, status.UNAVAILABLE),
   worker(MailboxFullError, status.RESOURCE_EXHAUSTED, 'mailbox_depth'),
   worker(ShuttingDownError, status.UNAVAILABLE),
+  worker(PartitionNotServedError, status.UNAVAILABLE),
   worker(StorageFullError, status.UNAVAILABLE),
   [StoreCommitError, {
     kind: 'never answered', make: (m) => new StoreCommitError('EIO', '/data/store-0', m),
@@ -121,12 +134,36 @@ const fate_entries: Entry[] = [
     make: (m) => new RateLimitedError('user', 250, m),
   }],
   main_thread(DeadlineCappedError, status.DEADLINE_EXCEEDED, 'deadline'),
+  // src/cluster/errors.ts: made on the main thread (the journal writer, take), UNAVAILABLE.
+  main_thread(PartitionFencedError, status.UNAVAILABLE),
+  main_thread(JournalWriteError, status.UNAVAILABLE),
+  main_thread(PartitionMovedError, status.UNAVAILABLE),
+  [ClusterConfigError, {
+    kind: 'never answered', make: (m) => new ClusterConfigError(m),
+    why: 'it refuses the start of a cluster node (topics or options that do not match)',
+  }],
   // src/kafka/errors.ts: none reaches a gRPC client.
   [KafkaError, { kind: 'base', make: (m) => new (class extends KafkaError {})(m) }],
   kafka_side(UnknownEventTypeError),
   kafka_side(InvalidEventPayloadError),
   kafka_side(InvalidTopicPrefixError),
   kafka_side(InvalidBrokerListError),
+  // src/cluster/forward_errors.ts: made on the main thread of the first node or of the owner
+  // (those the owner sends back are revived by revive_forwarded: see the test below).
+  main_thread(NotOwnerError, status.UNAVAILABLE),
+  main_thread(PartitionMovingError, status.UNAVAILABLE),
+  main_thread(PeerUnavailableError, status.UNAVAILABLE),
+  main_thread(PeerAuthError, status.UNAVAILABLE),
+  main_thread(ForwardDeadlineExceededError, status.DEADLINE_EXCEEDED),
+  main_thread(ForwardsInFlightExceededError, status.RESOURCE_EXHAUSTED,
+    'forwards_in_flight_per_peer'),
+  main_thread(ForwardMessageTooLargeError, status.RESOURCE_EXHAUSTED, 'forward_message_bytes'),
+];
+/** Made on the owner node and sent back in a forward's reply (besides every class that crosses
+ *  from a worker, which the owner's pool revived and sends on). */
+const from_owner: readonly ErrorClass[] = [
+  NotOwnerError, ForwardsInFlightExceededError, ForwardMessageTooLargeError,
+  ForwardDeadlineExceededError,
 ];
 const fates = new Map<ErrorClass, Fate>(fate_entries);
 
@@ -183,7 +220,8 @@ test('limit refusals map to their limit label, and no other class has one', () =
     assert.is(limit_of(error), limit, Class.name);
     if (limit !== undefined) limits++;
   }
-  assert.is(limits, 9, 'six domain limits, the mailbox, the deadline, the rate limit');
+  assert.is(limits, 11,
+    'six domain limits, the mailbox, the deadline, the rate limit, two forwarding limits');
   assert.is(limit_of(new RateLimitedError('ip', 250, 'slow down')), 'rate_ip', 'labelled by scope');
   assert.is(limit_of('not an error'), undefined);
 });
@@ -211,7 +249,24 @@ test('errors from a worker come back as their own class, with their message', ()
     assert.is(map_error(revived).code, fate.code, Class.name);
     assert.is(limit_of(revived), fate.limit, Class.name);
   }
-  assert.is(crossing, 26, 'the 22 domain refusals and the 4 runtime ones');
+  assert.is(crossing, 27, 'the 22 domain refusals and the 5 runtime ones');
+});
+
+test('errors from the owner node come back through a forward as their own class', () => {
+  let crossing = 0;
+  for (const [Class, fate] of fates) {
+    if (fate.kind !== 'answered') continue;
+    if (!fate.crosses && !from_owner.includes(Class)) continue;
+    crossing++;
+    const wire = error_to_wire(fate.make(`a ${Class.name} from the owner`));
+    const revived = revive_forwarded(wire, (w) => revive_domain_error(w.name, w.message));
+    assert.is(revived.constructor, Class, `${Class.name} revived as itself`);
+    assert.is(revived.message, `a ${Class.name} from the owner`, Class.name);
+    assert.is(map_error(revived).code, fate.code, Class.name);
+  }
+  assert.is(crossing, 30, 'the 26 that cross from a worker, the 4 the owner makes');
+  const made_here = revive_forwarded(error_to_wire(new PartitionMovingError('x')), () => undefined);
+  assert.is(map_error(made_here).code, status.INTERNAL, 'the first node makes its own');
 });
 
 test('a name no one revives stays a bug: a plain Error with that name, INTERNAL', () => {
