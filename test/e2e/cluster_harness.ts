@@ -142,8 +142,10 @@ export class TestCluster {
   /** Brokers (cluster mode) and every node, each serving; ownership settled. */
   static async start(options: ClusterOptions): Promise<TestCluster> {
     const c = new TestCluster(options);
+    const t0 = Date.now();
     try {
       if (options.mode === 'cluster') c.brokers = await start_cluster(3);
+      const t1 = Date.now();
       for (let i = 0; i < options.nodes; i++) {
         const [grpc_port, http_port, peer_port] = [
           await free_port(),
@@ -164,7 +166,9 @@ export class TestCluster {
         });
       }
       await Promise.all(c.nodes.map((n) => c.start_node(n.index)));
+      const t2 = Date.now();
       await c.settled();
+      console.log(`[setup] ${c.name}: brokers ${t1 - t0} ms, nodes serving ${t2 - t1} ms, settled ${Date.now() - t2} ms`);
     } catch (error) {
       await c.stop();
       throw error;
@@ -316,7 +320,7 @@ export class TestCluster {
     return out;
   }
 
-  /** Every partition served by exactly one up node, nothing recovering, one generation (single
+  /** Every partition served by exactly one up node, nothing recovering (single
    *  mode: the node is ready). Returns the ownership; throws after settle_polls_max polls. */
   async settled(): Promise<Map<number, number[]>> {
     let last = 'no answer';
@@ -343,18 +347,17 @@ export class TestCluster {
       return { ok, why: `readyz ${JSON.stringify(answers)}`, owners };
     }
     const count = new Array<number>(this.options.partitions).fill(0);
-    const generations = new Set<number>();
     for (const [i, r] of answers) {
       if (r?.cluster === undefined)
         return { ok: false, why: `node ${i}: readyz ${JSON.stringify(r)}`, owners };
       if (r.cluster.recovering.length > 0)
         return { ok: false, why: `node ${i} recovering ${r.cluster.recovering}`, owners };
-      generations.add(r.cluster.generation);
       owners.set(i, r.cluster.owned);
       for (const p of r.cluster.owned) count[p] = (count[p] ?? 0) + 1;
     }
-    const why = `owners ${JSON.stringify([...owners])}, generations ${[...generations]}`;
-    return { ok: count.every((c) => c === 1) && generations.size === 1, why, owners };
+    // (Each node's `generation` counts the joins it saw: not comparable across nodes.)
+    const why = `owners ${JSON.stringify([...owners])}`;
+    return { ok: count.every((c) => c === 1), why, owners };
   }
 
   /** Polls (bounded) until the up nodes other than `except` serve every partition of `ps`;
