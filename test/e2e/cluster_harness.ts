@@ -134,6 +134,9 @@ export class TestCluster {
   brokers?: Cluster;
   readonly nodes: TestNode[] = [];
   private readonly tokens = new Map<string, string>();
+  /** Aborts of the loads running against this cluster, and their runs (stop() ends them). */
+  readonly on_stop: (() => void)[] = [];
+  readonly running: Promise<unknown>[] = [];
 
   private constructor(readonly options: ClusterOptions) {
     this.name = `e2e-${options.label}-${randomBytes(3).toString('hex')}`;
@@ -323,14 +326,27 @@ export class TestCluster {
   /** Every partition served by exactly one up node, nothing recovering (single
    *  mode: the node is ready). Returns the ownership; throws after settle_polls_max polls. */
   async settled(): Promise<Map<number, number[]>> {
+    return this.settled_with(() => true, 'settled');
+  }
+
+  /** settled(), and node i serves at least one partition (it rejoined the group and got its
+   *  share: a node that logs "serving" or resumes may join a moment later). */
+  async rejoined(i: number): Promise<Map<number, number[]>> {
+    return this.settled_with((owners) => (owners.get(i) ?? []).length > 0, `node ${i} rejoined`);
+  }
+
+  private async settled_with(
+    also: (owners: Map<number, number[]>) => boolean,
+    what: string,
+  ): Promise<Map<number, number[]>> {
     let last = 'no answer';
     for (let i = 0; i < settle_polls_max; i++) {
       const verdict = await this.settle_verdict();
-      if (verdict.ok) return verdict.owners;
+      if (verdict.ok && also(verdict.owners)) return verdict.owners;
       last = verdict.why;
       await sleep(poll_pause_ms);
     }
-    throw new Error(`the cluster never settled: ${last}\n${this.log_tail()}`);
+    throw new Error(`never ${what}: ${last}\n${this.log_tail()}`);
   }
 
   private async settle_verdict(): Promise<{
@@ -524,13 +540,19 @@ export class TestCluster {
 
   /** Ends every node (SIGKILL; a paused one too) and the brokers; removes every dir. Never throws. */
   async stop(): Promise<void> {
+    // Loads first: they stop retrying, and their calls fail fast once the nodes are gone;
+    // channels close only when no call of theirs can start any more.
+    for (const abort of this.on_stop.splice(0)) abort();
     for (const n of this.nodes) {
-      n.api.close();
       if (n.process !== undefined && n.process.exitCode === null && n.process.signalCode === null) {
         n.process.kill('SIGKILL');
         await n.exited;
       }
       n.state = 'down';
+    }
+    await Promise.allSettled(this.running.splice(0));
+    for (const n of this.nodes) {
+      n.api.close();
       rmSync(n.data_dir, { recursive: true, force: true });
     }
     if (this.brokers !== undefined) {

@@ -30,7 +30,7 @@ t(
     );
     await load.until_acked(60);
     await cluster.start_node(victim.node);
-    const rejoined = await cluster.settled();
+    const rejoined = await cluster.rejoined(victim.node);
     assert.ok(
       (rejoined.get(victim.node) ?? []).length > 0,
       'the restarted node serves partitions again',

@@ -139,23 +139,30 @@ export class Load {
   private flows = 0;
   private next_node = 0;
   private finish_at = Infinity;
+  private aborted = false;
 
   constructor(
     private readonly cluster: TestCluster,
     private readonly events: Event[],
     private readonly o: LoadOptions,
-  ) {}
+  ) {
+    cluster.on_stop.push(() => {
+      this.aborted = true;
+    });
+  }
 
   /** Runs `workers` clients until finish_after's target or ops_max; resolves when all
    *  stopped. Called again, it adds clients (e.g. ones that start after a partition moved). */
   async run(workers = this.o.workers): Promise<void> {
     const worker = async (): Promise<void> => {
-      while (this.acked < this.finish_at && this.flows < this.o.ops_max) {
+      while (!this.aborted && this.acked < this.finish_at && this.flows < this.o.ops_max) {
         const n = this.flows++;
         await (n % 2 === 0 ? this.reservation(n) : this.purchase(n));
       }
     };
-    await Promise.all(Array.from({ length: workers }, worker));
+    const run = Promise.all(Array.from({ length: workers }, worker));
+    this.cluster.running.push(run);
+    await run;
   }
 
   /** Workers stop starting flows once `more` further changes were acknowledged. */
@@ -209,7 +216,7 @@ export class Load {
         .record(node, rpc, request, () => go(api))
         .finally(() => this.in_flight.set(at, (this.in_flight.get(at) ?? 1) - 1));
       if (outcome.ok) this.acked++;
-      if (!is_unknown(outcome)) return outcome;
+      if (!is_unknown(outcome) || this.aborted) return outcome;
       node = this.pick(node);
       await sleep(this.o.retry_pause_ms);
     }

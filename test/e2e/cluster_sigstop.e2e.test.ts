@@ -50,7 +50,7 @@ t(
     await load.until_acked(40);
     const resumed_ms = Date.now();
     cluster.sigcont(victim.node);
-    const rejoined = await cluster.settled();
+    const rejoined = await cluster.rejoined(victim.node);
     console.log(
       `[sigstop] paused ${resumed_ms - stopped_ms} ms; node ${victim.node} serves ${rejoined.get(victim.node)} again ${Date.now() - resumed_ms} ms after SIGCONT`,
     );
