@@ -13,7 +13,7 @@ t(
   async ({ cluster, events }) => {
     const load = new Load(cluster, events, load_defaults);
     const running = load.run();
-    await load.until_acked(120);
+    await load.until_acked(80);
     const id = await cluster.busiest_broker();
     const killed_ms = Date.now();
     await cluster.broker(id).kill();

@@ -14,7 +14,7 @@ t(
   async ({ cluster, events }) => {
     const load = new Load(cluster, events, load_defaults);
     const running = load.run();
-    await load.until_acked(120);
+    await load.until_acked(80);
     const victim = busiest(await cluster.settled());
     const killed_ms = Date.now();
     await cluster.kill9(victim.node);

@@ -2,6 +2,8 @@
 // SIGTERM (it exits 0 and leaves the group), the others take its partitions, it is started
 // again and the cluster settles before the next. Nothing acknowledged is lost, and clients
 // see at most UNAVAILABLE (no DEADLINE_EXCEEDED: a clean leave hands partitions over at once).
+// The SIGTERM-to-served time of each node is printed (it includes the node's drain of the calls
+// in flight, up to drain_ms_max, before it leaves the group).
 import { status } from '@grpc/grpc-js';
 import * as assert from 'uvu/assert';
 import { cluster_suite, judge, Load, load_defaults } from './cluster_load.js';

@@ -35,7 +35,7 @@ t(
     // deadlines at 30 s), so each gets the node's own answer after SIGCONT.
     const load = new Load(cluster, events, { ...load_defaults, deadline_ms: 30_000 });
     const running = [load.run()];
-    await load.until_acked(120);
+    await load.until_acked(80);
     const victim = busiest(await cluster.settled());
     await load.until_in_flight(victim.node);
     const stopped_ms = Date.now();
