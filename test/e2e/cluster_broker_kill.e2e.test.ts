@@ -9,7 +9,8 @@ import { summary } from './history.js';
 const t = cluster_suite('broker');
 
 t(
-  'kill -9 of a broker under load: at most UNAVAILABLE / DEADLINE_EXCEEDED while leaders move, nothing lost',
+  'kill -9 of a broker under load: at most UNAVAILABLE / DEADLINE_EXCEEDED while leaders move, ' +
+    'nothing lost',
   async ({ cluster, events }) => {
     const load = new Load(cluster, events, load_defaults);
     const running = load.run();
@@ -23,7 +24,8 @@ t(
     await load.until_acked(80);
     const first_ack = load.history.calls.find((c) => c.start_ms >= killed_ms && c.outcome.ok);
     console.log(
-      `[broker] first call started after the kill and acknowledged: ${first_ack === undefined ? 'none' : `${first_ack.end_ms - killed_ms} ms after it`}`,
+      `[broker] first call started after the kill and acknowledged: ` +
+        `${first_ack === undefined ? 'none' : `${first_ack.end_ms - killed_ms} ms after it`}`,
     );
     await cluster.broker(id).restart();
     await cluster.until_in_sync(id);
@@ -35,9 +37,11 @@ t(
     const count = (code: number): number =>
       during.filter((c) => !c.outcome.ok && c.outcome.code === code).length;
     console.log(
-      `[broker] calls while leaders moved: ${summary(during)} (UNAVAILABLE ${count(status.UNAVAILABLE)}, DEADLINE_EXCEEDED ${count(status.DEADLINE_EXCEEDED)})`,
+      `[broker] calls while leaders moved: ${summary(during)} (UNAVAILABLE ` +
+        `${count(status.UNAVAILABLE)}, DEADLINE_EXCEEDED ${count(status.DEADLINE_EXCEEDED)})`,
     );
-    // judge: nothing acknowledged lost, and no answer beyond the unknown ones and the load's refusals.
+    // judge: nothing acknowledged lost, and no answer beyond the unknown ones and the load's
+    // refusals.
     await judge(cluster, load, events, 'kill -9 of a broker');
   },
 );

@@ -22,7 +22,8 @@ t(
     await cluster.kill9(victim.node);
     const failover_ms = await cluster.until_served(victim.partitions, victim.node, killed_ms);
     console.log(
-      `[failover] kill -9 of node ${victim.node}: partitions ${victim.partitions} served by the survivors ${failover_ms} ms after the kill`,
+      `[failover] kill -9 of node ${victim.node}: partitions ${victim.partitions} served by the ` +
+        `survivors ${failover_ms} ms after the kill`,
     );
     await load.until_acked(60);
     const broker = await cluster.busiest_broker();
@@ -50,7 +51,8 @@ t(
       else order_confirmed.push(String(message['order_id']));
     }
     console.log(
-      `[events] ${hold_created.length} HoldCreated, ${order_confirmed.length} OrderConfirmed read_committed`,
+      `[events] ${hold_created.length} HoldCreated, ${order_confirmed.length} OrderConfirmed ` +
+        `read_committed`,
     );
     const violations = check_events(load.history.calls, final, { hold_created, order_confirmed });
     const context =

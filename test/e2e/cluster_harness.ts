@@ -21,6 +21,9 @@ import { await_serving, bin, temp_dir, type Serving } from './harness.js';
  *  failure, never a pass; the wait itself ends as soon as the condition holds). */
 export const settle_polls_max = 900;
 export const poll_pause_ms = 100;
+/** Bound on the brokers' start (broker.ts's default is 120 s): three JVMs beside a full
+ *  `npm test` on 2 cores took up to 103 s to be ready (load average 30); a bound, not a limit. */
+const broker_ready_bound_ms = 300_000;
 /** Bound on a node's start until it logs "serving" (it joins the group and creates topics). */
 const start_bound_ms = 120_000;
 /** A /readyz answer later than this counts as none (a paused node never answers). */
@@ -147,7 +150,8 @@ export class TestCluster {
     const c = new TestCluster(options);
     const t0 = Date.now();
     try {
-      if (options.mode === 'cluster') c.brokers = await start_cluster(3);
+      if (options.mode === 'cluster')
+        c.brokers = await start_cluster(3, { ready_timeout_ms: broker_ready_bound_ms });
       const t1 = Date.now();
       for (let i = 0; i < options.nodes; i++) {
         const [grpc_port, http_port, peer_port] = [
@@ -171,7 +175,10 @@ export class TestCluster {
       await Promise.all(c.nodes.map((n) => c.start_node(n.index)));
       const t2 = Date.now();
       await c.settled();
-      console.log(`[setup] ${c.name}: brokers ${t1 - t0} ms, nodes serving ${t2 - t1} ms, settled ${Date.now() - t2} ms`);
+      console.log(
+        `[setup] ${c.name}: brokers ${t1 - t0} ms, nodes serving ${t2 - t1} ms, ` +
+          `settled ${Date.now() - t2} ms`,
+      );
     } catch (error) {
       await c.stop();
       throw error;
@@ -245,7 +252,12 @@ export class TestCluster {
     const bound = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         child.kill('SIGKILL');
-        reject(new Error(`node ${i} not serving after ${start_bound_ms} ms:\n${n.log.slice(-30).join('\n')}`));
+        reject(
+          new Error(
+            `node ${i} not serving after ${start_bound_ms} ` +
+              `ms:\n${n.log.slice(-30).join('\n')}`,
+          ),
+        );
       }, start_bound_ms);
     });
     try {
@@ -484,7 +496,8 @@ export class TestCluster {
       const behind = [...ends].filter(([k, end]) => end > 0 && (reached.get(k) ?? 0) < end);
       if (behind.length > 0)
         throw new Error(
-          `the consumer never reached the end of ${JSON.stringify(behind)} (at ${JSON.stringify([...reached])})`,
+          `the consumer never reached the end of ${JSON.stringify(behind)} (at ` +
+            `${JSON.stringify([...reached])})`,
         );
     } finally {
       await consumer.disconnect();
@@ -538,7 +551,8 @@ export class TestCluster {
       .join('\n');
   }
 
-  /** Ends every node (SIGKILL; a paused one too) and the brokers; removes every dir. Never throws. */
+  /** Ends every node (SIGKILL; a paused one too) and the brokers; removes every dir. Never
+   *  throws. */
   async stop(): Promise<void> {
     // Loads first: they stop retrying, and their calls fail fast once the nodes are gone;
     // channels close only when no call of theirs can start any more.

@@ -10,7 +10,8 @@ import { busiest, cluster_suite, judge, Load, load_defaults } from './cluster_lo
 const t = cluster_suite('kill');
 
 t(
-  'kill -9 of a node under load: its partitions move within the measured time, nothing acknowledged is lost',
+  'kill -9 of a node under load: its partitions move within the measured time, nothing ' +
+    'acknowledged is lost',
   async ({ cluster, events }) => {
     const load = new Load(cluster, events, load_defaults);
     const running = load.run();
@@ -20,7 +21,8 @@ t(
     await cluster.kill9(victim.node);
     const failover_ms = await cluster.until_served(victim.partitions, victim.node, killed_ms);
     console.log(
-      `[failover] kill -9 of node ${victim.node}: partitions ${victim.partitions} served by the survivors ${failover_ms} ms after the kill (target 10000 ms)`,
+      `[failover] kill -9 of node ${victim.node}: partitions ${victim.partitions} served by the ` +
+        `survivors ${failover_ms} ms after the kill (target 10000 ms)`,
     );
     const owners = await cluster.settled();
     assert.equal(

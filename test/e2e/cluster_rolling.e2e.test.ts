@@ -24,7 +24,8 @@ t('rolling restart under load: nothing lost, at most UNAVAILABLE', async ({ clus
     await cluster.start_node(n.index);
     const back = await cluster.rejoined(n.index);
     console.log(
-      `[rolling] node ${n.index}: partitions ${mine} served by the others ${moved_ms} ms after SIGTERM; restarted, serving ${back.get(n.index)} after ${Date.now() - stopped_ms} ms`,
+      `[rolling] node ${n.index}: partitions ${mine} served by the others ${moved_ms} ms after ` +
+        `SIGTERM; restarted, serving ${back.get(n.index)} after ${Date.now() - stopped_ms} ms`,
     );
     await load.until_acked(40);
   }

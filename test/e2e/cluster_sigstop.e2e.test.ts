@@ -29,7 +29,8 @@ function wrong_answers(calls: Call[]): Call[] {
 }
 
 t(
-  'SIGSTOP past the session, partitions moved, SIGCONT: nothing acknowledged for lost partitions, it rejoins',
+  'SIGSTOP past the session, partitions moved, SIGCONT: nothing acknowledged for lost ' +
+    'partitions, it rejoins',
   async ({ cluster, events }) => {
     // Calls held by the paused node wait for it: a deadline past the pause (the node caps
     // deadlines at 30 s), so each gets the node's own answer after SIGCONT.
@@ -42,7 +43,8 @@ t(
     cluster.sigstop(victim.node);
     const moved_ms = await cluster.until_served(victim.partitions, victim.node, stopped_ms);
     console.log(
-      `[failover] SIGSTOP of node ${victim.node}: partitions ${victim.partitions} served by the others ${moved_ms} ms after the stop`,
+      `[failover] SIGSTOP of node ${victim.node}: partitions ${victim.partitions} served by the ` +
+        `others ${moved_ms} ms after the stop`,
     );
     // The first clients may all be waiting on the paused node (directly or forwarded): fresh
     // ones make the new owners acknowledge changes while the old owner is still paused.
@@ -52,7 +54,8 @@ t(
     cluster.sigcont(victim.node);
     const rejoined = await cluster.rejoined(victim.node);
     console.log(
-      `[sigstop] paused ${resumed_ms - stopped_ms} ms; node ${victim.node} serves ${rejoined.get(victim.node)} again ${Date.now() - resumed_ms} ms after SIGCONT`,
+      `[sigstop] paused ${resumed_ms - stopped_ms} ms; node ${victim.node} serves ` +
+        `${rejoined.get(victim.node)} again ${Date.now() - resumed_ms} ms after SIGCONT`,
     );
     assert.ok(
       (rejoined.get(victim.node) ?? []).length > 0,
@@ -66,14 +69,16 @@ t(
     );
     const at_victim = held.filter((c) => c.node === victim.node);
     console.log(
-      `[sigstop] ${held.length} calls waited over the pause (${at_victim.length} sent to the paused node): ${summary(held)}`,
+      `[sigstop] ${held.length} calls waited over the pause (${at_victim.length} sent to the ` +
+        `paused node): ${summary(held)}`,
     );
     assert.ok(at_victim.length > 0, 'calls were in flight at the paused node');
     const wrong = wrong_answers(held);
     assert.equal(
       wrong.length,
       0,
-      `calls held over the pause answered other than OK or UNAVAILABLE:\n${wrong.map(format_call).join('\n')}`,
+      `calls held over the pause answered other than OK or ` +
+        `UNAVAILABLE:\n${wrong.map(format_call).join('\n')}`,
     );
     // Every OK among them must be durable at the new owner: judge reads each change back.
     await judge(cluster, load, events, 'SIGSTOP of a node');

@@ -268,7 +268,8 @@ function check_occupancy(ix: Index, out: string[]): void {
         if (a.sold && b.sold) continue; // reported above
         if (a.from_ms < b.until_ms && b.from_ms < a.until_ms) {
           out.push(
-            `seat ${seat} in two holds at once: ${a.who} (from ${a.from_ms}) and ${b.who} (from ${b.from_ms})`,
+            `seat ${seat} in two holds at once: ${a.who} (from ${a.from_ms}) and ${b.who} (from ` +
+              `${b.from_ms})`,
           );
         }
       }
@@ -351,7 +352,8 @@ function check_orders(ix: Index, final: FinalState, out: string[]): void {
       !same_seats(read.seat_ids, r.seat_ids)
     ) {
       out.push(
-        `order ${o.id} reads back as ${read.user_id} ${read.event_id} [${read.seat_ids}], drafted as ${r.user_id} ${r.event_id} [${r.seat_ids}]`,
+        `order ${o.id} reads back as ${read.user_id} ${read.event_id} [${read.seat_ids}], ` +
+          `drafted as ${r.user_id} ${r.event_id} [${r.seat_ids}]`,
       );
     }
     const statuses = allowed_statuses(o, final.read_ms);
@@ -363,7 +365,8 @@ function check_orders(ix: Index, final: FinalState, out: string[]): void {
     if (read.status === 'EXPIRED') paid.push('VOIDING', 'VOIDED');
     if (read.payment_id !== payment || !paid.includes(read.payment_status)) {
       out.push(
-        `order ${o.id}: payment ${read.payment_id} ${read.payment_status}, acknowledged ${payment} (expected ${paid.join(' or ')})`,
+        `order ${o.id}: payment ${read.payment_id} ${read.payment_status}, acknowledged ` +
+          `${payment} (expected ${paid.join(' or ')})`,
       );
     }
   }
@@ -439,13 +442,15 @@ function check_final_seats(ix: Index, calls: Call[], final: FinalState, out: str
       list.filter((h) => h.sold === sold).reduce((n, h) => n + h.seats.length, 0);
     if (read.sold !== count(true)) {
       out.push(
-        `final state: ${event_id} has ${read.sold} seats sold, the sold holds and confirmed orders have ${count(true)}`,
+        `final state: ${event_id} has ${read.sold} seats sold, the sold holds and confirmed ` +
+          `orders have ${count(true)}`,
       );
     }
     const held_max = count(false) + unknown_seats(calls, event_id);
     if (read.held < count(false) || read.held > held_max) {
       out.push(
-        `final state: ${event_id} has ${read.held} seats held, the live holds and drafts read back have ${count(false)} (at most ${held_max} with unknown outcomes)`,
+        `final state: ${event_id} has ${read.held} seats held, the live holds and drafts read ` +
+          `back have ${count(false)} (at most ${held_max} with unknown outcomes)`,
       );
     }
   }
@@ -517,7 +522,10 @@ export function format_call(c: Call): string {
   const outcome = c.outcome.ok
     ? `OK ${JSON.stringify(c.outcome.reply)}`
     : `code ${c.outcome.code} ${c.outcome.details}`;
-  return `#${c.id} node ${c.node} ${c.rpc} ${JSON.stringify(c.request)} [${c.start_ms}, ${c.end_ms}] → ${outcome}`;
+  return (
+    `#${c.id} node ${c.node} ${c.rpc} ${JSON.stringify(c.request)} [${c.start_ms}, ` +
+    `${c.end_ms}] → ${outcome}`
+  );
 }
 
 /** The calls a violation names (by hold or order id), for a report's history excerpt. */
