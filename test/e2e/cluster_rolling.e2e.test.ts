@@ -11,6 +11,22 @@ import { format_call } from './history.js';
 
 const t = cluster_suite('rolling');
 
+/** The node's own account of its stop (drain, revocation, exit), in ms after the signal. */
+function stop_steps(log: string[], since_ms: number): string {
+  const steps: string[] = [];
+  for (const line of log) {
+    if (!/shutting down|drain time exceeded|partitions revoked|"stopped"/.test(line)) continue;
+    try {
+      const entry = JSON.parse(line) as { time?: number; msg?: string };
+      const at_ms = (entry.time ?? 0) - since_ms;
+      if (at_ms >= 0) steps.push(`${entry.msg} +${at_ms} ms`);
+    } catch {
+      // not a JSON log line
+    }
+  }
+  return steps.join('; ');
+}
+
 t('rolling restart under load: nothing lost, at most UNAVAILABLE', async ({ cluster, events }) => {
   // A deadline no slow-but-healthy call reaches on a loaded 2-core box (at load average 30,
   // 14 of 774 calls took over 5 s before any node was stopped): DEADLINE_EXCEEDED here means a
@@ -22,8 +38,11 @@ t('rolling restart under load: nothing lost, at most UNAVAILABLE', async ({ clus
     const owners = await cluster.settled();
     const mine = owners.get(n.index) ?? [];
     const stopped_ms = Date.now();
-    assert.is(await cluster.sigterm(n.index), 0, `node ${n.index} exits 0 on SIGTERM`);
+    // Measured from the signal, while the node drains and leaves (not after it exited).
+    const exited = cluster.sigterm(n.index);
     const moved_ms = await cluster.until_served(mine, n.index, stopped_ms);
+    assert.is(await exited, 0, `node ${n.index} exits 0 on SIGTERM`);
+    console.log(`[rolling] node ${n.index} stopping: ${stop_steps(n.log, stopped_ms)}`);
     await cluster.start_node(n.index);
     const back = await cluster.rejoined(n.index);
     console.log(
