@@ -8,6 +8,7 @@
 // Every change of state for one partition runs on that partition's own promise chain, so a
 // release always completes before the next adopt of the same partition starts.
 import type { Logger } from 'pino';
+import type { TicketingProtocol } from '../actors/protocol.js';
 import { ClusterKafka, type Assignment } from '../cluster/cluster_kafka.js';
 import { PartitionFencedError, PartitionMovedError } from '../cluster/errors.js';
 import { NotOwnerError } from '../cluster/forward_errors.js';
@@ -162,11 +163,13 @@ export async function start_cluster(parts: Parts): Promise<RunningCluster> {
   pool.on('partitions_lost', (lost) => {
     for (const p of lost) lose(table, kafka, pool, metrics, log, p, undefined);
   });
-  // A local answer leaves only if the lease still held when it was decided and still holds
-  // now: a node resumed after a pause refuses what its workers answered from stale memory.
+  // A read answered from memory leaves only if the lease still holds when its answer is back:
+  // a node resumed after a pause refuses what its workers read from stale state. A change
+  // needs no such check: it was acknowledged by a Kafka commit, which a fenced writer cannot
+  // make (and refusing it here would turn a durable change into an unknown outcome).
   const local: RequestSink<unknown> = {
     request: (p, body) => pool.request(p, body).then((value) => {
-      if (table.served(p)) return value;
+      if (!is_read(body) || table.served(p)) return value;
       throw new NotOwnerError(`node ${parts.node_id} may have lost partition ${p} (no group heartbeat for ${lease_ms} ms); retry`);
     }),
   };
@@ -205,6 +208,16 @@ export async function start_cluster(parts: Parts): Promise<RunningCluster> {
       peers.close();
     },
   };
+}
+
+/** Request kinds that change nothing: answered from a partition's memory alone. */
+const read_kinds: ReadonlySet<string> = new Set<keyof TicketingProtocol>([
+  'get_event', 'availability', 'get_order', 'list_orders', 'open_settlements',
+]);
+
+function is_read(body: unknown): boolean {
+  const kind = (body as { k?: unknown } | null)?.k;
+  return typeof kind === 'string' && read_kinds.has(kind);
 }
 
 /** Synchronous: from here on this node decides nothing for any partition until assigned. */
