@@ -161,6 +161,9 @@ export class Load {
       }
     };
     const run = Promise.all(Array.from({ length: workers }, worker));
+    // Handled here too: a test that fails before awaiting its load must not crash the runner
+    // with an unhandled rejection (stop() ends the load; the test reports its own failure).
+    run.catch(() => undefined);
     this.cluster.running.push(run);
     await run;
   }
