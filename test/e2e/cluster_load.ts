@@ -52,6 +52,9 @@ export const load_defaults: LoadOptions = {
   attempts_max: 60,
   retry_pause_ms: 200,
 };
+/** The reads after the load (and event creation): long, so that a busy box (load average 30
+ *  measured) rarely turns a read into an unknown outcome and a retry. */
+const final_read_deadline_ms = 30_000;
 /** Seats per hold or draft, at most (random 1..max). */
 const seats_per_flow_max = 2;
 const hold_ttl_seconds = 900;
@@ -99,7 +102,7 @@ export function events_per_partition(label: string, partitions: number, seats: n
 export async function create_events(cluster: TestCluster, events: Event[]): Promise<void> {
   const admin = cluster.token('ops', 'admin');
   for (const [k, e] of events.entries()) {
-    await retry_read(cluster, k, (api) => api.create_event(e, admin, load_defaults.deadline_ms));
+    await retry_read(cluster, k, (api) => api.create_event(e, admin, final_read_deadline_ms));
   }
 }
 
@@ -161,6 +164,9 @@ export class Load {
       }
     };
     const run = Promise.all(Array.from({ length: workers }, worker));
+    // Handled here too: a test that fails before awaiting its load must not crash the runner
+    // with an unhandled rejection (stop() ends the load; the test reports its own failure).
+    run.catch(() => undefined);
     this.cluster.running.push(run);
     await run;
   }
@@ -285,7 +291,7 @@ async function read_orders(
     orders = new Map();
     for (const [k, id] of [...ids].entries()) {
       const read = await retry_read(cluster, k, (api) =>
-        api.get_order(id, svc, load_defaults.deadline_ms),
+        api.get_order(id, svc, final_read_deadline_ms),
       ).catch((error: { code?: unknown }) => {
         if (error.code === status.NOT_FOUND) return 'not_found' as const;
         throw error;
@@ -313,7 +319,7 @@ async function probe_holds(cluster: TestCluster, calls: Call[]): Promise<Map<str
     let unknown_before = false;
     const probe = await retry_read(cluster, k, async (api): Promise<HoldProbe> => {
       try {
-        return (await api.release(id, svc, load_defaults.deadline_ms)).released
+        return (await api.release(id, svc, final_read_deadline_ms)).released
           ? 'released'
           : 'not_live';
       } catch (error) {
@@ -324,10 +330,8 @@ async function probe_holds(cluster: TestCluster, calls: Call[]): Promise<Map<str
         throw error;
       }
     });
-    // A probe that may have released the hold itself, then found it ended, proves nothing.
-    if (unknown_before && probe === 'not_live')
-      throw new Error(`the probe of hold ${id} is ambiguous (unknown, then not live)`);
-    probes.set(id, probe);
+    // A probe that may have released the hold itself, then found it ended: either.
+    probes.set(id, unknown_before && probe === 'not_live' ? 'ambiguous' : probe);
   }
   return probes;
 }
@@ -344,7 +348,7 @@ export async function read_final(
   const reads = new Map<string, { free_seat_ids: Set<string>; held: number; sold: number }>();
   for (const [k, e] of events.entries()) {
     const a = await retry_read(cluster, k, (api) =>
-      api.availability(e.event_id, svc, load_defaults.deadline_ms),
+      api.availability(e.event_id, svc, final_read_deadline_ms),
     );
     assert.not.ok(a.truncated, 'every free seat id listed');
     reads.set(e.event_id, { free_seat_ids: new Set(a.free_seat_ids), held: a.held, sold: a.sold });

@@ -411,6 +411,34 @@ test('unknown outcomes pass whether or not they happened, and allow nothing more
   fails(check_history(h.calls, s), /5 seats held/);
 });
 
+test('an ambiguous probe (its own attempt unknown, then not live) passes only where live or ended would', () => {
+  const h = new Fab();
+  h.reserve('hold_1_a', ['1-A-1']);
+  h.reserve('hold_2_b', ['1-A-2']);
+  h.call('confirm', { order_id: 'x', hold_id: 'hold_2_b' }, ok({ confirmed: true }));
+  const state = (p1: HoldProbe, held: number): FinalState =>
+    final({
+      holds: [
+        ['hold_1_a', p1],
+        ['hold_2_b', 'confirmed'],
+      ],
+      held,
+      sold: 1,
+    });
+  assert.equal(check_history(h.calls, state('ambiguous', 1)), []);
+  assert.equal(check_history(h.calls, state('ambiguous', 0)), []);
+  fails(check_history(h.calls, state('ambiguous', 2)), /2 seats held/);
+  const sold = final({
+    holds: [
+      ['hold_1_a', 'released'],
+      ['hold_2_b', 'ambiguous'],
+    ],
+    held: 1,
+    sold: 1,
+  });
+  fails(check_history(h.calls, sold), /hold hold_2_b .*ambiguous, expected confirmed/);
+});
+
 test('exactly-once events: one HoldCreated per hold, one OrderConfirmed per confirmed order, no duplicate', () => {
   const h = new Fab();
   h.reserve('hold_1_a', ['1-A-1']);

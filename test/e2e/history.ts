@@ -113,8 +113,10 @@ export class History {
   }
 }
 
-/** What a ReleaseHold probe of an acknowledged hold answered at the end. */
-export type HoldProbe = 'released' | 'not_live' | 'confirmed' | 'not_found';
+/** What a ReleaseHold probe of an acknowledged hold answered at the end. 'ambiguous': an
+ *  attempt of the probe had an unknown outcome and a retry found the hold not live (the first
+ *  attempt may have released it): accepted where 'released' or 'not_live' would be. */
+export type HoldProbe = 'released' | 'not_live' | 'confirmed' | 'not_found' | 'ambiguous';
 export interface OrderRead {
   status: string;
   user_id: string;
@@ -298,7 +300,8 @@ function check_holds(ix: Index, final: FinalState, out: string[]): void {
       continue;
     }
     const allowed = allowed_probes(h, final.read_ms);
-    if (!allowed.has(probe)) {
+    const either = probe === 'ambiguous' && (allowed.has('released') || allowed.has('not_live'));
+    if (!allowed.has(probe) && !either) {
       const found =
         probe === 'not_found'
           ? 'lost (NOT_FOUND)'
@@ -387,6 +390,18 @@ function unknown_seats(calls: Call[], event_id: string): number {
   return seats;
 }
 
+/** Seats of holds whose probe was ambiguous: live or not when availability was read. */
+function ambiguous_seats(ix: Index, final: FinalState, event_id: string): number {
+  let seats = 0;
+  for (const h of ix.holds.values()) {
+    const r = h.reserve.request;
+    if (final.holds.get(h.id) === 'ambiguous' && r.event_id === event_id) {
+      seats += r.seat_ids.length;
+    }
+  }
+  return seats;
+}
+
 interface Holder {
   who: string;
   seats: string[];
@@ -446,7 +461,8 @@ function check_final_seats(ix: Index, calls: Call[], final: FinalState, out: str
           `orders have ${count(true)}`,
       );
     }
-    const held_max = count(false) + unknown_seats(calls, event_id);
+    const held_max =
+      count(false) + unknown_seats(calls, event_id) + ambiguous_seats(ix, final, event_id);
     if (read.held < count(false) || read.held > held_max) {
       out.push(
         `final state: ${event_id} has ${read.held} seats held, the live holds and drafts read ` +
