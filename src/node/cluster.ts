@@ -105,6 +105,11 @@ class PartitionTable {
     return w !== undefined && !w.dead;
   }
 
+  /** The partitions answered here, ascending. */
+  owned(): number[] {
+    return [...this.writers.keys()].filter((p) => this.served(p)).sort((a, b) => a - b);
+  }
+
   /** p is answered here: a live writer, and the lease holds. */
   served(p: number): boolean {
     return this.writing(p) && this.lease_held();
@@ -194,7 +199,7 @@ export async function start_cluster(parts: Parts): Promise<RunningCluster> {
   }, { deadline_ms_default: config.deadline_ms_max });
   return {
     sink,
-    served: () => [...table.writers.keys()].filter((p) => table.served(p)).sort((x, y) => x - y),
+    served: () => table.owned(),
     status: () => status_of(table, cluster),
     ready: () => table.joined && table.recovering.size === 0,
     degraded: () => degraded_of(table),
@@ -231,10 +236,7 @@ function revoke_all(
   for (const p of held) {
     const writer = table.writers.get(p)!;
     table.writers.delete(p);
-    table.then(p, async () => {
-      await writer.close();
-      if (pool.served().includes(p)) await pool.release(p);
-    });
+    drop_later(table, pool, p, writer);
   }
   table.recovering.clear();
   metrics.cluster.partitions_owned.set(0);
@@ -288,9 +290,7 @@ function take(
       if (pool.served().includes(p)) await pool.release(p);
       if (error instanceof PartitionMovedError || !table.mine(p, generation)) return; // a newer generation took over
       log.warn({ partition: p, generation, err: String(error) }, 'cluster: taking a partition failed; retrying');
-      setTimeout(() => {
-        if (table.mine(p, generation) && !table.writing(p)) take(table, kafka, pool, metrics, log, p, generation);
-      }, retake_delay_ms).unref();
+      retake_later(table, kafka, pool, metrics, log, p, generation);
     } finally {
       if (writer !== undefined) await writer.close();
     }
@@ -325,15 +325,28 @@ function lose(
   table.writers.delete(p);
   metrics.cluster.partitions_owned.set(table.writers.size);
   const generation = table.assignment?.generation;
-  table.then(p, async () => {
-    await writer.close();
-    if (pool.served().includes(p)) await pool.release(p);
-  });
+  drop_later(table, pool, p, writer);
   if (error instanceof PartitionFencedError || generation === undefined) {
     log.warn({ partition: p }, 'cluster: fenced by a newer owner; waiting for the group');
     return;
   }
   log.warn({ partition: p, err: String(error) }, 'cluster: partition lost; taking it again');
+  retake_later(table, kafka, pool, metrics, log, p, generation);
+}
+
+/** On p's chain: its writer closed (in-flight transactions finish), then the pool forgets p. */
+function drop_later(table: PartitionTable, pool: WorkerPool, p: number, writer: PartitionWriter): void {
+  table.then(p, async () => {
+    await writer.close();
+    if (pool.served().includes(p)) await pool.release(p);
+  });
+}
+
+/** Takes p again after retake_delay_ms, if the group still says it is ours and nobody did. */
+function retake_later(
+  table: PartitionTable, kafka: ClusterKafka, pool: WorkerPool, metrics: Metrics, log: Logger,
+  p: number, generation: number,
+): void {
   setTimeout(() => {
     if (table.mine(p, generation) && !table.writing(p)) take(table, kafka, pool, metrics, log, p, generation);
   }, retake_delay_ms).unref();
@@ -344,7 +357,7 @@ function status_of(table: PartitionTable, name: string): ClusterStatus {
     name,
     node_id: table.node_id,
     generation: table.assignment?.generation ?? 0,
-    owned: [...table.writers.keys()].filter((p) => table.served(p)).sort((a, b) => a - b),
+    owned: table.owned(),
     recovering: [...table.recovering].sort((a, b) => a - b),
   };
 }
