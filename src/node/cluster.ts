@@ -172,11 +172,14 @@ export async function start_cluster(parts: Parts): Promise<RunningCluster> {
   // a node resumed after a pause refuses what its workers read from stale state. A change
   // needs no such check: it was acknowledged by a Kafka commit, which a fenced writer cannot
   // make (and refusing it here would turn a durable change into an unknown outcome).
+  const leased_read = async (p: number, body: unknown): Promise<unknown> => {
+    const value = await pool.request(p, body);
+    if (table.served(p)) return value;
+    throw new NotOwnerError(`node ${parts.node_id} may have lost partition ${p} (no group heartbeat for ${lease_ms} ms); retry`);
+  };
+  // A change goes straight to the pool: no extra promise on the write path.
   const local: RequestSink<unknown> = {
-    request: (p, body) => pool.request(p, body).then((value) => {
-      if (!is_read(body) || table.served(p)) return value;
-      throw new NotOwnerError(`node ${parts.node_id} may have lost partition ${p} (no group heartbeat for ${lease_ms} ms); retry`);
-    }),
+    request: (p, body) => (is_read(body) ? leased_read(p, body) : pool.request(p, body)),
   };
   const peers = new PeerClients(key, parts.node_id, { revive: parts.revive });
   const a = split_addr(advertise, '--advertise');
