@@ -14,6 +14,7 @@ import { seat_count_of, validate_event_id, validate_event_spec, type EventSpec }
 import { id_random_bytes, make_id } from './ids.js';
 import * as L from './limits.js';
 import { SeatMap } from './seat_map.js';
+import { derive_indices, set_seat } from './seat_change.js';
 import { apply_purchase, is_purchase_record, type PurchaseRecord } from './purchase_records.js';
 import {
   SEAT_FREE, SEAT_HELD, SEAT_SOLD, type EventState, type Hold, type PartitionState, type UserCount,
@@ -345,10 +346,12 @@ export function hold_deadline_ms(state: PartitionState): number | null {
 function new_event(spec: EventSpec): EventState {
   const map = new SeatMap(spec);
   const seat_owner = new Int32Array(map.seat_count).fill(-1);
-  return {
+  const event: EventState = {
     spec, map, seat_state: new Uint8Array(map.seat_count), seat_owner, orders: [], order_no_by_id: new Map(),
     next_hold_no: 0, users: new Map(), held: 0, sold: 0,
   };
+  derive_indices(event);
+  return event;
 }
 
 function end_hold(state: PartitionState, hold: Hold, status: 'released' | 'expired' | 'confirmed', at_ms: number): EventState {
@@ -393,8 +396,7 @@ function apply_hold_created(state: PartitionState, record: HoldCreatedRecord): v
   assert(record.hold_no === event.next_hold_no, 'hold numbers are dense per event');
   for (const seat of record.seats) {
     assert(event.seat_state[seat] === SEAT_FREE, `seat ${seat} free before hold`);
-    event.seat_state[seat] = SEAT_HELD;
-    event.seat_owner[seat] = record.hold_no;
+    set_seat(event, seat, SEAT_HELD, record.hold_no);
   }
   event.next_hold_no += 1;
   event.held += record.seats.length;
@@ -429,8 +431,7 @@ function apply_hold_freed(
   for (const seat of hold.seats) {
     assert(event.seat_state[seat] === SEAT_HELD && event.seat_owner[seat] === hold.hold_no,
       'seat held by this hold');
-    event.seat_state[seat] = SEAT_FREE;
-    event.seat_owner[seat] = -1;
+    set_seat(event, seat, SEAT_FREE, -1);
   }
   const forget_at_ms = record.at_ms + L.hold_tombstone_retention_ms;
   state.tombstones.push({ hold_id: hold.hold_id, forget_at_ms });
@@ -450,8 +451,7 @@ function apply_hold_confirmed(state: PartitionState, record: HoldRecord<'hold_co
   for (const seat of hold.seats) {
     assert(event.seat_state[seat] === SEAT_HELD && event.seat_owner[seat] === hold.hold_no,
       'seat held by this hold');
-    event.seat_state[seat] = SEAT_SOLD;
-    event.seat_owner[seat] = order_no;
+    set_seat(event, seat, SEAT_SOLD, order_no);
   }
   event.sold += hold.seats.length;
   event.users.get(hold.user_id)!.sold += hold.seats.length;

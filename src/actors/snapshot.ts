@@ -7,6 +7,7 @@ import {
   create_state, SEAT_HELD, SEAT_SOLD, type EventState, type Hold, type PartitionState,
 } from './partition_state.js';
 import { SeatMap } from './seat_map.js';
+import { derive_indices } from './seat_change.js';
 import { index_order, is_open, promo_key, type IdempotencyEntry, type Order, type Payment } from './purchase_state.js';
 
 interface EventSnapshot {
@@ -61,6 +62,7 @@ export function restore(partition: number, raw: unknown): PartitionState {
       if (event.seat_state[i] === SEAT_HELD) event.held++;
       else if (event.seat_state[i] === SEAT_SOLD) event.sold++;
     }
+    derive_indices(event);
     state.events.set(e.spec.event_id, event);
   }
   for (const hold of snap.holds) {

@@ -11,8 +11,10 @@ export { proto_root };
 export const proto_files = [
   'ticketing/common/v1/common.proto',
   'ticketing/inventory/v1/inventory.proto',
+  'ticketing/inventory/v1/seat_selection.proto',
   'ticketing/order/v1/order.proto',
   'ticketing/order/v1/order_query.proto',
+  'ticketing/order/v1/checkout.proto',
   'ticketing/payment/v1/payment.proto',
   'ticketing/fraud/v1/fraud.proto',
   'ticketing/events/v1/events.proto',
