@@ -5,6 +5,7 @@ import { MinHeap } from '../util/heap.js';
 import type { EventSpec } from './event_spec.js';
 import { create_purchase_state, type PurchaseState } from './purchase_state.js';
 import type { SeatMap } from './seat_map.js';
+import type { FreeRuns } from './free_runs.js';
 
 export const SEAT_FREE = 0;
 export const SEAT_HELD = 1;
@@ -15,7 +16,7 @@ export interface UserCount { held: number; sold: number; active_holds: number }
 export interface EventState {
   spec: EventSpec;
   map: SeatMap;
-  /** SEAT_FREE | SEAT_HELD | SEAT_SOLD per seat index. */
+  /** SEAT_FREE | SEAT_HELD | SEAT_SOLD per seat index, then per standing place (seat_map.ts). */
   seat_state: Uint8Array;
   /** hold_no of the holding hold when HELD, order_no when SOLD, -1 when FREE. */
   seat_owner: Int32Array;
@@ -25,6 +26,8 @@ export interface EventState {
   users: Map<string, UserCount>;
   held: number;
   sold: number;
+  /** Derived (free_runs.ts): free seats per row for best available, free places per area. */
+  runs: FreeRuns;
 }
 
 export type HoldStatus = 'active' | 'released' | 'expired' | 'confirmed';
