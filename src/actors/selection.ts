@@ -251,86 +251,159 @@ function row_blocks(event: EventState, row_number: number, want: BestWant): { cl
   return { clean, any };
 }
 
-/** A choice option of rule (c): `count` seats from `start` in one free run. */
-interface Piece { start: number; count: number; plain: number; accessible: number }
-
-/** Rule (c) without orphans: one block per free run, runs in rank order, the earliest
- *  combination that strands no seat (a knapsack over (plain, accessible) counts: at most
- *  (seats_per_hold_max + 1)^2 states). Null when no such combination exists. */
+/** Rule (c) without orphans: the free runs in rank order, from each any seats that strand none
+ *  of the run's others (run_options), the earliest combination reaching the counts asked for.
+ *  A knapsack over (plain, accessible) counts: at most (seats_per_hold_max + 1)^2 states. Null
+ *  when no such combination exists. */
 function choose_clean_scattered(event: EventState, want: BestWant): number[] | null {
-  const plain_target = want.quantity - want.accessible;
-  const width = want.accessible + 1;
-  const target = plain_target * width + want.accessible;
-  // For each reached state: the piece that reached it first and the state before it.
-  const via: (Piece | null)[] = new Array((plain_target + 1) * width).fill(null);
-  const from = new Int32Array(via.length).fill(-1);
-  const reached = new Uint8Array(via.length);
+  const goal = { plain: want.quantity - want.accessible, accessible: want.accessible };
+  const width = goal.accessible + 1;
+  const size = (goal.plain + 1) * width;
+  const target = size - 1;
+  // For each reached state: the run and counts that reached it first, and the state before.
+  const via: ({ l: number; r: number; state: number } | null)[] = new Array(size).fill(null);
+  const from = new Int32Array(size).fill(-1);
+  const reached = new Uint8Array(size);
   reached[0] = 1;
   for (const row of event.runs.ranked_rows) {
     if (!want.row_ok(row) || event.runs.free[row] === 0) continue;
-    for (const pieces of clean_pieces_by_run(event, row, want)) {
+    for (const run of free_runs_of(event, row)) {
+      const options = run_options(event, run.l, run.r, goal, null);
       const before = reached.slice();
-      for (let state = 0; state < via.length; state++) {
+      for (let state = 0; state < size; state++) {
         if (before[state] === 0) continue;
         const p = Math.floor(state / width);
         const a = state % width;
-        for (const piece of pieces) {
-          if (p + piece.plain > plain_target || a + piece.accessible > want.accessible) continue;
-          const next = (p + piece.plain) * width + a + piece.accessible;
+        for (let option = 1; option < size; option++) {
+          if (options[option] === 0) continue;
+          const op = Math.floor(option / width);
+          const oa = option % width;
+          if (p + op > goal.plain || a + oa > goal.accessible) continue;
+          const next = (p + op) * width + a + oa;
           if (reached[next] === 1) continue;
           reached[next] = 1;
-          via[next] = piece;
+          via[next] = { ...run, state: option };
           from[next] = state;
         }
       }
-      if (reached[target] === 1) return walk_back(via, from, target);
+      if (reached[target] === 1) return walk_back(event, via, from, target, goal);
     }
   }
   return null;
 }
 
-function walk_back(via: (Piece | null)[], from: Int32Array, target: number): number[] {
+function walk_back(
+  event: EventState, via: ({ l: number; r: number; state: number } | null)[], from: Int32Array,
+  target: number, goal: { plain: number; accessible: number },
+): number[] {
   const seats: number[] = [];
   for (let state = target; state !== 0; state = from[state]!) {
-    const piece = via[state]!;
-    for (let k = 0; k < piece.count; k++) seats.push(piece.start + k);
+    const step = via[state]!;
+    const pick: number[] = [];
+    run_options(event, step.l, step.r, goal, { state: step.state, seats: pick });
+    assert(pick.length > 0, 'a reached option has its seats');
+    seats.push(...pick);
   }
   return seats;
 }
 
-/** Per free run of `row`: the blocks of at most `quantity` seats that strand no seat, one per
- *  (plain, accessible) count. */
-function clean_pieces_by_run(event: EventState, row_number: number, want: BestWant): Piece[][] {
+/** The maximal free runs [l, r) of a row, accessible seats included. */
+function free_runs_of(event: EventState, row_number: number): { l: number; r: number }[] {
   const row = event.map.rows[row_number]!;
   const state = event.seat_state;
-  const acc = event.runs.accessible;
   const end = row.offset + row.seats;
-  const by_run: Piece[][] = [];
+  const runs: { l: number; r: number }[] = [];
   for (let i = row.offset; i < end;) {
     if (state[i] !== SEAT_FREE) {
       i++;
       continue;
     }
-    const run_l = i;
+    const l = i;
     while (i < end && state[i] === SEAT_FREE) i++;
-    const run_r = i;
-    const seen = new Set<number>();
-    const pieces: Piece[] = [];
-    for (let s = run_l; s < run_r; s++) {
-      let accessible = 0;
-      for (let count = 1; count <= want.quantity && s + count <= run_r; count++) {
-        accessible += acc?.[s + count - 1] ?? 0;
-        const plain = count - accessible;
-        if (accessible > want.accessible || plain > want.quantity - want.accessible) break;
-        const key = plain * (L.seats_per_hold_max + 1) + accessible;
-        if (seen.has(key) || !strands_none(run_l, run_r, s, count)) continue;
-        seen.add(key);
-        pieces.push({ start: s, count, plain, accessible });
-      }
-    }
-    if (pieces.length > 0) by_run.push(pieces);
+    runs.push({ l, r: i });
   }
-  return by_run;
+  return runs;
+}
+
+// What is left of a run behind the seat just decided: 0 a taken seat (or the run's start), 1 one
+// free seat, 2 two or more. Taking a seat right after exactly one left free strands that one.
+const streaks = 3;
+
+/**
+ * Which (plain, accessible) counts, state p * (goal.accessible + 1) + a, can be taken from the
+ * free run [l, r) leaving no single seat stranded: a walk along the run, each seat taken or
+ * left, over (counts, streak). With `pick`, also the seats of one way to take `pick.state`
+ * (the walk is kept and walked back). O(run length × states).
+ */
+function run_options(
+  event: EventState, l: number, r: number, goal: { plain: number; accessible: number },
+  pick: { state: number; seats: number[] } | null,
+): Uint8Array {
+  const acc = event.runs.accessible;
+  const width = goal.accessible + 1;
+  const size = (goal.plain + 1) * width;
+  const cells = size * streaks;
+  const table = pick === null ? null : new Uint8Array((r - l + 1) * cells);
+  let cur = new Uint8Array(cells);
+  cur[0] = 1;
+  table?.set(cur, 0);
+  for (let k = l; k < r; k++) {
+    const next = new Uint8Array(cells);
+    const accessible = (acc?.[k] ?? 0) === 1;
+    for (let cell = 0; cell < cells; cell++) {
+      if (cur[cell] === 0) continue;
+      const state = Math.floor(cell / streaks);
+      const streak = cell % streaks;
+      next[state * streaks + Math.min(streak + 1, 2)] = 1; // leave seat k
+      const taken = take_one(state, width, goal, accessible);
+      if (taken !== -1 && streak !== 1) next[taken * streaks] = 1; // take seat k
+    }
+    cur = next;
+    table?.set(cur, (k - l + 1) * cells);
+  }
+  const options = new Uint8Array(size);
+  for (let state = 1; state < size; state++) {
+    options[state] = cur[state * streaks] === 1 || cur[state * streaks + 2] === 1 ? 1 : 0;
+  }
+  if (pick !== null) walk_run(event, l, r, goal, table!, pick);
+  return options;
+}
+
+/** The state after taking one more seat (accessible or not), or -1 past the goal. */
+function take_one(state: number, width: number, goal: { plain: number; accessible: number }, accessible: boolean): number {
+  const p = Math.floor(state / width);
+  const a = state % width;
+  if (accessible) return a + 1 > goal.accessible ? -1 : state + 1;
+  return p + 1 > goal.plain ? -1 : state + width;
+}
+
+/** Walks run_options' table back from `pick.state` at the run's end, collecting taken seats. */
+function walk_run(
+  event: EventState, l: number, r: number, goal: { plain: number; accessible: number },
+  table: Uint8Array, pick: { state: number; seats: number[] },
+): void {
+  const acc = event.runs.accessible;
+  const width = goal.accessible + 1;
+  const cells = (goal.plain + 1) * width * streaks;
+  const at = (k: number, state: number, streak: number): boolean => table[(k - l) * cells + state * streaks + streak] === 1;
+  let state = pick.state;
+  let streak = at(r, state, 0) ? 0 : 2;
+  assert(at(r, state, streak), 'the picked counts are reachable at the run\'s end');
+  for (let k = r - 1; k >= l; k--) {
+    if (streak === 0) {
+      // Seat k was taken: the state before had one seat fewer, with a streak other than 1.
+      const before = state - ((acc?.[k] ?? 0) === 1 ? 1 : width);
+      pick.seats.push(k);
+      state = before;
+      streak = at(k, state, 0) ? 0 : 2;
+    } else if (streak === 1) {
+      streak = 0;
+    } else {
+      streak = at(k, state, 2) ? 2 : 1;
+    }
+    assert(at(k, state, streak), 'the walk back follows reachable cells');
+  }
+  assert(state === 0, 'the walk back ends where the run began');
 }
 
 /** Rule (c)'s last resort: the eligible seats in rank order (row by row, seat by seat). */
