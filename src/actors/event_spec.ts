@@ -146,9 +146,11 @@ function validate_rows(
       fail(`row ${sname}-${rname} uses tier ${tier}, which price_tiers does not define`);
     }
     const spec: RowSpec = { name: rname, seats, tier };
-    const accessible = validate_accessible(row['accessible_seats'] ?? [], `${sname}-${rname}`, seats);
+    const accessible = validate_accessible(
+      row['accessible_seats'] ?? [], `${sname}-${rname}`, seats);
     if (accessible.length > 0) spec.accessible_seats = accessible;
-    const priority = int(row['priority'] ?? 0, `priority of row ${sname}-${rname}`, 0, L.priority_max);
+    const priority = int(
+      row['priority'] ?? 0, `priority of row ${sname}-${rname}`, 0, L.priority_max);
     if (priority !== 0) spec.priority = priority;
     return spec;
   });
@@ -157,7 +159,9 @@ function validate_rows(
 /** Seat numbers 1..seats of one row, no duplicates; returned ascending. */
 function validate_accessible(raw: unknown, row: string, seats: number): number[] {
   const field = `accessible_seats of row ${row}`;
-  if (!Array.isArray(raw) || raw.length > seats) fail(`${field} must list at most ${seats} seat numbers`);
+  if (!Array.isArray(raw) || raw.length > seats) {
+    fail(`${field} must list at most ${seats} seat numbers`);
+  }
   const numbers = raw.map((n: unknown) => int(n, field, 1, seats));
   const unique = new Set(numbers);
   if (unique.size !== numbers.length) fail(`${field} lists a seat number twice`);

@@ -18,33 +18,8 @@
 import { assert } from '../util/assert.js';
 import type { EventSpec } from './event_spec.js';
 import { seats_per_hold_max } from './limits.js';
-import { SEAT_FREE, type EventState } from './partition_state.js';
+import { SEAT_FREE, type EventState, type FreeRuns } from './partition_state.js';
 import type { SeatMap } from './seat_map.js';
-
-export interface AreaFree {
-  /** Free place indices; stack[0..top) are the free places. */
-  stack: Int32Array;
-  top: number;
-  /** Position in `stack` of place offset + k, or -1 when the place is not free. */
-  pos: Int32Array;
-}
-
-export interface FreeRuns {
-  /** Per row of map.rows. */
-  free: Uint16Array;
-  free_accessible: Uint16Array;
-  block_mask: Uint16Array;
-  clean_mask: Uint16Array;
-  dirty: Uint8Array;
-  dirty_rows: number[];
-  /** 1 for an accessible seat; null when the event has none. */
-  accessible: Uint8Array | null;
-  /** Row numbers in best-available rank: section (priority, listed order), then row (priority,
-   *  listed order). */
-  ranked_rows: Int32Array;
-  /** Per area of map.areas. */
-  areas: AreaFree[];
-}
 
 // The masks hold bits 1..seats_per_hold_max in 16 bits.
 assert(seats_per_hold_max < 16, 'block sizes fit the masks');
@@ -185,7 +160,9 @@ function rescan_row(event: EventState, row_number: number): void {
 }
 
 /** The masks of one stretch [l, r) of free plain seats inside the free run [run_l, run_r). */
-function block_masks(run_l: number, run_r: number, l: number, r: number): { block: number; clean: number } {
+function block_masks(
+  run_l: number, run_r: number, l: number, r: number,
+): { block: number; clean: number } {
   let block = 0;
   let clean = 0;
   for (let t = 1; t <= seats_per_hold_max && t <= r - l; t++) {

@@ -7,9 +7,14 @@ import type { AreaLayout } from './seat_map.js';
 import { availability_seat_ids_max } from './limits.js';
 
 export interface SectionAvailability { name: string; free: number; held: number; sold: number; free_seat_ids: string[] }
-export interface AreaAvailability { name: string; capacity: number; free: number; held: number; sold: number }
+export interface AreaAvailability {
+  name: string; capacity: number; free: number; held: number; sold: number;
+}
 /** The totals count seats only; standing places are counted per area in `areas`. */
-export interface Availability { event_id: string; free: number; held: number; sold: number; sections: SectionAvailability[]; truncated: boolean; areas: AreaAvailability[] }
+export interface Availability {
+  event_id: string; free: number; held: number; sold: number; sections: SectionAvailability[];
+  truncated: boolean; areas: AreaAvailability[];
+}
 
 /** GetEvent's answer: the definition as created, with its seat count. */
 export type EventView = EventSpec & { seat_count: number };
@@ -28,7 +33,9 @@ export function get_availability(state: PartitionState, event_id: string, sectio
   const area = event.map.area(section_name);
   const layouts = section_name === '' ? event.map.sections
     : area !== undefined ? [] : [event.map.section(section_name)];
-  if (area === undefined && layouts[0] === undefined) throw new InvalidArgumentError(`event ${event_id} has no section ${section_name}`);
+  if (area === undefined && layouts[0] === undefined) {
+    throw new InvalidArgumentError(`event ${event_id} has no section ${section_name}`);
+  }
   let ids_left = availability_seat_ids_max;
   let truncated = false;
   const sections: SectionAvailability[] = [];
@@ -57,7 +64,8 @@ export function get_availability(state: PartitionState, event_id: string, sectio
   const areas = (section_name === '' ? event.map.areas : area !== undefined ? [area] : [])
     .map((a) => area_availability(event, a));
   if (section_name === '') {
-    const places = areas.reduce((n, a) => ({ held: n.held + a.held, sold: n.sold + a.sold }), { held: 0, sold: 0 });
+    const places = areas.reduce(
+      (n, a) => ({ held: n.held + a.held, sold: n.sold + a.sold }), { held: 0, sold: 0 });
     assert(total.held + places.held === event.held && total.sold + places.sold === event.sold,
       'availability matches event counters');
   }

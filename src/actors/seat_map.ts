@@ -35,7 +35,8 @@ export class SeatMap {
     for (const s of spec.sections) {
       const section: SectionLayout = { name: s.name, offset, seats: 0, rows: [], row_by_name: new Map() };
       for (const r of s.rows) {
-        const row = { name: r.name, offset, seats: r.seats, tier: r.tier, section: this.sections.length };
+        const section_number = this.sections.length;
+        const row = { name: r.name, offset, seats: r.seats, tier: r.tier, section: section_number };
         section.rows.push(row);
         section.row_by_name.set(r.name, row);
         this.rows.push(row);
@@ -83,7 +84,8 @@ export class SeatMap {
   }
 
   id_of(index: number): string {
-    assert(Number.isInteger(index) && index >= 0 && index < this.place_count, 'seat index in range');
+    assert(Number.isInteger(index) && index >= 0 && index < this.place_count,
+      'seat index in range');
     if (index >= this.seat_count) {
       const area = this.area_of_index(index);
       return `${area.name}-${place_row}-${index - area.offset + 1}`;
@@ -123,7 +125,8 @@ export class SeatMap {
 
   /** The tier of a seat or place. */
   tier_of(index: number): string {
-    return index >= this.seat_count ? this.area_of_index(index).tier : this.row_of_index(index).tier;
+    if (index >= this.seat_count) return this.area_of_index(index).tier;
+    return this.row_of_index(index).tier;
   }
 
   section(name: string): SectionLayout | undefined {
@@ -144,5 +147,6 @@ function split_id(id: string): { section: string; row: string; number: number } 
   const number_text = id.slice(second + 1);
   // Up to six digits: an area has up to area_capacity_max (100,000) places.
   if (!/^[1-9][0-9]{0,5}$/.test(number_text)) return null;
-  return { section: id.slice(0, first), row: id.slice(first + 1, second), number: Number(number_text) };
+  const number = Number(number_text);
+  return { section: id.slice(0, first), row: id.slice(first + 1, second), number };
 }

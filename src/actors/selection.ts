@@ -56,7 +56,9 @@ function validate_quantity(quantity: unknown): number {
 }
 
 function names(raw: unknown, field: string, max: number): string[] {
-  if (!Array.isArray(raw) || raw.length > max) throw new InvalidArgumentError(`${field} must list at most ${max} names`);
+  if (!Array.isArray(raw) || raw.length > max) {
+    throw new InvalidArgumentError(`${field} must list at most ${max} names`);
+  }
   for (const name of raw) {
     if (typeof name !== 'string' || name.length === 0 || name.length > L.section_name_length_max
       || !/^[A-Za-z0-9_]+$/.test(name)) {
@@ -80,7 +82,8 @@ function row_filter(event: EventState, req: ReserveBestRequest): (row: number) =
   for (const name of sections) {
     const section = map.section(name);
     if (section === undefined) {
-      const hint = map.area(name) !== undefined ? ' (a standing area: use ReserveGeneralAdmission)' : '';
+      const hint = map.area(name) !== undefined
+        ? ' (a standing area: use ReserveGeneralAdmission)' : '';
       throw new InvalidArgumentError(`event ${event.spec.event_id} has no section ${name}${hint}`);
     }
     section_ok[map.sections.indexOf(section)] = 1;
@@ -102,7 +105,8 @@ export function decide_reserve_best(
   const quantity = validate_quantity(req.quantity);
   const accessible = req.accessible_quantity;
   if (!Number.isSafeInteger(accessible) || accessible < 0 || accessible > quantity) {
-    throw new InvalidArgumentError(`accessible_quantity must be 0..quantity (${quantity}), got ${accessible}`);
+    throw new InvalidArgumentError(
+      `accessible_quantity must be 0..quantity (${quantity}), got ${accessible}`);
   }
   const row_ok = row_filter(event, req);
   const ttl_s = hold_ttl_of(req.hold_ttl_seconds);
@@ -129,11 +133,14 @@ export function decide_reserve_ga(
   validate_event_id(req.event_id);
   const event = event_of(state, req.event_id);
   const user_id = validate_user_id(req.user_id);
-  if (typeof req.area !== 'string' || req.area.length === 0) throw new InvalidArgumentError('area is required');
+  if (typeof req.area !== 'string' || req.area.length === 0) {
+    throw new InvalidArgumentError('area is required');
+  }
   const area = event.map.area(req.area);
   if (area === undefined) {
     const hint = event.map.section(req.area) !== undefined ? ' (a seated section: name its seats)' : '';
-    throw new InvalidArgumentError(`event ${req.event_id} has no standing area ${req.area.slice(0, L.section_name_length_max)}${hint}`);
+    const name = req.area.slice(0, L.section_name_length_max);
+    throw new InvalidArgumentError(`event ${req.event_id} has no standing area ${name}${hint}`);
   }
   const quantity = validate_quantity(req.quantity);
   const ttl_s = hold_ttl_of(req.hold_ttl_seconds);
@@ -141,7 +148,8 @@ export function decide_reserve_ga(
   const a = event.map.areas.indexOf(area);
   const left = area_free_count(event, a);
   if (left < quantity) {
-    throw new SeatsUnavailableError(`area ${area.name} has ${left} places left; ${quantity} were requested`);
+    throw new SeatsUnavailableError(
+      `area ${area.name} has ${left} places left; ${quantity} were requested`);
   }
   const free = event.runs.areas[a]!;
   const seats = Array.from(free.stack.subarray(left - quantity, left)).sort((x, y) => x - y);
@@ -202,7 +210,8 @@ function choose_adjacent(event: EventState, want: BestWant): number[] | null {
     if (found.any !== -1) stranding ??= { row, start: found.any };
   }
   if (stranding === null) return null;
-  const start = stranding.start !== -1 ? stranding.start : row_blocks(event, stranding.row, want).any;
+  const start = stranding.start !== -1
+    ? stranding.start : row_blocks(event, stranding.row, want).any;
   assert(start !== -1, 'the index promised a block in this row');
   return block(start, want.quantity);
 }
@@ -212,7 +221,9 @@ function block(start: number, quantity: number): number[] {
 }
 
 /** The blocks of `row` nearest its centre: one stranding no seat (clean), and any. -1: none. */
-function row_blocks(event: EventState, row_number: number, want: BestWant): { clean: number; any: number } {
+function row_blocks(
+  event: EventState, row_number: number, want: BestWant,
+): { clean: number; any: number } {
   const row = event.map.rows[row_number]!;
   const state = event.seat_state;
   const acc = event.runs.accessible;
@@ -370,7 +381,9 @@ function run_options(
 }
 
 /** The state after taking one more seat (accessible or not), or -1 past the goal. */
-function take_one(state: number, width: number, goal: { plain: number; accessible: number }, accessible: boolean): number {
+function take_one(
+  state: number, width: number, goal: { plain: number; accessible: number }, accessible: boolean,
+): number {
   const p = Math.floor(state / width);
   const a = state % width;
   if (accessible) return a + 1 > goal.accessible ? -1 : state + 1;
@@ -385,7 +398,8 @@ function walk_run(
   const acc = event.runs.accessible;
   const width = goal.accessible + 1;
   const cells = (goal.plain + 1) * width * streaks;
-  const at = (k: number, state: number, streak: number): boolean => table[(k - l) * cells + state * streaks + streak] === 1;
+  const at = (k: number, state: number, streak: number): boolean =>
+    table[(k - l) * cells + state * streaks + streak] === 1;
   let state = pick.state;
   let streak = at(r, state, 0) ? 0 : 2;
   assert(at(r, state, streak), 'the picked counts are reachable at the run\'s end');

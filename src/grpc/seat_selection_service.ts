@@ -13,7 +13,9 @@ interface BestIn {
   event_id: unknown; user_id: unknown; quantity: unknown; tiers: unknown; sections: unknown;
   accessible_quantity: unknown; hold_ttl_seconds: unknown;
 }
-interface GaIn { event_id: unknown; area: unknown; quantity: unknown; user_id: unknown; hold_ttl_seconds: unknown }
+interface GaIn {
+  event_id: unknown; area: unknown; quantity: unknown; user_id: unknown; hold_ttl_seconds: unknown;
+}
 
 const retry_note = 'the outcome is unknown: the hold may or may not have been made, and may '
   + 'still be made after this answer. A retry may hold other seats as well: release the first '
@@ -35,7 +37,9 @@ function name_list(value: unknown, field: string, max: number): string[] {
   if (raw.length > max) throw new InvalidArgumentError(`${field} must list at most ${max} names`);
   return raw.map((x, i) => {
     const name = str(x, `${field}[${i}]`, L.section_name_length_max);
-    if (!/^[A-Za-z0-9_]+$/.test(name)) throw new InvalidArgumentError(`${field}[${i}] must be a name of letters, digits and _`);
+    if (!/^[A-Za-z0-9_]+$/.test(name)) {
+      throw new InvalidArgumentError(`${field}[${i}] must be a name of letters, digits and _`);
+    }
     return name;
   });
 }
@@ -66,13 +70,16 @@ export function seat_selection_service(deps: EdgeDeps, router: Router) {
       const user_id = id(req.user_id, 'user_id', L.user_id_length_max);
       require_self(ctx.principal, user_id);
       const area = str(req.area ?? '', 'area', L.section_name_length_max);
-      if (!/^[A-Za-z0-9]+$/.test(area)) throw new InvalidArgumentError('area must be an area name of letters and digits, e.g. FLOOR');
+      if (!/^[A-Za-z0-9]+$/.test(area)) {
+        throw new InvalidArgumentError('area must be an area name of letters and digits, e.g. FLOOR');
+      }
       const quantity = quantity_of(req.quantity, 'quantity');
       const hold_ttl_seconds = int64(req.hold_ttl_seconds, 'hold_ttl_seconds');
       const reply = await router.call('reserve_ga', {
         event_id, area, quantity, user_id, hold_ttl_seconds, trace_id: ctx.trace_id,
       });
-      return { hold_id: reply.hold_id, expires_at_unix: String(Math.floor(reply.expires_at_ms / 1000)) };
+      const expires_at_unix = String(Math.floor(reply.expires_at_ms / 1000));
+      return { hold_id: reply.hold_id, expires_at_unix };
     }, { changes_state: true, retry_note }),
   };
 }
