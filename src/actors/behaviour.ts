@@ -16,6 +16,7 @@ import { create_state, type PartitionState } from './partition_state.js';
 import type { TicketingProtocol, TicketingRequest } from './protocol.js';
 import { get_availability, get_event } from './queries.js';
 import { restore, snapshot } from './snapshot.js';
+import { decide_reserve_best, decide_reserve_ga } from './selection.js';
 
 export const handlers: Handlers<PartitionState, TicketingProtocol, PartitionRecord> = {
   create_event: (state, request) => decide_create_event(state, request.spec),
@@ -38,6 +39,8 @@ export const handlers: Handlers<PartitionState, TicketingProtocol, PartitionReco
   begin_void: decide_begin_void,
   open_settlements: (state, request, ctx) =>
     read(open_settlements(state, ctx.now_ms, request.limit)),
+  reserve_best: decide_reserve_best,
+  reserve_ga: decide_reserve_ga,
 };
 
 export const behaviour: PartitionBehaviour<PartitionState, TicketingRequest, PartitionRecord> = {

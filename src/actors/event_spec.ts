@@ -4,8 +4,15 @@ import { assert } from '../util/assert.js';
 import { FieldTooLongError, InvalidArgumentError } from './errors.js';
 import * as L from './limits.js';
 
-export interface RowSpec { name: string; seats: number; tier: string }
-export interface SectionSpec { name: string; rows: RowSpec[] }
+/** `accessible_seats` (seat numbers, ascending) and `priority` are present only when not the
+ *  default (none, 0), so an event file without them normalises exactly as before they existed
+ *  (the normalised spec is compared by JSON for idempotent CreateEvent, and is in snapshots). */
+export interface RowSpec {
+  name: string; seats: number; tier: string; accessible_seats?: number[]; priority?: number;
+}
+export interface SectionSpec { name: string; rows: RowSpec[]; priority?: number }
+/** A standing (general admission) area: `capacity` places sold by quantity at one tier. */
+export interface AreaSpec { name: string; capacity: number; tier: string }
 export interface PromoSpec {
   code: string;
   percent_off: number;
@@ -22,6 +29,8 @@ export interface EventSpec {
   sections: SectionSpec[];
   max_seats_per_user: number;
   promo_codes: PromoSpec[];
+  /** Present only when the event has standing areas. */
+  areas?: AreaSpec[];
 }
 
 const name_pattern = /^[A-Za-z0-9]+$/;
@@ -66,11 +75,13 @@ export function validate_event_spec(input: unknown): EventSpec {
     ? L.max_seats_per_user_default
     : int(msu, 'max_seats_per_user', 1, L.max_seats_per_user_max);
   const promo_codes = validate_promo_codes(raw['promo_codes'] ?? []);
-  const spec = {
+  const spec: EventSpec = {
     event_id, name, starts_at_unix, currency, price_tiers, sections, max_seats_per_user,
     promo_codes,
   };
-  assert(seat_count_of(spec) <= L.seats_per_event_max, 'a valid event fits seats_per_event_max');
+  const areas = validate_areas(raw['areas'] ?? [], sections, price_tiers);
+  if (areas.length > 0) spec.areas = areas;
+  assert(place_count_of(spec) <= L.seats_per_event_max, 'a valid event fits seats_per_event_max');
   return spec;
 }
 
@@ -105,7 +116,8 @@ function validate_sections(
     section_names.add(sname);
     const rows = validate_rows(sname, sec['rows'], price_tiers);
     for (const row of rows) seat_count += row.seats;
-    return { name: sname, rows };
+    const priority = int(sec['priority'] ?? 0, `sections[${i}].priority`, 0, L.priority_max);
+    return priority === 0 ? { name: sname, rows } : { name: sname, rows, priority };
   });
   if (seat_count > L.seats_per_event_max) fail(`event has ${seat_count} seats; at most ${L.seats_per_event_max}`);
   return sections;
@@ -133,8 +145,54 @@ function validate_rows(
     if (!Object.hasOwn(price_tiers, tier)) {
       fail(`row ${sname}-${rname} uses tier ${tier}, which price_tiers does not define`);
     }
-    return { name: rname, seats, tier };
+    const spec: RowSpec = { name: rname, seats, tier };
+    const accessible = validate_accessible(
+      row['accessible_seats'] ?? [], `${sname}-${rname}`, seats);
+    if (accessible.length > 0) spec.accessible_seats = accessible;
+    const priority = int(
+      row['priority'] ?? 0, `priority of row ${sname}-${rname}`, 0, L.priority_max);
+    if (priority !== 0) spec.priority = priority;
+    return spec;
   });
+}
+
+/** Seat numbers 1..seats of one row, no duplicates; returned ascending. */
+function validate_accessible(raw: unknown, row: string, seats: number): number[] {
+  const field = `accessible_seats of row ${row}`;
+  if (!Array.isArray(raw) || raw.length > seats) {
+    fail(`${field} must list at most ${seats} seat numbers`);
+  }
+  const numbers = raw.map((n: unknown) => int(n, field, 1, seats));
+  const unique = new Set(numbers);
+  if (unique.size !== numbers.length) fail(`${field} lists a seat number twice`);
+  return numbers.sort((a, b) => a - b);
+}
+
+function validate_areas(
+  raw: unknown, sections: SectionSpec[], price_tiers: Record<string, number>,
+): AreaSpec[] {
+  if (!Array.isArray(raw) || raw.length > L.areas_per_event_max) {
+    fail(`areas must be a list of at most ${L.areas_per_event_max}`);
+  }
+  const names = new Set(sections.map((s) => s.name));
+  let places = seat_count_of({ sections });
+  const areas = raw.map((a: unknown, i: number): AreaSpec => {
+    const area = (a ?? {}) as Record<string, unknown>;
+    const name = text(area['name'], `areas[${i}].name`, L.section_name_length_max, name_pattern);
+    if (names.has(name)) fail(`areas[${i}].name ${name} is already the name of a section or area`);
+    names.add(name);
+    const capacity = int(area['capacity'], `capacity of area ${name}`, 1, L.area_capacity_max);
+    const tier = text(area['tier'], `tier of area ${name}`, L.tier_name_length_max, tier_pattern);
+    if (!Object.hasOwn(price_tiers, tier)) {
+      fail(`area ${name} uses tier ${tier}, which price_tiers does not define`);
+    }
+    places += capacity;
+    return { name, capacity, tier };
+  });
+  if (places > L.seats_per_event_max) {
+    fail(`event has ${places} seats and standing places; at most ${L.seats_per_event_max}`);
+  }
+  return areas;
 }
 
 function validate_promo_codes(promos_raw: unknown): PromoSpec[] {
@@ -162,8 +220,16 @@ function validate_promo_codes(promos_raw: unknown): PromoSpec[] {
   });
 }
 
-export function seat_count_of(spec: EventSpec): number {
+/** Seats only: standing places are not seats (place_count_of counts both). */
+export function seat_count_of(spec: Pick<EventSpec, 'sections'>): number {
   let n = 0;
   for (const s of spec.sections) for (const r of s.rows) n += r.seats;
+  return n;
+}
+
+/** Seats and standing places: the length of an event's seat arrays. */
+export function place_count_of(spec: Pick<EventSpec, 'sections' | 'areas'>): number {
+  let n = seat_count_of(spec);
+  for (const a of spec.areas ?? []) n += a.capacity;
   return n;
 }

@@ -1,6 +1,7 @@
 // Whole-state consistency check: O(seats + holds). Tests call it after every step; it is not
 // on the request path. Throws AssertionError naming the first broken invariant.
 import { assert } from '../util/assert.js';
+import { check_runs } from './free_runs.js';
 import { SEAT_FREE, SEAT_HELD, SEAT_SOLD, type PartitionState } from './partition_state.js';
 import { is_open, is_sold, promo_key } from './purchase_state.js';
 
@@ -28,7 +29,7 @@ export function check_invariants(state: PartitionState): void {
   // runtime pays on each recovery (measured in bench/check_probe.ts).
   const holds_of_event = group(state.holds.values(), (hold) => hold.event_id);
   for (const [event_id, event] of state.events) {
-    const held_by = new Int32Array(event.map.seat_count).fill(-1);
+    const held_by = new Int32Array(event.map.place_count).fill(-1);
     const users = new Map<string, { held: number; sold: number; active_holds: number }>();
     let held = 0;
     let sold = 0;
@@ -60,7 +61,8 @@ export function check_invariants(state: PartitionState): void {
     }
     let held_seats = 0;
     let sold_seats = 0;
-    for (let i = 0; i < event.map.seat_count; i++) {
+    // Seats and standing places alike (the arrays' length).
+    for (let i = 0; i < event.map.place_count; i++) {
       const s = event.seat_state[i];
       assert(s === SEAT_FREE || s === SEAT_HELD || s === SEAT_SOLD, 'a seat is in exactly one known state');
       if (s === SEAT_FREE) assert(event.seat_owner[i] === -1, 'a free seat has no owner');
@@ -72,6 +74,7 @@ export function check_invariants(state: PartitionState): void {
     }
     assert(held_seats === held && held === event.held, `event ${event_id} held count consistent`);
     assert(sold_seats === sold && sold === event.sold, `event ${event_id} sold count consistent (a seat sold twice would break it)`);
+    check_runs(event);
     for (const [user_id, u] of users) {
       const c = event.users.get(user_id) ?? { held: 0, sold: 0, active_holds: 0 };
       assert(c.held === u.held && c.sold === u.sold && c.active_holds === u.active_holds, `user ${user_id} counts consistent`);

@@ -15,6 +15,7 @@ import { id_random_bytes, make_id } from './ids.js';
 import * as L from './limits.js';
 import { SeatMap } from './seat_map.js';
 import { derive_indices, set_seat } from './seat_change.js';
+import { create_runs } from './free_runs.js';
 import { apply_purchase, is_purchase_record, type PurchaseRecord } from './purchase_records.js';
 import {
   SEAT_FREE, SEAT_HELD, SEAT_SOLD, type EventState, type Hold, type PartitionState, type UserCount,
@@ -111,12 +112,7 @@ export function plan_hold(state: PartitionState, req: ReserveRequest, ctx: Decid
   if (seat_ids.length > L.seats_per_hold_max) {
     throw seats_per_hold_exceeded(seat_ids.length);
   }
-  const ttl_s = req.hold_ttl_seconds === 0 ? L.hold_ttl_seconds_default : req.hold_ttl_seconds;
-  if (!Number.isSafeInteger(ttl_s) || ttl_s < L.hold_ttl_seconds_min || ttl_s > L.hold_ttl_seconds_max) {
-    throw new InvalidArgumentError(
-      `hold_ttl_seconds must be 0 (default ${L.hold_ttl_seconds_default}) or ${L.hold_ttl_seconds_min}..${L.hold_ttl_seconds_max}, got ${req.hold_ttl_seconds}`,
-    );
-  }
+  const ttl_s = hold_ttl_of(req.hold_ttl_seconds);
   const seats: number[] = [];
   const unknown: string[] = [];
   const seen = new Set<number>();
@@ -132,28 +128,57 @@ export function plan_hold(state: PartitionState, req: ReserveRequest, ctx: Decid
   }
   if (unknown.length > 0) throw new InvalidArgumentError(`not seats of event ${req.event_id} (SECTION-ROW-NUMBER): ${list(unknown)}`);
   if (duplicates.length > 0) throw new InvalidArgumentError(`seats listed more than once: ${list(duplicates)}`);
-  const check = check_seats(event, user_id, seats, null);
-  if (!check.within_user_limit) {
-    const { held, sold } = check.count;
-    throw new SeatsPerUserExceededError(
-      `user ${user_id} would have ${check.user_seats} seats of event ${req.event_id}; `
-        + `max_seats_per_user is ${event.spec.max_seats_per_user} (held ${held}, sold ${sold})`,
+  const planned = plan_seats(state, event, { user_id, seats, ttl_s, trace_id: req.trace_id }, ctx);
+  assert(planned.record.seats.length === seat_ids.length, 'every requested seat planned');
+  return planned;
+}
+
+/** A hold's TTL in seconds from the request's (0: the default); InvalidArgumentError outside
+ *  hold_ttl_seconds_min..max. */
+export function hold_ttl_of(hold_ttl_seconds: number): number {
+  const ttl_s = hold_ttl_seconds === 0 ? L.hold_ttl_seconds_default : hold_ttl_seconds;
+  if (!Number.isSafeInteger(ttl_s) || ttl_s < L.hold_ttl_seconds_min || ttl_s > L.hold_ttl_seconds_max) {
+    throw new InvalidArgumentError(
+      `hold_ttl_seconds must be 0 (default ${L.hold_ttl_seconds_default}) or ${L.hold_ttl_seconds_min}..${L.hold_ttl_seconds_max}, got ${hold_ttl_seconds}`,
     );
   }
-  const active_holds = check.count.active_holds;
-  if (active_holds >= L.holds_per_user_max) {
+  return ttl_s;
+}
+
+/** The per-user rules of a new hold of `seat_count` seats or places: max_seats_per_user, then
+ *  holds_per_user_max. Best available and general admission check them before choosing. */
+export function check_user_limits(event: EventState, user_id: string, seat_count: number): void {
+  const count = user_count(event, user_id);
+  const user_seats = count.held + count.sold + seat_count;
+  if (user_seats > event.spec.max_seats_per_user) {
+    throw new SeatsPerUserExceededError(
+      `user ${user_id} would have ${user_seats} seats of event ${event.spec.event_id}; `
+        + `max_seats_per_user is ${event.spec.max_seats_per_user} (held ${count.held}, sold ${count.sold})`,
+    );
+  }
+  if (count.active_holds >= L.holds_per_user_max) {
     throw new HoldsPerUserExceededError(
-      `user ${user_id} already has ${active_holds} active holds on event ${req.event_id} `
+      `user ${user_id} already has ${count.active_holds} active holds on event ${event.spec.event_id} `
         + '(holds_per_user_max)',
     );
   }
+}
+
+/** Plans a hold of `seats` (indices, checked to be of the event, no duplicates) under every
+ *  rule of a new hold: the user's limits, then each seat free. Changes nothing. */
+export function plan_seats(
+  state: PartitionState, event: EventState,
+  hold: { user_id: string; seats: number[]; ttl_s: number; trace_id: string }, ctx: DecideContext,
+): PlannedHold {
+  const check = check_seats(event, hold.user_id, hold.seats, null);
+  assert(check.user_seats === check.count.held + check.count.sold + hold.seats.length,
+    'check_seats counts the new seats');
+  check_user_limits(event, hold.user_id, hold.seats.length);
   if (check.taken.length > 0) {
     const taken = check.taken.map((s) => event.map.id_of(s));
     throw new SeatsUnavailableError(`seats not available: ${list(taken)}`);
   }
-  const record = hold_record(state, event, { user_id, seats, ttl_s, trace_id: req.trace_id }, ctx);
-  assert(record.seats.length === seat_ids.length, 'every requested seat planned');
-  return { record, event };
+  return { record: hold_record(state, event, hold, ctx), event };
 }
 
 /** What the seat rules of a new hold find (check_seats). */
@@ -345,10 +370,11 @@ export function hold_deadline_ms(state: PartitionState): number | null {
 
 function new_event(spec: EventSpec): EventState {
   const map = new SeatMap(spec);
-  const seat_owner = new Int32Array(map.seat_count).fill(-1);
+  // Seats and standing places: an area's places follow the seats in the same arrays.
+  const seat_owner = new Int32Array(map.place_count).fill(-1);
   const event: EventState = {
-    spec, map, seat_state: new Uint8Array(map.seat_count), seat_owner, orders: [], order_no_by_id: new Map(),
-    next_hold_no: 0, users: new Map(), held: 0, sold: 0,
+    spec, map, seat_state: new Uint8Array(map.place_count), seat_owner, orders: [], order_no_by_id: new Map(),
+    next_hold_no: 0, users: new Map(), held: 0, sold: 0, runs: create_runs(spec, map),
   };
   derive_indices(event);
   return event;
@@ -416,7 +442,7 @@ function apply_hold_created(state: PartitionState, record: HoldCreatedRecord): v
   state.holds.set(record.hold_id, hold);
   state.expiry.push(record.expires_at_ms, record.hold_id, record.hold_id);
   state.active_holds += 1;
-  assert(count.held <= event.held && event.held + event.sold <= event.map.seat_count,
+  assert(count.held <= event.held && event.held + event.sold <= event.map.place_count,
     'held seats counted within the event');
 }
 

@@ -66,3 +66,11 @@ export const ip_length_max = 45;
 export const device_id_length_max = 128;
 /** Settlement items (captures, voids, refunds to drive at the gateway) handed out per request. */
 export const settlements_per_request_max = 256;
+
+// Best available and general admission (issue 14).
+/** Ranking weight of a section or row in the event file (lower first). */
+export const priority_max = 1000;
+/** Standing areas of one event; their names share the namespace of section names. */
+export const areas_per_event_max = 32;
+/** Places of one standing area. Seats and places together stay within seats_per_event_max. */
+export const area_capacity_max = 100_000;

@@ -15,7 +15,7 @@ export interface UserCount { held: number; sold: number; active_holds: number }
 export interface EventState {
   spec: EventSpec;
   map: SeatMap;
-  /** SEAT_FREE | SEAT_HELD | SEAT_SOLD per seat index. */
+  /** SEAT_FREE | SEAT_HELD | SEAT_SOLD per seat index, then per standing place (seat_map.ts). */
   seat_state: Uint8Array;
   /** hold_no of the holding hold when HELD, order_no when SOLD, -1 when FREE. */
   seat_owner: Int32Array;
@@ -25,6 +25,36 @@ export interface EventState {
   users: Map<string, UserCount>;
   held: number;
   sold: number;
+  /** Derived (free_runs.ts): free seats per row for best available, free places per area. */
+  runs: FreeRuns;
+}
+
+/** The free-run index of an event (free_runs.ts keeps it): derived from seat_state, never
+ *  journaled nor in snapshots. */
+export interface AreaFree {
+  /** Free place indices; stack[0..top) are the free places. */
+  stack: Int32Array;
+  top: number;
+  /** Position in `stack` of place offset + k, or -1 when the place is not free. */
+  pos: Int32Array;
+}
+
+export interface FreeRuns {
+  /** Per row of map.rows: free seats, free accessible seats, and bit t (1..seats_per_hold_max)
+   *  when the row has t adjacent free non-accessible seats / such a block stranding no seat. */
+  free: Uint16Array;
+  free_accessible: Uint16Array;
+  block_mask: Uint16Array;
+  clean_mask: Uint16Array;
+  dirty: Uint8Array;
+  dirty_rows: number[];
+  /** 1 for an accessible seat; null when the event has none. */
+  accessible: Uint8Array | null;
+  /** Row numbers in best-available rank: section (priority, listed order), then row (priority,
+   *  listed order). */
+  ranked_rows: Int32Array;
+  /** Per area of map.areas. */
+  areas: AreaFree[];
 }
 
 export type HoldStatus = 'active' | 'released' | 'expired' | 'confirmed';

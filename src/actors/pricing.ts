@@ -7,13 +7,11 @@ import type { SeatMap } from './seat_map.js';
 
 export interface Price { subtotal_micros: number; total_micros: number }
 
+/** The tier of a seat or a standing place (an area's places share the area's tier). */
 export function tier_of_seat(spec: EventSpec, map: SeatMap, seat: number): string {
-  const seat_id = map.id_of(seat);
-  const [section_name, row_name] = seat_id.split('-');
-  const section = spec.sections.find((s) => s.name === section_name);
-  const row = section?.rows.find((r) => r.name === row_name);
-  assert(row !== undefined, 'a seat of the map has a row in the spec');
-  return row.tier;
+  const tier = map.tier_of(seat);
+  assert(Object.hasOwn(spec.price_tiers, tier), 'a seat\'s tier is priced (validated at creation)');
+  return tier;
 }
 
 /** Whether a promo code may be used now, and why not. */

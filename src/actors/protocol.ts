@@ -17,6 +17,9 @@ import type {
   SettleRequest,
 } from './payments.js';
 import type { Availability, EventView } from './queries.js';
+import type {
+  ReserveBestReply, ReserveBestRequest, ReserveGaReply, ReserveGaRequest,
+} from './selection.js';
 
 /** `event_id` routes the request (the spec's own event_id, checked at the edge); the actor
  *  validates `spec` itself and decides from it alone. */
@@ -45,6 +48,8 @@ export interface TicketingProtocol {
   begin_void: { request: BeginVoidRequest; reply: BeginVoidReply };
   /** One partition's owed gateway calls: the settlement loop asks every partition. */
   open_settlements: { request: OpenSettlementsRequest; reply: Settlement[] };
+  reserve_best: { request: ReserveBestRequest; reply: ReserveBestReply };
+  reserve_ga: { request: ReserveGaRequest; reply: ReserveGaReply };
 }
 
 export type TicketingKind = keyof TicketingProtocol;

@@ -3,6 +3,7 @@
 // so that no apply path can change a seat without them noticing. Derived means not journaled and
 // not in snapshots: derive_indices rebuilds them from the seat arrays.
 import { assert } from '../util/assert.js';
+import { runs_on_change, runs_rebuild } from './free_runs.js';
 import { SEAT_FREE, SEAT_SOLD, type EventState } from './partition_state.js';
 
 /** Sets seat `index` of `event` to `seat_state` (SEAT_FREE | SEAT_HELD | SEAT_SOLD) owned by
@@ -13,10 +14,12 @@ export function set_seat(event: EventState, index: number, seat_state: number, o
   assert((seat_state === SEAT_FREE) === (owner === -1), 'a free seat, and only a free seat, has no owner');
   event.seat_state[index] = seat_state;
   event.seat_owner[index] = owner;
+  runs_on_change(event, index);
 }
 
 /** Builds the derived indices of `event` from its seat arrays: when the event is created, and
  *  when a snapshot is restored. */
 export function derive_indices(event: EventState): void {
   assert(event.seat_state.length === event.seat_owner.length, 'seat arrays agree');
+  runs_rebuild(event);
 }

@@ -8,6 +8,7 @@ import {
 } from './partition_state.js';
 import { SeatMap } from './seat_map.js';
 import { derive_indices } from './seat_change.js';
+import { create_runs } from './free_runs.js';
 import { index_order, is_open, promo_key, type IdempotencyEntry, type Order, type Payment } from './purchase_state.js';
 
 interface EventSnapshot {
@@ -50,15 +51,16 @@ export function restore(partition: number, raw: unknown): PartitionState {
   const state = create_state(partition);
   for (const e of snap.events) {
     const map = new SeatMap(e.spec);
-    assert(e.seat_state.length === map.seat_count && e.seat_owner.length === map.seat_count, 'seat arrays fit the map');
+    assert(e.seat_state.length === map.place_count && e.seat_owner.length === map.place_count,
+      'seat arrays fit the map (seats and standing places)');
     const event: EventState = {
       spec: e.spec, map,
       // Copy out of the decoded buffer so the arrays own aligned memory.
       seat_state: new Uint8Array(e.seat_state), seat_owner: new Int32Array(e.seat_owner),
       orders: e.orders, order_no_by_id: new Map(e.orders.map((id, i) => [id, i])),
-      next_hold_no: e.next_hold_no, users: new Map(), held: 0, sold: 0,
+      next_hold_no: e.next_hold_no, users: new Map(), held: 0, sold: 0, runs: create_runs(e.spec, map),
     };
-    for (let i = 0; i < map.seat_count; i++) {
+    for (let i = 0; i < map.place_count; i++) {
       if (event.seat_state[i] === SEAT_HELD) event.held++;
       else if (event.seat_state[i] === SEAT_SOLD) event.sold++;
     }

@@ -31,7 +31,11 @@ export function spec_from_wire(event: unknown): unknown {
     price_tiers: tiers,
     sections: sections.map((s: Wire) => ({
       name: s['name'],
-      rows: (Array.isArray(s['rows']) ? s['rows'] : []).map((r: Wire) => ({ name: r['name'], seats: r['seats'], tier: r['tier'] })),
+      rows: (Array.isArray(s['rows']) ? s['rows'] : []).map((r: Wire) => ({
+        name: r['name'], seats: r['seats'], tier: r['tier'],
+        accessible_seats: r['accessible_seats'] ?? [], priority: r['priority'] ?? 0,
+      })),
+      priority: s['priority'] ?? 0,
     })),
     max_seats_per_user: e['max_seats_per_user'] ?? 0,
     promo_codes: (Array.isArray(e['promo_codes']) ? e['promo_codes'] : []).map((p: Wire) => ({
@@ -40,6 +44,9 @@ export function spec_from_wire(event: unknown): unknown {
       amount_off_micros: int64(p['amount_off_micros'] ?? '0', 'amount_off_micros', 0),
       max_uses: p['max_uses'] ?? 0,
       valid_until_unix: int64(p['valid_until_unix'] ?? '0', 'valid_until_unix', 0),
+    })),
+    areas: (Array.isArray(e['areas']) ? e['areas'] : []).map((a: Wire) => ({
+      name: a['name'], capacity: a['capacity'], tier: a['tier'],
     })),
   };
 }
@@ -75,11 +82,15 @@ export function catalog_service(deps: EdgeDeps, router: Router) {
       const section = str(req.section ?? '', 'section', L.section_name_length_max);
       // Section names are letters and digits (event files allow no more): anything else is
       // refused here without echoing it (control characters, invalid UTF-8 as U+FFFD).
-      if (section !== '' && !/^[A-Za-z0-9]+$/.test(section)) throw new InvalidArgumentError('section must be a section name of letters and digits, e.g. 101 (or empty for every section)');
+      if (section !== '' && !/^[A-Za-z0-9]+$/.test(section)) throw new InvalidArgumentError('section must be a section or area name of letters and digits, e.g. 101 (or empty for every section)');
       const a = await router.call('availability', { event_id, section });
       return {
         event_id: a.event_id, free: String(a.free), held: String(a.held), sold: String(a.sold), truncated: a.truncated,
         sections: a.sections.map((x) => ({ ...x, free: String(x.free), held: String(x.held), sold: String(x.sold) })),
+        areas: a.areas.map((x) => ({
+          name: x.name, capacity: String(x.capacity), free: String(x.free), held: String(x.held),
+          sold: String(x.sold),
+        })),
       };
     }),
   };

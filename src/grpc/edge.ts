@@ -20,6 +20,7 @@ import { fraud_service } from './fraud_service.js';
 import { inventory_service } from './inventory_service.js';
 import { order_query_service, order_service } from './order_service.js';
 import { payment_service } from './payment_service.js';
+import { seat_selection_service } from './seat_selection_service.js';
 import { load_definitions, service_of } from './proto.js';
 import type { Router } from '../route/router.js';
 import { check_requests_of, refuse_malformed } from './strict_service.js';
@@ -117,6 +118,7 @@ function add_services(
   add('ticketing.order.v1.OrderQueryService', order_query_service(deps, purchases));
   add('ticketing.payment.v1.PaymentService', payment_service(deps, purchases));
   add('ticketing.fraud.v1.FraudService', fraud_service(deps, purchases));
+  add('ticketing.inventory.v1.SeatSelectionService', seat_selection_service(deps, router));
   if (config.test_clock) {
     add('ticketing.testing.v1.TestClockService', test_clock_service(deps, parts.pool));
     log.warn('TestClockService is enabled (--test-clock): '

@@ -40,6 +40,8 @@ const owners: { [K in RoutedKind]: Owner<P[K]['request']> } = {
   refund_begin: { id: 'pay', field: 'payment_id' },
   settle: { id: 'pay', field: 'payment_id' },
   begin_void: { id: 'pay', field: 'payment_id' },
+  reserve_best: { event: 'event_id' },
+  reserve_ga: { event: 'event_id' },
 };
 
 export class Router {

@@ -1,7 +1,7 @@
 // validate_event_spec: normalisation of good specs, InvalidArgumentError for every bad field.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { seat_count_of, validate_event_id, validate_event_spec } from '../../src/actors/event_spec.js';
+import { place_count_of, seat_count_of, validate_event_id, validate_event_spec } from '../../src/actors/event_spec.js';
 import * as L from '../../src/actors/limits.js';
 import { sample_spec } from './helpers.js';
 
@@ -206,6 +206,62 @@ test('an event name carrying U+FFFD (invalid UTF-8 on the wire) is refused', () 
     assert.is((e as Error).name, invalid_name((e as Error).message));
     assert.match((e as Error).message, 'UTF-8');
   }
+});
+
+
+// Issue 14: priorities, accessible seats, standing areas.
+
+test('an event file without the new fields normalises exactly as before (no new keys)', () => {
+  const spec = validate_event_spec({
+    ...sample_spec(),
+    sections: sample_spec().sections.map((s) => ({
+      ...s, priority: 0, rows: s.rows.map((r) => ({ ...r, priority: 0, accessible_seats: [] })),
+    })),
+    areas: [],
+  });
+  assert.is(JSON.stringify(spec), JSON.stringify(validate_event_spec(sample_spec())));
+  assert.not.ok('areas' in spec);
+  assert.not.ok('priority' in spec.sections[0]!);
+  assert.not.ok('priority' in spec.sections[0]!.rows[0]! || 'accessible_seats' in spec.sections[0]!.rows[0]!);
+});
+
+test('priorities, accessible seats and areas are kept, normalised, after the old keys', () => {
+  const spec = validate_event_spec({
+    ...sample_spec(),
+    sections: [{ name: '101', priority: 5, rows: [{ name: 'A', seats: 10, tier: 'A', accessible_seats: [9, 1], priority: 2 }] }],
+    areas: [{ name: 'FLOOR', capacity: 300, tier: 'B' }],
+  });
+  assert.equal(spec.sections[0], { name: '101', rows: [{ name: 'A', seats: 10, tier: 'A', accessible_seats: [1, 9], priority: 2 }], priority: 5 });
+  assert.equal(spec.areas, [{ name: 'FLOOR', capacity: 300, tier: 'B' }]);
+  assert.equal(Object.keys(spec).slice(-2), ['promo_codes', 'areas']);
+  assert.is(seat_count_of(spec), 10, 'standing places are not seats');
+  assert.is(place_count_of(spec), 310);
+});
+
+test('bad priorities, accessible seats and areas are refused, naming the field', () => {
+  const row = { name: 'A', seats: 10, tier: 'A' };
+  invalid(with_rows([{ ...row, priority: -1 }]), 'negative row priority', /priority of row 101-A/);
+  invalid(with_rows([{ ...row, priority: L.priority_max + 1 }]), 'row priority over max', /priority of row 101-A/);
+  invalid(with_rows([{ ...row, priority: 1.5 }]), 'fractional row priority', /priority of row 101-A/);
+  invalid({ ...with_rows([row]), sections: [{ name: '101', rows: [row], priority: 1001 }] }, 'section priority', /sections\[0\]\.priority/);
+  invalid(with_rows([{ ...row, accessible_seats: [0] }]), 'accessible seat 0', /accessible_seats of row 101-A/);
+  invalid(with_rows([{ ...row, accessible_seats: [11] }]), 'accessible seat past the row', /accessible_seats of row 101-A/);
+  invalid(with_rows([{ ...row, accessible_seats: [3, 3] }]), 'accessible seat twice', /twice/);
+  invalid(with_rows([{ ...row, accessible_seats: 'all' }]), 'accessible seats not a list', /accessible_seats/);
+  const area = { name: 'FLOOR', capacity: 100, tier: 'A' };
+  const base = with_rows([row]);
+  invalid({ ...base, areas: [{ ...area, name: '101' }] }, 'area named like a section', /already the name/);
+  invalid({ ...base, areas: [area, area] }, 'area twice', /already the name/);
+  invalid({ ...base, areas: [{ ...area, name: 'FL-1' }] }, 'area name with -', /areas\[0\]\.name/);
+  invalid({ ...base, areas: [{ ...area, capacity: 0 }] }, 'area capacity 0', /capacity of area FLOOR/);
+  invalid({ ...base, areas: [{ ...area, capacity: L.area_capacity_max + 1 }] }, 'area capacity over max', /capacity of area FLOOR/);
+  invalid({ ...base, areas: [{ ...area, tier: 'Z' }] }, 'area tier unknown', /tier Z/);
+  invalid({ ...base, areas: [{ ...area, tier: undefined }] }, 'area tier missing', /tier of area FLOOR/);
+  invalid({ ...base, areas: 'FLOOR' }, 'areas not a list', /areas must be a list/);
+  const many = Array.from({ length: L.areas_per_event_max + 1 }, (_, i) => ({ ...area, name: `A${i}` }));
+  invalid({ ...base, areas: many }, 'too many areas', /at most 32/);
+  const full = Array.from({ length: 2 }, (_, i) => ({ ...area, name: `A${i}`, capacity: L.area_capacity_max }));
+  invalid({ ...base, areas: full }, 'seats and places over seats_per_event_max', /seats and standing places/);
 });
 
 test.run();

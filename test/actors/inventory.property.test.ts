@@ -84,7 +84,7 @@ function model_availability(m: Model): Availability {
     if (m.seat[i] === 'free') s.free_seat_ids.push(SEAT_IDS[i]!);
   }
   const sum = (k: 'free' | 'held' | 'sold') => sections.reduce((n, s) => n + s[k], 0);
-  return { event_id: EVENT, free: sum('free'), held: sum('held'), sold: sum('sold'), sections, truncated: false };
+  return { event_id: EVENT, free: sum('free'), held: sum('held'), sold: sum('sold'), sections, truncated: false, areas: [] };
 }
 
 /** Everything decide must leave alone on a rejection. */

@@ -91,4 +91,33 @@ test('specs that would make ambiguous seat ids are rejected before a SeatMap exi
   }
 });
 
+
+test('standing places follow the seats: <AREA>-GA-<n>, never found by index_of', () => {
+  const map = new SeatMap(validate_event_spec({
+    ...sample_spec(), areas: [{ name: 'FLOOR', capacity: 3, tier: 'A' }, { name: 'PIT', capacity: 2, tier: 'B' }],
+  }));
+  assert.is(map.seat_count, 39);
+  assert.is(map.place_count, 44);
+  assert.equal(map.areas, [
+    { name: 'FLOOR', offset: 39, capacity: 3, tier: 'A' }, { name: 'PIT', offset: 42, capacity: 2, tier: 'B' },
+  ]);
+  assert.is(map.area('PIT')!.offset, 42);
+  assert.is(map.area('101'), undefined);
+  const ids = [39, 40, 41, 42, 43].map((i) => map.id_of(i));
+  assert.equal(ids, ['FLOOR-GA-1', 'FLOOR-GA-2', 'FLOOR-GA-3', 'PIT-GA-1', 'PIT-GA-2']);
+  for (let i = 39; i < 44; i++) {
+    assert.is(map.index_of(map.id_of(i)), -1, 'a place is not a seat');
+    assert.is(map.place_index_of(map.id_of(i)), i);
+  }
+  for (const bad of ['FLOOR-GA-0', 'FLOOR-GA-4', 'FLOOR-A-1', 'PIT-GA-01', '101-A-1', 'NOPE-GA-1', 'FLOOR-GA']) {
+    assert.is(map.place_index_of(bad), -1, bad);
+  }
+  assert.is(map.tier_of(40), 'A');
+  assert.is(map.tier_of(43), 'B');
+  assert.is(map.tier_of(24), 'B', 'row 101-B');
+  assert.throws(() => map.id_of(44));
+  assert.is(map.rows.length, 3);
+  assert.is(map.row_number_of(24), 1);
+});
+
 test.run();

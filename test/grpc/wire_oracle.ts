@@ -133,8 +133,9 @@ export function request_samples(event_id: string): Record<string, Record<string,
     ConfirmAllocation: { order_id: 'ord_1', hold_id: 'hold_1_AAAA' },
     CreateEvent: { event: {
       event_id: event_id, name: 'Évent', starts_at_unix: '1811836800', currency: 'EUR', price_tiers: { A: '89000000', B: '1' },
-      sections: [{ name: '101', rows: [{ name: 'A', seats: 24, tier: 'A' }] }], max_seats_per_user: 8,
+      sections: [{ name: '101', rows: [{ name: 'A', seats: 24, tier: 'A', accessible_seats: [1, 2], priority: 1 }], priority: 2 }], max_seats_per_user: 8,
       promo_codes: [{ code: 'EARLY10', percent_off: 10, max_uses: 500, valid_until_unix: '1809244800' }],
+      areas: [{ name: 'FLOOR', capacity: 500, tier: 'B' }],
     } },
     GetEvent: { event_id: event_id },
     GetAvailability: { event_id: event_id, section: '101' },
@@ -147,5 +148,10 @@ export function request_samples(event_id: string): Record<string, Record<string,
     Capture: { payment_id: 'pay_1' },
     Refund: { payment_id: 'pay_1', amount: { amount_micros: '1000', currency: 'EUR' } },
     ScoreTransaction: { order_id: 'ord_1', user_id: 'u1', ip: '10.0.0.1', device_id: 'd1' },
+    ReserveBestAvailable: {
+      event_id: event_id, user_id: 'u1', quantity: 4, tiers: ['A'], sections: ['101', '102'],
+      accessible_quantity: 1, hold_ttl_seconds: '300',
+    },
+    ReserveGeneralAdmission: { event_id: event_id, area: 'FLOOR', quantity: 2, user_id: 'u1', hold_ttl_seconds: '300' },
   };
 }
