@@ -66,3 +66,10 @@ export const ip_length_max = 45;
 export const device_id_length_max = 128;
 /** Settlement items (captures, voids, refunds to drive at the gateway) handed out per request. */
 export const settlements_per_request_max = 256;
+
+// Hold lifecycle (ExtendHold, ReturnSeats).
+/** A hold's whole life, creation to expiry, however often it is extended: a buyer cannot keep
+ *  seats off sale indefinitely (pretix and seats.io cap it the same way). */
+export const hold_life_seconds_max = 3600;
+/** ExtendHold calls one hold may have. */
+export const hold_extensions_max = 3;

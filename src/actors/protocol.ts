@@ -17,6 +17,9 @@ import type {
   SettleRequest,
 } from './payments.js';
 import type { Availability, EventView } from './queries.js';
+import type { ExtendHoldReply, ExtendHoldRequest } from './inventory.js';
+import type { CreateDraftFromHoldRequest } from './orders.js';
+import type { ReturnSeatsReply, ReturnSeatsRequest } from './returns.js';
 
 /** `event_id` routes the request (the spec's own event_id, checked at the edge); the actor
  *  validates `spec` itself and decides from it alone. */
@@ -45,6 +48,9 @@ export interface TicketingProtocol {
   begin_void: { request: BeginVoidRequest; reply: BeginVoidReply };
   /** One partition's owed gateway calls: the settlement loop asks every partition. */
   open_settlements: { request: OpenSettlementsRequest; reply: Settlement[] };
+  extend_hold: { request: ExtendHoldRequest; reply: ExtendHoldReply };
+  create_draft_from_hold: { request: CreateDraftFromHoldRequest; reply: OrderView };
+  return_seats: { request: ReturnSeatsRequest; reply: ReturnSeatsReply };
 }
 
 export type TicketingKind = keyof TicketingProtocol;

@@ -40,6 +40,9 @@ const owners: { [K in RoutedKind]: Owner<P[K]['request']> } = {
   refund_begin: { id: 'pay', field: 'payment_id' },
   settle: { id: 'pay', field: 'payment_id' },
   begin_void: { id: 'pay', field: 'payment_id' },
+  extend_hold: { id: 'hold', field: 'hold_id' },
+  create_draft_from_hold: { id: 'hold', field: 'hold_id' },
+  return_seats: { id: 'order', field: 'order_id' },
 };
 
 export class Router {
