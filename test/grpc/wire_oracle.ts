@@ -147,5 +147,11 @@ export function request_samples(event_id: string): Record<string, Record<string,
     Capture: { payment_id: 'pay_1' },
     Refund: { payment_id: 'pay_1', amount: { amount_micros: '1000', currency: 'EUR' } },
     ScoreTransaction: { order_id: 'ord_1', user_id: 'u1', ip: '10.0.0.1', device_id: 'd1' },
+    ExtendHold: { hold_id: 'hold_1_AAAA', extend_seconds: '300' },
+    CreateDraftFromHold: { hold_id: 'hold_1_AAAA', promo_code: 'EARLY10', idempotency_key: 'k' },
+    ReturnSeats: {
+      order_id: 'ord_1', seat_ids: ['101-A-1', '101-A-2'],
+      refund_amount: { amount_micros: '1000', currency: 'EUR' }, idempotency_key: 'k',
+    },
   };
 }
