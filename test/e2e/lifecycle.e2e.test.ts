@@ -2,50 +2,17 @@
 // the sandbox gateway: ReserveTickets → ExtendHold → CheckoutService.CreateDraftFromHold →
 // Authorize → ConfirmOrder → OrderAdminService.ReturnSeats with a refund → GetOrder, with the
 // refusals each step owes a hostile or unauthorized caller.
-import * as loader from '@grpc/proto-loader';
-import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  arena_file, arena_id, cleanup, clients, code_of, grpc, guarded_setup, repo_root, run_cli, start_server, stop,
+  arena_file, arena_id, cleanup, clients, code_of, grpc, guarded_setup, run_cli, start_server, stop,
   temp_dir, token, type Clients, type Guarded, type Server,
 } from './harness.js';
+import { lifecycle_clients, type Lifecycle } from './lifecycle_clients.js';
 import { guarded_after } from '../guard.js';
 
 const S = grpc.status;
 const price_a = 89_000_000;
-
-type Unary = (request: object, bearer: string) => Promise<Record<string, unknown>>;
-interface Lifecycle { extend: Unary; from_hold: Unary; return_seats: Unary; close(): void }
-
-/** Clients of the new services, generated from their .proto files. */
-function lifecycle_clients(port: number): Lifecycle {
-  const definition = loader.loadSync(
-    ['ticketing/inventory/v1/seat_selection.proto', 'ticketing/order/v1/checkout.proto'],
-    { keepCase: true, longs: String, enums: String, defaults: true, includeDirs: [join(repo_root, 'proto')] },
-  );
-  const make = (name: string): grpc.Client => {
-    const ctor = grpc.makeClientConstructor(definition[name] as grpc.ServiceDefinition, name);
-    return new ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  };
-  const selection = make('ticketing.inventory.v1.SeatSelectionService');
-  const checkout = make('ticketing.order.v1.CheckoutService');
-  const admin = make('ticketing.order.v1.OrderAdminService');
-  const unary = (client: grpc.Client, method: string): Unary => (request, bearer) => new Promise((resolve, reject) => {
-    const metadata = new grpc.Metadata();
-    metadata.set('authorization', `Bearer ${bearer}`);
-    const fn = Reflect.get(client, method) as (r: object, m: grpc.Metadata, cb: grpc.requestCallback<Record<string, unknown>>) => void;
-    fn.call(client, request, metadata, (error: grpc.ServiceError | null, reply?: Record<string, unknown>) => (error !== null ? reject(error) : resolve(reply ?? {})));
-  });
-  return {
-    extend: unary(selection, 'ExtendHold'),
-    from_hold: unary(checkout, 'CreateDraftFromHold'),
-    return_seats: unary(admin, 'ReturnSeats'),
-    close() {
-      for (const c of [selection, checkout, admin]) c.close();
-    },
-  };
-}
 
 interface Ctx extends Guarded { dir: string; server: Server; c: Clients; l: Lifecycle; alice: string; bob: string; svc: string }
 const t = suite<Ctx>('lifecycle e2e');
