@@ -17,6 +17,9 @@ import type { TicketingProtocol, TicketingRequest } from './protocol.js';
 import { get_availability, get_event } from './queries.js';
 import { restore, snapshot } from './snapshot.js';
 import { decide_reserve_best, decide_reserve_ga } from './selection.js';
+import { decide_extend_hold } from './inventory.js';
+import { decide_create_draft_from_hold } from './orders.js';
+import { decide_return_seats } from './returns.js';
 
 export const handlers: Handlers<PartitionState, TicketingProtocol, PartitionRecord> = {
   create_event: (state, request) => decide_create_event(state, request.spec),
@@ -41,6 +44,9 @@ export const handlers: Handlers<PartitionState, TicketingProtocol, PartitionReco
     read(open_settlements(state, ctx.now_ms, request.limit)),
   reserve_best: decide_reserve_best,
   reserve_ga: decide_reserve_ga,
+  extend_hold: decide_extend_hold,
+  create_draft_from_hold: decide_create_draft_from_hold,
+  return_seats: decide_return_seats,
 };
 
 export const behaviour: PartitionBehaviour<PartitionState, TicketingRequest, PartitionRecord> = {

@@ -92,6 +92,11 @@ export class OrderExpiredError extends DomainError {
 export class IdempotencyKeyReusedError extends DomainError {
   override readonly name = 'IdempotencyKeyReusedError';
 }
+/** ExtendHold would not extend the hold: its extensions are used up (hold_extensions_max) or its
+ *  life is at its cap (hold_life_seconds_max). The message says which. */
+export class HoldExtensionRefusedError extends DomainError {
+  override readonly name = 'HoldExtensionRefusedError';
+}
 
 const classes = [
   InvalidArgumentError, EventNotFoundError, EventExistsError, HoldNotFoundError, SeatsUnavailableError,
@@ -99,6 +104,7 @@ const classes = [
   PaymentsPerOrderExceededError, RefundsPerPaymentExceededError, FieldTooLongError, PermissionDeniedError, OrderNotFoundError,
   PaymentNotFoundError, PromoUnavailableError, OrderStateError, PaymentStateError, RefundExceedsCapturedError,
   OrderExpiredError, IdempotencyKeyReusedError,
+  HoldExtensionRefusedError,
 ];
 
 const revive = reviver<DomainError>(classes);

@@ -8,6 +8,7 @@ import { read, type DecideContext, type Decision, type OutboxEntry } from '../ru
 import { assert } from '../util/assert.js';
 import {
   EventExistsError, EventNotFoundError, HoldConfirmedError, HoldNotActiveError, HoldNotFoundError,
+  HoldExtensionRefusedError,
   FieldTooLongError, HoldsPerUserExceededError, InvalidArgumentError, SeatsPerHoldExceededError, SeatsPerUserExceededError, SeatsUnavailableError,
 } from './errors.js';
 import { seat_count_of, validate_event_id, validate_event_spec, type EventSpec } from './event_spec.js';
@@ -32,6 +33,11 @@ export type PartitionRecord =
   | { t: 'hold_expired'; hold_id: string; at_ms: number }
   | { t: 'hold_confirmed'; hold_id: string; order_id: string; at_ms: number }
   | { t: 'holds_forgotten'; hold_ids: string[] }
+  /** ExtendHold: the active hold (and the draft it carries) now expires at `expires_at_ms`. */
+  | { t: 'hold_extended'; hold_id: string; expires_at_ms: number; at_ms: number }
+  /** ReturnSeats: sold seats of the order go free (a refund_started of `refund_id` follows in
+   *  the same decision when money is returned; '' without one). */
+  | { t: 'seats_returned'; order_id: string; seats: number[]; refund_id: string; at_ms: number }
   | PurchaseRecord;
 
 export interface ReserveRequest { event_id: string; seat_ids: string[]; hold_ttl_seconds: number; user_id: string; trace_id: string }
@@ -43,6 +49,11 @@ export interface ReserveReply { hold_id: string; expires_at_ms: number }
 export interface ReleaseReply { released: boolean }
 export interface ConfirmReply { confirmed: boolean }
 export interface AvailabilityRequest { event_id: string; section: string }
+export interface ExtendHoldRequest {
+  hold_id: string; extend_seconds: number;
+  /** null: a service acting for anyone. */ actor_user_id: string | null; trace_id: string;
+}
+export interface ExtendHoldReply { expires_at_ms: number; extensions_left: number }
 
 /** The refusal for a hold of more than seats_per_hold_max seats (also raised at the gRPC edge). */
 export function seats_per_hold_exceeded(requested: number): SeatsPerHoldExceededError {
@@ -317,6 +328,54 @@ export function decide_confirm(
   }
 }
 
+/** ExtendHold: the owner (or a service) moves an active hold's expiry later, within
+ *  hold_life_seconds_max of its creation and at most hold_extensions_max times. A draft's hold
+ *  extends the draft (apply_hold_extended). */
+export function decide_extend_hold(
+  state: PartitionState, req: ExtendHoldRequest, ctx: DecideContext,
+): Decision<PartitionRecord, ExtendHoldReply> {
+  const hold = hold_of(state, req.hold_id);
+  // Someone else's hold answers like a missing one, as ReleaseHold does.
+  if (req.actor_user_id !== null && req.actor_user_id !== hold.user_id) {
+    throw new HoldNotFoundError(`hold ${req.hold_id} does not exist (or was forgotten after it ended)`);
+  }
+  const s = req.extend_seconds;
+  if (!Number.isSafeInteger(s) || s < 1 || s > L.hold_ttl_seconds_max) {
+    throw new InvalidArgumentError(`extend_seconds must be 1..${L.hold_ttl_seconds_max}, got ${s}`);
+  }
+  // Past its expiry the hold is expired even if the timer has not run yet.
+  if (hold.status !== 'active' || ctx.now_ms >= hold.expires_at_ms) {
+    const status = hold.status === 'active' ? 'expired' : hold.status;
+    throw new HoldNotActiveError(`hold ${req.hold_id} is ${status}; only an active hold is extended`);
+  }
+  if (hold.extensions >= L.hold_extensions_max) {
+    throw new HoldExtensionRefusedError(
+      `hold ${req.hold_id} was extended ${hold.extensions} times already (hold_extensions_max)`,
+    );
+  }
+  const life_end_ms = hold.created_ms + L.hold_life_seconds_max * 1000;
+  const expires_at_ms = Math.min(hold.expires_at_ms + s * 1000, life_end_ms);
+  if (expires_at_ms <= hold.expires_at_ms) {
+    throw new HoldExtensionRefusedError(`hold ${req.hold_id} already expires at the end of its `
+      + `life, ${L.hold_life_seconds_max} s after it was made (hold_life_seconds_max)`);
+  }
+  assert(expires_at_ms > ctx.now_ms && expires_at_ms <= life_end_ms, 'extended within the life cap');
+  const extensions_left = L.hold_extensions_max - hold.extensions - 1;
+  const order_id = state.purchase.order_by_hold.get(hold.hold_id) ?? '';
+  const outbox: OutboxEntry[] = [{
+    type: 'HoldExtended', key: hold.event_id,
+    payload: {
+      hold_id: hold.hold_id, event_id: hold.event_id, user_id: hold.user_id,
+      expires_at_unix: Math.floor(expires_at_ms / 1000), extensions_left, order_id,
+      extended_at_unix: Math.floor(ctx.now_ms / 1000), trace_id: req.trace_id,
+    },
+  }];
+  const record: PartitionRecord = {
+    t: 'hold_extended', hold_id: hold.hold_id, expires_at_ms, at_ms: ctx.now_ms,
+  };
+  return decision([record], { expires_at_ms, extensions_left }, outbox);
+}
+
 /** The InventoryHoldExpired event of `hold`, expired at `now_ms` (by the timer, or by
  *  ConfirmOrder finding the hold lapsed before its timer ran). */
 export function hold_expired_event(hold: Hold, now_ms: number): OutboxEntry {
@@ -411,6 +470,8 @@ export function apply(state: PartitionState, record: PartitionRecord): void {
     case 'hold_expired': return apply_hold_freed(state, record);
     case 'hold_confirmed': return apply_hold_confirmed(state, record);
     case 'holds_forgotten': return apply_holds_forgotten(state, record);
+    case 'hold_extended': return apply_hold_extended(state, record);
+    case 'seats_returned': return apply_seats_returned(state, record);
   }
 }
 
@@ -437,7 +498,7 @@ function apply_hold_created(state: PartitionState, record: HoldCreatedRecord): v
     hold_id: record.hold_id, hold_no: record.hold_no, event_id: record.event_id,
     user_id: record.user_id, seats: record.seats, created_ms: record.at_ms,
     expires_at_ms: record.expires_at_ms, status: 'active', order_id: '', ended_ms: 0,
-    trace_id: record.trace_id,
+    trace_id: record.trace_id, extensions: 0,
   };
   state.holds.set(record.hold_id, hold);
   state.expiry.push(record.expires_at_ms, record.hold_id, record.hold_id);
@@ -494,4 +555,50 @@ function apply_holds_forgotten(state: PartitionState, record: HoldRecord<'holds_
       'only ended holds are forgotten');
     state.holds.delete(hold_id);
   }
+}
+
+function apply_hold_extended(state: PartitionState, record: HoldRecord<'hold_extended'>): void {
+  const hold = state.holds.get(record.hold_id);
+  assert(hold !== undefined && hold.status === 'active', 'only an active hold is extended');
+  assert(record.expires_at_ms > hold.expires_at_ms
+    && record.expires_at_ms <= hold.created_ms + L.hold_life_seconds_max * 1000,
+  'an extension moves the expiry later, within the hold\'s life');
+  assert(hold.extensions < L.hold_extensions_max, 'extensions within hold_extensions_max');
+  hold.expires_at_ms = record.expires_at_ms;
+  hold.extensions += 1;
+  // The entry at the old expiry goes stale (pop_due_holds skips it).
+  state.expiry.push(record.expires_at_ms, hold.hold_id, hold.hold_id);
+  // The draft the hold carries expires with its hold (decide_timers, Authorize, ConfirmOrder
+  // read the hold's expiry; the order's copy is what GetOrder shows).
+  const order_id = state.purchase.order_by_hold.get(hold.hold_id);
+  const order = order_id === undefined ? undefined : state.purchase.orders.get(order_id);
+  if (order !== undefined && order.status === 'DRAFT') {
+    order.hold_expires_at_ms = record.expires_at_ms;
+    order.updated_ms = record.at_ms;
+  }
+}
+
+/** Returned seats go free and are no longer the user's; the order remembers them. */
+function apply_seats_returned(state: PartitionState, record: HoldRecord<'seats_returned'>): void {
+  const order = state.purchase.orders.get(record.order_id);
+  assert(order !== undefined, 'returned seats belong to an order');
+  const event = state.events.get(order.event_id);
+  assert(event !== undefined, 'an order has its event');
+  const order_no = event.order_no_by_id.get(order.order_id);
+  assert(order_no !== undefined && record.seats.length > 0, 'a sold order returns seats');
+  for (const seat of record.seats) {
+    assert(order.seats.includes(seat) && !order.returned.includes(seat),
+      'a seat of the order, returned once');
+    assert(event.seat_state[seat] === SEAT_SOLD && event.seat_owner[seat] === order_no,
+      'a returned seat was sold to its order');
+    set_seat(event, seat, SEAT_FREE, -1);
+  }
+  const count = event.users.get(order.user_id);
+  assert(count !== undefined && count.sold >= record.seats.length, 'user counts cover the sale');
+  count.sold -= record.seats.length;
+  event.sold -= record.seats.length;
+  order.returned.push(...record.seats);
+  order.status = order.returned.length === order.seats.length ? 'RETURNED' : 'PARTIALLY_RETURNED';
+  order.updated_ms = record.at_ms;
+  assert(event.sold >= 0 && order.returned.length <= order.seats.length, 'returns within the sale');
 }

@@ -74,3 +74,9 @@ export const priority_max = 1000;
 export const areas_per_event_max = 32;
 /** Places of one standing area. Seats and places together stay within seats_per_event_max. */
 export const area_capacity_max = 100_000;
+// Hold lifecycle (ExtendHold, ReturnSeats).
+/** A hold's whole life, creation to expiry, however often it is extended: a buyer cannot keep
+ *  seats off sale indefinitely (pretix and seats.io cap it the same way). */
+export const hold_life_seconds_max = 3600;
+/** ExtendHold calls one hold may have. */
+export const hold_extensions_max = 3;

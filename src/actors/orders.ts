@@ -4,17 +4,19 @@
 // decide_* change nothing; their records go through apply() (inventory.ts → purchase_records.ts).
 import { read, type DecideContext, type Decision, type Effects, type OutboxEntry } from '../runtime/behaviour.js';
 import { assert } from '../util/assert.js';
-import { IdempotencyKeyReusedError, InvalidArgumentError, OrderNotFoundError, OrderStateError, PaymentStateError } from './errors.js';
+import {
+  HoldNotActiveError, HoldNotFoundError, IdempotencyKeyReusedError, InvalidArgumentError, OrderNotFoundError, OrderStateError, PaymentStateError,
+} from './errors.js';
 import { score, type FraudSignals } from './fraud.js';
 import { id_random_bytes, make_id } from './ids.js';
 import {
   check_seats, event_of, expiries_per_timer_run_max, forget_tombstones, hold_created_event,
-  hold_deadline_ms, hold_expired_event, hold_record, plan_hold, pop_due_holds, release_hold,
+  hold_deadline_ms, hold_expired_event, hold_of, hold_record, plan_hold, pop_due_holds, release_hold,
   validate_user_id, type PartitionRecord, type ReleaseReply, type ReleaseRequest,
 } from './inventory.js';
 import * as L from './limits.js';
 import type { EventState, Hold, PartitionState } from './partition_state.js';
-import { check_promo, price, usable_promo } from './pricing.js';
+import { check_promo, price, usable_promo, type Price } from './pricing.js';
 import { is_sold, promo_key, type Order, type Payment } from './purchase_state.js';
 
 export interface CreateDraftRequest { event_id: string; seat_ids: string[]; user_id: string; promo_code: string; idempotency_key: string; trace_id: string }
@@ -23,6 +25,10 @@ export interface ScoreReply { risk_score: number; decision: string; reasons: str
 export interface ConfirmOrderRequest { order_id: string; payment_id: string; actor_user_id: string | null; trace_id: string }
 export interface GetOrderRequest { order_id: string; actor_user_id: string | null }
 export interface ListOrdersRequest { user_id: string; before_ms: number; before_order_id: string; limit: number }
+export interface CreateDraftFromHoldRequest {
+  hold_id: string; promo_code: string; idempotency_key: string;
+  /** null: a service acting for anyone. */ actor_user_id: string | null; trace_id: string;
+}
 
 /** The seed's Order message, numbers as numbers (the gRPC layer writes int64 as strings). */
 export interface OrderView {
@@ -48,6 +54,12 @@ export interface OrderDetails extends OrderView {
   fraud_decision: string;
   risk_score: number;
   created_at_ms: number;
+  /** Seats (or places) of seat_ids returned to sale (ReturnSeats). */
+  returned_seat_ids: string[];
+  /** ExtendHold calls of the order's current hold; how many more it may have (0 once the hold
+   *  is no longer active). */
+  hold_extensions: number;
+  hold_extensions_left: number;
 }
 
 /** What the purchase orchestrator must do after ConfirmOrder's decision. */
@@ -83,15 +95,30 @@ function validate_idempotency_key(key: unknown, field: string): string {
   return key;
 }
 
+function validate_promo_code(promo_code: unknown): string {
+  if (typeof promo_code !== 'string' || promo_code.length > L.promo_code_length_max || (promo_code !== '' && !L.promo_code_pattern.test(promo_code))) {
+    throw new InvalidArgumentError(`promo_code must be up to ${L.promo_code_length_max} of A-Z 0-9 _ -`);
+  }
+  return promo_code;
+}
+
+/** A draft's price: `seats` at the event's tiers, less the promo code ('' for none) if it is
+ *  usable now (CreateDraft and CreateDraftFromHold share every promo rule). */
+function price_draft(
+  state: PartitionState, event: EventState, seats: number[], promo_code: string, now_ms: number,
+): Price {
+  const spec = event.spec;
+  const uses = state.purchase.promo_uses.get(promo_key(spec.event_id, promo_code)) ?? 0;
+  const promo = promo_code === '' ? null : usable_promo(spec, promo_code, uses, now_ms);
+  return price(spec, event.map, seats, promo);
+}
+
 export function decide_create_draft(
   state: PartitionState, req: CreateDraftRequest, ctx: DecideContext,
 ): Decision<PartitionRecord, OrderView> {
   const user_id = validate_user_id(req.user_id);
   const key = validate_idempotency_key(req.idempotency_key, 'idempotency_key');
-  const promo_code = req.promo_code;
-  if (typeof promo_code !== 'string' || promo_code.length > L.promo_code_length_max || (promo_code !== '' && !L.promo_code_pattern.test(promo_code))) {
-    throw new InvalidArgumentError(`promo_code must be up to ${L.promo_code_length_max} of A-Z 0-9 _ -`);
-  }
+  const promo_code = validate_promo_code(req.promo_code);
   // A key names one checkout of one event by one user. Scoped to the event (whose partition
   // holds it) so the answer never depends on which partition another event landed in: the
   // same key on another event is another checkout.
@@ -110,13 +137,10 @@ export function decide_create_draft(
   }
   const planned = plan_hold(state, { event_id: req.event_id, seat_ids: req.seat_ids, hold_ttl_seconds: 0, user_id, trace_id: req.trace_id }, ctx);
   const spec = planned.event.spec;
-  const promo = promo_code === ''
-    ? null
-    : usable_promo(spec, promo_code, state.purchase.promo_uses.get(promo_key(spec.event_id, promo_code)) ?? 0, ctx.now_ms);
-  const priced = price(spec, planned.event.map, planned.record.seats, promo);
+  const priced = price_draft(state, planned.event, planned.record.seats, promo_code, ctx.now_ms);
   const order_id = make_id('order', state.partition, ctx.random_bytes(id_random_bytes));
   assert(!state.purchase.orders.has(order_id), 'order ids never collide');
-  assert(promo === null || priced.total_micros <= priced.subtotal_micros, 'a promo never raises the price');
+  assert(priced.total_micros <= priced.subtotal_micros, 'a promo never raises the price');
   const records: PartitionRecord[] = [planned.record, {
     t: 'order_created', order_id, event_id: spec.event_id, user_id, hold_id: planned.record.hold_id,
     hold_expires_at_ms: planned.record.expires_at_ms, seats: planned.record.seats, subtotal_micros: priced.subtotal_micros,
@@ -127,6 +151,64 @@ export function decide_create_draft(
     total: { amount_micros: priced.total_micros, currency: spec.currency },
   };
   return { records, outbox: [hold_created_event(planned)], reply };
+}
+
+/** CreateDraftFromHold: a draft of the seats (or standing places) of an active hold the caller
+ *  owns, priced like CreateDraft's. The hold carries the draft as it is: no new hold, no second
+ *  HoldCreated; its expiry is the draft's. */
+export function decide_create_draft_from_hold(
+  state: PartitionState, req: CreateDraftFromHoldRequest, ctx: DecideContext,
+): Decision<PartitionRecord, OrderView> {
+  const hold = hold_of(state, req.hold_id);
+  // Someone else's hold answers like a missing one, as ReleaseHold does.
+  if (req.actor_user_id !== null && req.actor_user_id !== hold.user_id) {
+    throw new HoldNotFoundError(`hold ${req.hold_id} does not exist (or was forgotten after it ended)`);
+  }
+  const key = validate_idempotency_key(req.idempotency_key, 'idempotency_key');
+  const promo_code = validate_promo_code(req.promo_code);
+  // Scoped as CreateDraft's (user, event, key): one key names one checkout, whichever call
+  // made it.
+  const draft_key = key === '' ? '' : `${hold.user_id}\u0000${hold.event_id}\u0000${key}`;
+  const earlier_id = draft_key === '' ? undefined : state.purchase.order_by_draft_key.get(draft_key);
+  if (earlier_id !== undefined) {
+    const earlier = state.purchase.orders.get(earlier_id);
+    assert(earlier !== undefined, 'a draft key names an order');
+    const same = earlier.event_id === hold.event_id && earlier.promo_code === promo_code
+      && same_seats(earlier.seats, hold.seats);
+    if (!same) throw new IdempotencyKeyReusedError(`idempotency_key ${key} was used for a different draft (order ${earlier_id})`);
+    return read(order_view(earlier));
+  }
+  const carried = state.purchase.order_by_hold.get(hold.hold_id)
+    ?? (hold.order_id !== '' ? hold.order_id : undefined);
+  if (carried !== undefined) {
+    throw new HoldNotActiveError(`hold ${req.hold_id} already carries order ${carried}; `
+      + 'use that order (or retry with its idempotency_key)');
+  }
+  if (hold.status !== 'active' || ctx.now_ms >= hold.expires_at_ms) {
+    const status = hold.status === 'active' ? 'expired' : hold.status;
+    throw new HoldNotActiveError(`hold ${req.hold_id} is ${status}; reserve the seats again`);
+  }
+  const event = event_of(state, hold.event_id);
+  const priced = price_draft(state, event, hold.seats, promo_code, ctx.now_ms);
+  const order_id = make_id('order', state.partition, ctx.random_bytes(id_random_bytes));
+  assert(!state.purchase.orders.has(order_id), 'order ids never collide');
+  const records: PartitionRecord[] = [{
+    t: 'order_created', order_id, event_id: hold.event_id, user_id: hold.user_id,
+    hold_id: hold.hold_id, hold_expires_at_ms: hold.expires_at_ms, seats: [...hold.seats],
+    subtotal_micros: priced.subtotal_micros, total_micros: priced.total_micros,
+    currency: event.spec.currency, promo_code, draft_key, at_ms: ctx.now_ms, trace_id: req.trace_id,
+  }];
+  const at_unix = Math.floor(ctx.now_ms / 1000);
+  const reply: OrderView = {
+    id: order_id, status: 'DRAFT', created_at_unix: at_unix, updated_at_unix: at_unix,
+    total: { amount_micros: priced.total_micros, currency: event.spec.currency },
+  };
+  return { records, outbox: [], reply };
+}
+
+function same_seats(a: number[], b: number[]): boolean {
+  const sorted = (x: number[]): string => [...x].sort((p, q) => p - q).join();
+  return a.length === b.length && sorted(a) === sorted(b);
 }
 
 export function decide_score(
@@ -279,6 +361,7 @@ function retake_refusal(
 export function order_details(state: PartitionState, order: Order): OrderDetails {
   const event = event_of(state, order.event_id);
   const payment: Payment | undefined = state.purchase.payments.get(order.payment_id !== '' ? order.payment_id : order.payment_ids.at(-1) ?? '');
+  const hold = state.holds.get(order.hold_id);
   return {
     ...order_view(order),
     event_id: order.event_id,
@@ -295,6 +378,9 @@ export function order_details(state: PartitionState, order: Order): OrderDetails
     fraud_decision: order.fraud?.decision ?? '',
     risk_score: order.fraud?.risk_score ?? 0,
     created_at_ms: order.created_ms,
+    returned_seat_ids: order.returned.map((s) => event.map.id_of(s)),
+    hold_extensions: hold?.extensions ?? 0,
+    hold_extensions_left: hold?.status === 'active' ? L.hold_extensions_max - hold.extensions : 0,
   };
 }
 

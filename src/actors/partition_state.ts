@@ -71,6 +71,8 @@ export interface Hold {
   order_id: string;
   ended_ms: number;
   trace_id: string;
+  /** ExtendHold calls applied (0 at creation; snapshots from before extensions restore as 0). */
+  extensions: number;
 }
 
 export interface PartitionState {

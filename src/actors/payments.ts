@@ -85,7 +85,7 @@ function authorize_view(payment: Payment): AuthorizeView {
   );
 }
 
-function idempotent<T>(state: PartitionState, key: string, fingerprint: string): T | undefined {
+export function idempotent<T>(state: PartitionState, key: string, fingerprint: string): T | undefined {
   if (key === '') return undefined;
   const entry = state.purchase.idempotency.get(key);
   if (entry === undefined) return undefined;
@@ -95,7 +95,7 @@ function idempotent<T>(state: PartitionState, key: string, fingerprint: string):
 
 /** `min`: 0 for Authorize (a free order, e.g. a 100 % promo, authorizes 0: the amount must equal
  *  the total anyway), 1 for a refund. */
-function check_money(amount_micros: number, currency: string, min: 0 | 1): void {
+export function check_money(amount_micros: number, currency: string, min: 0 | 1): void {
   if (!Number.isSafeInteger(amount_micros) || amount_micros < min) throw new InvalidArgumentError(`amount.amount_micros must be an integer from ${min} to 2^53 - 1, got ${amount_micros}`);
   if (!L.currency_pattern.test(currency)) throw new InvalidArgumentError('amount.currency must be an ISO 4217 code such as EUR');
 }
@@ -227,6 +227,25 @@ export function decide_refund_begin(
       gateway_ref: payment.gateway_ref, amount_micros: refund.amount_micros,
     });
   }
+  const started = start_refund(state, payment, req, ctx);
+  const records: PartitionRecord[] = [started];
+  if (req.idempotency_key !== '') records.push({ t: 'idempotency_stored', key: req.idempotency_key, fingerprint, reply: { refund_id: started.refund_id }, at_ms: ctx.now_ms });
+  return { records, outbox: [], reply: { k: 'call', refund_id: started.refund_id, payment_id: payment.payment_id, gateway_ref: payment.gateway_ref, amount_micros: req.amount_micros } };
+}
+
+export type RefundStartedRecord = Extract<PartitionRecord, { t: 'refund_started' }>;
+
+/**
+ * The refund_started record of a new refund of `amount_micros` (> 0) of `payment`, which the
+ * refund rules allow (captured money, the payment's currency, within what is left to refund,
+ * refunds_per_payment_max); else the refusal. Refund and ReturnSeats share it, so whatever
+ * starts a refund, the settlement loop completes it the same way. `idempotency_key`: the key
+ * whose stored answer gets the refund's result when it completes ('' for none).
+ */
+export function start_refund(
+  state: PartitionState, payment: Payment,
+  req: { amount_micros: number; currency: string; idempotency_key: string }, ctx: DecideContext,
+): RefundStartedRecord {
   if (payment.status === 'REFUNDED') throw new RefundExceedsCapturedError(`payment ${payment.payment_id} is already fully refunded`);
   if (payment.status !== 'CAPTURED' && payment.status !== 'PARTIALLY_REFUNDED') {
     throw new PaymentStateError(`payment ${payment.payment_id} is ${payment.status}; only captured money is refunded`);
@@ -240,9 +259,7 @@ export function decide_refund_begin(
   assert(req.amount_micros > 0 && req.amount_micros <= refundable, 'the refund fits what is left');
   const refund_id = make_id('refund', state.partition, ctx.random_bytes(id_random_bytes));
   assert(!state.purchase.payment_by_refund.has(refund_id), 'refund ids never collide');
-  const records: PartitionRecord[] = [{ t: 'refund_started', refund_id, payment_id: payment.payment_id, amount_micros: req.amount_micros, idempotency_key: req.idempotency_key, at_ms: ctx.now_ms }];
-  if (req.idempotency_key !== '') records.push({ t: 'idempotency_stored', key: req.idempotency_key, fingerprint, reply: { refund_id }, at_ms: ctx.now_ms });
-  return { records, outbox: [], reply: { k: 'call', refund_id, payment_id: payment.payment_id, gateway_ref: payment.gateway_ref, amount_micros: req.amount_micros } };
+  return { t: 'refund_started', refund_id, payment_id: payment.payment_id, amount_micros: req.amount_micros, idempotency_key: req.idempotency_key, at_ms: ctx.now_ms };
 }
 
 /** Records the gateway's completion of a capture, void or refund. Repeats change nothing. */

@@ -20,6 +20,9 @@ import type { Availability, EventView } from './queries.js';
 import type {
   ReserveBestReply, ReserveBestRequest, ReserveGaReply, ReserveGaRequest,
 } from './selection.js';
+import type { ExtendHoldReply, ExtendHoldRequest } from './inventory.js';
+import type { CreateDraftFromHoldRequest } from './orders.js';
+import type { ReturnSeatsReply, ReturnSeatsRequest } from './returns.js';
 
 /** `event_id` routes the request (the spec's own event_id, checked at the edge); the actor
  *  validates `spec` itself and decides from it alone. */
@@ -50,6 +53,9 @@ export interface TicketingProtocol {
   open_settlements: { request: OpenSettlementsRequest; reply: Settlement[] };
   reserve_best: { request: ReserveBestRequest; reply: ReserveBestReply };
   reserve_ga: { request: ReserveGaRequest; reply: ReserveGaReply };
+  extend_hold: { request: ExtendHoldRequest; reply: ExtendHoldReply };
+  create_draft_from_hold: { request: CreateDraftFromHoldRequest; reply: OrderView };
+  return_seats: { request: ReturnSeatsRequest; reply: ReturnSeatsReply };
 }
 
 export type TicketingKind = keyof TicketingProtocol;

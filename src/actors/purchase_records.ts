@@ -120,7 +120,7 @@ function apply_order_created(p: PurchaseState, record: Rec<'order_created'>): vo
     subtotal_micros: record.subtotal_micros, total_micros: record.total_micros,
     currency: record.currency, promo_code: record.promo_code, draft_key: record.draft_key,
     status: 'DRAFT', created_ms: record.at_ms, updated_ms: record.at_ms, payment_id: '',
-    payment_ids: [], fraud: null, promo_counted: false, trace_id: record.trace_id,
+    payment_ids: [], fraud: null, promo_counted: false, trace_id: record.trace_id, returned: [],
   };
   index_order(p, order);
   count_promo(p, order, 1);
@@ -248,7 +248,9 @@ function apply_refund_succeeded(p: PurchaseState, record: Rec<'refund_succeeded'
   const full = payment.refunded_micros === payment.captured_micros;
   set_payment_status(p, payment, full ? 'REFUNDED' : 'PARTIALLY_REFUNDED', record.at_ms);
   const order = order_of(p, payment.order_id);
-  order.status = full ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
+  // An order with seats returned keeps saying so (PARTIALLY_RETURNED / RETURNED): the seats are
+  // the news; the payment's status says how much money went back.
+  if (order.returned.length === 0) order.status = full ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
   order.updated_ms = record.at_ms;
 }
 

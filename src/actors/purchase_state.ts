@@ -2,7 +2,11 @@
 // purchase (hold, price, pay, allocate) is a single-partition state machine with no
 // cross-thread transaction. Knows nothing of threads, LMDB, gRPC or gateways.
 
-export type OrderStatus = 'DRAFT' | 'CONFIRMED' | 'EXPIRED' | 'CANCELLED' | 'REFUNDED' | 'PARTIALLY_REFUNDED';
+/** PARTIALLY_RETURNED / RETURNED: some / all of a sold order's seats went back on sale
+ *  (ReturnSeats); they stay so whatever refunds follow (the payment's status tells the money). */
+export type OrderStatus =
+  | 'DRAFT' | 'CONFIRMED' | 'EXPIRED' | 'CANCELLED' | 'REFUNDED' | 'PARTIALLY_REFUNDED'
+  | 'PARTIALLY_RETURNED' | 'RETURNED';
 
 /**
  * PENDING: Authorize began, the gateway has not answered yet. CAPTURING / VOIDING: decided and
@@ -42,6 +46,9 @@ export interface Order {
   /** The promo use this order counts against the code's cap (drafts and sold orders do). */
   promo_counted: boolean;
   trace_id: string;
+  /** Seats of `seats` returned to sale (ReturnSeats), in return order; [] in snapshots from
+   *  before returns. */
+  returned: number[];
 }
 
 export interface Refund {
@@ -114,9 +121,11 @@ export function is_open(payment: Payment): boolean {
     || payment.status === 'VOIDING' || payment.refund_pending_micros > 0;
 }
 
-/** An order whose seats are sold to it (confirmed, perhaps refunded since). */
+/** An order that was sold (confirmed, perhaps refunded or returned since): its seats not in
+ *  `returned` are sold to it. */
 export function is_sold(order: Order): boolean {
-  return order.status === 'CONFIRMED' || order.status === 'REFUNDED' || order.status === 'PARTIALLY_REFUNDED';
+  return order.status === 'CONFIRMED' || order.status === 'REFUNDED' || order.status === 'PARTIALLY_REFUNDED'
+    || order.status === 'PARTIALLY_RETURNED' || order.status === 'RETURNED';
 }
 
 /** Adds an order and its lookups (current hold, draft key, per-user list): what apply() does for

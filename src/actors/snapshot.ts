@@ -19,12 +19,16 @@ interface EventSnapshot {
   next_hold_no: number;
 }
 
+/** Fields added after version 2 was written: absent in older snapshots, restored as their
+ *  zero value (no extensions, no seats returned). */
+type Added<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
+
 export interface InventorySnapshot {
   version: 2;
   events: EventSnapshot[];
-  holds: Hold[];
+  holds: Added<Hold, 'extensions'>[];
   tombstones: { hold_id: string; forget_at_ms: number }[];
-  orders: Order[];
+  orders: Added<Order, 'returned'>[];
   payments: Payment[];
   /** In the order they will be forgotten. */
   idempotency: [string, IdempotencyEntry][];
@@ -67,7 +71,11 @@ export function restore(partition: number, raw: unknown): PartitionState {
     derive_indices(event);
     state.events.set(e.spec.event_id, event);
   }
-  for (const hold of snap.holds) {
+  const orders = snap.orders.map((o): Order => ({ ...o, returned: o.returned ?? [] }));
+  // The seats an order returned are no longer sold to the user (its current hold lists them).
+  const returned_of_hold = new Map(orders.map((o) => [o.hold_id, o.returned.length]));
+  for (const saved of snap.holds) {
+    const hold: Hold = { ...saved, extensions: saved.extensions ?? 0 };
     const event = state.events.get(hold.event_id);
     assert(event !== undefined, 'snapshot hold has its event');
     state.holds.set(hold.hold_id, hold);
@@ -82,13 +90,13 @@ export function restore(partition: number, raw: unknown): PartitionState {
       state.active_holds += 1;
       state.expiry.push(hold.expires_at_ms, hold.hold_id, hold.hold_id);
     } else if (hold.status === 'confirmed') {
-      count.sold += hold.seats.length;
+      count.sold += hold.seats.length - (returned_of_hold.get(hold.hold_id) ?? 0);
     }
   }
   state.tombstones = snap.tombstones;
   // Purchases: the orders and payments themselves; every index is rebuilt from them.
   const p = state.purchase;
-  for (const order of snap.orders) {
+  for (const order of orders) {
     index_order(p, order);
     if (order.promo_counted) {
       const key = promo_key(order.event_id, order.promo_code);

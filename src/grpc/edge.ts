@@ -25,6 +25,7 @@ import { load_definitions, service_of } from './proto.js';
 import type { Router } from '../route/router.js';
 import { check_requests_of, refuse_malformed } from './strict_service.js';
 import { test_clock_service } from './test_clock_service.js';
+import { checkout_service, order_admin_service } from './checkout_service.js';
 import { listener_tls, type TlsFiles } from './tls.js';
 import { edge_limits, type EdgeDeps, type EdgeLimitConfig } from './unary.js';
 
@@ -119,6 +120,8 @@ function add_services(
   add('ticketing.payment.v1.PaymentService', payment_service(deps, purchases));
   add('ticketing.fraud.v1.FraudService', fraud_service(deps, purchases));
   add('ticketing.inventory.v1.SeatSelectionService', seat_selection_service(deps, router));
+  add('ticketing.order.v1.CheckoutService', checkout_service(deps, purchases));
+  add('ticketing.order.v1.OrderAdminService', order_admin_service(deps, purchases));
   if (config.test_clock) {
     add('ticketing.testing.v1.TestClockService', test_clock_service(deps, parts.pool));
     log.warn('TestClockService is enabled (--test-clock): '

@@ -16,13 +16,15 @@ export function order_out(o: OrderView) {
   };
 }
 
-function details_out(d: OrderDetails) {
+export function details_out(d: OrderDetails) {
   return {
     order: order_out(d), event_id: d.event_id, user_id: d.user_id, seat_ids: d.seat_ids, hold_id: d.hold_id,
     hold_expires_at_unix: String(d.hold_expires_at_unix), promo_code: d.promo_code,
     subtotal: money_out(d.subtotal.amount_micros, d.subtotal.currency), payment_id: d.payment_id, payment_status: d.payment_status,
     captured: money_out(d.captured_micros, d.total.currency), refunded: money_out(d.refunded_micros, d.total.currency),
     fraud_decision: d.fraud_decision, risk_score: d.risk_score,
+    returned_seat_ids: d.returned_seat_ids, hold_extensions: d.hold_extensions,
+    hold_extensions_left: d.hold_extensions_left,
   };
 }
 

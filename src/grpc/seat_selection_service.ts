@@ -1,11 +1,12 @@
 // ticketing.inventory.v1.SeatSelectionService: translate, check transport limits, route. The
-// partition owning the event chooses the seats (src/actors/selection.ts); ExtendHold is lane
-// lifecycle's (src/grpc/extend_hold.ts), added to this object by the composition.
+// partition owning the event chooses the seats (src/actors/selection.ts); ExtendHold, routed by
+// the hold's id, has a file of its own (extend_hold.ts).
 import * as L from '../actors/limits.js';
 import { InvalidArgumentError } from '../actors/errors.js';
 import { seats_per_hold_exceeded } from '../actors/inventory.js';
 import { require_self } from '../auth/policy.js';
 import { id, int64, str } from './convert.js';
+import { extend_hold_rpc } from './extend_hold.js';
 import type { Router } from '../route/router.js';
 import { unary, type EdgeDeps } from './unary.js';
 
@@ -81,5 +82,6 @@ export function seat_selection_service(deps: EdgeDeps, router: Router) {
       const expires_at_unix = String(Math.floor(reply.expires_at_ms / 1000));
       return { hold_id: reply.hold_id, expires_at_unix };
     }, { changes_state: true, retry_note }),
+    ExtendHold: extend_hold_rpc(deps, router),
   };
 }

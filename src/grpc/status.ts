@@ -9,6 +9,7 @@ import {
   OrderStateError, PaymentNotFoundError, PaymentsPerOrderExceededError, PaymentStateError, PermissionDeniedError,
   PromoUnavailableError, RefundExceedsCapturedError, RefundsPerPaymentExceededError, SeatsPerHoldExceededError,
   SeatsPerUserExceededError, SeatsUnavailableError,
+  HoldExtensionRefusedError,
 } from '../actors/errors.js';
 import { ForbiddenError, UnauthenticatedError } from '../auth/errors.js';
 import {
@@ -102,6 +103,8 @@ export const status_of_error: ReadonlyMap<ErrorClass, status> = by_class<status>
   [ForwardDeadlineExceededError, status.DEADLINE_EXCEEDED],
   [ForwardsInFlightExceededError, status.RESOURCE_EXHAUSTED],
   [ForwardMessageTooLargeError, status.RESOURCE_EXHAUSTED],
+  // src/actors/errors.ts, issue 14 (hold lifecycle)
+  [HoldExtensionRefusedError, status.FAILED_PRECONDITION],
 ]);
 
 /** Refusals that enforce a named limit, by class → the `limit` label of

@@ -50,6 +50,45 @@ export class Purchases {
     return this.route.call('create_draft', { ...req, trace_id });
   }
 
+  /** CreateDraftFromHold: the hold's owner (or a service) buys what it selected. */
+  create_draft_from_hold(
+    req: { hold_id: string; promo_code: string; idempotency_key: string }, caller: Caller,
+    trace_id: string,
+  ): Promise<OrderView> {
+    return this.route.call('create_draft_from_hold', {
+      ...req, actor_user_id: caller.acting_user, trace_id,
+    });
+  }
+
+  /** ReturnSeats (service/admin, checked at the edge): the seats go free and the refund is owed
+   *  in one decision; then the refund is made at the gateway and settled, as Refund does. If
+   *  the gateway is down the seats stay returned and the settlement loop makes the refund. */
+  async return_seats(
+    req: {
+      order_id: string; seat_ids: string[]; refund_amount_micros: number; currency: string;
+      idempotency_key: string;
+    },
+    caller: Caller, trace_id: string,
+  ): Promise<OrderDetails> {
+    if (req.idempotency_key === '') throw new InvalidArgumentError('idempotency_key is required');
+    const key = this.scope('return_seats', caller, req.order_id, req.idempotency_key);
+    const r = await this.route.call('return_seats', { ...req, idempotency_key: key, trace_id });
+    if (r.k === 'done') return r.order;
+    try {
+      await this.gateway.refund({ reference: r.refund_id, gateway_ref: r.gateway_ref, amount_micros: r.amount_micros });
+    } catch (error) {
+      if (!(error instanceof GatewayUnavailableError)) throw error;
+      throw new GatewayUnavailableError(
+        `${error.message}: the seats of order ${req.order_id} are returned and refund ${r.refund_id} is recorded; it is sent when the gateway answers; a retry with the same idempotency_key returns the result`,
+        { cause: error },
+      );
+    }
+    await this.route.call('settle', {
+      action: 'refunded', payment_id: r.payment_id, refund_id: r.refund_id, idempotency_key: key,
+    });
+    return this.route.call('get_order', { order_id: req.order_id, actor_user_id: null });
+  }
+
   async score(req: { order_id: string; user_id: string; ip: string; device_id: string }, trace_id: string): Promise<{ risk_score: number; decision: string }> {
     // Every attempt counts toward velocity, refused ones too: probing is what velocity catches.
     const signals = this.signals.observe(req.user_id, req.ip, req.device_id, this.now_ms());

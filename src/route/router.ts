@@ -42,6 +42,9 @@ const owners: { [K in RoutedKind]: Owner<P[K]['request']> } = {
   begin_void: { id: 'pay', field: 'payment_id' },
   reserve_best: { event: 'event_id' },
   reserve_ga: { event: 'event_id' },
+  extend_hold: { id: 'hold', field: 'hold_id' },
+  create_draft_from_hold: { id: 'hold', field: 'hold_id' },
+  return_seats: { id: 'order', field: 'order_id' },
 };
 
 export class Router {

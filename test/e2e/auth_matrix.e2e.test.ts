@@ -9,6 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { load_secret, sign_token, type Role } from '../../src/auth/token.js';
 import { arena_file, arena_id, clients, code_of, grpc, run_cli, stop, with_server, type Clients } from './harness.js';
+import { lifecycle_clients } from './lifecycle_clients.js';
 
 const S = grpc.status;
 type Case = 'no token' | 'expired' | 'bad signature' | 'wrong role' | "another user's resource";
@@ -49,6 +50,7 @@ test('authorization matrix over every served RPC', () => with_server('matrix', [
   const paid_pay = await c.authorize({ order_id: paid.id, amount: money(price_a), payment_token: 'tok_visa' }, alice);
   assert.is((await c.confirm_order({ order_id: paid.id, payment_id: paid_pay.payment_id }, alice)).status, 'CONFIRMED');
   const alice_orders = [bare.id, authed.id, paid.id];
+  const l = lifecycle_clients(server.grpc_port);
   const event = { event_id: 'evt-matrix', name: 'M', currency: 'EUR', price_tiers: { A: '1' }, sections: [{ name: '1', rows: [{ name: 'A', seats: 3, tier: 'A' }] }] };
 
   const rows: Row[] = [
@@ -86,6 +88,12 @@ test('authorization matrix over every served RPC', () => with_server('matrix', [
       call: (x, b) => x.refund({ payment_id: paid_pay.payment_id, amount: money(1) }, b, { 'idempotency-key': 'matrix-refund' }) },
     { rpc: 'FraudService.ScoreTransaction', allowed: 'service', wrong_role: 'customer', other_user: S.PERMISSION_DENIED, other_role: 'customer',
       call: (x, b) => x.score({ order_id: bare.id, user_id: 'alice', ip: '203.0.113.9', device_id: 'dev-matrix' }, b) },
+    { rpc: 'SeatSelectionService.ExtendHold', allowed: 'customer', other_user: S.NOT_FOUND,
+      call: (_x, b) => l.extend({ hold_id: alice_hold, extend_seconds: '60' }, b) },
+    { rpc: 'CheckoutService.CreateDraftFromHold', allowed: 'customer', other_user: S.NOT_FOUND,
+      call: (_x, b) => l.from_hold({ hold_id: alice_hold, promo_code: '', idempotency_key: 'matrix-from-hold' }, b) },
+    { rpc: 'OrderAdminService.ReturnSeats', allowed: 'service', wrong_role: 'customer', other_user: S.PERMISSION_DENIED, other_role: 'customer',
+      call: (_x, b) => l.return_seats({ order_id: paid.id, seat_ids: [], refund_amount: money(1), idempotency_key: 'matrix-return' }, b) },
   ];
 
   // Everything a refused call could have touched: seat counts, the admin's event, each of
@@ -153,6 +161,7 @@ test('authorization matrix over every served RPC', () => with_server('matrix', [
   assert.is((await c.refund({ payment_id: paid_pay.payment_id, amount: money(price_a) }, svc, { 'idempotency-key': 'matrix-refund' })).status, 'REFUNDED',
     'a real refund under the key the refused calls carried is a first refund, not a replay');
   c.close();
+  l.close();
   assert.is(await stop(server), 0);
 }));
 

@@ -92,6 +92,7 @@ async function health_reflection_logs_metrics(): Promise<void> {
   assert.equal(listed, [
     'grpc.health.v1.Health', 'ticketing.catalog.v1.CatalogService', 'ticketing.fraud.v1.FraudService',
     'ticketing.inventory.v1.InventoryService', 'ticketing.inventory.v1.SeatSelectionService',
+    'ticketing.order.v1.CheckoutService', 'ticketing.order.v1.OrderAdminService',
     'ticketing.order.v1.OrderQueryService', 'ticketing.order.v1.OrderService',
     'ticketing.payment.v1.PaymentService',
   ]);

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { status } from '@grpc/grpc-js';
 import * as actors_errors from '../../src/actors/errors.js';
 import {
-  DomainError, EventExistsError, EventNotFoundError, FieldTooLongError, HoldConfirmedError,
+  DomainError, EventExistsError, HoldExtensionRefusedError, EventNotFoundError, FieldTooLongError, HoldConfirmedError,
   HoldNotActiveError, HoldNotFoundError, HoldsPerUserExceededError, IdempotencyKeyReusedError,
   InvalidArgumentError, LimitExceededError, OrderExpiredError, OrderNotFoundError, OrderStateError,
   PaymentNotFoundError, PaymentsPerOrderExceededError, PaymentStateError, PermissionDeniedError,
@@ -112,6 +112,7 @@ const fate_entries: Entry[] = [
   worker(RefundExceedsCapturedError, status.FAILED_PRECONDITION),
   worker(OrderExpiredError, status.FAILED_PRECONDITION),
   worker(IdempotencyKeyReusedError, status.ALREADY_EXISTS),
+  worker(HoldExtensionRefusedError, status.FAILED_PRECONDITION),
   // src/runtime/errors.ts and storage.ts: revived by the pool itself.
   [RuntimeError, { kind: 'base', make: (m) => new (class extends RuntimeError {})(m) }],
   worker(WorkerUnavailableError, status.UNAVAILABLE),
@@ -252,7 +253,7 @@ test('errors from a worker come back as their own class, with their message', ()
     assert.is(map_error(revived).code, fate.code, Class.name);
     assert.is(limit_of(revived), fate.limit, Class.name);
   }
-  assert.is(crossing, 29, 'the 22 domain refusals, the 5 runtime ones, the 2 of the journal writer');
+  assert.is(crossing, 30, 'the 23 domain refusals, the 5 runtime ones, the 2 of the journal writer');
 });
 
 test('errors from the owner node come back through a forward as their own class', () => {
@@ -267,7 +268,7 @@ test('errors from the owner node come back through a forward as their own class'
     assert.is(revived.message, `a ${Class.name} from the owner`, Class.name);
     assert.is(map_error(revived).code, fate.code, Class.name);
   }
-  assert.is(crossing, 33, 'the 29 that cross from a worker, the 4 the owner makes');
+  assert.is(crossing, 34, 'the 30 that cross from a worker, the 4 the owner makes');
   const made_here = revive_forwarded(error_to_wire(new PartitionMovingError('x')), () => undefined);
   assert.is(map_error(made_here).code, status.INTERNAL, 'the first node makes its own');
 });

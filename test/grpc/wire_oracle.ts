@@ -153,5 +153,11 @@ export function request_samples(event_id: string): Record<string, Record<string,
       accessible_quantity: 1, hold_ttl_seconds: '300',
     },
     ReserveGeneralAdmission: { event_id: event_id, area: 'FLOOR', quantity: 2, user_id: 'u1', hold_ttl_seconds: '300' },
+    ExtendHold: { hold_id: 'hold_1_AAAA', extend_seconds: '300' },
+    CreateDraftFromHold: { hold_id: 'hold_1_AAAA', promo_code: 'EARLY10', idempotency_key: 'k' },
+    ReturnSeats: {
+      order_id: 'ord_1', seat_ids: ['101-A-1', '101-A-2'],
+      refund_amount: { amount_micros: '1000', currency: 'EUR' }, idempotency_key: 'k',
+    },
   };
 }

@@ -24,7 +24,8 @@ function record(type: string, key: string, payload: Record<string, unknown>): Ou
 
 test('every event type of the protos is known, seed and lifecycle', () => {
   assert.equal(codec.known_types(), [
-    'HoldCreated', 'HoldReleased', 'InventoryHoldExpired', 'OrderConfirmed', 'OrderExpired', 'OrderRefunded', 'PaymentCaptured',
+    'HoldCreated', 'HoldExtended', 'HoldReleased', 'InventoryHoldExpired', 'OrderConfirmed', 'OrderExpired', 'OrderRefunded',
+    'OrderSeatsReturned', 'PaymentCaptured',
   ]);
 });
 
