@@ -14,7 +14,8 @@
 //   the best row that has such a block, the block nearest the row's centre (ties: the lower
 //   seat number); (b) adjacent seats that strand one, in the best row that has a block, nearest
 //   the centre; (c) not adjacent: blocks in rank order, one per free run, choosing a combination
-//   that strands no seat when one exists (the earliest in rank order), else seats in rank order.
+//   that strands no seat when one exists (the earliest in rank order, searched over the first
+//   best_available_scattered_runs_max free runs), else seats in rank order.
 // - A stranded seat (an orphan) is a free seat that has a free neighbour in its row before the
 //   hold and none after it; a row's ends count as taken.
 // - All or nothing: too few eligible seats is SeatsUnavailableError, and nothing is held.
@@ -276,9 +277,11 @@ function choose_clean_scattered(event: EventState, want: BestWant): number[] | n
   const from = new Int32Array(size).fill(-1);
   const reached = new Uint8Array(size);
   reached[0] = 1;
+  let runs_left = L.best_available_scattered_runs_max;
   for (const row of event.runs.ranked_rows) {
     if (!want.row_ok(row) || event.runs.free[row] === 0) continue;
     for (const run of free_runs_of(event, row)) {
+      if (runs_left-- === 0) return null;
       const options = run_options(event, run.l, run.r, goal, null);
       const before = reached.slice();
       for (let state = 0; state < size; state++) {

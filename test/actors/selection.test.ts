@@ -6,8 +6,11 @@ import type { EventSpec } from '../../src/actors/event_spec.js';
 import { decide_create_draft } from '../../src/actors/orders.js';
 import { price } from '../../src/actors/pricing.js';
 import {
-  decide_reserve_best, decide_reserve_ga, type ReserveBestRequest,
+  choose_best, decide_reserve_best, decide_reserve_ga, type ReserveBestRequest,
 } from '../../src/actors/selection.js';
+import * as L from '../../src/actors/limits.js';
+import { SEAT_SOLD } from '../../src/actors/partition_state.js';
+import { set_seat } from '../../src/actors/seat_change.js';
 import { Harness, rejects, replied, restart, sample_spec, step } from './helpers.js';
 
 /** ORCH (rows A with accessible seats 1 and 2, and B), BOX (same priority, listed later), BALC
@@ -207,6 +210,22 @@ test('a restart (snapshot, restore) keeps best-available and GA holds and rebuil
   assert.match(rejects(h, 'SeatsUnavailableError', () => h.ga('u4', 'FLOOR', 4)).message, /3 places left/);
   h.ga('u4', 'FLOOR', 3);
   h.check();
+});
+
+test('rule (c) searches at most best_available_scattered_runs_max runs, then takes rank order', () => {
+  // 19 rows of 999 seats, every third sold: 6,327 free runs of 2, more than the cap; three
+  // seats cannot be taken from runs of 2 without stranding one. The last row has one free seat
+  // only, which would complete a clean combination, but past the cap: the search gives up.
+  const rows = Array.from({ length: 20 }, (_, r) => ({ name: `R${r}`, seats: 999, tier: 'A' }));
+  const h = sel(sample_spec({ sections: [{ name: 'S', rows }], max_seats_per_user: 100 }));
+  const e = h.state.events.get('evt-1')!;
+  assert.ok(19 * 333 > L.best_available_scattered_runs_max);
+  for (let i = 0; i < e.map.seat_count; i++) {
+    const last_row = i >= 19 * 999;
+    if (last_row ? i !== 19 * 999 : (i % 999) % 3 === 2) set_seat(e, i, SEAT_SOLD, 0);
+  }
+  const seats = choose_best(e, { quantity: 3, accessible: 0, row_ok: () => true });
+  assert.equal(seats, [0, 1, 3], 'rank order: S-R0-1, 2, 4');
 });
 
 test.run();
