@@ -99,6 +99,19 @@ t('reserve, extend, draft from the hold, authorize, confirm, return a seat with 
   const rest = await ctx.l.return_seats({ order_id, seat_ids: [], idempotency_key: 'ret-2' }, ctx.svc);
   assert.equal([(rest.order as { status: string }).status, rest.returned_seat_ids], ['RETURNED', seats.slice().reverse()]);
   assert.is(await sold(ctx), sold_now - 1, 'the last seat is back on sale too');
+
+  // The events, as `ticketing outbox tail` decodes them with the protos (no broker here).
+  const tail = run_cli(['outbox', 'tail', '--data', ctx.dir, '--limit', '1000']);
+  assert.is(tail.status, 0, tail.stderr);
+  const lines = tail.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; key: string; message: Record<string, unknown> });
+  const of = (type: string) => lines.filter((l) => l.type === type && [hold.hold_id, order_id].includes(String(l.message['hold_id'] ?? l.message['order_id'])));
+  assert.equal(of('HoldExtended').map((l) => [l.key, l.message['expires_at_unix'], l.message['extensions_left'], l.message['order_id']]),
+    [[arena_id, extended.expires_at_unix, 2, '']]);
+  assert.equal(of('HoldCreated').length, 1, 'CreateDraftFromHold made no second HoldCreated');
+  assert.equal(of('OrderSeatsReturned').map((l) => [l.key, l.message['seat_ids'], l.message['status'], l.message['refund_amount']]), [
+    [order_id, ['101-A-2'], 'PARTIALLY_RETURNED', money(price_a)],
+    [order_id, ['101-A-1'], 'RETURNED', money(0)],
+  ]);
 });
 
 t.run();
