@@ -26,7 +26,9 @@ function group<T>(items: Iterable<T>, key_of: (item: T) => string): Map<string, 
 const none: ReadonlySet<number> = new Set();
 
 /** The seats the order carried by confirmed hold `hold_id` returned to sale. */
-function returned_seats(state: PartitionState, hold_id: string, order_id: string): ReadonlySet<number> {
+function returned_seats(
+  state: PartitionState, hold_id: string, order_id: string,
+): ReadonlySet<number> {
   const order = state.purchase.orders.get(order_id);
   if (order === undefined || order.hold_id !== hold_id || order.returned.length === 0) return none;
   return new Set(order.returned);
@@ -67,8 +69,12 @@ export function check_invariants(state: PartitionState): void {
         for (const seat of hold.seats) {
           const sold_to_order = event.seat_state[seat] === SEAT_SOLD && event.seat_owner[seat] === order_no;
           if (returned.has(seat)) {
-            if (sold_to_order) fail(`returned seat ${event.map.id_of(seat)} is no longer sold to order ${hold.order_id}`);
-          } else if (!sold_to_order) fail(`seat ${event.map.id_of(seat)} sold to order ${hold.order_id}`);
+            if (sold_to_order) {
+              fail(`returned seat ${event.map.id_of(seat)} is no longer sold to ${hold.order_id}`);
+            }
+          } else if (!sold_to_order) {
+            fail(`seat ${event.map.id_of(seat)} sold to order ${hold.order_id}`);
+          }
         }
       }
     }
@@ -111,9 +117,12 @@ export function check_purchase_invariants(state: PartitionState): void {
     if (order.status === 'DRAFT') {
       const hold = state.holds.get(order.hold_id);
       assert(hold !== undefined && hold.status === 'active', `draft ${order.order_id} has an active hold`);
-      assert(order.hold_expires_at_ms === hold.expires_at_ms, `draft ${order.order_id} expires with its hold`);
+      assert(order.hold_expires_at_ms === hold.expires_at_ms,
+        `draft ${order.order_id} expires with its hold`);
     }
-    if (!is_sold(order)) assert(order.returned.length === 0, `only a sold order returns seats (${order.order_id})`);
+    if (!is_sold(order)) {
+      assert(order.returned.length === 0, `only a sold order returns seats (${order.order_id})`);
+    }
     const paid = order.payment_ids.map((id) => p.payments.get(id)!);
     const live_auths = paid.filter((x) => x.status === 'PENDING' || x.status === 'AUTHORIZED' || x.status === 'CAPTURING');
     assert(live_auths.length <= 1, `order ${order.order_id} has at most one live authorization`);
@@ -121,17 +130,23 @@ export function check_purchase_invariants(state: PartitionState): void {
       const order_no = event.order_no_by_id.get(order.order_id);
       assert(order_no !== undefined, `sold order ${order.order_id} is known to its event`);
       const returned = new Set(order.returned);
-      assert(returned.size === order.returned.length && order.returned.every((s) => order.seats.includes(s)), `order ${order.order_id} returned each of its seats at most once`);
+      assert(returned.size === order.returned.length
+        && order.returned.every((s) => order.seats.includes(s)),
+      `order ${order.order_id} returned each of its seats at most once`);
       for (const seat of order.seats) {
-        const sold_to_it = event.seat_state[seat] === SEAT_SOLD && event.seat_owner[seat] === order_no;
-        assert(sold_to_it !== returned.has(seat), `every seat of confirmed order ${order.order_id} is sold to it until returned, and no longer after`);
+        const sold_to_it = event.seat_state[seat] === SEAT_SOLD
+          && event.seat_owner[seat] === order_no;
+        assert(sold_to_it !== returned.has(seat), `every seat of confirmed order ${order.order_id} `
+          + 'is sold to it until returned, and no longer after');
       }
       const payment = p.payments.get(order.payment_id);
       assert(payment !== undefined && payment.order_id === order.order_id, `confirmed order ${order.order_id} has its payment`);
       assert(['CAPTURING', 'CAPTURED', 'PARTIALLY_REFUNDED', 'REFUNDED'].includes(payment.status), `confirmed order ${order.order_id}'s payment is captured or capturing`);
       assert(payment.amount_micros === order.total_micros, 'the captured amount is the order total');
-      const refunds = payment.status === 'REFUNDED' ? 'REFUNDED' : payment.status === 'PARTIALLY_REFUNDED' ? 'PARTIALLY_REFUNDED' : 'CONFIRMED';
-      const returns = order.returned.length === order.seats.length ? 'RETURNED' : 'PARTIALLY_RETURNED';
+      const refunds = payment.status === 'REFUNDED' ? 'REFUNDED'
+        : payment.status === 'PARTIALLY_REFUNDED' ? 'PARTIALLY_REFUNDED' : 'CONFIRMED';
+      const all = order.returned.length === order.seats.length;
+      const returns = all ? 'RETURNED' : 'PARTIALLY_RETURNED';
       const expected = order.returned.length > 0 ? returns : refunds;
       assert(order.status === expected, `order ${order.order_id} status ${order.status} follows its payment ${payment.status}`);
     }

@@ -337,7 +337,9 @@ export function decide_extend_hold(
   const hold = hold_of(state, req.hold_id);
   // Someone else's hold answers like a missing one, as ReleaseHold does.
   if (req.actor_user_id !== null && req.actor_user_id !== hold.user_id) {
-    throw new HoldNotFoundError(`hold ${req.hold_id} does not exist (or was forgotten after it ended)`);
+    throw new HoldNotFoundError(
+      `hold ${req.hold_id} does not exist (or was forgotten after it ended)`,
+    );
   }
   const s = req.extend_seconds;
   if (!Number.isSafeInteger(s) || s < 1 || s > L.hold_ttl_seconds_max) {
@@ -346,7 +348,9 @@ export function decide_extend_hold(
   // Past its expiry the hold is expired even if the timer has not run yet.
   if (hold.status !== 'active' || ctx.now_ms >= hold.expires_at_ms) {
     const status = hold.status === 'active' ? 'expired' : hold.status;
-    throw new HoldNotActiveError(`hold ${req.hold_id} is ${status}; only an active hold is extended`);
+    throw new HoldNotActiveError(
+      `hold ${req.hold_id} is ${status}; only an active hold is extended`,
+    );
   }
   if (hold.extensions >= L.hold_extensions_max) {
     throw new HoldExtensionRefusedError(
@@ -359,7 +363,8 @@ export function decide_extend_hold(
     throw new HoldExtensionRefusedError(`hold ${req.hold_id} already expires at the end of its `
       + `life, ${L.hold_life_seconds_max} s after it was made (hold_life_seconds_max)`);
   }
-  assert(expires_at_ms > ctx.now_ms && expires_at_ms <= life_end_ms, 'extended within the life cap');
+  assert(expires_at_ms > ctx.now_ms && expires_at_ms <= life_end_ms,
+    'extended within the life cap');
   const extensions_left = L.hold_extensions_max - hold.extensions - 1;
   const order_id = state.purchase.order_by_hold.get(hold.hold_id) ?? '';
   const outbox: OutboxEntry[] = [{

@@ -5,13 +5,15 @@
 import { read, type DecideContext, type Decision, type Effects, type OutboxEntry } from '../runtime/behaviour.js';
 import { assert } from '../util/assert.js';
 import {
-  HoldNotActiveError, HoldNotFoundError, IdempotencyKeyReusedError, InvalidArgumentError, OrderNotFoundError, OrderStateError, PaymentStateError,
+  HoldNotActiveError, HoldNotFoundError, IdempotencyKeyReusedError, InvalidArgumentError,
+  OrderNotFoundError, OrderStateError, PaymentStateError,
 } from './errors.js';
 import { score, type FraudSignals } from './fraud.js';
 import { id_random_bytes, make_id } from './ids.js';
 import {
   check_seats, event_of, expiries_per_timer_run_max, forget_tombstones, hold_created_event,
-  hold_deadline_ms, hold_expired_event, hold_of, hold_record, plan_hold, pop_due_holds, release_hold,
+  hold_deadline_ms, hold_expired_event, hold_of, hold_record, plan_hold, pop_due_holds,
+  release_hold,
   validate_user_id, type PartitionRecord, type ReleaseReply, type ReleaseRequest,
 } from './inventory.js';
 import * as L from './limits.js';
@@ -162,20 +164,27 @@ export function decide_create_draft_from_hold(
   const hold = hold_of(state, req.hold_id);
   // Someone else's hold answers like a missing one, as ReleaseHold does.
   if (req.actor_user_id !== null && req.actor_user_id !== hold.user_id) {
-    throw new HoldNotFoundError(`hold ${req.hold_id} does not exist (or was forgotten after it ended)`);
+    throw new HoldNotFoundError(
+      `hold ${req.hold_id} does not exist (or was forgotten after it ended)`,
+    );
   }
   const key = validate_idempotency_key(req.idempotency_key, 'idempotency_key');
   const promo_code = validate_promo_code(req.promo_code);
   // Scoped as CreateDraft's (user, event, key): one key names one checkout, whichever call
   // made it.
   const draft_key = key === '' ? '' : `${hold.user_id}\u0000${hold.event_id}\u0000${key}`;
-  const earlier_id = draft_key === '' ? undefined : state.purchase.order_by_draft_key.get(draft_key);
+  const earlier_id = draft_key === ''
+    ? undefined : state.purchase.order_by_draft_key.get(draft_key);
   if (earlier_id !== undefined) {
     const earlier = state.purchase.orders.get(earlier_id);
     assert(earlier !== undefined, 'a draft key names an order');
     const same = earlier.event_id === hold.event_id && earlier.promo_code === promo_code
       && same_seats(earlier.seats, hold.seats);
-    if (!same) throw new IdempotencyKeyReusedError(`idempotency_key ${key} was used for a different draft (order ${earlier_id})`);
+    if (!same) {
+      throw new IdempotencyKeyReusedError(
+        `idempotency_key ${key} was used for a different draft (order ${earlier_id})`,
+      );
+    }
     return read(order_view(earlier));
   }
   const carried = state.purchase.order_by_hold.get(hold.hold_id)

@@ -124,8 +124,9 @@ export function is_open(payment: Payment): boolean {
 /** An order that was sold (confirmed, perhaps refunded or returned since): its seats not in
  *  `returned` are sold to it. */
 export function is_sold(order: Order): boolean {
-  return order.status === 'CONFIRMED' || order.status === 'REFUNDED' || order.status === 'PARTIALLY_REFUNDED'
-    || order.status === 'PARTIALLY_RETURNED' || order.status === 'RETURNED';
+  return order.status === 'CONFIRMED' || order.status === 'REFUNDED'
+    || order.status === 'PARTIALLY_REFUNDED' || order.status === 'PARTIALLY_RETURNED'
+    || order.status === 'RETURNED';
 }
 
 /** Adds an order and its lookups (current hold, draft key, per-user list): what apply() does for

@@ -29,7 +29,9 @@ export interface ReturnSeatsRequest {
  *  `done`: nothing is owed at the gateway by this call. */
 export type ReturnSeatsReply =
   | { k: 'done'; order: OrderDetails }
-  | { k: 'call'; refund_id: string; payment_id: string; gateway_ref: string; amount_micros: number };
+  | {
+    k: 'call'; refund_id: string; payment_id: string; gateway_ref: string; amount_micros: number;
+  };
 
 /** What a stored ReturnSeats key answers: the refund it started ('' for none); decide_settle
  *  adds the refund's `result` when it completes. */
@@ -40,14 +42,19 @@ export function decide_return_seats(
 ): Decision<PartitionRecord, ReturnSeatsReply> {
   const order = owned_order(state, req.order_id, null);
   const key = req.idempotency_key;
-  if (typeof key !== 'string' || key === '') throw new InvalidArgumentError('idempotency_key is required');
+  if (typeof key !== 'string' || key === '') {
+    throw new InvalidArgumentError('idempotency_key is required');
+  }
   if (!Array.isArray(req.seat_ids) || req.seat_ids.length > L.seats_per_hold_max) {
-    throw new InvalidArgumentError(`seat_ids lists at most ${L.seats_per_hold_max} seats (an order has no more)`);
+    throw new InvalidArgumentError(
+      `seat_ids lists at most ${L.seats_per_hold_max} seats (an order has no more)`,
+    );
   }
   const refund_micros = req.refund_amount_micros;
   if (refund_micros !== 0 || req.currency !== '') check_money(refund_micros, req.currency, 0);
   const asked = [...req.seat_ids].map(String).sort();
-  const fingerprint = `return|${order.order_id}|${asked.join(',')}|${refund_micros}|${req.currency}`;
+  const fingerprint =
+    `return|${order.order_id}|${asked.join(',')}|${refund_micros}|${req.currency}`;
   const earlier = idempotent<StoredReturn>(state, key, fingerprint);
   if (earlier !== undefined) return read(retry_reply(state, order, earlier));
   const event = event_of(state, order.event_id);
@@ -60,19 +67,30 @@ export function decide_return_seats(
   }
   if (refund_micros > 0) {
     // The refund's result is stored under this key when it completes, as a Refund call's is.
-    refund = start_refund(state, payment, { amount_micros: refund_micros, currency: req.currency, idempotency_key: key }, ctx);
+    const asked_refund = {
+      amount_micros: refund_micros, currency: req.currency, idempotency_key: key,
+    };
+    refund = start_refund(state, payment, asked_refund, ctx);
   }
   const refund_id = refund?.refund_id ?? '';
-  records.push({ t: 'seats_returned', order_id: order.order_id, seats, refund_id, at_ms: ctx.now_ms });
+  records.push({
+    t: 'seats_returned', order_id: order.order_id, seats, refund_id, at_ms: ctx.now_ms,
+  });
   if (refund !== null) records.push(refund);
   const stored: StoredReturn = { refund_id };
   records.push({ t: 'idempotency_stored', key, fingerprint, reply: stored, at_ms: ctx.now_ms });
   const left = order.seats.length - order.returned.length - seats.length;
   assert(left >= 0 && seats.length > 0, 'returns seats the order still has');
-  const outbox = [seats_returned_event(event, order, seats, refund, left === 0 ? 'RETURNED' : 'PARTIALLY_RETURNED', req.trace_id, ctx.now_ms)];
+  const status = left === 0 ? 'RETURNED' : 'PARTIALLY_RETURNED';
+  const outbox = [
+    seats_returned_event(event, order, { seats, refund, status }, req.trace_id, ctx.now_ms),
+  ];
   const reply: ReturnSeatsReply = refund === null
     ? { k: 'done', order: returned_details(state, order, seats, ctx.now_ms) }
-    : { k: 'call', refund_id, payment_id: payment.payment_id, gateway_ref: payment.gateway_ref, amount_micros: refund_micros };
+    : {
+      k: 'call', refund_id, payment_id: payment.payment_id, gateway_ref: payment.gateway_ref,
+      amount_micros: refund_micros,
+    };
   return { records, outbox, reply };
 }
 
@@ -84,7 +102,10 @@ function retry_reply(state: PartitionState, order: Order, earlier: StoredReturn)
     const refund = payment?.refunds.find((r) => r.refund_id === earlier.refund_id);
     assert(payment !== undefined && refund !== undefined, 'a stored return names its refund');
     if (refund.status === 'PENDING') {
-      return { k: 'call', refund_id: refund.refund_id, payment_id: payment.payment_id, gateway_ref: payment.gateway_ref, amount_micros: refund.amount_micros };
+      return {
+        k: 'call', refund_id: refund.refund_id, payment_id: payment.payment_id,
+        gateway_ref: payment.gateway_ref, amount_micros: refund.amount_micros,
+      };
     }
   }
   return { k: 'done', order: order_details(state, order) };
@@ -93,12 +114,19 @@ function retry_reply(state: PartitionState, order: Order, earlier: StoredReturn)
 /** The payment of a sold order whose capture went through: only then are seats returned (a
  *  capture still owed could otherwise take money for seats already back on sale). */
 function sold_payment(state: PartitionState, order: Order): Payment {
-  if (!is_sold(order)) throw new OrderStateError(`order ${order.order_id} is ${order.status}; only a confirmed order returns seats`);
-  if (order.status === 'RETURNED') throw new OrderStateError(`order ${order.order_id} has returned all its seats already`);
+  if (!is_sold(order)) {
+    throw new OrderStateError(
+      `order ${order.order_id} is ${order.status}; only a confirmed order returns seats`,
+    );
+  }
+  if (order.status === 'RETURNED') {
+    throw new OrderStateError(`order ${order.order_id} has returned all its seats already`);
+  }
   const payment = state.purchase.payments.get(order.payment_id);
   assert(payment !== undefined, 'a sold order has its payment');
   if (payment.status === 'CAPTURING') {
-    throw new PaymentStateError(`payment ${payment.payment_id} of order ${order.order_id} is still CAPTURING; return seats once it is captured`);
+    throw new PaymentStateError(`payment ${payment.payment_id} of order ${order.order_id} is `
+      + 'still CAPTURING; return seats once it is captured');
   }
   return payment;
 }
@@ -114,19 +142,29 @@ function seats_to_return(event: EventState, order: Order, asked: string[]): numb
   const again: string[] = [];
   for (const [i, id] of asked.entries()) {
     const seat = by_id.get(id);
-    if (i > 0 && asked[i - 1] === id) throw new InvalidArgumentError(`seat ${id} is listed more than once`);
+    if (i > 0 && asked[i - 1] === id) {
+      throw new InvalidArgumentError(`seat ${id} is listed more than once`);
+    }
     if (seat === undefined) not_ours.push(id.slice(0, L.seat_id_length_max));
     else if (returned.has(seat)) again.push(id);
     else seats.push(seat);
   }
-  if (not_ours.length > 0) throw new InvalidArgumentError(`not seats of order ${order.order_id}: ${not_ours.join(', ')}`);
-  if (again.length > 0) throw new OrderStateError(`seats of order ${order.order_id} already returned: ${again.join(', ')}`);
+  if (not_ours.length > 0) {
+    throw new InvalidArgumentError(`not seats of order ${order.order_id}: ${not_ours.join(', ')}`);
+  }
+  if (again.length > 0) {
+    throw new OrderStateError(
+      `seats of order ${order.order_id} already returned: ${again.join(', ')}`,
+    );
+  }
   return seats;
 }
 
+interface Returned { seats: number[]; refund: RefundStartedRecord | null; status: string }
+
 function seats_returned_event(
-  event: EventState, order: Order, seats: number[], refund: RefundStartedRecord | null,
-  status: string, trace_id: string, now_ms: number,
+  event: EventState, order: Order, { seats, refund, status }: Returned, trace_id: string,
+  now_ms: number,
 ): OutboxEntry {
   return {
     type: 'OrderSeatsReturned',
@@ -135,13 +173,16 @@ function seats_returned_event(
       order_id: order.order_id, event_id: order.event_id, user_id: order.user_id,
       seat_ids: seats.map((s) => event.map.id_of(s)),
       refund_amount: { amount_micros: refund?.amount_micros ?? 0, currency: order.currency },
-      refund_id: refund?.refund_id ?? '', status, returned_at_unix: Math.floor(now_ms / 1000), trace_id,
+      refund_id: refund?.refund_id ?? '', status, returned_at_unix: Math.floor(now_ms / 1000),
+      trace_id,
     },
   };
 }
 
-/** The order's details as they are once `seats` are returned (the decision is not applied yet). */
-function returned_details(state: PartitionState, order: Order, seats: number[], now_ms: number): OrderDetails {
+/** The order's details once `seats` are returned (the decision is not applied yet). */
+function returned_details(
+  state: PartitionState, order: Order, seats: number[], now_ms: number,
+): OrderDetails {
   const returned = [...order.returned, ...seats];
   const status = returned.length === order.seats.length ? 'RETURNED' : 'PARTIALLY_RETURNED';
   return order_details(state, { ...order, returned, status, updated_ms: now_ms });

@@ -75,11 +75,15 @@ export class Purchases {
     const r = await this.route.call('return_seats', { ...req, idempotency_key: key, trace_id });
     if (r.k === 'done') return r.order;
     try {
-      await this.gateway.refund({ reference: r.refund_id, gateway_ref: r.gateway_ref, amount_micros: r.amount_micros });
+      await this.gateway.refund({
+        reference: r.refund_id, gateway_ref: r.gateway_ref, amount_micros: r.amount_micros,
+      });
     } catch (error) {
       if (!(error instanceof GatewayUnavailableError)) throw error;
       throw new GatewayUnavailableError(
-        `${error.message}: the seats of order ${req.order_id} are returned and refund ${r.refund_id} is recorded; it is sent when the gateway answers; a retry with the same idempotency_key returns the result`,
+        `${error.message}: the seats of order ${req.order_id} are returned and refund `
+          + `${r.refund_id} is recorded; it is sent when the gateway answers; a retry with the `
+          + 'same idempotency_key returns the result',
         { cause: error },
       );
     }

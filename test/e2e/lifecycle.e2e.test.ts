@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  arena_file, arena_id, cleanup, clients, code_of, grpc, guarded_setup, run_cli, start_server, stop,
+  arena_file, arena_id, cleanup, clients, code_of, grpc, guarded_setup, kill9, run_cli, start_server, stop,
   temp_dir, token, type Clients, type Guarded, type Server,
 } from './harness.js';
 import { lifecycle_clients, type Lifecycle } from './lifecycle_clients.js';
@@ -84,6 +84,34 @@ t('reserve, extend, draft from the hold, authorize, confirm, return a seat with 
   const bobs = await ctx.c.reserve({ event_id: arena_id, seat_ids: ['101-A-2'], user_id: 'bob', hold_ttl_seconds: '0' }, ctx.bob);
   assert.ok(String(bobs.hold_id).startsWith('hold_'));
   assert.is((await code_of(ctx.l.extend({ hold_id: hold.hold_id, extend_seconds: '60' }, ctx.alice))).code, S.FAILED_PRECONDITION, 'a sold hold is not extended');
+
+  // kill -9 and start again on the same data: the journal replays the extension and the return.
+  const sold_now = await sold(ctx);
+  ctx.c.close();
+  ctx.l.close();
+  await kill9(ctx.server);
+  ctx.server = await start_server(ctx.dir, ['--workers', '2', '--partitions', '8']);
+  ctx.c = clients(ctx.server.grpc_port);
+  ctx.l = lifecycle_clients(ctx.server.grpc_port);
+  assert.equal(await ctx.c.get_order({ order_id }, ctx.alice), read, 'the order reads the same after the restart');
+  assert.is(await sold(ctx), sold_now);
+  assert.equal(await ctx.l.return_seats(req, ctx.svc), returned, 'a retry after the restart answers the first result');
+  const rest = await ctx.l.return_seats({ order_id, seat_ids: [], idempotency_key: 'ret-2' }, ctx.svc);
+  assert.equal([(rest.order as { status: string }).status, rest.returned_seat_ids], ['RETURNED', seats.slice().reverse()]);
+  assert.is(await sold(ctx), sold_now - 1, 'the last seat is back on sale too');
+
+  // The events, as `ticketing outbox tail` decodes them with the protos (no broker here).
+  const tail = run_cli(['outbox', 'tail', '--data', ctx.dir, '--limit', '1000']);
+  assert.is(tail.status, 0, tail.stderr);
+  const lines = tail.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; key: string; message: Record<string, unknown> });
+  const of = (type: string) => lines.filter((l) => l.type === type && [hold.hold_id, order_id].includes(String(l.message['hold_id'] ?? l.message['order_id'])));
+  assert.equal(of('HoldExtended').map((l) => [l.key, l.message['expires_at_unix'], l.message['extensions_left'], l.message['order_id']]),
+    [[arena_id, extended.expires_at_unix, 2, '']]);
+  assert.equal(of('HoldCreated').length, 1, 'CreateDraftFromHold made no second HoldCreated');
+  assert.equal(of('OrderSeatsReturned').map((l) => [l.key, l.message['seat_ids'], l.message['status'], l.message['refund_amount']]), [
+    [order_id, ['101-A-2'], 'PARTIALLY_RETURNED', money(price_a)],
+    [order_id, ['101-A-1'], 'RETURNED', money(0)],
+  ]);
 });
 
 t.run();
