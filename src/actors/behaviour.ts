@@ -12,6 +12,7 @@ import {
   decide_refund_begin, decide_settle, open_settlements,
 } from './payments.js';
 import { check_invariants } from './invariants.js';
+import { watch_changes } from './change_log.js';
 import { create_state, type PartitionState } from './partition_state.js';
 import type { TicketingProtocol, TicketingRequest } from './protocol.js';
 import { get_availability, get_event } from './queries.js';
@@ -38,6 +39,7 @@ export const handlers: Handlers<PartitionState, TicketingProtocol, PartitionReco
   begin_void: decide_begin_void,
   open_settlements: (state, request, ctx) =>
     read(open_settlements(state, ctx.now_ms, request.limit)),
+  watch_changes: (state, request, ctx) => read(watch_changes(state, request, ctx.random_bytes)),
 };
 
 export const behaviour: PartitionBehaviour<PartitionState, TicketingRequest, PartitionRecord> = {

@@ -66,3 +66,6 @@ export const ip_length_max = 45;
 export const device_id_length_max = 128;
 /** Settlement items (captures, voids, refunds to drive at the gateway) handed out per request. */
 export const settlements_per_request_max = 256;
+/** Seat changes one event's WatchAvailability change log keeps (a ring; never more than the
+ *  event's places: past that many changes a whole picture is smaller than the change list). */
+export const watch_change_log_max = 8192;

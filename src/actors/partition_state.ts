@@ -2,6 +2,7 @@
 // payments of those events (purchase_state.ts). Only apply() (inventory.ts, purchase_records.ts)
 // changes it; snapshot.ts writes and rebuilds it. Types and the empty state only: no rules here.
 import { MinHeap } from '../util/heap.js';
+import type { ChangeLog } from './change_log.js';
 import type { EventSpec } from './event_spec.js';
 import { create_purchase_state, type PurchaseState } from './purchase_state.js';
 import type { SeatMap } from './seat_map.js';
@@ -25,6 +26,9 @@ export interface EventState {
   users: Map<string, UserCount>;
   held: number;
   sold: number;
+  /** WatchAvailability's change log (change_log.ts): derived, set by derive_indices, which every
+   *  path that builds an EventState calls before any seat changes. */
+  changes?: ChangeLog;
 }
 
 export type HoldStatus = 'active' | 'released' | 'expired' | 'confirmed';

@@ -17,6 +17,7 @@ import type {
   SettleRequest,
 } from './payments.js';
 import type { Availability, EventView } from './queries.js';
+import type { WatchChangesReply, WatchChangesRequest } from './change_log.js';
 
 /** `event_id` routes the request (the spec's own event_id, checked at the edge); the actor
  *  validates `spec` itself and decides from it alone. */
@@ -45,6 +46,8 @@ export interface TicketingProtocol {
   begin_void: { request: BeginVoidRequest; reply: BeginVoidReply };
   /** One partition's owed gateway calls: the settlement loop asks every partition. */
   open_settlements: { request: OpenSettlementsRequest; reply: Settlement[] };
+  /** WatchAvailability's poll: what changed since the watcher's version (change_log.ts). */
+  watch_changes: { request: WatchChangesRequest; reply: WatchChangesReply };
 }
 
 export type TicketingKind = keyof TicketingProtocol;

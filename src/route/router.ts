@@ -40,6 +40,7 @@ const owners: { [K in RoutedKind]: Owner<P[K]['request']> } = {
   refund_begin: { id: 'pay', field: 'payment_id' },
   settle: { id: 'pay', field: 'payment_id' },
   begin_void: { id: 'pay', field: 'payment_id' },
+  watch_changes: { event: 'event_id' },
 };
 
 export class Router {
