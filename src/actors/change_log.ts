@@ -8,25 +8,10 @@ import { assert } from '../util/assert.js';
 import { EventNotFoundError, InvalidArgumentError } from './errors.js';
 import { validate_event_id } from './event_spec.js';
 import { watch_change_log_max } from './limits.js';
-import { SEAT_FREE, SEAT_HELD, SEAT_SOLD, type EventState, type PartitionState } from './partition_state.js';
+import {
+  SEAT_FREE, SEAT_HELD, SEAT_SOLD, type ChangeLog, type EventState, type PartitionState,
+} from './partition_state.js';
 import type { SeatMap } from './seat_map.js';
-
-/** A run of places counted together: a section's seats, or a standing area's places. */
-interface Group { name: string; offset: number; size: number; area: boolean }
-
-export interface ChangeLog {
-  /** Names this incarnation of the log; '' until the first watch read names it (see
-   *  watch_changes). A watcher whose epoch differs gets a whole picture. */
-  epoch: string;
-  /** Changes recorded since the log was created; change number v (1-based) is at ring[(v-1) %
-   *  ring.length]. */
-  version: number;
-  ring: Int32Array;
-  /** Sections in order, then areas; offsets increasing. */
-  groups: Group[];
-  /** free, held, sold per group (3 entries each), kept by changes_on_change. */
-  counts: Int32Array;
-}
 
 export interface WatchChangesRequest { event_id: string; epoch: string; since_version: number }
 export interface GroupCounts { name: string; free: number; held: number; sold: number }
@@ -65,7 +50,7 @@ function areas_of(map: SeatMap): AreaLayout[] {
 /** A new log for `event`, its counters counted from the seat arrays: O(places), as
  *  derive_indices is anyway. */
 export function new_change_log(event: EventState): ChangeLog {
-  const groups: Group[] = event.map.sections.map((s) => (
+  const groups: ChangeLog['groups'] = event.map.sections.map((s) => (
     { name: s.name, offset: s.offset, size: s.seats, area: false }));
   for (const a of areas_of(event.map)) {
     groups.push({ name: a.name, offset: a.offset, size: a.capacity, area: true });

@@ -2,7 +2,6 @@
 // payments of those events (purchase_state.ts). Only apply() (inventory.ts, purchase_records.ts)
 // changes it; snapshot.ts writes and rebuilds it. Types and the empty state only: no rules here.
 import { MinHeap } from '../util/heap.js';
-import type { ChangeLog } from './change_log.js';
 import type { EventSpec } from './event_spec.js';
 import { create_purchase_state, type PurchaseState } from './purchase_state.js';
 import type { SeatMap } from './seat_map.js';
@@ -10,6 +9,21 @@ import type { SeatMap } from './seat_map.js';
 export const SEAT_FREE = 0;
 export const SEAT_HELD = 1;
 export const SEAT_SOLD = 2;
+
+/** WatchAvailability's change log of one event (change_log.ts keeps it): derived state. */
+export interface ChangeLog {
+  /** Names this incarnation of the log; '' until the first watch read names it. A watcher
+   *  whose epoch differs gets a whole picture. */
+  epoch: string;
+  /** Changes recorded since the log was created; change number v (1-based) is at
+   *  ring[(v-1) % ring.length]. */
+  version: number;
+  ring: Int32Array;
+  /** Runs of places counted together: sections in order, then areas; offsets increasing. */
+  groups: { name: string; offset: number; size: number; area: boolean }[];
+  /** free, held, sold per group (3 entries each). */
+  counts: Int32Array;
+}
 
 export interface UserCount { held: number; sold: number; active_holds: number }
 
