@@ -187,7 +187,8 @@ export class WatchHub {
       if (watch.stopped) return;
       this.on_reply(watch, answer, watch.previous_poll_ms);
       watch.previous_poll_ms = sent_ms;
-      this.schedule(watch);
+      // Sending may have ended the last stream (a slow reader): then the watch stopped.
+      if (!watch.stopped) this.schedule(watch);
     }, (error: unknown) => {
       if (watch.stopped) return;
       const failure = error instanceof Error ? error : new Error(String(error));
