@@ -23,10 +23,12 @@ import { load_section } from './sections/load.js';
 import { memory_section } from './sections/memory.js';
 import { purchase_section } from './sections/purchase.js';
 import { restart_section } from './sections/restart.js';
+import { watch_section } from './sections/watch.js';
 
 /** In the order they run; BENCH_ONLY picks some by key. */
 const sections: Section[] = [
   memory_section, load_section, restart_section, kafka_section, purchase_section, cluster_section,
+  watch_section,
 ];
 
 const results_path = join(repo_root, 'bench', 'results.json');
