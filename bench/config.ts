@@ -4,7 +4,7 @@
 // Knobs (environment): BENCH_QUICK=1 (short phases, for trying the bench out),
 // BENCH_CONCURRENCY (closed-loop calls in flight, default 64),
 // BENCH_WORKERS (server --workers, default 1),
-// BENCH_ONLY=memory,load,restart,kafka,purchase,cluster (run some sections only).
+// BENCH_ONLY=memory,load,restart,kafka,purchase,cluster,watch (run some sections only).
 import type { Layout } from './common.js';
 
 export const quick = process.env['BENCH_QUICK'] === '1';

@@ -24,11 +24,13 @@ import { memory_section } from './sections/memory.js';
 import { purchase_section } from './sections/purchase.js';
 import { restart_section } from './sections/restart.js';
 import { selection_section } from './sections/selection.js';
+import { watch_section } from './sections/watch.js';
 
 /** In the order they run; BENCH_ONLY picks some by key. */
 const sections: Section[] = [
   memory_section, load_section, restart_section, kafka_section, purchase_section, cluster_section,
   selection_section,
+  watch_section,
 ];
 
 const results_path = join(repo_root, 'bench', 'results.json');

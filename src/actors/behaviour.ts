@@ -12,6 +12,7 @@ import {
   decide_refund_begin, decide_settle, open_settlements,
 } from './payments.js';
 import { check_invariants } from './invariants.js';
+import { watch_changes } from './change_log.js';
 import { create_state, type PartitionState } from './partition_state.js';
 import type { TicketingProtocol, TicketingRequest } from './protocol.js';
 import { get_availability, get_event } from './queries.js';
@@ -47,6 +48,7 @@ export const handlers: Handlers<PartitionState, TicketingProtocol, PartitionReco
   extend_hold: decide_extend_hold,
   create_draft_from_hold: decide_create_draft_from_hold,
   return_seats: decide_return_seats,
+  watch_changes: (state, request, ctx) => read(watch_changes(state, request, ctx.random_bytes)),
 };
 
 export const behaviour: PartitionBehaviour<PartitionState, TicketingRequest, PartitionRecord> = {

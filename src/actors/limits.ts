@@ -86,3 +86,6 @@ export const hold_extensions_max = 3;
  *  every run, 2-3 ms with this cap (measured 1 Dec 2026, 2 shared cores). Events with fewer free
  *  runs than this are searched exhaustively (the oracle test's maps are). */
 export const best_available_scattered_runs_max = 4096;
+/** Seat changes one event's WatchAvailability change log keeps (a ring; never more than the
+ *  event's places: past that many changes a whole picture is smaller than the change list). */
+export const watch_change_log_max = 8192;

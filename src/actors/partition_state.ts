@@ -10,6 +10,21 @@ export const SEAT_FREE = 0;
 export const SEAT_HELD = 1;
 export const SEAT_SOLD = 2;
 
+/** WatchAvailability's change log of one event (change_log.ts keeps it): derived state. */
+export interface ChangeLog {
+  /** Names this incarnation of the log; '' until the first watch read names it. A watcher
+   *  whose epoch differs gets a whole picture. */
+  epoch: string;
+  /** Changes recorded since the log was created; change number v (1-based) is at
+   *  ring[(v-1) % ring.length]. */
+  version: number;
+  ring: Int32Array;
+  /** Runs of places counted together: sections in order, then areas; offsets increasing. */
+  groups: { name: string; offset: number; size: number; area: boolean }[];
+  /** free, held, sold per group (3 entries each). */
+  counts: Int32Array;
+}
+
 export interface UserCount { held: number; sold: number; active_holds: number }
 
 export interface EventState {
@@ -27,6 +42,9 @@ export interface EventState {
   sold: number;
   /** Derived (free_runs.ts): free seats per row for best available, free places per area. */
   runs: FreeRuns;
+  /** WatchAvailability's change log (change_log.ts): derived, set by derive_indices, which every
+   *  path that builds an EventState calls before any seat changes. */
+  changes?: ChangeLog;
 }
 
 /** The free-run index of an event (free_runs.ts keeps it): derived from seat_state, never

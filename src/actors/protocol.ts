@@ -23,6 +23,7 @@ import type {
 import type { ExtendHoldReply, ExtendHoldRequest } from './inventory.js';
 import type { CreateDraftFromHoldRequest } from './orders.js';
 import type { ReturnSeatsReply, ReturnSeatsRequest } from './returns.js';
+import type { WatchChangesReply, WatchChangesRequest } from './change_log.js';
 
 /** `event_id` routes the request (the spec's own event_id, checked at the edge); the actor
  *  validates `spec` itself and decides from it alone. */
@@ -56,6 +57,8 @@ export interface TicketingProtocol {
   extend_hold: { request: ExtendHoldRequest; reply: ExtendHoldReply };
   create_draft_from_hold: { request: CreateDraftFromHoldRequest; reply: OrderView };
   return_seats: { request: ReturnSeatsRequest; reply: ReturnSeatsReply };
+  /** WatchAvailability's poll: what changed since the watcher's version (change_log.ts). */
+  watch_changes: { request: WatchChangesRequest; reply: WatchChangesReply };
 }
 
 export type TicketingKind = keyof TicketingProtocol;

@@ -6,6 +6,8 @@ import { require_role } from '../auth/policy.js';
 import { id, int64, str } from './convert.js';
 import type { Router } from '../route/router.js';
 import { unary, type EdgeDeps } from './unary.js';
+import { watch_availability_rpc } from './watch_availability.js';
+import type { WatchHub } from './watch_hub.js';
 
 type Wire = Record<string, unknown>;
 
@@ -63,7 +65,7 @@ export function spec_to_wire(spec: EventView): Wire {
   };
 }
 
-export function catalog_service(deps: EdgeDeps, router: Router) {
+export function catalog_service(deps: EdgeDeps, router: Router, hub: WatchHub) {
   const s = 'CatalogService';
   return {
     CreateEvent: unary(deps, s, 'CreateEvent', async (req: { event: unknown }, ctx) => {
@@ -93,5 +95,6 @@ export function catalog_service(deps: EdgeDeps, router: Router) {
         })),
       };
     }),
+    WatchAvailability: watch_availability_rpc(deps, router, hub),
   };
 }

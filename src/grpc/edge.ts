@@ -28,8 +28,10 @@ import { test_clock_service } from './test_clock_service.js';
 import { checkout_service, order_admin_service } from './checkout_service.js';
 import { listener_tls, type TlsFiles } from './tls.js';
 import { edge_limits, type EdgeDeps, type EdgeLimitConfig } from './unary.js';
+import { new_watch_hub } from './watch_availability.js';
+import type { WatchConfig, WatchHub } from './watch_hub.js';
 
-export interface EdgeConfig extends EdgeLimitConfig, ConnectionLimitConfig, TlsFiles {
+export interface EdgeConfig extends EdgeLimitConfig, ConnectionLimitConfig, TlsFiles, WatchConfig {
   /** As given: the TLS-off log line says whether it is loopback. */
   grpc_addr: string;
   /** Whole-message cap for any gRPC request. */
@@ -70,7 +72,9 @@ export async function start_edge(parts: EdgeParts, host: string, port: number): 
   const { definition, grpc_object } = load_definitions();
   const guard = new ConnectionGuard(config, metrics, log);
   const server = new_server(config, guard, metrics, log);
-  const served = add_services(server, grpc_object, parts);
+  // Before the CatalogService is added: it makes WatchAvailability's serializer pass bytes.
+  const hub = new_watch_hub(grpc_object, parts.router, config, metrics);
+  const served = add_services(server, grpc_object, parts, hub);
   // grpc.health.v1: '' is the whole node; each served service has its own status. NOT_SERVING
   // while any worker recovers its partitions (as /readyz) and once shutdown starts.
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
@@ -92,10 +96,12 @@ export async function start_edge(parts: EdgeParts, host: string, port: number): 
     set_health('NOT_SERVING');
     log.info({ drain_ms_max }, 'shutting down: draining in-flight calls');
     const listener_closed = guard.close(); // no new connections; open ones drain below
+    hub.close(); // open WatchAvailability streams end UNAVAILABLE: they would never finish
     await drain_calls(server, drain_ms_max, log);
     await listener_closed;
   };
   const close_now = async (): Promise<void> => {
+    hub.close();
     await guard.close();
     server.forceShutdown();
   };
@@ -104,7 +110,7 @@ export async function start_edge(parts: EdgeParts, host: string, port: number): 
 
 /** Every service this node serves; returns their full names (for health and reflection). */
 function add_services(
-  server: grpc.Server, grpc_object: grpc.GrpcObject, parts: EdgeParts,
+  server: grpc.Server, grpc_object: grpc.GrpcObject, parts: EdgeParts, hub: WatchHub,
 ): string[] {
   const { config, metrics, log, router, purchases } = parts;
   const deps: EdgeDeps = { keys: parts.keys, metrics, log, limits: edge_limits(config) };
@@ -114,7 +120,7 @@ function add_services(
     served.push(name);
   };
   add('ticketing.inventory.v1.InventoryService', inventory_service(deps, router));
-  add('ticketing.catalog.v1.CatalogService', catalog_service(deps, router));
+  add('ticketing.catalog.v1.CatalogService', catalog_service(deps, router, hub));
   add('ticketing.order.v1.OrderService', order_service(deps, purchases));
   add('ticketing.order.v1.OrderQueryService', order_query_service(deps, purchases));
   add('ticketing.payment.v1.PaymentService', payment_service(deps, purchases));

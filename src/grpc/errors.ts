@@ -13,3 +13,14 @@ export class RateLimitedError extends Error {
 export class DeadlineCappedError extends Error {
   override readonly name = 'DeadlineCappedError';
 }
+
+/** WatchAvailability: the node already serves watch_streams_max streams: RESOURCE_EXHAUSTED. */
+export class WatchStreamsExceededError extends Error {
+  override readonly name = 'WatchStreamsExceededError';
+}
+
+/** WatchAvailability: the client read too slowly (more than watch_stream_backlog_max messages
+ *  waiting while its buffer was full): its stream ends RESOURCE_EXHAUSTED. */
+export class WatchReaderTooSlowError extends Error {
+  override readonly name = 'WatchReaderTooSlowError';
+}

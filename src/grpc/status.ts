@@ -23,7 +23,9 @@ import {
   MailboxFullError, PartitionNotServedError, ShuttingDownError, WorkerUnavailableError,
 } from '../runtime/errors.js';
 import { StorageFullError } from '../runtime/storage.js';
-import { DeadlineCappedError, RateLimitedError } from './errors.js';
+import {
+  DeadlineCappedError, RateLimitedError, WatchReaderTooSlowError, WatchStreamsExceededError,
+} from './errors.js';
 
 /** Any error class, whatever its constructor takes. */
 export type ErrorClass = abstract new (...args: never[]) => Error;
@@ -105,6 +107,9 @@ export const status_of_error: ReadonlyMap<ErrorClass, status> = by_class<status>
   [ForwardMessageTooLargeError, status.RESOURCE_EXHAUSTED],
   // src/actors/errors.ts, issue 14 (hold lifecycle)
   [HoldExtensionRefusedError, status.FAILED_PRECONDITION],
+  // src/grpc/errors.ts: WatchAvailability's limits (src/grpc/watch_hub.ts)
+  [WatchStreamsExceededError, status.RESOURCE_EXHAUSTED],
+  [WatchReaderTooSlowError, status.RESOURCE_EXHAUSTED],
 ]);
 
 /** Refusals that enforce a named limit, by class → the `limit` label of
@@ -120,6 +125,8 @@ export const limit_of_error: ReadonlyMap<ErrorClass, string> = by_class<string>(
   [DeadlineCappedError, 'deadline'],
   [ForwardsInFlightExceededError, 'forwards_in_flight_per_peer'],
   [ForwardMessageTooLargeError, 'forward_message_bytes'],
+  [WatchStreamsExceededError, 'watch_streams_max'],
+  [WatchReaderTooSlowError, 'watch_stream_backlog_max'],
 ]);
 
 /** The `limit` label of a refusal that enforces a named limit; undefined for any other error. */

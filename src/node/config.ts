@@ -131,4 +131,10 @@ export const serve_defaults = {
   streams_max: 20_000,
   streams_per_address_max: 5_000,
   request_arrival_timeout_ms: 10_000,
+  // WatchAvailability (src/grpc/watch_hub.ts): a poll per watched event every 100 ms (the
+  // issue's "at most every 100 ms"); 10,000 streams per node; a client that lets 32 messages
+  // pile up behind a full buffer is ended (a change message is at most 8,192 changes, ~45 KB).
+  watch_interval_ms: 100,
+  watch_stream_backlog_max: 32,
+  watch_streams_max: 10_000,
 } satisfies ServeConfig;

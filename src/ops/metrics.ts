@@ -12,7 +12,13 @@ export const limit_labels = [
   'string_length', 'mailbox_depth', 'deadline', 'rate_user', 'rate_ip',
   'streams_max', 'streams_per_address_max', 'request_arrival',
   'forwards_in_flight_per_peer', 'forward_message_bytes',
+  'watch_streams_max', 'watch_stream_backlog_max',
 ] as const;
+
+/** Why a WatchAvailability stream ended: the client left, read too slowly, was refused at
+ *  watch_streams_max, the poll failed (event gone, partition not served), or the node stopped. */
+export const watch_end_reasons = ['client', 'slow', 'limit', 'error', 'shutdown'] as const;
+export type WatchEndReason = typeof watch_end_reasons[number];
 
 const gauges_named_like_counters = [
   'ticketing_nodejs_active_handles_total', 'ticketing_nodejs_active_requests_total', 'ticketing_nodejs_active_resources_total',
@@ -105,7 +111,7 @@ export class Metrics {
     labelNames: ['reason'] as const, registers: [this.registry],
   });
 
-  readonly limit_refusals = new client.Counter({ name: 'ticketing_limit_refusals_total', help: 'Calls refused by a named limit (seats_per_hold, max_seats_per_user, holds_per_user, payments_per_order, refunds_per_payment, string_length, mailbox_depth, deadline, rate_user, rate_ip, streams_max, streams_per_address_max, request_arrival, forwards_in_flight_per_peer, forward_message_bytes)', labelNames: ['limit'], registers: [this.registry] });
+  readonly limit_refusals = new client.Counter({ name: 'ticketing_limit_refusals_total', help: 'Calls refused by a named limit (seats_per_hold, max_seats_per_user, holds_per_user, payments_per_order, refunds_per_payment, string_length, mailbox_depth, deadline, rate_user, rate_ip, streams_max, streams_per_address_max, request_arrival, forwards_in_flight_per_peer, forward_message_bytes, watch_streams_max, watch_stream_backlog_max)', labelNames: ['limit'], registers: [this.registry] });
   readonly auth_refusals = new client.Counter({
     name: 'ticketing_auth_refusals_total', help: `Calls refused UNAUTHENTICATED, by reason (${auth_refusal_reasons.join(', ')})`,
     labelNames: ['reason'] as const, registers: [this.registry],
@@ -116,6 +122,15 @@ export class Metrics {
   });
   readonly payments_open = new client.Gauge({ name: 'ticketing_payments_open', help: 'Payments with a gateway call still owed (pending authorization, capture, void or refund)', registers: [this.registry] });
   readonly settlements = new client.Counter({ name: 'ticketing_settlements_total', help: 'Gateway calls made by the settlement loop, by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly watch_streams = new client.Gauge({ name: 'ticketing_watch_streams', help: 'WatchAvailability streams open on this node', registers: [this.registry] });
+  readonly watch_streams_ended = new client.Counter({
+    name: 'ticketing_watch_streams_ended_total', help: `WatchAvailability streams ended or refused, by reason (${watch_end_reasons.join(', ')})`,
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
+  readonly watch_lag = new client.Histogram({
+    name: 'ticketing_watch_lag_seconds', help: 'WatchAvailability: from the poll before the one that read a change (an upper bound of its commit) to its message written to every stream',
+    registers: [this.registry], buckets: [0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5, 5],
+  });
 
   private readonly worker_gauges = new Map<number, Record<string, number>>();
   private readonly sold_seen = new Map<number, number>();
@@ -134,6 +149,7 @@ export class Metrics {
     for (const reason of ['count', 'age'] as const) this.outbox_dropped.inc({ reason }, 0);
     for (const reason of ['unknown_type', 'invalid_payload'] as const) this.outbox_parked.inc({ reason }, 0);
     for (const reason of ['disk', 'map'] as const) this.storage_full.set({ reason }, 0);
+    for (const reason of watch_end_reasons) this.watch_streams_ended.inc({ reason }, 0);
   }
 
   /** Why writes are refused, as the workers last reported it (empty: writes go). */

@@ -45,6 +45,7 @@ const owners: { [K in RoutedKind]: Owner<P[K]['request']> } = {
   extend_hold: { id: 'hold', field: 'hold_id' },
   create_draft_from_hold: { id: 'hold', field: 'hold_id' },
   return_seats: { id: 'order', field: 'order_id' },
+  watch_changes: { event: 'event_id' },
 };
 
 export class Router {

@@ -29,7 +29,9 @@ import {
 } from '../../src/cluster/errors.js';
 import * as grpc_errors from '../../src/grpc/errors.js';
 import { revive_node_error } from '../../src/node/pool.js';
-import { DeadlineCappedError, RateLimitedError } from '../../src/grpc/errors.js';
+import {
+  DeadlineCappedError, RateLimitedError, WatchReaderTooSlowError, WatchStreamsExceededError,
+} from '../../src/grpc/errors.js';
 import {
   internal_error_message, limit_of, map_error, type ErrorClass,
 } from '../../src/grpc/status.js';
@@ -162,6 +164,9 @@ const fate_entries: Entry[] = [
   main_thread(ForwardsInFlightExceededError, status.RESOURCE_EXHAUSTED,
     'forwards_in_flight_per_peer'),
   main_thread(ForwardMessageTooLargeError, status.RESOURCE_EXHAUSTED, 'forward_message_bytes'),
+  // src/grpc/errors.ts: WatchAvailability's limits, made by the hub on the main thread.
+  main_thread(WatchStreamsExceededError, status.RESOURCE_EXHAUSTED, 'watch_streams_max'),
+  main_thread(WatchReaderTooSlowError, status.RESOURCE_EXHAUSTED, 'watch_stream_backlog_max'),
 ];
 /** Made on the owner node and sent back in a forward's reply (besides every class that crosses
  *  from a worker, which the owner's pool revived and sends on). */
@@ -224,8 +229,9 @@ test('limit refusals map to their limit label, and no other class has one', () =
     assert.is(limit_of(error), limit, Class.name);
     if (limit !== undefined) limits++;
   }
-  assert.is(limits, 11,
-    'six domain limits, the mailbox, the deadline, the rate limit, two forwarding limits');
+  assert.is(limits, 13,
+    'six domain limits, the mailbox, the deadline, the rate limit, two forwarding limits, '
+    + 'two watch limits');
   assert.is(limit_of(new RateLimitedError('ip', 250, 'slow down')), 'rate_ip', 'labelled by scope');
   assert.is(limit_of('not an error'), undefined);
 });
