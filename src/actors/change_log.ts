@@ -11,7 +11,6 @@ import { watch_change_log_max } from './limits.js';
 import {
   SEAT_FREE, SEAT_HELD, SEAT_SOLD, type ChangeLog, type EventState, type PartitionState,
 } from './partition_state.js';
-import type { SeatMap } from './seat_map.js';
 
 export interface WatchChangesRequest { event_id: string; epoch: string; since_version: number }
 export interface GroupCounts { name: string; free: number; held: number; sold: number }
@@ -29,30 +28,12 @@ export type WatchChangesReply =
 
 const epoch_bytes = 8;
 
-/** An area as lane select's SeatMap exposes it (`map.areas`). */
-interface AreaLayout { name: string; offset: number; capacity: number }
-
-// TODO(lead, after lane select merges): read `map.areas` directly. Read defensively here so this
-// lane compiles and runs before SeatMap has areas (then an event has none).
-function areas_of(map: SeatMap): AreaLayout[] {
-  if (!('areas' in map)) return [];
-  const areas: unknown = map.areas;
-  assert(Array.isArray(areas), 'map.areas is a list');
-  return areas.map((a: unknown) => {
-    assert(typeof a === 'object' && a !== null, 'an area layout is an object');
-    const { name, offset, capacity } = a as Record<string, unknown>;
-    assert(typeof name === 'string' && Number.isInteger(offset) && Number.isInteger(capacity),
-      'an area layout has name, offset and capacity');
-    return { name, offset: Number(offset), capacity: Number(capacity) };
-  });
-}
-
 /** A new log for `event`, its counters counted from the seat arrays: O(places), as
  *  derive_indices is anyway. */
 export function new_change_log(event: EventState): ChangeLog {
   const groups: ChangeLog['groups'] = event.map.sections.map((s) => (
     { name: s.name, offset: s.offset, size: s.seats, area: false }));
-  for (const a of areas_of(event.map)) {
+  for (const a of event.map.areas) {
     groups.push({ name: a.name, offset: a.offset, size: a.capacity, area: true });
   }
   const counts = new Int32Array(groups.length * 3);

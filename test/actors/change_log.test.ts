@@ -7,8 +7,9 @@ import * as assert from 'uvu/assert';
 import { handlers } from '../../src/actors/behaviour.js';
 import { watch_changes, type WatchChangesReply } from '../../src/actors/change_log.js';
 import { SEAT_FREE, SEAT_HELD, SEAT_SOLD } from '../../src/actors/partition_state.js';
+import { decide_reserve_ga } from '../../src/actors/selection.js';
 import { seeded_random_bytes } from '../../src/runtime/random.js';
-import { Harness, restart, sample_seat_ids } from './helpers.js';
+import { Harness, replied, restart, sample_seat_ids, sample_spec, step } from './helpers.js';
 
 const ids = sample_seat_ids();
 const random = seeded_random_bytes(7);
@@ -167,6 +168,26 @@ test('the watch_changes handler is a read: no records', () => {
     { k: 'watch_changes', event_id: 'evt-1', epoch: '', since_version: 0 }, h.ctx());
   assert.equal(decision.records, []);
   assert.ok(decision.reply !== undefined && decision.reply.full);
+});
+
+test('standing areas: counted apart from the seats, a GA hold changes the area\'s counts only', () => {
+  const h = new Harness();
+  h.create_event({ ...sample_spec(), areas: [{ name: 'FLOOR', capacity: 5, tier: 'A' }] });
+  const first = full(read(h));
+  assert.is(first.seat_states.length, 39, 'seat_states: seats only, not the 5 places');
+  assert.equal(first.counts.areas, [{ name: 'FLOOR', free: 5, held: 0, sold: 0, capacity: 5 }]);
+  const req = {
+    event_id: 'evt-1', area: 'FLOOR', quantity: 3, user_id: 'u1', hold_ttl_seconds: 0,
+    trace_id: 't',
+  };
+  replied(step(h.state, decide_reserve_ga(h.state, req, h.ctx())));
+  const after = read(h, first.epoch, first.version);
+  assert.equal(after.counts.areas, [{ name: 'FLOOR', free: 2, held: 3, sold: 0, capacity: 5 }]);
+  assert.equal({ free: after.counts.free, held: after.counts.held }, { free: 39, held: 0 },
+    'the seat totals do not count places');
+  const a = h.availability();
+  assert.equal(after.counts.areas.map(({ capacity: _c, ...rest }) => rest),
+    a.areas.map(({ capacity: _c, ...rest }) => rest), 'area counts as GetAvailability\'s');
 });
 
 test.run();
