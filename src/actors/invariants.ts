@@ -2,8 +2,10 @@
 // on the request path. Throws AssertionError naming the first broken invariant.
 import { assert } from '../util/assert.js';
 import { check_runs } from './free_runs.js';
-import { SEAT_FREE, SEAT_HELD, SEAT_SOLD, type PartitionState } from './partition_state.js';
-import { is_open, is_sold, promo_key } from './purchase_state.js';
+import {
+  SEAT_FREE, SEAT_HELD, SEAT_SOLD, type EventState, type PartitionState,
+} from './partition_state.js';
+import { is_open, is_sold, promo_key, type Order } from './purchase_state.js';
 
 /** A failed check. The per-seat checks call it only once they failed: naming a seat costs more
  *  than checking it, and the runtime runs this check on every recovery. */
@@ -104,6 +106,33 @@ export function check_invariants(state: PartitionState): void {
   check_purchase_invariants(state);
 }
 
+/** A sold order: its seats sold to it until returned, its payment captured (or capturing), and
+ *  its status what its returns, else its refunds, say. */
+function check_sold_order(state: PartitionState, event: EventState, order: Order): void {
+  const order_no = event.order_no_by_id.get(order.order_id);
+  assert(order_no !== undefined, `sold order ${order.order_id} is known to its event`);
+  const returned = new Set(order.returned);
+  assert(returned.size === order.returned.length
+    && order.returned.every((s) => order.seats.includes(s)),
+  `order ${order.order_id} returned each of its seats at most once`);
+  for (const seat of order.seats) {
+    const sold_to_it = event.seat_state[seat] === SEAT_SOLD
+      && event.seat_owner[seat] === order_no;
+    assert(sold_to_it !== returned.has(seat), `every seat of confirmed order ${order.order_id} `
+      + 'is sold to it until returned, and no longer after');
+  }
+  const payment = state.purchase.payments.get(order.payment_id);
+  assert(payment !== undefined && payment.order_id === order.order_id, `confirmed order ${order.order_id} has its payment`);
+  assert(['CAPTURING', 'CAPTURED', 'PARTIALLY_REFUNDED', 'REFUNDED'].includes(payment.status), `confirmed order ${order.order_id}'s payment is captured or capturing`);
+  assert(payment.amount_micros === order.total_micros, 'the captured amount is the order total');
+  const refunds = payment.status === 'REFUNDED' ? 'REFUNDED'
+    : payment.status === 'PARTIALLY_REFUNDED' ? 'PARTIALLY_REFUNDED' : 'CONFIRMED';
+  const all = order.returned.length === order.seats.length;
+  const returns = all ? 'RETURNED' : 'PARTIALLY_RETURNED';
+  const expected = order.returned.length > 0 ? returns : refunds;
+  assert(order.status === expected, `order ${order.order_id} status ${order.status} follows its payment ${payment.status}`);
+}
+
 /** Orders, payments and promo uses agree with each other and with the seats. */
 export function check_purchase_invariants(state: PartitionState): void {
   const p = state.purchase;
@@ -126,30 +155,7 @@ export function check_purchase_invariants(state: PartitionState): void {
     const paid = order.payment_ids.map((id) => p.payments.get(id)!);
     const live_auths = paid.filter((x) => x.status === 'PENDING' || x.status === 'AUTHORIZED' || x.status === 'CAPTURING');
     assert(live_auths.length <= 1, `order ${order.order_id} has at most one live authorization`);
-    if (is_sold(order)) {
-      const order_no = event.order_no_by_id.get(order.order_id);
-      assert(order_no !== undefined, `sold order ${order.order_id} is known to its event`);
-      const returned = new Set(order.returned);
-      assert(returned.size === order.returned.length
-        && order.returned.every((s) => order.seats.includes(s)),
-      `order ${order.order_id} returned each of its seats at most once`);
-      for (const seat of order.seats) {
-        const sold_to_it = event.seat_state[seat] === SEAT_SOLD
-          && event.seat_owner[seat] === order_no;
-        assert(sold_to_it !== returned.has(seat), `every seat of confirmed order ${order.order_id} `
-          + 'is sold to it until returned, and no longer after');
-      }
-      const payment = p.payments.get(order.payment_id);
-      assert(payment !== undefined && payment.order_id === order.order_id, `confirmed order ${order.order_id} has its payment`);
-      assert(['CAPTURING', 'CAPTURED', 'PARTIALLY_REFUNDED', 'REFUNDED'].includes(payment.status), `confirmed order ${order.order_id}'s payment is captured or capturing`);
-      assert(payment.amount_micros === order.total_micros, 'the captured amount is the order total');
-      const refunds = payment.status === 'REFUNDED' ? 'REFUNDED'
-        : payment.status === 'PARTIALLY_REFUNDED' ? 'PARTIALLY_REFUNDED' : 'CONFIRMED';
-      const all = order.returned.length === order.seats.length;
-      const returns = all ? 'RETURNED' : 'PARTIALLY_RETURNED';
-      const expected = order.returned.length > 0 ? returns : refunds;
-      assert(order.status === expected, `order ${order.order_id} status ${order.status} follows its payment ${payment.status}`);
-    }
+    if (is_sold(order)) check_sold_order(state, event, order);
   }
   for (const [key, n] of uses) {
     assert(p.promo_uses.get(key) === n, `promo ${key} uses counted consistently`);

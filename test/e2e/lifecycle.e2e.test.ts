@@ -114,4 +114,39 @@ t('reserve, extend, draft from the hold, authorize, confirm, return a seat with 
   ]);
 });
 
+t('hostile input to the new fields is refused at the edge, and changes nothing', async (ctx) => {
+  const before = await sold(ctx);
+  const hold = await ctx.c.reserve({ event_id: arena_id, seat_ids: ['102-A-1'], user_id: 'alice', hold_ttl_seconds: '0' }, ctx.alice);
+  const bad_extends = ['99999999999999999999', '9223372036854775807', '-9223372036854775808', '3601', '0'];
+  for (const extend_seconds of bad_extends) {
+    const r = await code_of(ctx.l.extend({ hold_id: hold.hold_id, extend_seconds }, ctx.alice));
+    assert.is(r.code, S.INVALID_ARGUMENT, `extend_seconds ${extend_seconds}: ${r.details}`);
+  }
+  for (const hold_id of ['', 'not a hold', 'hold_9999_AAAAAAAAAAAAAAAAAAAAAA', 'x'.repeat(65)]) {
+    assert.is((await code_of(ctx.l.extend({ hold_id, extend_seconds: '60' }, ctx.alice))).code, S.INVALID_ARGUMENT, `hold_id ${hold_id}`);
+    assert.is((await code_of(ctx.l.from_hold({ hold_id }, ctx.alice))).code, S.INVALID_ARGUMENT, `hold_id ${hold_id}`);
+  }
+  assert.is((await code_of(ctx.l.from_hold({ hold_id: hold.hold_id, promo_code: 'x'.repeat(33) }, ctx.alice))).code, S.INVALID_ARGUMENT);
+  assert.is((await code_of(ctx.l.from_hold({ hold_id: hold.hold_id, idempotency_key: 'bad key!' }, ctx.alice))).code, S.INVALID_ARGUMENT);
+  const order = await ctx.l.from_hold({ hold_id: hold.hold_id, idempotency_key: 'hostile-1' }, ctx.alice);
+  const order_id = String(order.id);
+  const base = { order_id, seat_ids: [], idempotency_key: 'hostile-ret' };
+  const bad_returns: [string, object][] = [
+    ['eleven seats', { ...base, seat_ids: Array.from({ length: 11 }, (_, i) => `102-A-${i + 1}`) }],
+    ['a seat id with a space', { ...base, seat_ids: ['102 A 1'] }],
+    ['a negative refund', { ...base, refund_amount: { amount_micros: '-1', currency: 'EUR' } }],
+    ['a huge refund', { ...base, refund_amount: { amount_micros: '99999999999999999999', currency: 'EUR' } }],
+    ['a lower-case currency', { ...base, refund_amount: { amount_micros: '1', currency: 'eur' } }],
+    ['no key', { ...base, idempotency_key: '' }],
+  ];
+  for (const [what, request] of bad_returns) {
+    assert.is((await code_of(ctx.l.return_seats(request, ctx.svc))).code, S.INVALID_ARGUMENT, what);
+  }
+  assert.is((await code_of(ctx.l.return_seats(base, ctx.svc))).code, S.FAILED_PRECONDITION, 'a draft returns nothing');
+  assert.is((await code_of(ctx.l.return_seats({ ...base, order_id: 'order_9999_AAAAAAAAAAAAAAAAAAAAAA' }, ctx.svc))).code, S.INVALID_ARGUMENT);
+  const read = await ctx.c.get_order({ order_id }, ctx.alice);
+  assert.equal([read.order.status, read.returned_seat_ids, read.hold_extensions, read.hold_extensions_left], ['DRAFT', [], 0, 3]);
+  assert.is(await sold(ctx), before, 'nothing sold or returned');
+});
+
 t.run();
