@@ -34,6 +34,9 @@ const usage = `usage:
                   [--preface-timeout-ms 10000] [--idle-timeout-ms 300000]
                   [--streams-per-connection-max 1000] [--streams-max 20000]
                   [--streams-per-address-max 5000] [--request-arrival-timeout-ms 10000]
+                  [--watch-streams-max 10000] [--watch-stream-backlog-max 32]
+                  [--watch-interval-ms 100]  (WatchAvailability: streams per node, messages
+                   waiting for a slow reader before it is ended, batching period)
                   (silent and greedy clients: connection caps per node and per ip address,
                    time to the HTTP/2 preface, idle connections closed, calls in progress
                    capped, time from a call's headers to its request message)
@@ -132,6 +135,25 @@ function limit_flags(args: ReturnType<typeof parse_args>) {
   };
 }
 
+/** WatchAvailability's limits (--watch-streams-max, --watch-stream-backlog-max,
+ *  --watch-interval-ms, TICKETING_WATCH_…); what is not given keeps serve_defaults. */
+const watch_limits = [
+  ['watch_streams_max', 1, 1_000_000], ['watch_stream_backlog_max', 1, 10_000],
+  // Below 10 ms a hot event's poll alone would keep a worker busy; above 10 s the map is stale.
+  ['watch_interval_ms', 10, 10_000],
+] as const;
+const watch_flag_names = watch_limits.map(([key]) => key.replace(/_/g, '-'));
+
+function watch_flags(args: ReturnType<typeof parse_args>): Partial<Record<typeof watch_limits[number][0], number>> {
+  const result: Partial<Record<typeof watch_limits[number][0], number>> = {};
+  for (const [key, min, max] of watch_limits) {
+    const name = key.replace(/_/g, '-');
+    const value = int_flag(flag(args, name, `TICKETING_${key.toUpperCase()}`, undefined), name, min, max);
+    if (value !== undefined) result[key] = value;
+  }
+  return result;
+}
+
 const cluster_flag_names = ['cluster', 'advertise', 'replication-factor', 'min-insync-replicas'];
 
 /** --cluster NAME (TICKETING_CLUSTER), --advertise HOST:PORT (TICKETING_ADVERTISE_ADDR),
@@ -156,7 +178,7 @@ function cluster_flags(args: ReturnType<typeof parse_args>) {
 }
 
 async function cmd_serve(argv: string[]): Promise<void> {
-  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', ...outbox_flag_names, 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', 'auth-public-keys', 'token-lifetime-max', ...limit_flag_names, ...storage_flag_names, ...cluster_flag_names]);
+  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', ...outbox_flag_names, 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', 'auth-public-keys', 'token-lifetime-max', ...limit_flag_names, ...storage_flag_names, ...cluster_flag_names, ...watch_flag_names]);
   const clock_offset_ms = int_flag(flag(args, 'clock-offset-ms', undefined, undefined), 'clock-offset-ms', 0, 10 * 365 * 86400 * 1000);
   if (clock_offset_ms !== undefined && args.flags.get('test-clock') !== true) fail('--clock-offset-ms needs --test-clock');
   const workers = int_flag(flag(args, 'workers', 'TICKETING_WORKERS', undefined), 'workers', 1, 256)
@@ -179,6 +201,7 @@ async function cmd_serve(argv: string[]): Promise<void> {
     ...limit_flags(args),
     ...storage_flags(args),
     ...connection_flags(args),
+    ...watch_flags(args),
     ...outbox_flags(args),
     ...tls,
     fraud_ip_blocklist_file: flag(args, 'fraud-ip-blocklist', 'TICKETING_FRAUD_IP_BLOCKLIST', undefined),
