@@ -147,5 +147,6 @@ export function request_samples(event_id: string): Record<string, Record<string,
     Capture: { payment_id: 'pay_1' },
     Refund: { payment_id: 'pay_1', amount: { amount_micros: '1000', currency: 'EUR' } },
     ScoreTransaction: { order_id: 'ord_1', user_id: 'u1', ip: '10.0.0.1', device_id: 'd1' },
+    WatchAvailability: { event_id: event_id },
   };
 }
