@@ -54,7 +54,8 @@ function open_streams(server: Running, token: string): Streams {
     const seen = new Map<number, number>();
     if (i % decoded_every !== 0) {
       let first = true;
-      const raw = client.makeServerStreamRequest(path, method.requestSerialize, (b: Buffer) => b, { event_id }, metadata);
+      const raw = client.makeServerStreamRequest(
+        path, method.requestSerialize, (b: Buffer) => b, { event_id }, metadata);
       raw.on('data', () => {
         if (first) s.pictures++;
         first = false;
@@ -63,7 +64,9 @@ function open_streams(server: Running, token: string): Streams {
       s.calls.push(raw as grpc.ClientReadableStream<never>);
       continue;
     }
-    const call = (client as unknown as Record<string, Function>)['WatchAvailability']!.call(client, { event_id }, metadata) as grpc.ClientReadableStream<Update>;
+    const call = client.makeServerStreamRequest(
+      path, method.requestSerialize, method.responseDeserialize, { event_id }, metadata,
+    ) as grpc.ClientReadableStream<Update>;
     call.on('data', (u: Update) => {
       if (u.full) {
         s.pictures++;
@@ -83,8 +86,11 @@ function open_streams(server: Running, token: string): Streams {
 
 /** Probe reserves of one seat each (section 1's seats from the end, so the load, which
  *  cursors from the start, rarely meets them); returns seat index -> time the reserve was sent. */
-async function probe(server: Running, token: string, stop: { done: boolean }): Promise<Map<number, number>> {
-  const Inventory = client_ctor(load_protos([inventory_proto]), 'ticketing.inventory.v1.InventoryService');
+async function probe(
+  server: Running, token: string, stop: { done: boolean },
+): Promise<Map<number, number>> {
+  const root = load_protos([inventory_proto]);
+  const Inventory = client_ctor(root, 'ticketing.inventory.v1.InventoryService');
   const client = new Inventory(server.grpc, grpc.credentials.createInsecure());
   const metadata = new grpc.Metadata();
   metadata.set('authorization', `Bearer ${token}`);
@@ -97,7 +103,8 @@ async function probe(server: Running, token: string, stop: { done: boolean }): P
     const at = performance.now();
     const ok = await new Promise<boolean>((resolve) => {
       (client as unknown as Record<string, Function>)['ReserveTickets']!.call(client, {
-        event_id, seat_ids: [`S1-R${row + 1}-${seat}`], user_id: `probe-${k}`, hold_ttl_seconds: 600,
+        event_id, seat_ids: [`S1-R${row + 1}-${seat}`], user_id: `probe-${k}`,
+        hold_ttl_seconds: 600,
       }, metadata, (error: unknown) => resolve(error === null));
     });
     if (ok) sent.set(index, at);
@@ -134,7 +141,9 @@ async function run({ root, secret, report }: SectionContext): Promise<void> {
     log(`watch: opening ${streams_count} streams`);
     const streams = open_streams(server, service);
     for (let i = 0; i < 600 && streams.pictures < streams_count; i++) await sleep(50);
-    if (streams.pictures < streams_count) throw new Error(`only ${streams.pictures} streams got their picture`);
+    if (streams.pictures < streams_count) {
+      throw new Error(`only ${streams.pictures} streams got their picture`);
+    }
     const stop = { done: false };
     const before = await scrape(server.http_port!);
     const probes = probe(server, service, stop);
@@ -142,7 +151,8 @@ async function run({ root, secret, report }: SectionContext): Promise<void> {
     stop.done = true;
     const sent = await probes;
     await sleep(500); // the last probes' changes reach the streams
-    const node_lag = hist_delta(before, await scrape(server.http_port!), 'ticketing_watch_lag_seconds');
+    const after = await scrape(server.http_port!);
+    const node_lag = hist_delta(before, after, 'ticketing_watch_lag_seconds');
     const lags = lags_of(streams, sent);
     for (const call of streams.calls) call.cancel();
     for (const client of streams.clients) client.close();
@@ -180,10 +190,12 @@ function record(
     `watch: ${fmt_int(without.result.ops_per_s)} ops/s without streams, ` +
       `${fmt_int(with_streams.result.ops_per_s)} ops/s with ${streams_count}; ${probes} probes, ` +
       `lag (probe reserve sent -> change on a stream) p50 ${ms(lag.p50_ms)} ` +
-      `p99 ${ms(lag.p99_ms)} max ${ms(lag.max_ms)} (${streams_count / decoded_every} streams decoded)`,
+      `p99 ${ms(lag.p99_ms)} max ${ms(lag.max_ms)} ` +
+      `(${streams_count / decoded_every} streams decoded)`,
     `watch: the node's ticketing_watch_lag_seconds (previous poll sent -> written to every ` +
       `stream, an upper bound of commit -> written): ${fmt_int(node_lag.count)} batches, mean ` +
-      `${ms(node_lag.mean * 1000)}, p50 <= ${ms(node_lag.p50 * 1000)}, p99 <= ${ms(node_lag.p99 * 1000)}`,
+      `${ms(node_lag.mean * 1000)}, p50 <= ${ms(node_lag.p50 * 1000)}, ` +
+      `p99 <= ${ms(node_lag.p99 * 1000)}`,
     cpu_line('watch none', without.cpu, without.result.loadgen_cpu),
     cpu_line('watch 1000', with_streams.cpu, with_streams.result.loadgen_cpu),
   );
