@@ -52,7 +52,8 @@ export function server_stream<Req>(
         if (ended) return;
         if (error === undefined) {
           count(grpc.status.OK);
-          deps.log.debug({ trace_id, service, method, user_id: who.user_id, code: 'OK' }, 'stream ended');
+          deps.log.debug({ trace_id, service, method, user_id: who.user_id, code: 'OK' },
+            'stream ended');
           call.end();
           return;
         }
@@ -62,7 +63,8 @@ export function server_stream<Req>(
       on_cancel: (listener) => call.on('cancelled', () => {
         if (ended) return;
         count(grpc.status.CANCELLED);
-        deps.log.debug({ trace_id, service, method, user_id: who.user_id }, 'stream cancelled by the client');
+        deps.log.debug({ trace_id, service, method, user_id: who.user_id },
+          'stream cancelled by the client');
         listener();
       }),
     };
@@ -74,7 +76,8 @@ export function server_stream<Req>(
       if (principal.role === 'customer') {
         take(deps.limits.user, principal.user_id, 'user', `user ${principal.user_id}`);
       }
-      const ctx = { principal, trace_id, peer_ip: ip, idempotency_key: idempotency_key_of(call.metadata) };
+      const idempotency_key = idempotency_key_of(call.metadata);
+      const ctx = { principal, trace_id, peer_ip: ip, idempotency_key };
       handler(call.request, ctx, stream);
       deps.log.debug({ trace_id, service, method, user_id: who.user_id }, 'stream opened');
     } catch (error) {
@@ -83,7 +86,9 @@ export function server_stream<Req>(
   };
 }
 
-function take(bucket: TokenBucket | undefined, key: string, scope: 'user' | 'ip', who: string): void {
+function take(
+  bucket: TokenBucket | undefined, key: string, scope: 'user' | 'ip', who: string,
+): void {
   if (bucket === undefined) return;
   const taken = bucket.take(key);
   if (taken.ok) return;
@@ -103,7 +108,9 @@ function end_with_error(
   if (error instanceof MailboxFullError) deps.metrics.mailbox_rejections.inc();
   const limit = limit_of(error);
   if (limit !== undefined) deps.metrics.limit_refusals.inc({ limit });
-  if (error instanceof UnauthenticatedError) deps.metrics.auth_refusals.inc({ reason: error.reason });
+  if (error instanceof UnauthenticatedError) {
+    deps.metrics.auth_refusals.inc({ reason: error.reason });
+  }
   const metadata = new grpc.Metadata();
   if (error instanceof RateLimitedError) {
     deps.metrics.rate_limited.inc({ scope: error.scope });
@@ -113,6 +120,8 @@ function end_with_error(
   if (mapped.internal) deps.log.error({ ...who, ...labels, err: error }, 'internal error');
   else deps.log.debug({ ...who, ...labels, code, details: mapped.details }, 'stream ended');
   // grpc-js sends the status of an 'error' emitted on the stream once what is buffered went out.
-  const status: Partial<grpc.StatusObject> = { code: mapped.code, details: mapped.details, metadata };
+  const status: Partial<grpc.StatusObject> = {
+    code: mapped.code, details: mapped.details, metadata,
+  };
   call.emit('error', status);
 }

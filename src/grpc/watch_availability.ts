@@ -17,7 +17,8 @@ const catalog_name = 'ticketing.catalog.v1.CatalogService';
 export function watch_availability_rpc(
   deps: EdgeDeps, _router: Router, hub: WatchHub,
 ): grpc.handleServerStreamingCall<{ event_id: unknown }, Buffer> {
-  return server_stream(deps, 'CatalogService', 'WatchAvailability', (req: { event_id: unknown }, _ctx, call) => {
+  type Req = { event_id: unknown };
+  return server_stream(deps, 'CatalogService', 'WatchAvailability', (req: Req, _ctx, call) => {
     const event_id = id(req.event_id, 'event_id', L.event_id_length_max);
     const handle = hub.subscribe(event_id, {
       write: (message) => call.write(message),

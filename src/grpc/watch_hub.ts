@@ -96,6 +96,7 @@ interface EventWatch {
 }
 
 const no_changes = new Uint8Array(0);
+const shutting_down = 'the node is shutting down: watch again (on another node)';
 
 export class WatchHub {
   private readonly watches = new Map<string, EventWatch>();
@@ -127,7 +128,7 @@ export class WatchHub {
   /** Adds a stream of `event_id`: it gets the whole picture first, then the changes. Throws
    *  WatchStreamsExceededError at the cap, ShuttingDownError once close() ran. */
   subscribe(event_id: string, sink: WatchSink): WatchHandle {
-    if (this.closing) throw new ShuttingDownError('the node is shutting down: watch again (on another node)');
+    if (this.closing) throw new ShuttingDownError(shutting_down);
     if (this.open >= this.config.watch_streams_max) {
       this.metrics.watch_streams_ended.inc({ reason: 'limit' });
       throw new WatchStreamsExceededError(`this node already serves watch_streams_max `
@@ -156,7 +157,7 @@ export class WatchHub {
    *  ones. */
   close(): void {
     this.closing = true;
-    const error = new ShuttingDownError('the node is shutting down: watch again (on another node)');
+    const error = new ShuttingDownError(shutting_down);
     for (const watch of [...this.watches.values()]) {
       for (const stream of [...watch.streams]) this.end_stream(stream, 'shutdown', error);
     }
@@ -271,7 +272,9 @@ export class WatchHub {
   }
 }
 
-type Body = Pick<AvailabilityUpdateWire, 'full' | 'seat_states' | 'changed_seats' | 'changed_states'>;
+type Body = Pick<
+  AvailabilityUpdateWire, 'full' | 'seat_states' | 'changed_seats' | 'changed_states'
+>;
 
 function update_of(watch: EventWatch, body: Body): AvailabilityUpdateWire {
   const c = watch.counts;

@@ -134,6 +134,19 @@ test('a stream that does not drain gets watch_stream_backlog_max more messages, 
   r.hub.close();
 });
 
+test('a lone slow stream ended by a poll\'s fan-out stops its poller', async () => {
+  const r = rig({ watch_stream_backlog_max: 0 });
+  const slow = new Sink();
+  slow.accept = false;
+  r.hub.subscribe('evt-1', slow);
+  await until('the picture', () => slow.messages.length === 1);
+  r.h.reserve('u1', [ids[0]!]);
+  await until('ended at the next message', () => slow.ended !== undefined);
+  assert.instance(slow.ended, WatchReaderTooSlowError);
+  assert.is(r.hub.events_watched(), 0, 'no poller is left (and none was rescheduled)');
+  assert.is(r.hub.streams(), 0);
+});
+
 test('a drain empties the backlog: a reader that catches up is kept', async () => {
   const r = rig({ watch_stream_backlog_max: 1 });
   const sink = new Sink();
