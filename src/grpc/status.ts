@@ -127,6 +127,7 @@ export const limit_of_error: ReadonlyMap<ErrorClass, string> = by_class<string>(
   [ForwardMessageTooLargeError, 'forward_message_bytes'],
   [WatchStreamsExceededError, 'watch_streams_max'],
   [WatchReaderTooSlowError, 'watch_stream_backlog_max'],
+  [HoldExtensionRefusedError, 'hold_extensions'],
 ]);
 
 /** The `limit` label of a refusal that enforces a named limit; undefined for any other error. */

@@ -13,6 +13,8 @@ export const limit_labels = [
   'streams_max', 'streams_per_address_max', 'request_arrival',
   'forwards_in_flight_per_peer', 'forward_message_bytes',
   'watch_streams_max', 'watch_stream_backlog_max',
+  // ExtendHold past hold_extensions_max or hold_life_seconds_max.
+  'hold_extensions',
 ] as const;
 
 /** Why a WatchAvailability stream ended: the client left, read too slowly, was refused at
@@ -111,7 +113,7 @@ export class Metrics {
     labelNames: ['reason'] as const, registers: [this.registry],
   });
 
-  readonly limit_refusals = new client.Counter({ name: 'ticketing_limit_refusals_total', help: 'Calls refused by a named limit (seats_per_hold, max_seats_per_user, holds_per_user, payments_per_order, refunds_per_payment, string_length, mailbox_depth, deadline, rate_user, rate_ip, streams_max, streams_per_address_max, request_arrival, forwards_in_flight_per_peer, forward_message_bytes, watch_streams_max, watch_stream_backlog_max)', labelNames: ['limit'], registers: [this.registry] });
+  readonly limit_refusals = new client.Counter({ name: 'ticketing_limit_refusals_total', help: 'Calls refused by a named limit (seats_per_hold, max_seats_per_user, holds_per_user, payments_per_order, refunds_per_payment, string_length, mailbox_depth, deadline, rate_user, rate_ip, streams_max, streams_per_address_max, request_arrival, forwards_in_flight_per_peer, forward_message_bytes, watch_streams_max, watch_stream_backlog_max, hold_extensions)', labelNames: ['limit'], registers: [this.registry] });
   readonly auth_refusals = new client.Counter({
     name: 'ticketing_auth_refusals_total', help: `Calls refused UNAUTHENTICATED, by reason (${auth_refusal_reasons.join(', ')})`,
     labelNames: ['reason'] as const, registers: [this.registry],

@@ -114,7 +114,7 @@ const fate_entries: Entry[] = [
   worker(RefundExceedsCapturedError, status.FAILED_PRECONDITION),
   worker(OrderExpiredError, status.FAILED_PRECONDITION),
   worker(IdempotencyKeyReusedError, status.ALREADY_EXISTS),
-  worker(HoldExtensionRefusedError, status.FAILED_PRECONDITION),
+  worker(HoldExtensionRefusedError, status.FAILED_PRECONDITION, 'hold_extensions'),
   // src/runtime/errors.ts and storage.ts: revived by the pool itself.
   [RuntimeError, { kind: 'base', make: (m) => new (class extends RuntimeError {})(m) }],
   worker(WorkerUnavailableError, status.UNAVAILABLE),
@@ -229,9 +229,9 @@ test('limit refusals map to their limit label, and no other class has one', () =
     assert.is(limit_of(error), limit, Class.name);
     if (limit !== undefined) limits++;
   }
-  assert.is(limits, 13,
+  assert.is(limits, 14,
     'six domain limits, the mailbox, the deadline, the rate limit, two forwarding limits, '
-    + 'two watch limits');
+    + 'two watch limits, the hold extension caps');
   assert.is(limit_of(new RateLimitedError('ip', 250, 'slow down')), 'rate_ip', 'labelled by scope');
   assert.is(limit_of('not an error'), undefined);
 });
