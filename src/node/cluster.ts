@@ -221,6 +221,8 @@ export async function start_cluster(parts: Parts): Promise<RunningCluster> {
 /** Request kinds that change nothing: answered from a partition's memory alone. */
 const read_kinds: ReadonlySet<string> = new Set<keyof TicketingProtocol>([
   'get_event', 'availability', 'get_order', 'list_orders', 'open_settlements',
+  // WatchAvailability's poll: a paused owner must not feed streams a picture it no longer owns.
+  'watch_changes',
 ]);
 
 function is_read(body: unknown): boolean {
