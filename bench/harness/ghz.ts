@@ -50,7 +50,7 @@ export function ensure_ghz(): string {
   } catch (error) {
     const e = error as { stderr?: Buffer; message: string };
     throw new Error(`ghz could not be installed with go install ${ghz_module}@${cfg.ghz_version}: ` +
-      `${e.stderr?.toString().trim().split('\n').slice(-3).join(' / ') ?? e.message}`);
+      `${(e.stderr?.toString().trim() || e.message).split('\n').slice(-3).join(' / ')}`);
   }
   if (!existsSync(binary)) throw new Error(`go install left no ghz at ${binary}`);
   return binary;

@@ -30,7 +30,7 @@ export function ensure_redis_server(): string {
   } catch (error) {
     const e = error as { stderr?: Buffer; message: string };
     throw new Error(`redis-server is not installed and apt-get could not install it: ` +
-      `${e.stderr?.toString().trim().split('\n').slice(-3).join(' / ') ?? e.message}`);
+      `${(e.stderr?.toString().trim() || e.message).split('\n').slice(-3).join(' / ')}`);
   }
   const installed = which('redis-server');
   if (installed === undefined) throw new Error('apt-get install redis-server left no redis-server');
