@@ -90,7 +90,9 @@ async function load_scripts(): Promise<void> {
 }
 
 /** EVALSHA; a Redis that lost its script cache (a restart) gets the scripts again, once. */
-async function evalsha(which: 'reserve' | 'release', keys: string[], args: string[]): Promise<unknown> {
+async function evalsha(
+  which: 'reserve' | 'release', keys: string[], args: string[],
+): Promise<unknown> {
   try {
     return await redis.evalsha(sha[which], keys.length, ...keys, ...args);
   } catch (error) {
@@ -106,7 +108,9 @@ class Refusal extends Error {
   }
 }
 
-interface ReserveIn { event_id: string; seat_ids: string[]; hold_ttl_seconds: string; user_id: string }
+interface ReserveIn {
+  event_id: string; seat_ids: string[]; hold_ttl_seconds: string; user_id: string;
+}
 
 /** The same request checks as ours' edge, minus the catalog: ids, seat list, TTL range. */
 function checked(req: ReserveIn): { ttl_s: number } {

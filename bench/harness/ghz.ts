@@ -39,7 +39,7 @@ export function ensure_ghz(): string {
   if (from_env !== undefined && existsSync(from_env)) return from_env;
   const gopath = go_env('GOPATH');
   const gobin = go_env('GOBIN') ?? (gopath !== undefined ? join(gopath, 'bin') : undefined);
-  if (gobin === undefined) throw new Error('ghz: no `go` to install it with (go env GOPATH failed)');
+  if (gobin === undefined) throw new Error('ghz: no `go` to install it with (go env failed)');
   const binary = join(gobin, 'ghz');
   if (existsSync(binary)) return binary;
   log(`ghz missing: go install ${ghz_module}@${cfg.ghz_version} (GOBIN=${gobin})`);
@@ -49,7 +49,7 @@ export function ensure_ghz(): string {
     });
   } catch (error) {
     const e = error as { stderr?: Buffer; message: string };
-    throw new Error(`ghz could not be installed with go install ${ghz_module}@${cfg.ghz_version}: ` +
+    throw new Error(`ghz: go install ${ghz_module}@${cfg.ghz_version} failed: ` +
       `${(e.stderr?.toString().trim() || e.message).split('\n').slice(-3).join(' / ')}`);
   }
   if (!existsSync(binary)) throw new Error(`go install left no ghz at ${binary}`);
@@ -192,7 +192,8 @@ export async function run_ghz(binary: string, spec: GhzSpec): Promise<GhzRun> {
   const ghz_cpu_s = reaped_children_cpu_s() - ghz0;
   const busy1 = machine_busy_s();
   if (proc.exitCode !== 0) {
-    throw new Error(`ghz ${spec.label} failed (exit ${proc.exitCode}): ${err.trim().slice(0, 500)}`);
+    const why = err.trim().slice(0, 300);
+    throw new Error(`ghz ${spec.label} failed (exit ${proc.exitCode}): ${why}`);
   }
   const report = JSON.parse(readFileSync(spec.out_file, 'utf8')) as GhzReport;
   const machine_cores = busy0 !== undefined && busy1 !== undefined ? (busy1 - busy0) / wall_s : NaN;

@@ -97,7 +97,9 @@ async function drive(rig: Rig): Promise<Record<Key, GhzRun[]>> {
   for (let r = 0; r < cfg.ghz_rounds; r++) {
     const data_file = write_data(rig.dir, `r${r}`, cfg.ghz_calls);
     const order = r % 2 === 0 ? rig.servers : [...rig.servers].reverse();
-    for (const server of order) runs[server.key].push(await once(server, `r${r}`, data_file, cfg.ghz_calls));
+    for (const server of order) {
+      runs[server.key].push(await once(server, `r${r}`, data_file, cfg.ghz_calls));
+    }
   }
   return runs;
 }
@@ -118,7 +120,9 @@ function pool(runs: GhzRun[]): Pooled {
   const sum = (x: (r: GhzRun) => number) => runs.reduce((a, r) => a + x(r), 0);
   const avg = (x: (r: GhzRun) => number) => sum(x) / runs.length;
   const errors: Record<string, number> = {};
-  for (const r of runs) for (const [k, n] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + n;
+  for (const r of runs) {
+    for (const [k, n] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + n;
+  }
   return {
     calls_per_s: sum((r) => r.ok) / sum((r) => r.total_s),
     latency: summarize(runs.flatMap((r) => r.latencies_ms)),
@@ -202,7 +206,7 @@ function report_details(
     ...keys.flatMap((k) => [
       ...runs[k].map((r, i) => line(k, r, `round ${i + 1}`)), line(k, P[k], 'pooled '),
     ]),
-    ...keys.flatMap((k) => runs[k].flatMap((r) => r.error_samples.map((e) => `ghz ${k} error: ${e}`))),
+    ...keys.flatMap((k) => runs[k].flatMap((r) => r.error_samples.map((e) => `ghz ${k}: ${e}`))),
     `ghz load average: at start ${load_start.map((x) => f(x)).join(' ')}, ` +
       `at end ${load_end.map((x) => f(x)).join(' ')}`,
   );
