@@ -146,6 +146,8 @@ export interface GhzRun {
   latencies_ms: number[];
   server_cpu_s: number;
   cpu_us_per_call: number;
+  /** The same per process of server_pids (for the baseline: the front, redis-server). */
+  cpu_us_per_call_by_pid: number[];
   server_cores: number;
   ghz_cores: number;
   /** Busy cores of the whole machine over the run, and what neither side used (noise). */
@@ -174,7 +176,8 @@ function ghz_args(spec: GhzSpec): string[] {
 
 /** Runs ghz once against one server, reading that server's CPU before and after. */
 export async function run_ghz(binary: string, spec: GhzSpec): Promise<GhzRun> {
-  const cpu0 = tree_cpu_s(spec.server_pids);
+  const per_pid = () => spec.server_pids.map((pid) => tree_cpu_s([pid]));
+  const cpu0 = per_pid();
   const ghz0 = reaped_children_cpu_s();
   const busy0 = machine_busy_s();
   const t0 = performance.now();
@@ -188,7 +191,8 @@ export async function run_ghz(binary: string, spec: GhzSpec): Promise<GhzRun> {
     throw new Error(`ghz ${spec.label} did not finish within ${cfg.ghz_run_timeout_s} s`);
   }
   const wall_s = (performance.now() - t0) / 1000;
-  const server_cpu_s = tree_cpu_s(spec.server_pids) - cpu0;
+  const cpu_by_pid_s = per_pid().map((s, i) => s - cpu0[i]!);
+  const server_cpu_s = cpu_by_pid_s.reduce((a, s) => a + s, 0);
   const ghz_cpu_s = reaped_children_cpu_s() - ghz0;
   const busy1 = machine_busy_s();
   if (proc.exitCode !== 0) {
@@ -199,6 +203,7 @@ export async function run_ghz(binary: string, spec: GhzSpec): Promise<GhzRun> {
   const machine_cores = busy0 !== undefined && busy1 !== undefined ? (busy1 - busy0) / wall_s : NaN;
   return {
     ...figures(spec, report), server_cpu_s,
+    cpu_us_per_call_by_pid: cpu_by_pid_s.map((s) => (s / spec.calls) * 1e6),
     server_cores: server_cpu_s / wall_s, ghz_cores: ghz_cpu_s / wall_s, machine_cores,
     bystander_cores: Math.max(0, machine_cores - (server_cpu_s + ghz_cpu_s) / wall_s),
     cpu_us_per_call: (server_cpu_s / spec.calls) * 1e6,

@@ -206,6 +206,9 @@ function report_details(
     ...keys.flatMap((k) => [
       ...runs[k].map((r, i) => line(k, r, `round ${i + 1}`)), line(k, P[k], 'pooled '),
     ]),
+    `ghz Redis+Lua server CPU per call by process (rounds): ` + runs.redis.map((r) =>
+      `front ${f(r.cpu_us_per_call_by_pid[0]!, 0)} us + redis-server ` +
+      `${f(r.cpu_us_per_call_by_pid[1]!, 0)} us`).join('; '),
     ...keys.flatMap((k) => runs[k].flatMap((r) => r.error_samples.map((e) => `ghz ${k}: ${e}`))),
     `ghz load average: at start ${load_start.map((x) => f(x)).join(' ')}, ` +
       `at end ${load_end.map((x) => f(x)).join(' ')}`,
