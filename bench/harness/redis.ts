@@ -5,7 +5,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { log, track } from './processes.js';
+import { alive, log, track } from './processes.js';
 
 function which(name: string): string | undefined {
   try {
@@ -64,19 +64,26 @@ export async function start_redis(binary: string, dir: string): Promise<RunningR
   const tail: string[] = [];
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => done(new Error('redis-server: not ready within 30 s')), 30_000);
+    // Only its own listeners come off: track()'s exit listener stays.
     function done(error?: Error): void {
       clearTimeout(timer);
-      proc.stdout!.removeAllListeners('data');
-      proc.removeAllListeners('exit');
-      if (error === undefined) resolve();
-      else reject(new Error(`${error.message}\n--- redis-server output ---\n${tail.join('')}`));
+      proc.stdout!.off('data', on_data);
+      proc.off('exit', on_exit);
+      if (error === undefined) return resolve();
+      // Not ready: it is never handed to the section, so it is stopped here.
+      if (alive(proc)) proc.kill('SIGKILL');
+      reject(new Error(`${error.message}\n--- redis-server output ---\n${tail.join('')}`));
     }
-    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    function on_data(chunk: string): void {
       tail.push(chunk);
       if (tail.join('').includes('Ready to accept connections')) done();
-    });
+    }
+    function on_exit(code: number | null): void {
+      done(new Error(`redis-server exited (code ${code})`));
+    }
+    proc.stdout!.setEncoding('utf8').on('data', on_data);
     proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => tail.push(chunk));
-    proc.once('exit', (code) => done(new Error(`redis-server exited (code ${code})`)));
+    proc.once('exit', on_exit);
   });
   // Keep draining its log, so a full pipe never blocks it.
   proc.stdout!.resume();
