@@ -48,10 +48,24 @@ function write_data(dir: string, phase: string, calls: number): string {
   return file;
 }
 
+/** Sizes every server can take: a seat per call, and per user fewer holds than ours' limit of
+ *  10 per event (a refusal would be a non-OK call, not a measurement). */
+function check_sizes(): void {
+  const calls = Math.max(cfg.ghz_calls, cfg.ghz_warmup_calls);
+  const seats = seats_of(cfg.ghz_layout);
+  if (calls > seats) {
+    throw new Error(`ghz: ${calls} calls need as many seats; ghz_layout has ${seats}`);
+  }
+  if (Math.ceil(calls / cfg.ghz_users) > 10) {
+    throw new Error(`ghz: ${calls} calls over ${cfg.ghz_users} users is over 10 holds per user`);
+  }
+}
+
 /** Starts the three servers (and redis-server), pushing each onto `started` at once. */
 async function start_rig(
   { secret }: SectionContext, dir: string, started: ChildProcess[],
 ): Promise<Rig> {
+  check_sizes();
   const ghz = ensure_ghz();
   const redis_bin = ensure_redis_server();
   const noop = await start_noop();
