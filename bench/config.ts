@@ -4,7 +4,8 @@
 // Knobs (environment): BENCH_QUICK=1 (short phases, for trying the bench out),
 // BENCH_CONCURRENCY (closed-loop calls in flight, default 64),
 // BENCH_WORKERS (server --workers, default 1),
-// BENCH_ONLY=memory,load,restart,kafka,purchase,cluster,watch (run some sections only).
+// BENCH_ONLY=memory,load,restart,kafka,purchase,cluster,selection,watch,ghz (run some sections
+// only).
 import type { Layout } from './common.js';
 
 export const quick = process.env['BENCH_QUICK'] === '1';
@@ -54,6 +55,25 @@ export const cfg = {
   cluster_failover_bound_ms: 60_000,
   /** Bound on the cluster settling: every partition owned once, nothing recovering. */
   cluster_settle_bound_ms: 120_000,
+  // Section "ghz" (issue 13): ghz, a Go load generator (so the generator is not the ceiling),
+  // drives ReserveTickets of distinct seats against the no-op server, a grpc-js + Redis Lua
+  // front and ours, in rounds that alternate the three; each round is its own event.
+  /** Pinned, so every run measures with the same generator; installed with `go install`. */
+  ghz_version: 'v0.93.0',
+  /** ReserveTickets per round and server, one distinct seat each (at most ghz_layout's seats). */
+  ghz_calls: quick ? 4_000 : 40_000,
+  /** Calls per server before the rounds, not counted: JIT and connection warm-up. */
+  ghz_warmup_calls: quick ? 1_000 : 4_000,
+  ghz_rounds: 2,
+  /** One HTTP/2 connection, as the node loadgen uses; calls in flight as BENCH_CONCURRENCY. */
+  ghz_connections: 1,
+  // 50,000 seats per event: room for ghz_calls distinct seats
+  ghz_layout: { sections: 5, rows: 10, seats_per_row: 1000 } satisfies Layout,
+  /** Users a round's calls rotate over: at most 4 holds each per event, within ours' limit of
+   *  10 active holds per user and event (and far within max_seats_per_user). */
+  ghz_users: 10_007,
+  /** Bound on one ghz run; a run still going then is killed and the section fails. */
+  ghz_run_timeout_s: quick ? 120 : 300,
 };
 
 export const targets = {
@@ -68,4 +88,9 @@ export const targets = {
   kafka_records_per_send: 50,
   /** Issue 12: every partition of a node killed with kill -9 served by another within 10 s. */
   cluster_failover_max_s: 10,
+  /** Issue 13: ours' ReserveTickets calls/s over grpc-js + Redis Lua (`appendfsync always`). */
+  ghz_redis_ratio: 1.0,
+  ghz_redis_moonshot: 1.2,
+  /** Issue 13: ours' server CPU per ReserveTickets over the no-op server's. */
+  ghz_cpu_ratio: 1.5,
 };

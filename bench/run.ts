@@ -18,6 +18,7 @@ import { cleanup_sync, install_cleanup, log, temp_dirs } from './harness/process
 import { f, Report } from './harness/report.js';
 import type { Section } from './harness/section.js';
 import { cluster_section } from './sections/cluster.js';
+import { ghz_section } from './sections/ghz.js';
 import { kafka_section } from './sections/kafka.js';
 import { load_section } from './sections/load.js';
 import { memory_section } from './sections/memory.js';
@@ -31,6 +32,7 @@ const sections: Section[] = [
   memory_section, load_section, restart_section, kafka_section, purchase_section, cluster_section,
   selection_section,
   watch_section,
+  ghz_section,
 ];
 
 const results_path = join(repo_root, 'bench', 'results.json');
