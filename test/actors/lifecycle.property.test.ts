@@ -547,16 +547,23 @@ const count = fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 1, max: 4 }) },
 // Mostly seats; now and then a standing place named as a seat.
 const seat = fc.oneof({ weight: 15, arbitrary: fc.nat(SEATS - 1) },
   { weight: 1, arbitrary: fc.integer({ min: SEATS, max: PLACES - 1 }) });
+// Listed twice, as GA: with three kinds of hold to extend, once would reach each cap too rarely.
+const extend_command = fc.tuple(ref, fc.constantFrom('owner' as const, 'owner' as const, 'other' as const, 'service' as const), fc.constantFrom(0, 30, 600, 3600, 3601))
+  .map(([h, a, s]) => checked(new Extend(h, a, s)));
+// Up to a user's whole allowance, and listed twice: the area must fill up (and refuse) often.
+const ga_command = fc.tuple(user, fc.constantFrom(FLOOR.name, FLOOR.name, FLOOR.name, 'R', 'NOPE'),
+  fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 1, max: MAX }) }, { weight: 1, arbitrary: count }), ttl)
+  .map(([u, area, q, t]) => checked(new Ga(u, area, q, t)));
 const commands: fc.Arbitrary<fc.Command<Model, Real>>[] = [
   fc.tuple(user, fc.uniqueArray(seat, { minLength: 1, maxLength: 3 }), ttl)
     .map(([u, s, ttl]) => checked(new Reserve(u, s, ttl))),
   fc.tuple(user, count, fc.constantFrom(0, 0, 0, 1, 2), fc.constantFrom('', '', 'S', 'R', 'FLOOR'),
     fc.constantFrom('', '', 'T', 'U', 'G'), ttl)
     .map(([u, q, a, sec, tier, t]) => checked(new Best(u, q, Math.max(0, Math.min(a, q)), sec, tier, t))),
-  fc.tuple(user, fc.constantFrom(FLOOR.name, FLOOR.name, FLOOR.name, 'R', 'NOPE'), count, ttl)
-    .map(([u, area, q, t]) => checked(new Ga(u, area, q, t))),
-  fc.tuple(ref, fc.constantFrom('owner' as const, 'owner' as const, 'other' as const, 'service' as const), fc.constantFrom(0, 30, 600, 3600, 3601))
-    .map(([h, a, s]) => checked(new Extend(h, a, s))),
+  ga_command,
+  ga_command,
+  extend_command,
+  extend_command,
   ref.map((h) => checked(new Buy(h))),
   fc.tuple(ref, fc.constantFrom('all' as const, 'some' as const, 'some' as const, 'again' as const, 'foreign' as const, 'retry' as const),
     fc.constantFrom('none' as const, 'one' as const, 'rest' as const, 'over' as const))
