@@ -1,0 +1,79 @@
+// Helpers of the lifecycle model (lifecycle.property.test.ts): the event's places as the model
+// sees them (ids, tiers, sections, accessible seats, areas), computed from the event file alone
+// so the model never asks the actor what a place is, and the refusal check every command uses.
+import * as assert from 'uvu/assert';
+import type { EventSpec } from '../../src/actors/event_spec.js';
+import type { PartitionState } from '../../src/actors/partition_state.js';
+import { snapshot } from '../../src/actors/snapshot.js';
+import { store_packr } from './helpers.js';
+
+export interface ModelArea { name: string; offset: number; capacity: number; tier: string }
+
+/** Every place of an event by index: seats section by section, row by row, then each area's
+ *  standing places (the order seat_map.ts documents). */
+export interface Layout {
+  ids: string[]; tier: string[]; section: string[]; accessible: boolean[];
+  seats: number; places: number; areas: ModelArea[];
+}
+
+export function layout_of(spec: EventSpec): Layout {
+  const l: Layout = {
+    ids: [], tier: [], section: [], accessible: [], seats: 0, places: 0, areas: [],
+  };
+  for (const s of spec.sections) {
+    for (const r of s.rows) {
+      const accessible = new Set(r.accessible_seats ?? []);
+      for (let n = 1; n <= r.seats; n++) {
+        l.ids.push(`${s.name}-${r.name}-${n}`);
+        l.tier.push(r.tier);
+        l.section.push(s.name);
+        l.accessible.push(accessible.has(n));
+      }
+    }
+  }
+  l.seats = l.ids.length;
+  for (const a of spec.areas ?? []) {
+    l.areas.push({ name: a.name, offset: l.ids.length, capacity: a.capacity, tier: a.tier });
+    for (let n = 1; n <= a.capacity; n++) {
+      l.ids.push(`${a.name}-GA-${n}`);
+      l.tier.push(a.tier);
+      l.section.push(a.name);
+      l.accessible.push(false);
+    }
+  }
+  l.places = l.ids.length;
+  return l;
+}
+
+/** The area place `index` belongs to, or undefined for a seat. */
+export function area_of(l: Layout, index: number): ModelArea | undefined {
+  return l.areas.find((a) => index >= a.offset && index < a.offset + a.capacity);
+}
+
+/** ref 0 is the newest item, 1 the one before, and so on round. */
+export function pick<T>(items: T[], ref: number): T | undefined {
+  return items.length === 0 ? undefined : items[items.length - 1 - (ref % items.length)];
+}
+
+/** The partition as a restart would write it: equal bytes, equal state. */
+function fingerprint(state: PartitionState): Buffer {
+  return store_packr.pack(snapshot(state));
+}
+
+/**
+ * Runs `fn` against `state()`: 'ok', or the name of the rejection it threw (an assertion error
+ * or a non-rejection propagates). A refusal must change nothing: the partition's snapshot is
+ * the same bytes before and after.
+ */
+export function attempt(state: () => PartitionState, fn: () => unknown): string {
+  const before = fingerprint(state());
+  try {
+    fn();
+    return 'ok';
+  } catch (error) {
+    if (!(error instanceof Error) || error.name === 'AssertionError') throw error;
+    assert.is((error as { rejection?: unknown }).rejection, true, `${error.name} is a rejection`);
+    assert.ok(before.equals(fingerprint(state())), `refusal ${error.name} changed nothing`);
+    return error.name;
+  }
+}
