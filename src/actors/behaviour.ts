@@ -12,6 +12,8 @@ import {
   decide_refund_begin, decide_settle, open_settlements,
 } from './payments.js';
 import { check_invariants } from './invariants.js';
+import { is_read_kind } from './request_effects.js';
+import { assert } from '../util/assert.js';
 import { watch_changes } from './change_log.js';
 import { create_state, type PartitionState } from './partition_state.js';
 import type { TicketingProtocol, TicketingRequest } from './protocol.js';
@@ -53,7 +55,16 @@ export const handlers: Handlers<PartitionState, TicketingProtocol, PartitionReco
 
 export const behaviour: PartitionBehaviour<PartitionState, TicketingRequest, PartitionRecord> = {
   create: create_state,
-  decide: (state, request, ctx) => dispatch(handlers, state, request, ctx),
+  decide(state, request, ctx) {
+    const decision = dispatch(handlers, state, request, ctx);
+    // The cluster answers reads under a lease, unfenced (request_effects.ts): one that journals
+    // would be a change nobody fences.
+    assert(
+      !is_read_kind(request.k) || (decision.records.length === 0 && decision.outbox.length === 0),
+      `${request.k} is a read`,
+    );
+    return decision;
+  },
   apply,
   snapshot,
   restore,

@@ -8,7 +8,7 @@
 // Every change of state for one partition runs on that partition's own promise chain, so a
 // release always completes before the next adopt of the same partition starts.
 import type { Logger } from 'pino';
-import type { TicketingProtocol } from '../actors/protocol.js';
+import { is_read_kind } from '../actors/request_effects.js';
 import { ClusterKafka, type Assignment } from '../cluster/cluster_kafka.js';
 import { PartitionFencedError, PartitionMovedError } from '../cluster/errors.js';
 import { NotOwnerError } from '../cluster/forward_errors.js';
@@ -218,16 +218,8 @@ export async function start_cluster(parts: Parts): Promise<RunningCluster> {
   };
 }
 
-/** Request kinds that change nothing: answered from a partition's memory alone. */
-const read_kinds: ReadonlySet<string> = new Set<keyof TicketingProtocol>([
-  'get_event', 'availability', 'get_order', 'list_orders', 'open_settlements',
-  // WatchAvailability's poll: a paused owner must not feed streams a picture it no longer owns.
-  'watch_changes',
-]);
-
 function is_read(body: unknown): boolean {
-  const kind = (body as { k?: unknown } | null)?.k;
-  return typeof kind === 'string' && read_kinds.has(kind);
+  return is_read_kind((body as { k?: unknown } | null)?.k);
 }
 
 /** Synchronous: from here on this node decides nothing for any partition until assigned. */
