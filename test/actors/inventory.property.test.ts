@@ -10,10 +10,10 @@ import type { PartitionRecord } from '../../src/actors/inventory.js';
 import { check_invariants } from '../../src/actors/invariants.js';
 import * as L from '../../src/actors/limits.js';
 import { get_availability, type Availability } from '../../src/actors/queries.js';
-import { restore, snapshot } from '../../src/actors/snapshot.js';
 import { next_deadline_ms } from '../../src/actors/orders.js';
 import { SEAT_FREE, SEAT_HELD, SEAT_SOLD } from '../../src/actors/partition_state.js';
-import { Harness, restart, sample_spec } from './helpers.js';
+import { Harness, sample_spec } from './helpers.js';
+import { checked_by, Restart, type Real } from './model_helpers.js';
 
 const EVENT = 'evt-p';
 const SPEC = sample_spec({
@@ -58,10 +58,6 @@ interface Model {
   now: number;
   seat: SeatState[];
   holds: MHold[];
-}
-
-interface Real {
-  h: Harness;
 }
 
 function user_counts(m: Model, user: string): { held: number; sold: number; active: number } {
@@ -321,33 +317,7 @@ class Advance implements fc.Command<Model, Real> {
   }
 }
 
-class Restart implements fc.Command<Model, Real> {
-  constructor(readonly via: 'msgpackr' | 'memory') {}
-
-  check(): boolean {
-    return true;
-  }
-
-  run(_m: Model, r: Real): void {
-    r.h.state = this.via === 'msgpackr' ? restart(r.h.state) : restore(r.h.partition, snapshot(r.h.state));
-  }
-
-  toString(): string {
-    return `restart(${this.via})`;
-  }
-}
-
-/** Runs each command, then checks the whole of model and actor. */
-function checked(cmd: fc.Command<Model, Real>): fc.Command<Model, Real> {
-  return {
-    check: (m) => cmd.check(m),
-    run: (m, r) => {
-      cmd.run(m, r);
-      verify(m, r);
-    },
-    toString: () => cmd.toString(),
-  };
-}
+const checked = checked_by(verify);
 
 const rarely = fc.integer({ min: 0, max: 9 }).map((x) => x === 0);
 const ref = fc.oneof({ weight: 1, arbitrary: fc.constant(-2) }, { weight: 3, arbitrary: fc.integer({ min: -1, max: 40 }) });
@@ -371,7 +341,7 @@ const command_arbs: fc.Arbitrary<fc.Command<Model, Real>>[] = [
     fc.constantFrom(0, 1_000, 29_999, 30_000, 30_000, 60_000, 600_000, 3_600_000, L.hold_tombstone_retention_ms),
     fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 2, arbitrary: fc.constant(false) }),
   ).map(([ms, timers]) => checked(new Advance(ms, timers))),
-  fc.constantFrom('msgpackr' as const, 'memory' as const).map((via) => checked(new Restart(via))),
+  fc.constantFrom('msgpackr' as const, 'memory' as const).map((via) => checked(new Restart<Model>(via))),
 ];
 
 test('inventory agrees with a model under random contention, expiry and restarts', () => {

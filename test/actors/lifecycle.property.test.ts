@@ -25,9 +25,10 @@ import {
 import { get_availability } from '../../src/actors/queries.js';
 import { decide_return_seats } from '../../src/actors/returns.js';
 import { decide_reserve_best, decide_reserve_ga } from '../../src/actors/selection.js';
-import { restore, snapshot } from '../../src/actors/snapshot.js';
-import { Harness, replied, restart, sample_spec, step } from './helpers.js';
-import { area_of, attempt, layout_of, pick } from './model_helpers.js';
+import { Harness, replied, sample_spec, step } from './helpers.js';
+import {
+  area_of, attempt, checked_by, layout_of, pick, Restart, type Real,
+} from './model_helpers.js';
 
 const EVENT = 'evt-l';
 const PRICE = 1_000_000;
@@ -67,8 +68,6 @@ interface Model {
   /** Successes (and chosen refusals) per kind of command: the guard against a vacuous run. */
   won: Map<string, number> }
 interface ReturnReq { seat_ids: string[]; refund: number; key: string }
-interface Real { h: Harness }
-
 function sorted(xs: readonly number[]): number[] {
   return [...xs].sort((a, b) => a - b);
 }
@@ -521,30 +520,7 @@ class Advance implements fc.Command<Model, Real> {
   }
 }
 
-class Restart implements fc.Command<Model, Real> {
-  constructor(readonly via: 'msgpackr' | 'memory') {}
-  check(): boolean {
-    return true;
-  }
-  run(m: Model, r: Real): void {
-    r.h.state = this.via === 'msgpackr' ? restart(r.h.state) : restore(r.h.partition, snapshot(r.h.state));
-    if (m.holds.length > 0) won(m, 'restart');
-  }
-  toString(): string {
-    return `restart(${this.via})`;
-  }
-}
-
-function checked(cmd: fc.Command<Model, Real>): fc.Command<Model, Real> {
-  return {
-    check: (m) => cmd.check(m),
-    run: (m, r) => {
-      cmd.run(m, r);
-      verify(m, r);
-    },
-    toString: () => cmd.toString(),
-  };
-}
+const checked = checked_by(verify);
 
 const ref = fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.nat(40) });
 const user = fc.constantFrom(...USERS);
@@ -582,7 +558,10 @@ const commands: fc.Arbitrary<fc.Command<Model, Real>>[] = [
   ref.map((h) => checked(new Release(h))),
   fc.tuple(fc.constantFrom(0, 10_000, 60_000, 600_000), fc.boolean()).map(([ms, t]) => checked(new Advance(ms, t))),
   fc.tuple(fc.constantFrom(30_000, 600_000, 3_600_000), fc.constant(true)).map(([ms, t]) => checked(new Advance(ms, t))),
-  fc.constantFrom('msgpackr' as const, 'memory' as const).map((via) => checked(new Restart(via))),
+  fc.constantFrom('msgpackr' as const, 'memory' as const)
+    .map((via) => checked(new Restart<Model>(via, (m) => {
+      if (m.holds.length > 0) won(m, 'restart');
+    }))),
 ];
 
 function setup(): { model: Model; real: Real } {

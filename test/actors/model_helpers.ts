@@ -2,10 +2,11 @@
 // sees them (ids, tiers, sections, accessible seats, areas), computed from the event file alone
 // so the model never asks the actor what a place is, and the refusal check every command uses.
 import * as assert from 'uvu/assert';
+import type * as fc from 'fast-check';
 import type { EventSpec } from '../../src/actors/event_spec.js';
 import type { PartitionState } from '../../src/actors/partition_state.js';
-import { snapshot } from '../../src/actors/snapshot.js';
-import { store_packr } from './helpers.js';
+import { restore, snapshot } from '../../src/actors/snapshot.js';
+import { restart, store_packr, type Harness } from './helpers.js';
 
 export interface ModelArea { name: string; offset: number; capacity: number; tier: string }
 
@@ -76,4 +77,37 @@ export function attempt(state: () => PartitionState, fn: () => unknown): string 
     assert.ok(before.equals(fingerprint(state())), `refusal ${error.name} changed nothing`);
     return error.name;
   }
+}
+
+/** The actor side of a model test: the harness whose state the commands drive. */
+export interface Real { h: Harness }
+
+/** A restart of the partition: through msgpackr (as the store writes a snapshot) or from the
+ *  in-memory snapshot object; `after` lets a model note what a restart means to it. */
+export class Restart<M extends object> implements fc.Command<M, Real> {
+  constructor(readonly via: 'msgpackr' | 'memory', readonly after: (m: M) => void = () => {}) {}
+  check(): boolean {
+    return true;
+  }
+  run(m: M, r: Real): void {
+    r.h.state = this.via === 'msgpackr' ? restart(r.h.state) : restore(r.h.partition, snapshot(r.h.state));
+    this.after(m);
+  }
+  toString(): string {
+    return `restart(${this.via})`;
+  }
+}
+
+/** Wraps commands so that the whole of model and actor is checked (`verify`) after each runs. */
+export function checked_by<M extends object>(
+  verify: (m: M, r: Real) => void,
+): (cmd: fc.Command<M, Real>) => fc.Command<M, Real> {
+  return (cmd) => ({
+    check: (m) => cmd.check(m),
+    run: (m, r) => {
+      cmd.run(m, r);
+      verify(m, r);
+    },
+    toString: () => cmd.toString(),
+  });
 }

@@ -12,7 +12,8 @@ import { check_invariants } from '../../src/actors/invariants.js';
 import * as L from '../../src/actors/limits.js';
 import { SEAT_FREE, SEAT_HELD, SEAT_SOLD } from '../../src/actors/partition_state.js';
 import { decide_reserve_best, decide_reserve_ga } from '../../src/actors/selection.js';
-import { Harness, replied, restart, sample_spec, step } from './helpers.js';
+import { Harness, replied, sample_spec, step } from './helpers.js';
+import { checked_by, Restart, type Real } from './model_helpers.js';
 
 const EVENT = 'evt-s';
 const SPEC = sample_spec({
@@ -36,8 +37,6 @@ const USERS = ['u0', 'u1', 'u2', 'u3'];
 type State = 'free' | 'held' | 'sold';
 interface MHold { id: string; user: string; seats: number[]; expires_at: number; status: 'active' | 'ended' | 'sold' }
 interface Model { now: number; place: State[]; holds: MHold[] }
-interface Real { h: Harness }
-
 function counts(m: Model, user: string): { held: number; sold: number; active: number } {
   const c = { held: 0, sold: 0, active: 0 };
   for (const h of m.holds) {
@@ -223,21 +222,7 @@ class Advance implements fc.Command<Model, Real> {
   }
 }
 
-class Restart implements fc.Command<Model, Real> {
-  check(): boolean {
-    return true;
-  }
-  run(_m: Model, r: Real): void {
-    r.h.state = restart(r.h.state);
-  }
-  toString(): string {
-    return 'restart';
-  }
-}
-
-function checked(cmd: fc.Command<Model, Real>): fc.Command<Model, Real> {
-  return { check: (m) => cmd.check(m), run: (m, r) => { cmd.run(m, r); verify(m, r); }, toString: () => cmd.toString() };
-}
+const checked = checked_by(verify);
 
 const user = fc.constantFrom(...USERS);
 const count = fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 1, max: 4 }) }, { weight: 1, arbitrary: fc.constantFrom(0, -1, 11, 1e9) });
@@ -248,7 +233,7 @@ const commands: fc.Arbitrary<fc.Command<Model, Real>>[] = [
   fc.tuple(user, fc.nat(PLACES - 1)).map(([u, s]) => checked(new Plain(u, s))),
   fc.tuple(fc.nat(20), fc.boolean()).map(([h, c]) => checked(new End(h, c))),
   fc.constantFrom(1_000, 31_000).map((ms) => checked(new Advance(ms))),
-  fc.constant(checked(new Restart())),
+  fc.constant(checked(new Restart<Model>('msgpackr'))),
 ];
 
 test('best available and GA agree with a model under contention, expiry and restarts', () => {
