@@ -25,6 +25,7 @@ import {
 import { StorageFullError } from '../runtime/storage.js';
 import {
   DeadlineCappedError, RateLimitedError, WatchReaderTooSlowError, WatchStreamsExceededError,
+  QueueWatchStreamsExceededError,
 } from './errors.js';
 
 /** Any error class, whatever its constructor takes. */
@@ -110,6 +111,8 @@ export const status_of_error: ReadonlyMap<ErrorClass, status> = by_class<status>
   // src/grpc/errors.ts: WatchAvailability's limits (src/grpc/watch_hub.ts)
   [WatchStreamsExceededError, status.RESOURCE_EXHAUSTED],
   [WatchReaderTooSlowError, status.RESOURCE_EXHAUSTED],
+  // src/grpc/errors.ts: WatchPosition's stream cap (src/grpc/queue_watch.ts)
+  [QueueWatchStreamsExceededError, status.RESOURCE_EXHAUSTED],
 ]);
 
 /** Refusals that enforce a named limit, by class → the `limit` label of
@@ -128,6 +131,7 @@ export const limit_of_error: ReadonlyMap<ErrorClass, string> = by_class<string>(
   [WatchStreamsExceededError, 'watch_streams_max'],
   [WatchReaderTooSlowError, 'watch_stream_backlog_max'],
   [HoldExtensionRefusedError, 'hold_extensions'],
+  [QueueWatchStreamsExceededError, 'queue_watch_streams_max'],
 ]);
 
 /** The `limit` label of a refusal that enforces a named limit; undefined for any other error. */

@@ -31,6 +31,7 @@ import * as grpc_errors from '../../src/grpc/errors.js';
 import { revive_node_error } from '../../src/node/pool.js';
 import {
   DeadlineCappedError, RateLimitedError, WatchReaderTooSlowError, WatchStreamsExceededError,
+  QueueWatchStreamsExceededError,
 } from '../../src/grpc/errors.js';
 import {
   internal_error_message, limit_of, map_error, type ErrorClass,
@@ -167,6 +168,9 @@ const fate_entries: Entry[] = [
   // src/grpc/errors.ts: WatchAvailability's limits, made by the hub on the main thread.
   main_thread(WatchStreamsExceededError, status.RESOURCE_EXHAUSTED, 'watch_streams_max'),
   main_thread(WatchReaderTooSlowError, status.RESOURCE_EXHAUSTED, 'watch_stream_backlog_max'),
+  // src/grpc/errors.ts: WatchPosition's stream cap, made on the main thread.
+  main_thread(QueueWatchStreamsExceededError, status.RESOURCE_EXHAUSTED,
+    'queue_watch_streams_max'),
 ];
 /** Made on the owner node and sent back in a forward's reply (besides every class that crosses
  *  from a worker, which the owner's pool revived and sends on). */
