@@ -6,7 +6,7 @@ import type * as grpc from '@grpc/grpc-js';
 import * as L from '../actors/limits.js';
 import type {
   JoinQueueReply, QueueFairness, QueuePosition, QueueReceipt,
-} from '../actors/protocol.js';
+} from '../actors/queue.js';
 import { acting_user, require_role, require_self } from '../auth/policy.js';
 import type { Router } from '../route/router.js';
 import { assert } from '../util/assert.js';

@@ -9,7 +9,7 @@
 // stream per interval: 10,000 streams at 1 s are 10,000 reads/s spread over the partitions, a
 // fraction of what one worker answers (a read is a Map lookup and, while admitted, one HMAC).
 import { assert } from '../util/assert.js';
-import type { QueuePosition, QueuePositionRequest } from '../actors/protocol.js';
+import type { QueuePosition, QueuePositionRequest } from '../actors/queue.js';
 import { ShuttingDownError } from '../runtime/errors.js';
 import { QueueWatchStreamsExceededError, WatchReaderTooSlowError } from './errors.js';
 
