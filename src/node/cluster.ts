@@ -223,6 +223,8 @@ const read_kinds: ReadonlySet<string> = new Set<keyof TicketingProtocol>([
   'get_event', 'availability', 'get_order', 'list_orders', 'open_settlements',
   // WatchAvailability's poll: a paused owner must not feed streams a picture it no longer owns.
   'watch_changes',
+  // The waiting room's reads (GetPosition, WatchPosition's poll, GetFairness).
+  'queue_position', 'queue_fairness',
 ]);
 
 function is_read(body: unknown): boolean {

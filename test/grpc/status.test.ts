@@ -245,9 +245,9 @@ test('limit refusals map to their limit label, and no other class has one', () =
     assert.is(limit_of(error), limit, Class.name);
     if (limit !== undefined) limits++;
   }
-  assert.is(limits, 15,
+  assert.is(limits, 16,
     'six domain limits, the mailbox, the deadline, the rate limit, two forwarding limits, '
-    + 'two watch limits, the hold extension caps, the queue entries');
+    + 'two watch limits, the hold extension caps, the queue entries, the queue watch streams');
   assert.is(limit_of(new RateLimitedError('ip', 250, 'slow down')), 'rate_ip', 'labelled by scope');
   assert.is(limit_of('not an error'), undefined);
 });
