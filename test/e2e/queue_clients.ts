@@ -39,8 +39,9 @@ function caller(client: grpc.Client, method: string): Call {
 
 export interface QueueClients {
   configure: Call; set_rate: Call; close_queue: Call; join: Call; position: Call; fairness: Call;
-  /** WatchPosition: collects messages until the stream ends (or `stop_after` messages). */
-  watch(request: unknown, bearer: string, stop_after?: number): Promise<{ messages: Reply[]; code: number; details: string }>;
+  /** WatchPosition: collects messages until the stream ends (or `stop_after` messages, or
+   *  `cancel_on` settles: then the client cancels). */
+  watch(request: unknown, bearer: string, stop_after?: number, cancel_on?: Promise<unknown>): Promise<{ messages: Reply[]; code: number; details: string }>;
   reserve: Call; confirm: Call; create_draft: Call; best: Call; ga: Call;
   create_event: Call; availability: Call; advance: Call;
   close(): void;
@@ -61,7 +62,7 @@ export function queue_clients(port: number): QueueClients {
     configure: caller(queue, 'ConfigureQueue'), set_rate: caller(queue, 'SetAdmissionRate'),
     close_queue: caller(queue, 'CloseQueue'), join: caller(queue, 'Join'),
     position: caller(queue, 'GetPosition'), fairness: caller(queue, 'GetFairness'),
-    watch: (request, bearer, stop_after) => new Promise((resolve) => {
+    watch: (request, bearer, stop_after, cancel_on) => new Promise((resolve) => {
       const metadata = new grpc.Metadata();
       metadata.set('authorization', `Bearer ${bearer}`);
       const stream = watch_fn.call(queue, request, metadata) as grpc.ClientReadableStream<Reply>;
@@ -72,6 +73,7 @@ export function queue_clients(port: number): QueueClients {
       });
       stream.on('error', (e: grpc.ServiceError) => resolve({ messages, code: e.code, details: e.details }));
       stream.on('end', () => resolve({ messages, code: grpc.status.OK, details: '' }));
+      cancel_on?.finally(() => stream.cancel());
     }),
     reserve: caller(inventory, 'ReserveTickets'), confirm: caller(inventory, 'ConfirmAllocation'),
     create_draft: caller(order, 'CreateDraft'), best: caller(selection, 'ReserveBestAvailable'),
