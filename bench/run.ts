@@ -26,6 +26,7 @@ import { purchase_section } from './sections/purchase.js';
 import { restart_section } from './sections/restart.js';
 import { selection_section } from './sections/selection.js';
 import { watch_section } from './sections/watch.js';
+import { queue_section } from './sections/queue.js';
 
 /** In the order they run; BENCH_ONLY picks some by key. */
 const sections: Section[] = [
@@ -33,6 +34,7 @@ const sections: Section[] = [
   selection_section,
   watch_section,
   ghz_section,
+  queue_section,
 ];
 
 const results_path = join(repo_root, 'bench', 'results.json');

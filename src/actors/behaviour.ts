@@ -23,6 +23,10 @@ import { decide_reserve_best, decide_reserve_ga } from './selection.js';
 import { decide_extend_hold } from './inventory.js';
 import { decide_create_draft_from_hold } from './orders.js';
 import { decide_return_seats } from './returns.js';
+import {
+  decide_close_queue, decide_configure_queue, decide_join_queue, decide_queue_timers,
+  decide_set_admission_rate, queue_fairness, queue_gauges, queue_position, queues_deadline_ms,
+} from './queue.js';
 
 export const handlers: Handlers<PartitionState, TicketingProtocol, PartitionRecord> = {
   create_event: (state, request) => decide_create_event(state, request.spec),
@@ -51,6 +55,12 @@ export const handlers: Handlers<PartitionState, TicketingProtocol, PartitionReco
   create_draft_from_hold: decide_create_draft_from_hold,
   return_seats: decide_return_seats,
   watch_changes: (state, request, ctx) => read(watch_changes(state, request, ctx.random_bytes)),
+  configure_queue: decide_configure_queue,
+  set_admission_rate: decide_set_admission_rate,
+  close_queue: decide_close_queue,
+  join_queue: decide_join_queue,
+  queue_position: (state, request, ctx) => read(queue_position(state, request, ctx.now_ms)),
+  queue_fairness: (state, request) => read(queue_fairness(state, request)),
 };
 
 export const behaviour: PartitionBehaviour<PartitionState, TicketingRequest, PartitionRecord> = {
@@ -68,8 +78,21 @@ export const behaviour: PartitionBehaviour<PartitionState, TicketingRequest, Par
   apply,
   snapshot,
   restore,
-  next_deadline_ms,
-  fire_timers: decide_timers,
+  next_deadline_ms(state) {
+    const holds = next_deadline_ms(state);
+    const queues = queues_deadline_ms(state);
+    if (holds === null) return queues;
+    return queues === null ? holds : Math.min(holds, queues);
+  },
+  // The queues' timers decide from the same state as the holds': neither reads what the
+  // other changes (a hold's expiry changes no queue, an admission no hold).
+  fire_timers(state, ctx) {
+    const holds = decide_timers(state, ctx);
+    const queues = decide_queue_timers(state, ctx);
+    return {
+      records: [...holds.records, ...queues.records], outbox: [...holds.outbox, ...queues.outbox],
+    };
+  },
   // After recovery only (the runtime never calls it per request): O(seats + holds × events).
   check: check_invariants,
   gauges(state) {
@@ -82,6 +105,7 @@ export const behaviour: PartitionBehaviour<PartitionState, TicketingRequest, Par
     return {
       seat_holds_active: state.active_holds, seats_held: held, seats_sold: sold, events: state.events.size,
       orders: state.purchase.orders.size, payments_open: state.purchase.open_payments.size,
+      ...queue_gauges(state),
     };
   },
 };

@@ -98,6 +98,39 @@ export class HoldExtensionRefusedError extends DomainError {
   override readonly name = 'HoldExtensionRefusedError';
 }
 
+// The waiting room (issue 16, queue.ts).
+export class QueueNotFoundError extends DomainError {
+  override readonly name = 'QueueNotFoundError';
+}
+/** Joining before the queue's opens_at. */
+export class QueueNotOpenError extends DomainError {
+  override readonly name = 'QueueNotOpenError';
+}
+/** The event's queue has queue_entries_per_event_max entries. */
+export class QueueFullError extends LimitExceededError {
+  override readonly name = 'QueueFullError';
+}
+/** ConfigureQueue with other settings once the queue has opened (or on a closed queue). */
+export class QueueConfigConflictError extends DomainError {
+  override readonly name = 'QueueConfigConflictError';
+}
+/** A hold on an event whose queue is active, without an admission token. */
+export class QueueAdmissionRequiredError extends DomainError {
+  override readonly name = 'QueueAdmissionRequiredError';
+}
+/** The admission token is malformed, forged, or someone else's (another user or event). */
+export class AdmissionTokenInvalidError extends DomainError {
+  override readonly name = 'AdmissionTokenInvalidError';
+}
+/** The admission token already made a hold. */
+export class AdmissionTokenUsedError extends DomainError {
+  override readonly name = 'AdmissionTokenUsedError';
+}
+/** The admission token is past its admission_ttl_seconds. */
+export class AdmissionTokenExpiredError extends DomainError {
+  override readonly name = 'AdmissionTokenExpiredError';
+}
+
 const classes = [
   InvalidArgumentError, EventNotFoundError, EventExistsError, HoldNotFoundError, SeatsUnavailableError,
   HoldNotActiveError, HoldConfirmedError, SeatsPerHoldExceededError, SeatsPerUserExceededError, HoldsPerUserExceededError,
@@ -105,6 +138,9 @@ const classes = [
   PaymentNotFoundError, PromoUnavailableError, OrderStateError, PaymentStateError, RefundExceedsCapturedError,
   OrderExpiredError, IdempotencyKeyReusedError,
   HoldExtensionRefusedError,
+  QueueNotFoundError, QueueNotOpenError, QueueFullError, QueueConfigConflictError,
+  QueueAdmissionRequiredError, AdmissionTokenInvalidError, AdmissionTokenUsedError,
+  AdmissionTokenExpiredError,
 ];
 
 const revive = reviver<DomainError>(classes);

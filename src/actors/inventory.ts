@@ -18,6 +18,8 @@ import { SeatMap } from './seat_map.js';
 import { derive_indices, set_seat } from './seat_change.js';
 import { create_runs } from './free_runs.js';
 import { apply_purchase, is_purchase_record, type PurchaseRecord } from './purchase_records.js';
+import { apply_queue, is_queue_record, type QueueRecord } from './queue_records.js';
+import { queue_gate } from './queue_gate.js';
 import {
   SEAT_FREE, SEAT_HELD, SEAT_SOLD, type EventState, type Hold, type PartitionState, type UserCount,
 } from './partition_state.js';
@@ -38,9 +40,14 @@ export type PartitionRecord =
   /** ReturnSeats: sold seats of the order go free (a refund_started of `refund_id` follows in
    *  the same decision when money is returned; '' without one). */
   | { t: 'seats_returned'; order_id: string; seats: number[]; refund_id: string; at_ms: number }
-  | PurchaseRecord;
+  | PurchaseRecord
+  | QueueRecord;
 
-export interface ReserveRequest { event_id: string; seat_ids: string[]; hold_ttl_seconds: number; user_id: string; trace_id: string }
+export interface ReserveRequest {
+  event_id: string; seat_ids: string[]; hold_ttl_seconds: number; user_id: string; trace_id: string;
+  /** The waiting room's `admission-token` ('' / absent: none) and whether a service asks. */
+  admission_token?: string; by_service?: boolean;
+}
 export interface ReleaseRequest { hold_id: string; /** null: a service acting for anyone. */ actor_user_id: string | null }
 export interface ConfirmRequest { hold_id: string; order_id: string }
 
@@ -260,9 +267,10 @@ export function hold_created_event(planned: PlannedHold): OutboxEntry {
 export function decide_reserve(
   state: PartitionState, req: ReserveRequest, ctx: DecideContext,
 ): Decision<PartitionRecord, ReserveReply> {
+  const admitted = queue_gate(state.queues, req, ctx.now_ms);
   const planned = plan_hold(state, req, ctx);
   const r = planned.record;
-  return decision([r], { hold_id: r.hold_id, expires_at_ms: r.expires_at_ms }, [hold_created_event(planned)]);
+  return decision([...admitted, r], { hold_id: r.hold_id, expires_at_ms: r.expires_at_ms }, [hold_created_event(planned)]);
 }
 
 export function hold_of(state: PartitionState, hold_id: string): Hold {
@@ -462,6 +470,10 @@ function end_hold(state: PartitionState, hold: Hold, status: 'released' | 'expir
 export function apply(state: PartitionState, record: PartitionRecord): void {
   if (is_purchase_record(record)) {
     apply_purchase(state.purchase, record);
+    return;
+  }
+  if (is_queue_record(record)) {
+    apply_queue(state.queues, record);
     return;
   }
   switch (record.t) {

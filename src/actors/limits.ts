@@ -89,3 +89,15 @@ export const best_available_scattered_runs_max = 4096;
 /** Seat changes one event's WatchAvailability change log keeps (a ring; never more than the
  *  event's places: past that many changes a whole picture is smaller than the change list). */
 export const watch_change_log_max = 8192;
+// The waiting room (issue 16).
+/** Entries of one event's queue: 1,000,000 queued buyers fit one partition's memory budget
+ *  (≤ 200 B per entry, measured: notes/wr-actor.md). */
+export const queue_entries_per_event_max = 1_000_000;
+export const queue_admit_per_minute_max = 1_000_000;
+export const queue_admission_ttl_seconds_max = 3_600;
+export const queue_device_id_length_max = 128;
+/** The `admission-token` metadata value: "at1." + ticket id (31) + expiry (13) + MAC (43) fits. */
+export const admission_token_length_max = 256;
+/** How often a drawn queue admits the next buyers (its timer), ms. */
+export const queue_admission_tick_ms = 1_000;
+export const queues_per_partition_max = 1_024;

@@ -19,9 +19,15 @@ import {
 import * as L from './limits.js';
 import type { EventState, Hold, PartitionState } from './partition_state.js';
 import { check_promo, price, usable_promo, type Price } from './pricing.js';
+import { queue_gate } from './queue_gate.js';
 import { is_sold, promo_key, type Order, type Payment } from './purchase_state.js';
 
-export interface CreateDraftRequest { event_id: string; seat_ids: string[]; user_id: string; promo_code: string; idempotency_key: string; trace_id: string }
+export interface CreateDraftRequest {
+  event_id: string; seat_ids: string[]; user_id: string; promo_code: string; idempotency_key: string;
+  trace_id: string;
+  /** The waiting room's `admission-token` ('' / absent: none) and whether a service asks. */
+  admission_token?: string; by_service?: boolean;
+}
 export interface ScoreRequest { order_id: string; user_id: string; signals: FraudSignals }
 export interface ScoreReply { risk_score: number; decision: string; reasons: string[] }
 export interface ConfirmOrderRequest { order_id: string; payment_id: string; actor_user_id: string | null; trace_id: string }
@@ -137,13 +143,15 @@ export function decide_create_draft(
     if (!same) throw new IdempotencyKeyReusedError(`idempotency_key ${key} was used for a different CreateDraft (order ${earlier_id})`);
     return read(order_view(earlier));
   }
+  // After the retry's answer: a retry of a draft its token made needs no second token.
+  const admitted = queue_gate(state.queues, req, ctx.now_ms);
   const planned = plan_hold(state, { event_id: req.event_id, seat_ids: req.seat_ids, hold_ttl_seconds: 0, user_id, trace_id: req.trace_id }, ctx);
   const spec = planned.event.spec;
   const priced = price_draft(state, planned.event, planned.record.seats, promo_code, ctx.now_ms);
   const order_id = make_id('order', state.partition, ctx.random_bytes(id_random_bytes));
   assert(!state.purchase.orders.has(order_id), 'order ids never collide');
   assert(priced.total_micros <= priced.subtotal_micros, 'a promo never raises the price');
-  const records: PartitionRecord[] = [planned.record, {
+  const records: PartitionRecord[] = [...admitted, planned.record, {
     t: 'order_created', order_id, event_id: spec.event_id, user_id, hold_id: planned.record.hold_id,
     hold_expires_at_ms: planned.record.expires_at_ms, seats: planned.record.seats, subtotal_micros: priced.subtotal_micros,
     total_micros: priced.total_micros, currency: spec.currency, promo_code, draft_key, at_ms: ctx.now_ms, trace_id: req.trace_id,

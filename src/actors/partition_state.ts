@@ -4,6 +4,7 @@
 import { MinHeap } from '../util/heap.js';
 import type { EventSpec } from './event_spec.js';
 import { create_purchase_state, type PurchaseState } from './purchase_state.js';
+import { create_queues_state, type QueuesState } from './queue_state.js';
 import type { SeatMap } from './seat_map.js';
 
 export const SEAT_FREE = 0;
@@ -104,11 +105,13 @@ export interface PartitionState {
   active_holds: number;
   /** Orders and payments of this partition's events (purchase_state.ts). */
   purchase: PurchaseState;
+  /** The waiting rooms of this partition's events (queue_state.ts). */
+  queues: QueuesState;
 }
 
 export function create_state(partition: number): PartitionState {
   return {
     partition, events: new Map(), holds: new Map(), expiry: new MinHeap(), tombstones: [],
-    active_holds: 0, purchase: create_purchase_state(),
+    active_holds: 0, purchase: create_purchase_state(), queues: create_queues_state(),
   };
 }

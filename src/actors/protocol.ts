@@ -24,6 +24,11 @@ import type { ExtendHoldReply, ExtendHoldRequest } from './inventory.js';
 import type { CreateDraftFromHoldRequest } from './orders.js';
 import type { ReturnSeatsReply, ReturnSeatsRequest } from './returns.js';
 import type { WatchChangesReply, WatchChangesRequest } from './change_log.js';
+import type {
+  CloseQueueReply, CloseQueueRequest, ConfigureQueueReply, ConfigureQueueRequest, JoinQueueReply,
+  JoinQueueRequest, QueueFairness, QueueFairnessRequest, QueuePosition, QueuePositionRequest,
+  SetAdmissionRateReply, SetAdmissionRateRequest,
+} from './queue.js';
 
 /** `event_id` routes the request (the spec's own event_id, checked at the edge); the actor
  *  validates `spec` itself and decides from it alone. */
@@ -59,6 +64,13 @@ export interface TicketingProtocol {
   return_seats: { request: ReturnSeatsRequest; reply: ReturnSeatsReply };
   /** WatchAvailability's poll: what changed since the watcher's version (change_log.ts). */
   watch_changes: { request: WatchChangesRequest; reply: WatchChangesReply };
+  // The waiting room (issue 16, queue.ts).
+  configure_queue: { request: ConfigureQueueRequest; reply: ConfigureQueueReply };
+  set_admission_rate: { request: SetAdmissionRateRequest; reply: SetAdmissionRateReply };
+  close_queue: { request: CloseQueueRequest; reply: CloseQueueReply };
+  join_queue: { request: JoinQueueRequest; reply: JoinQueueReply };
+  queue_position: { request: QueuePositionRequest; reply: QueuePosition };
+  queue_fairness: { request: QueueFairnessRequest; reply: QueueFairness };
 }
 
 export type TicketingKind = keyof TicketingProtocol;

@@ -33,6 +33,13 @@ export const request_effects: { readonly [K in TicketingKind]: RequestEffect } =
   return_seats: 'change',
   // WatchAvailability's poll: a paused owner must not feed streams a picture it no longer owns.
   watch_changes: 'read',
+  configure_queue: 'change',
+  set_admission_rate: 'change',
+  close_queue: 'change',
+  join_queue: 'change',
+  // GetPosition, WatchPosition's poll, GetFairness: a paused owner must not hand out a token.
+  queue_position: 'read',
+  queue_fairness: 'read',
 };
 
 const read_kinds: ReadonlySet<string> = new Set(

@@ -30,15 +30,20 @@ import {
 } from './inventory.js';
 import * as L from './limits.js';
 import { SEAT_FREE, type EventState, type PartitionState } from './partition_state.js';
+import { queue_gate } from './queue_gate.js';
 
 export interface ReserveBestRequest {
   event_id: string; user_id: string; quantity: number; tiers: string[]; sections: string[];
   accessible_quantity: number; hold_ttl_seconds: number; trace_id: string;
+  /** The waiting room's `admission-token` ('' / absent: none) and whether a service asks. */
+  admission_token?: string; by_service?: boolean;
 }
 export interface ReserveBestReply { hold_id: string; expires_at_ms: number; seat_ids: string[] }
 export interface ReserveGaRequest {
   event_id: string; area: string; quantity: number; user_id: string; hold_ttl_seconds: number;
   trace_id: string;
+  /** The waiting room's `admission-token` ('' / absent: none) and whether a service asks. */
+  admission_token?: string; by_service?: boolean;
 }
 export type ReserveGaReply = ReserveReply;
 
@@ -111,6 +116,7 @@ export function decide_reserve_best(
   }
   const row_ok = row_filter(event, req);
   const ttl_s = hold_ttl_of(req.hold_ttl_seconds);
+  const admitted = queue_gate(state.queues, req, ctx.now_ms);
   check_user_limits(event, user_id, quantity);
   const seats = choose_best(event, { quantity, accessible, row_ok });
   if (seats === null) {
@@ -122,7 +128,7 @@ export function decide_reserve_best(
   const r = planned.record;
   const seat_ids = r.seats.map((s) => event.map.id_of(s));
   return {
-    records: [r], reply: { hold_id: r.hold_id, expires_at_ms: r.expires_at_ms, seat_ids },
+    records: [...admitted, r], reply: { hold_id: r.hold_id, expires_at_ms: r.expires_at_ms, seat_ids },
     outbox: [hold_created_event(planned)],
   };
 }
@@ -145,6 +151,7 @@ export function decide_reserve_ga(
   }
   const quantity = validate_quantity(req.quantity);
   const ttl_s = hold_ttl_of(req.hold_ttl_seconds);
+  const admitted = queue_gate(state.queues, req, ctx.now_ms);
   check_user_limits(event, user_id, quantity);
   const a = event.map.areas.indexOf(area);
   const left = area_free_count(event, a);
@@ -157,7 +164,7 @@ export function decide_reserve_ga(
   const planned = plan_seats(state, event, { user_id, seats, ttl_s, trace_id: req.trace_id }, ctx);
   const r = planned.record;
   return {
-    records: [r], reply: { hold_id: r.hold_id, expires_at_ms: r.expires_at_ms },
+    records: [...admitted, r], reply: { hold_id: r.hold_id, expires_at_ms: r.expires_at_ms },
     outbox: [hold_created_event(planned)],
   };
 }

@@ -10,6 +10,7 @@ import { SeatMap } from './seat_map.js';
 import { derive_indices } from './seat_change.js';
 import { create_runs } from './free_runs.js';
 import { index_order, is_open, promo_key, type IdempotencyEntry, type Order, type Payment } from './purchase_state.js';
+import { restore_queue, snapshot_queue, type QueueSnapshot } from './queue_records.js';
 
 interface EventSnapshot {
   spec: EventSpec;
@@ -33,6 +34,8 @@ export interface InventorySnapshot {
   /** In the order they will be forgotten. */
   idempotency: [string, IdempotencyEntry][];
   ended_orders: { order_id: string; forget_at_ms: number }[];
+  /** The waiting rooms, in queue_no order (absent before issue 16: none). */
+  queues?: QueueSnapshot[];
 }
 
 export function snapshot(state: PartitionState): InventorySnapshot {
@@ -45,7 +48,7 @@ export function snapshot(state: PartitionState): InventorySnapshot {
     version: 2, events, holds: [...state.holds.values()], tombstones: state.tombstones,
     orders: [...p.orders.values()], payments: [...p.payments.values()],
     idempotency: p.idempotency_queue.map((key) => [key, p.idempotency.get(key)!]),
-    ended_orders: p.ended_orders,
+    ended_orders: p.ended_orders, queues: state.queues.by_no.map(snapshot_queue),
   };
 }
 
@@ -113,6 +116,13 @@ export function restore(partition: number, raw: unknown): PartitionState {
     p.idempotency_queue.push(key);
   }
   p.ended_orders = snap.ended_orders;
+  for (const saved of snap.queues ?? []) {
+    const queue = restore_queue(saved);
+    assert(queue.queue_no === state.queues.by_no.length && state.events.has(queue.event_id),
+      'queues restored in number order, each of an event');
+    state.queues.by_no.push(queue);
+    state.queues.by_event.set(queue.event_id, queue);
+  }
   assert(p.orders.size === snap.orders.length && p.payments.size === snap.payments.length, 'every order and payment restored once');
   return state;
 }

@@ -16,6 +16,7 @@ import { store_map_bytes_min } from '../runtime/store_env.js';
 import { serve_defaults } from '../node/config.js';
 import { serve } from '../node/serve.js';
 import { flag, int_flag, parse_args } from './args.js';
+import { configure_queue, queue_client, split_queue } from './event_queue.js';
 import { cmd_outbox_tail } from './outbox_command.js';
 import { outbox_flag_names, outbox_flags } from './outbox_flags.js';
 
@@ -37,6 +38,8 @@ const usage = `usage:
                   [--watch-streams-max 10000] [--watch-stream-backlog-max 32]
                   [--watch-interval-ms 100]  (WatchAvailability: streams per node, messages
                    waiting for a slow reader before it is ended, batching period)
+                  [--queue-watch-streams-max 10000] [--queue-watch-interval-ms 1000]
+                  (WatchPosition: streams per node, how often each reads its position)
                   (silent and greedy clients: connection caps per node and per ip address,
                    time to the HTTP/2 preface, idle connections closed, calls in progress
                    capped, time from a call's headers to its request message)
@@ -141,6 +144,8 @@ const watch_limits = [
   ['watch_streams_max', 1, 1_000_000], ['watch_stream_backlog_max', 1, 10_000],
   // Below 10 ms a hot event's poll alone would keep a worker busy; above 10 s the map is stale.
   ['watch_interval_ms', 10, 10_000],
+  // WatchPosition (--queue-watch-streams-max, --queue-watch-interval-ms, TICKETING_QUEUE_WATCH_…).
+  ['queue_watch_streams_max', 1, 1_000_000], ['queue_watch_interval_ms', 100, 60_000],
 ] as const;
 const watch_flag_names = watch_limits.map(([key]) => key.replace(/_/g, '-'));
 
@@ -272,8 +277,11 @@ async function cmd_events_import(argv: string[]): Promise<void> {
   const client = new Catalog(server, client_credentials(args));
   const metadata = new grpc.Metadata();
   metadata.set('authorization', `Bearer ${token}`);
+  const queues = queue_client(grpc_object, server, client_credentials(args));
   let failed = 0;
-  for (const event of events) {
+  for (const file_event of events) {
+    // The optional `queue` key: ConfigureQueue once the event exists (src/cli/event_queue.ts).
+    const { event, queue } = split_queue(file_event);
     const wire = to_wire_event(event);
     const result = await new Promise<{ event_id: string; created: boolean; seat_count: string }>((resolve, reject) => {
       client['CreateEvent']!({ event: wire }, metadata, { deadline: Date.now() + 30_000 }, (error: grpc.ServiceError | null, reply: any) => (error ? reject(error) : resolve(reply)));
@@ -285,8 +293,19 @@ async function cmd_events_import(argv: string[]): Promise<void> {
     if (result !== undefined) {
       process.stdout.write(`${result.event_id}: ${result.created ? 'created' : 'already exists (same definition)'}, ${result.seat_count} seats\n`);
     }
+    if (result !== undefined && queue !== undefined) {
+      const configured = await configure_queue(queues, queue, metadata).catch((error: grpc.ServiceError) => {
+        failed++;
+        process.stderr.write(`${queue.event_id}: queue: ${grpc.status[error.code]}: ${error.details}\n`);
+        return undefined;
+      });
+      if (configured !== undefined) {
+        process.stdout.write(`${queue.event_id}: waiting room ${configured.created ? 'configured' : 'already configured (same settings)'}, seed commitment ${configured.seed_commitment}\n`);
+      }
+    }
   }
   client.close();
+  queues.close();
   if (failed > 0) process.exit(1);
 }
 

@@ -1,6 +1,8 @@
 // Per-call context: who is calling (from the bearer token) and the trace id.
 import type * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
+import { FieldTooLongError } from '../actors/errors.js';
+import { admission_token_length_max } from '../actors/limits.js';
 import { UnauthenticatedError } from '../auth/errors.js';
 import { acting_user } from '../auth/policy.js';
 import { verify_token, type Principal, type VerificationKeys } from '../auth/token.js';
@@ -19,6 +21,26 @@ export interface CallContext {
   peer_ip: string;
   /** `idempotency-key` metadata, '' when absent (checked where it is used). */
   idempotency_key: string;
+  /** `admission-token` metadata (the waiting room's), '' when absent (checked where used:
+   *  admission_token_of). */
+  admission_token: string;
+}
+
+/** The `admission-token` metadata value, '' when absent. */
+export function admission_token_metadata(metadata: grpc.Metadata): string {
+  const value = metadata.get('admission-token')[0];
+  return typeof value === 'string' ? value : '';
+}
+
+/** What a hold-making RPC passes to the partition for the waiting room: the token as given
+ *  (the partition verifies it) and whether the caller is a service (a bypass, if the queue's
+ *  admin allowed it). Only the length is checked here, before it crosses to a worker. */
+export function admission_of(ctx: CallContext): { admission_token: string; by_service: boolean } {
+  if (ctx.admission_token.length > admission_token_length_max) {
+    throw new FieldTooLongError('admission-token metadata is longer than '
+      + `${admission_token_length_max} characters: send the admission_token GetPosition gave`);
+  }
+  return { admission_token: ctx.admission_token, by_service: ctx.principal.role === 'service' };
 }
 
 /** The `idempotency-key` metadata value, '' when absent. */

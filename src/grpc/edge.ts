@@ -30,8 +30,11 @@ import { listener_tls, type TlsFiles } from './tls.js';
 import { edge_limits, type EdgeDeps, type EdgeLimitConfig } from './unary.js';
 import { new_watch_hub } from './watch_availability.js';
 import type { WatchConfig, WatchHub } from './watch_hub.js';
+import { position_encoder, queue_service, queue_service_name } from './queue_service.js';
+import { QueueWatch, type QueueWatchConfig } from './queue_watch.js';
 
-export interface EdgeConfig extends EdgeLimitConfig, ConnectionLimitConfig, TlsFiles, WatchConfig {
+export interface EdgeConfig
+  extends EdgeLimitConfig, ConnectionLimitConfig, TlsFiles, WatchConfig, QueueWatchConfig {
   /** As given: the TLS-off log line says whether it is loopback. */
   grpc_addr: string;
   /** Whole-message cap for any gRPC request. */
@@ -74,7 +77,10 @@ export async function start_edge(parts: EdgeParts, host: string, port: number): 
   const server = new_server(config, guard, metrics, log);
   // Before the CatalogService is added: it makes WatchAvailability's serializer pass bytes.
   const hub = new_watch_hub(grpc_object, parts.router, config, metrics);
-  const served = add_services(server, grpc_object, parts, hub);
+  const queue_watch = new QueueWatch(
+    parts.router, config, (open) => metrics.queue_watch_streams.set(open),
+  );
+  const served = add_services(server, grpc_object, parts, { hub, queue_watch });
   // grpc.health.v1: '' is the whole node; each served service has its own status. NOT_SERVING
   // while any worker recovers its partitions (as /readyz) and once shutdown starts.
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
@@ -97,11 +103,13 @@ export async function start_edge(parts: EdgeParts, host: string, port: number): 
     log.info({ drain_ms_max }, 'shutting down: draining in-flight calls');
     const listener_closed = guard.close(); // no new connections; open ones drain below
     hub.close(); // open WatchAvailability streams end UNAVAILABLE: they would never finish
+    queue_watch.close(); // and so do WatchPosition's
     await drain_calls(server, drain_ms_max, log);
     await listener_closed;
   };
   const close_now = async (): Promise<void> => {
     hub.close();
+    queue_watch.close();
     await guard.close();
     server.forceShutdown();
   };
@@ -110,8 +118,10 @@ export async function start_edge(parts: EdgeParts, host: string, port: number): 
 
 /** Every service this node serves; returns their full names (for health and reflection). */
 function add_services(
-  server: grpc.Server, grpc_object: grpc.GrpcObject, parts: EdgeParts, hub: WatchHub,
+  server: grpc.Server, grpc_object: grpc.GrpcObject, parts: EdgeParts,
+  streams: { hub: WatchHub; queue_watch: QueueWatch },
 ): string[] {
+  const { hub, queue_watch } = streams;
   const { config, metrics, log, router, purchases } = parts;
   const deps: EdgeDeps = { keys: parts.keys, metrics, log, limits: edge_limits(config) };
   const served: string[] = [];
@@ -128,6 +138,9 @@ function add_services(
   add('ticketing.inventory.v1.SeatSelectionService', seat_selection_service(deps, router));
   add('ticketing.order.v1.CheckoutService', checkout_service(deps, purchases));
   add('ticketing.order.v1.OrderAdminService', order_admin_service(deps, purchases));
+  // Before the QueueService is added: WatchPosition's serializer then passes bytes.
+  const encode_position = position_encoder(grpc_object);
+  add(queue_service_name, queue_service(deps, router, queue_watch, encode_position));
   if (config.test_clock) {
     add('ticketing.testing.v1.TestClockService', test_clock_service(deps, parts.pool));
     log.warn('TestClockService is enabled (--test-clock): '

@@ -24,3 +24,8 @@ export class WatchStreamsExceededError extends Error {
 export class WatchReaderTooSlowError extends Error {
   override readonly name = 'WatchReaderTooSlowError';
 }
+
+/** WatchPosition: the node already serves queue_watch_streams_max streams: RESOURCE_EXHAUSTED. */
+export class QueueWatchStreamsExceededError extends Error {
+  override readonly name = 'QueueWatchStreamsExceededError';
+}

@@ -2,6 +2,7 @@
 import * as L from '../actors/limits.js';
 import { seats_per_hold_exceeded } from '../actors/inventory.js';
 import { acting_user, require_role, require_self } from '../auth/policy.js';
+import { admission_of } from './context.js';
 import { id, int64, seat_id } from './convert.js';
 import type { Router } from '../route/router.js';
 import { unary, type EdgeDeps } from './unary.js';
@@ -23,7 +24,7 @@ export function inventory_service(deps: EdgeDeps, router: Router) {
       const seat_ids = raw.map((x, i) => seat_id(x, `seat_ids[${i}]`, L.seat_id_length_max));
       const hold_ttl_seconds = int64(req.hold_ttl_seconds, 'hold_ttl_seconds');
       const reply = await router.call('reserve', {
-        event_id, seat_ids, hold_ttl_seconds, user_id, trace_id: ctx.trace_id,
+        event_id, seat_ids, hold_ttl_seconds, user_id, trace_id: ctx.trace_id, ...admission_of(ctx),
       });
       return { hold_id: reply.hold_id, expires_at_unix: String(Math.floor(reply.expires_at_ms / 1000)) };
     }, { changes_state: true, retry_note: 'the outcome is unknown: the hold may or may not have been made, and may still be made after this answer. Retrying the identical request is safe: it cannot hold the same seats twice (if the first attempt took effect, the retry is refused and that hold lapses at its TTL)' }),

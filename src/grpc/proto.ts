@@ -21,6 +21,7 @@ export const proto_files = [
   'ticketing/events/v1/lifecycle.proto',
   'ticketing/catalog/v1/catalog.proto',
   'ticketing/testing/v1/test_clock.proto',
+  'ticketing/queue/v1/queue.proto',
 ];
 
 export const loader_options: loader.Options = {

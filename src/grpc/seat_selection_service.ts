@@ -5,6 +5,7 @@ import * as L from '../actors/limits.js';
 import { InvalidArgumentError } from '../actors/errors.js';
 import { seats_per_hold_exceeded } from '../actors/inventory.js';
 import { require_self } from '../auth/policy.js';
+import { admission_of } from './context.js';
 import { id, int64, str } from './convert.js';
 import { extend_hold_rpc } from './extend_hold.js';
 import type { Router } from '../route/router.js';
@@ -59,7 +60,7 @@ export function seat_selection_service(deps: EdgeDeps, router: Router) {
       const hold_ttl_seconds = int64(req.hold_ttl_seconds, 'hold_ttl_seconds');
       const reply = await router.call('reserve_best', {
         event_id, user_id, quantity, tiers, sections, accessible_quantity, hold_ttl_seconds,
-        trace_id: ctx.trace_id,
+        trace_id: ctx.trace_id, ...admission_of(ctx),
       });
       return {
         hold_id: reply.hold_id, expires_at_unix: String(Math.floor(reply.expires_at_ms / 1000)),
@@ -78,6 +79,7 @@ export function seat_selection_service(deps: EdgeDeps, router: Router) {
       const hold_ttl_seconds = int64(req.hold_ttl_seconds, 'hold_ttl_seconds');
       const reply = await router.call('reserve_ga', {
         event_id, area, quantity, user_id, hold_ttl_seconds, trace_id: ctx.trace_id,
+        ...admission_of(ctx),
       });
       const expires_at_unix = String(Math.floor(reply.expires_at_ms / 1000));
       return { hold_id: reply.hold_id, expires_at_unix };

@@ -11,7 +11,9 @@ import * as grpc from '@grpc/grpc-js';
 import { UnauthenticatedError } from '../auth/errors.js';
 import { MailboxFullError } from '../runtime/errors.js';
 import { assert } from '../util/assert.js';
-import { idempotency_key_of, principal_of, trace_id_of, type CallContext } from './context.js';
+import {
+  admission_token_metadata, idempotency_key_of, principal_of, trace_id_of, type CallContext,
+} from './context.js';
 import { RateLimitedError } from './errors.js';
 import type { TokenBucket } from './rate_limit.js';
 import { limit_of, map_error } from './status.js';
@@ -77,7 +79,8 @@ export function server_stream<Req>(
         take(deps.limits.user, principal.user_id, 'user', `user ${principal.user_id}`);
       }
       const idempotency_key = idempotency_key_of(call.metadata);
-      const ctx = { principal, trace_id, peer_ip: ip, idempotency_key };
+      const admission_token = admission_token_metadata(call.metadata);
+      const ctx = { principal, trace_id, peer_ip: ip, idempotency_key, admission_token };
       handler(call.request, ctx, stream);
       deps.log.debug({ trace_id, service, method, user_id: who.user_id }, 'stream opened');
     } catch (error) {

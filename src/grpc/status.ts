@@ -10,6 +10,9 @@ import {
   PromoUnavailableError, RefundExceedsCapturedError, RefundsPerPaymentExceededError, SeatsPerHoldExceededError,
   SeatsPerUserExceededError, SeatsUnavailableError,
   HoldExtensionRefusedError,
+  AdmissionTokenExpiredError, AdmissionTokenInvalidError, AdmissionTokenUsedError,
+  QueueAdmissionRequiredError, QueueConfigConflictError, QueueFullError, QueueNotFoundError,
+  QueueNotOpenError,
 } from '../actors/errors.js';
 import { ForbiddenError, UnauthenticatedError } from '../auth/errors.js';
 import {
@@ -25,6 +28,7 @@ import {
 import { StorageFullError } from '../runtime/storage.js';
 import {
   DeadlineCappedError, RateLimitedError, WatchReaderTooSlowError, WatchStreamsExceededError,
+  QueueWatchStreamsExceededError,
 } from './errors.js';
 
 /** Any error class, whatever its constructor takes. */
@@ -110,6 +114,17 @@ export const status_of_error: ReadonlyMap<ErrorClass, status> = by_class<status>
   // src/grpc/errors.ts: WatchAvailability's limits (src/grpc/watch_hub.ts)
   [WatchStreamsExceededError, status.RESOURCE_EXHAUSTED],
   [WatchReaderTooSlowError, status.RESOURCE_EXHAUSTED],
+  // src/actors/errors.ts, issue 16 (the waiting room)
+  [QueueNotFoundError, status.NOT_FOUND],
+  [QueueNotOpenError, status.FAILED_PRECONDITION],
+  [QueueFullError, status.RESOURCE_EXHAUSTED],
+  [QueueConfigConflictError, status.FAILED_PRECONDITION],
+  [QueueAdmissionRequiredError, status.FAILED_PRECONDITION],
+  [AdmissionTokenInvalidError, status.PERMISSION_DENIED],
+  [AdmissionTokenUsedError, status.FAILED_PRECONDITION],
+  [AdmissionTokenExpiredError, status.FAILED_PRECONDITION],
+  // src/grpc/errors.ts: WatchPosition's stream cap (src/grpc/queue_watch.ts)
+  [QueueWatchStreamsExceededError, status.RESOURCE_EXHAUSTED],
 ]);
 
 /** Refusals that enforce a named limit, by class → the `limit` label of
@@ -128,6 +143,8 @@ export const limit_of_error: ReadonlyMap<ErrorClass, string> = by_class<string>(
   [WatchStreamsExceededError, 'watch_streams_max'],
   [WatchReaderTooSlowError, 'watch_stream_backlog_max'],
   [HoldExtensionRefusedError, 'hold_extensions'],
+  [QueueFullError, 'queue_entries'],
+  [QueueWatchStreamsExceededError, 'queue_watch_streams_max'],
 ]);
 
 /** The `limit` label of a refusal that enforces a named limit; undefined for any other error. */

@@ -9,7 +9,9 @@ import { UnauthenticatedError } from '../auth/errors.js';
 import { run_in_call_scope } from '../cluster/call_scope.js';
 import { MailboxFullError } from '../runtime/errors.js';
 import type { VerificationKeys } from '../auth/token.js';
-import { idempotency_key_of, principal_of, trace_id_of, type CallContext } from './context.js';
+import {
+  admission_token_metadata, idempotency_key_of, principal_of, trace_id_of, type CallContext,
+} from './context.js';
 import { DeadlineCappedError, RateLimitedError } from './errors.js';
 import { TokenBucket } from './rate_limit.js';
 import { limit_of, map_error, type MappedStatus } from './status.js';
@@ -212,6 +214,7 @@ function begin<Req, Res>(
       trace_id: caller.trace_id,
       peer_ip: ip,
       idempotency_key: idempotency_key_of(call.metadata),
+      admission_token: admission_token_metadata(call.metadata),
     });
   } catch (error) {
     return Promise.reject(error);

@@ -137,4 +137,9 @@ export const serve_defaults = {
   watch_interval_ms: 100,
   watch_stream_backlog_max: 32,
   watch_streams_max: 10_000,
+  // WatchPosition (src/grpc/queue_watch.ts): each stream reads its position once a second (the
+  // admission tick is queue_admission_tick_ms 1,000: faster would only re-read the same
+  // state); 10,000 streams per node, as WatchAvailability's.
+  queue_watch_interval_ms: 1_000,
+  queue_watch_streams_max: 10_000,
 } satisfies ServeConfig;

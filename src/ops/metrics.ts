@@ -15,6 +15,9 @@ export const limit_labels = [
   'watch_streams_max', 'watch_stream_backlog_max',
   // ExtendHold past hold_extensions_max or hold_life_seconds_max.
   'hold_extensions',
+  // The waiting room: Join past queue_entries_per_event_max; WatchPosition past
+  // queue_watch_streams_max.
+  'queue_entries', 'queue_watch_streams_max',
 ] as const;
 
 /** Why a WatchAvailability stream ended: the client left, read too slowly, was refused at
@@ -113,7 +116,7 @@ export class Metrics {
     labelNames: ['reason'] as const, registers: [this.registry],
   });
 
-  readonly limit_refusals = new client.Counter({ name: 'ticketing_limit_refusals_total', help: 'Calls refused by a named limit (seats_per_hold, max_seats_per_user, holds_per_user, payments_per_order, refunds_per_payment, string_length, mailbox_depth, deadline, rate_user, rate_ip, streams_max, streams_per_address_max, request_arrival, forwards_in_flight_per_peer, forward_message_bytes, watch_streams_max, watch_stream_backlog_max, hold_extensions)', labelNames: ['limit'], registers: [this.registry] });
+  readonly limit_refusals = new client.Counter({ name: 'ticketing_limit_refusals_total', help: 'Calls refused by a named limit (seats_per_hold, max_seats_per_user, holds_per_user, payments_per_order, refunds_per_payment, string_length, mailbox_depth, deadline, rate_user, rate_ip, streams_max, streams_per_address_max, request_arrival, forwards_in_flight_per_peer, forward_message_bytes, watch_streams_max, watch_stream_backlog_max, hold_extensions, queue_entries, queue_watch_streams_max)', labelNames: ['limit'], registers: [this.registry] });
   readonly auth_refusals = new client.Counter({
     name: 'ticketing_auth_refusals_total', help: `Calls refused UNAUTHENTICATED, by reason (${auth_refusal_reasons.join(', ')})`,
     labelNames: ['reason'] as const, registers: [this.registry],
@@ -134,8 +137,19 @@ export class Metrics {
     registers: [this.registry], buckets: [0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5, 5],
   });
 
+  // The waiting room (docs/contracts.md "Waiting room"): counts over every queue of the node,
+  // folded from the partitions' behaviour gauges (absolute figures, summed over the workers).
+  readonly queue_length = new client.Gauge({ name: 'ticketing_queue_length', help: 'Buyers waiting in a waiting room (joined, not yet admitted), over every queue', registers: [this.registry] });
+  readonly queue_admitted = new client.Counter({ name: 'ticketing_queue_admitted_total', help: 'Buyers admitted by a waiting room (rate() of it: admitted per second)', registers: [this.registry] });
+  readonly queue_tokens_used = new client.Counter({ name: 'ticketing_queue_admission_tokens_used_total', help: 'Admission tokens used up by a hold', registers: [this.registry] });
+  readonly queue_tokens_expired = new client.Counter({ name: 'ticketing_queue_admission_tokens_expired_total', help: 'Admission tokens that expired unused', registers: [this.registry] });
+  readonly queue_wait: QueueWaitHistogram = new QueueWaitHistogram(this.registry, (name) => this.gauge_total(name));
+  readonly queue_watch_streams = new client.Gauge({ name: 'ticketing_queue_watch_streams', help: 'WatchPosition streams open on this node', registers: [this.registry] });
+
   private readonly worker_gauges = new Map<number, Record<string, number>>();
   private readonly sold_seen = new Map<number, number>();
+  /** Per worker, the absolute figure each counter grew to at its latest report. */
+  private readonly absolute_seen = new Map<string, Map<number, number>>();
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'ticketing_' });
@@ -164,6 +178,7 @@ export class Metrics {
     pool.on('worker_exit', (worker) => {
       this.worker_restarts.inc();
       this.sold_seen.delete(worker);
+      for (const seen of this.absolute_seen.values()) seen.delete(worker);
     });
     this.pool = pool;
   }
@@ -203,6 +218,30 @@ export class Metrics {
     this.outbox_pending.set(this.gauge_total('outbox_pending'));
     this.outbox_lag_s = lag_ms / 1000;
     this.outbox_lag.set(this.outbox_lag_s);
+    this.on_queue_stats(worker, stats.gauges);
+  }
+
+  private on_queue_stats(worker: number, gauges: Record<string, number>): void {
+    this.queue_length.set(this.gauge_total('queue_waiting'));
+    this.grow(this.queue_admitted, 'queue_admitted_total', worker, gauges);
+    this.grow(this.queue_tokens_used, 'queue_tokens_used_total', worker, gauges);
+    this.grow(this.queue_tokens_expired, 'queue_tokens_expired_total', worker, gauges);
+  }
+
+  /** A counter fed by a worker's absolute figure: it grows by the difference (a restarted
+   *  worker reports its recovered total, which counts from there on, as seats_sold). */
+  private grow(
+    counter: client.Counter, name: string, worker: number, gauges: Record<string, number>,
+  ): void {
+    let seen = this.absolute_seen.get(name);
+    if (seen === undefined) {
+      seen = new Map();
+      this.absolute_seen.set(name, seen);
+    }
+    const now = gauges[name] ?? 0;
+    const before = seen.get(worker);
+    if (before !== undefined && now > before) counter.inc(now - before);
+    seen.set(worker, now);
   }
 
   /** Age of the oldest outbox entry as last reported by the workers (readiness uses it). */
@@ -214,6 +253,38 @@ export class Metrics {
   get cluster(): ClusterMetrics {
     this.cluster_metrics ??= new ClusterMetrics(this.registry);
     return this.cluster_metrics;
+  }
+}
+
+/** The partitions count waits in cumulative buckets (queue_wait_le_<b>): the upper bounds of
+ *  ticketing_queue_wait_seconds, in seconds. */
+export const queue_wait_buckets_s = [10, 30, 60, 120, 300, 600, 1800, 3600] as const;
+
+/**
+ * ticketing_queue_wait_seconds: from join to admission, per admitted buyer. The partitions
+ * keep the histogram themselves (a bucket count per bound, a sum and a count, as gauges), so
+ * this collector only reports their sums: nothing is observed on the main thread.
+ */
+export class QueueWaitHistogram extends client.Histogram {
+  constructor(registry: client.Registry, private readonly total: (gauge: string) => number) {
+    super({
+      name: 'ticketing_queue_wait_seconds', help: 'Waiting-room wait, join to admission, of admitted buyers',
+      buckets: [...queue_wait_buckets_s], registers: [registry],
+    });
+  }
+
+  override async get(): ReturnType<client.Histogram['get']> {
+    const shape = await super.get();
+    const name = 'ticketing_queue_wait_seconds';
+    type Value = { metricName: string; labels: { le?: number | string }; value: number };
+    const values: Value[] = queue_wait_buckets_s.map((b) => ({
+      metricName: `${name}_bucket`, labels: { le: b }, value: this.total(`queue_wait_le_${b}`),
+    }));
+    const count = this.total('queue_wait_seconds_count');
+    values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: count });
+    values.push({ metricName: `${name}_sum`, labels: {}, value: this.total('queue_wait_seconds_sum') });
+    values.push({ metricName: `${name}_count`, labels: {}, value: count });
+    return { ...shape, values };
   }
 }
 

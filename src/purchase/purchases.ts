@@ -7,7 +7,7 @@ import { InvalidArgumentError, OrderExpiredError } from '../actors/errors.js';
 import { no_signals } from '../actors/fraud.js';
 import * as L from '../actors/limits.js';
 import {
-  newest_first, type ListOrdersRequest, type OrderDetails, type OrderView,
+  newest_first, type CreateDraftRequest, type ListOrdersRequest, type OrderDetails, type OrderView,
 } from '../actors/orders.js';
 import type { AuthorizeView, RefundView, Settlement } from '../actors/payments.js';
 import { assert } from '../util/assert.js';
@@ -46,7 +46,7 @@ export class Purchases {
     return `${method}\u0000${caller.user_id}\u0000${resource}\u0000${key}`;
   }
 
-  create_draft(req: { event_id: string; seat_ids: string[]; user_id: string; promo_code: string; idempotency_key: string }, trace_id: string): Promise<OrderView> {
+  create_draft(req: Omit<CreateDraftRequest, 'trace_id'>, trace_id: string): Promise<OrderView> {
     return this.route.call('create_draft', { ...req, trace_id });
   }
 

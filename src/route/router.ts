@@ -21,7 +21,8 @@ type StringField<R> = { [F in keyof R]: R[F] extends string ? F : never }[keyof 
 
 /** `event`: hash of the event id in that field. `id`: the partition encoded in an issued id of
  *  that kind (ids.ts), refused as InvalidArgumentError naming the field when it is not one. */
-type Owner<R> = { event: StringField<R> } | { id: 'hold' | 'order' | 'pay'; field: StringField<R> };
+type Owner<R> =
+  | { event: StringField<R> } | { id: 'hold' | 'order' | 'pay' | 'ticket'; field: StringField<R> };
 
 const owners: { [K in RoutedKind]: Owner<P[K]['request']> } = {
   create_event: { event: 'event_id' },
@@ -46,6 +47,12 @@ const owners: { [K in RoutedKind]: Owner<P[K]['request']> } = {
   create_draft_from_hold: { id: 'hold', field: 'hold_id' },
   return_seats: { id: 'order', field: 'order_id' },
   watch_changes: { event: 'event_id' },
+  configure_queue: { event: 'event_id' },
+  set_admission_rate: { event: 'event_id' },
+  close_queue: { event: 'event_id' },
+  join_queue: { event: 'event_id' },
+  queue_position: { id: 'ticket', field: 'ticket_id' },
+  queue_fairness: { event: 'event_id' },
 };
 
 export class Router {

@@ -14,6 +14,9 @@ import {
   PaymentNotFoundError, PaymentsPerOrderExceededError, PaymentStateError, PermissionDeniedError,
   PromoUnavailableError, RefundExceedsCapturedError, RefundsPerPaymentExceededError,
   revive_domain_error, SeatsPerHoldExceededError, SeatsPerUserExceededError, SeatsUnavailableError,
+  AdmissionTokenExpiredError, AdmissionTokenInvalidError, AdmissionTokenUsedError,
+  QueueAdmissionRequiredError, QueueConfigConflictError, QueueFullError, QueueNotFoundError,
+  QueueNotOpenError,
 } from '../../src/actors/errors.js';
 import * as auth_errors from '../../src/auth/errors.js';
 import { ForbiddenError, UnauthenticatedError } from '../../src/auth/errors.js';
@@ -31,6 +34,7 @@ import * as grpc_errors from '../../src/grpc/errors.js';
 import { revive_node_error } from '../../src/node/pool.js';
 import {
   DeadlineCappedError, RateLimitedError, WatchReaderTooSlowError, WatchStreamsExceededError,
+  QueueWatchStreamsExceededError,
 } from '../../src/grpc/errors.js';
 import {
   internal_error_message, limit_of, map_error, type ErrorClass,
@@ -167,6 +171,18 @@ const fate_entries: Entry[] = [
   // src/grpc/errors.ts: WatchAvailability's limits, made by the hub on the main thread.
   main_thread(WatchStreamsExceededError, status.RESOURCE_EXHAUSTED, 'watch_streams_max'),
   main_thread(WatchReaderTooSlowError, status.RESOURCE_EXHAUSTED, 'watch_stream_backlog_max'),
+  // src/actors/errors.ts, issue 16: the waiting room's refusals, decided by the partition.
+  worker(QueueNotFoundError, status.NOT_FOUND),
+  worker(QueueNotOpenError, status.FAILED_PRECONDITION),
+  worker(QueueFullError, status.RESOURCE_EXHAUSTED, 'queue_entries'),
+  worker(QueueConfigConflictError, status.FAILED_PRECONDITION),
+  worker(QueueAdmissionRequiredError, status.FAILED_PRECONDITION),
+  worker(AdmissionTokenInvalidError, status.PERMISSION_DENIED),
+  worker(AdmissionTokenUsedError, status.FAILED_PRECONDITION),
+  worker(AdmissionTokenExpiredError, status.FAILED_PRECONDITION),
+  // src/grpc/errors.ts: WatchPosition's stream cap, made on the main thread.
+  main_thread(QueueWatchStreamsExceededError, status.RESOURCE_EXHAUSTED,
+    'queue_watch_streams_max'),
 ];
 /** Made on the owner node and sent back in a forward's reply (besides every class that crosses
  *  from a worker, which the owner's pool revived and sends on). */
@@ -229,9 +245,9 @@ test('limit refusals map to their limit label, and no other class has one', () =
     assert.is(limit_of(error), limit, Class.name);
     if (limit !== undefined) limits++;
   }
-  assert.is(limits, 14,
+  assert.is(limits, 16,
     'six domain limits, the mailbox, the deadline, the rate limit, two forwarding limits, '
-    + 'two watch limits, the hold extension caps');
+    + 'two watch limits, the hold extension caps, the queue entries, the queue watch streams');
   assert.is(limit_of(new RateLimitedError('ip', 250, 'slow down')), 'rate_ip', 'labelled by scope');
   assert.is(limit_of('not an error'), undefined);
 });
@@ -259,7 +275,8 @@ test('errors from a worker come back as their own class, with their message', ()
     assert.is(map_error(revived).code, fate.code, Class.name);
     assert.is(limit_of(revived), fate.limit, Class.name);
   }
-  assert.is(crossing, 30, 'the 23 domain refusals, the 5 runtime ones, the 2 of the journal writer');
+  assert.is(crossing, 38,
+    'the 31 domain refusals (8 of the waiting room), the 5 runtime ones, the 2 of the journal writer');
 });
 
 test('errors from the owner node come back through a forward as their own class', () => {
@@ -274,7 +291,7 @@ test('errors from the owner node come back through a forward as their own class'
     assert.is(revived.message, `a ${Class.name} from the owner`, Class.name);
     assert.is(map_error(revived).code, fate.code, Class.name);
   }
-  assert.is(crossing, 34, 'the 30 that cross from a worker, the 4 the owner makes');
+  assert.is(crossing, 42, 'the 38 that cross from a worker, the 4 the owner makes');
   const made_here = revive_forwarded(error_to_wire(new PartitionMovingError('x')), () => undefined);
   assert.is(map_error(made_here).code, status.INTERNAL, 'the first node makes its own');
 });

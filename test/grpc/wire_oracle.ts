@@ -160,5 +160,16 @@ export function request_samples(event_id: string): Record<string, Record<string,
       order_id: 'ord_1', seat_ids: ['101-A-1', '101-A-2'],
       refund_amount: { amount_micros: '1000', currency: 'EUR' }, idempotency_key: 'k',
     },
+    // The waiting room (queue.proto).
+    ConfigureQueue: {
+      event_id: event_id, opens_at_unix: '1811836000', sale_starts_at_unix: '1811836800',
+      admit_per_minute: 1000, admission_ttl_seconds: 600, service_bypass: true,
+    },
+    SetAdmissionRate: { event_id: event_id, admit_per_minute: 500 },
+    CloseQueue: { event_id: event_id },
+    Join: { event_id: event_id, user_id: 'u1', device_id: 'phone-Ω' },
+    GetPosition: { ticket_id: 'ticket_1_AAAA' },
+    WatchPosition: { ticket_id: 'ticket_1_AAAA' },
+    GetFairness: { event_id: event_id },
   };
 }

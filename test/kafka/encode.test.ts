@@ -25,8 +25,24 @@ function record(type: string, key: string, payload: Record<string, unknown>): Ou
 test('every event type of the protos is known, seed and lifecycle', () => {
   assert.equal(codec.known_types(), [
     'HoldCreated', 'HoldExtended', 'HoldReleased', 'InventoryHoldExpired', 'OrderConfirmed', 'OrderExpired', 'OrderRefunded',
-    'OrderSeatsReturned', 'PaymentCaptured',
+    'OrderSeatsReturned', 'PaymentCaptured', 'QueueAdmitted', 'QueueJoined',
   ]);
+});
+
+test('the waiting room: QueueJoined and QueueAdmitted, keyed by event, topics by name', () => {
+  const joined = { event_id: 'evt-1', ticket_id: 'ticket_3_x', seq: 2 ** 40, joined_at_unix: 1_800_000_000, early: true };
+  const e1 = codec.to_message(record('QueueJoined', 'evt-1', joined), 'prod.');
+  assert.is(e1.topic, 'prod.ticketing.events.v1.QueueJoined');
+  assert.is(e1.key, 'evt-1');
+  assert.equal(consumer_decode('ticketing.events.v1.QueueJoined', e1.value), {
+    ...joined, seq: String(2 ** 40), joined_at_unix: '1800000000',
+  });
+  const admitted = { event_id: 'evt-1', from_position: 1, to_position: 100, admitted_total: 100, admitted_at_unix: 1_800_000_060 };
+  const e2 = codec.to_message(record('QueueAdmitted', 'evt-1', admitted), '');
+  assert.is(e2.topic, 'ticketing.events.v1.QueueAdmitted');
+  assert.equal(codec.decode('QueueAdmitted', e2.value), {
+    event_id: 'evt-1', from_position: '1', to_position: '100', admitted_total: '100', admitted_at_unix: '1800000060',
+  });
 });
 
 test('InventoryHoldExpired: topic, key, headers, value', () => {
