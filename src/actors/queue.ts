@@ -254,26 +254,35 @@ export function decide_join_queue(
       + `${L.queue_entries_per_event_max} buyers (queue_entries_per_event_max)`);
   }
   const seq = queue.count + 1;
+  const joined_at_ms = join_time_ms(queue, ctx.now_ms);
   const user_hash = user_hash_of(req.event_id, user_id, device_id);
   const ticket_id = ticket_id_of(state.partition, queue.keys.ticket_key, queue.queue_no, seq);
-  const head = receipt_body_head(req.event_id, ticket_id, seq, ctx.now_ms, user_hash.toString('hex'));
+  const head = receipt_body_head(req.event_id, ticket_id, seq, joined_at_ms, user_hash.toString('hex'));
   const previous = queue.entries.chain.subarray(queue.count * 32, queue.count * 32 + 32);
   const chain = chain_next(previous, head);
   records.push({
     t: 'queue_joined', event_id: req.event_id, seq, user_id, user_hash, chain,
-    joined_at_ms: ctx.now_ms,
+    joined_at_ms: joined_at_ms,
   });
-  const receipt = make_receipt(state.partition, queue, seq, ctx.now_ms,
+  const receipt = make_receipt(state.partition, queue, seq, joined_at_ms,
     user_hash.toString('hex'), chain.toString('hex'));
   assert(receipt.ticket_id === ticket_id, 'the receipt names its ticket');
   const outbox: OutboxEntry[] = [{
     type: 'QueueJoined', key: req.event_id,
     payload: {
-      event_id: req.event_id, ticket_id, seq, joined_at_unix: Math.floor(ctx.now_ms / 1000),
-      early: ctx.now_ms < queue.settings.sale_starts_at_ms,
+      event_id: req.event_id, ticket_id, seq, joined_at_unix: Math.floor(joined_at_ms / 1000),
+      early: joined_at_ms < queue.settings.sale_starts_at_ms,
     },
   }];
   return { records, outbox, reply: { ticket_id, receipt, created: true } };
+}
+
+/** A join's time: never before the previous join's, nor before the sale start once drawn, so
+ *  arrival order is seq order and "early" is a prefix even if the clock steps back. */
+function join_time_ms(queue: QueueState, now_ms: number): number {
+  const previous = queue.entries.joined_at_ms[queue.count]!;
+  const floor = queue.drawn ? queue.settings.sale_starts_at_ms : 0;
+  return Math.max(now_ms, previous, floor);
 }
 
 /** The queue and seq a ticket id names on this partition; QueueNotFoundError otherwise (a

@@ -88,7 +88,13 @@ export function apply_queue(queues: QueuesState, record: QueueRecord): void {
     case 'queue_configured': {
       assert(!queues.by_event.has(record.event_id), 'a queue is configured once');
       assert(record.queue_no === queues.by_no.length, 'queue numbers are dense');
-      const queue = new_queue(record.event_id, record.queue_no, record.settings, record.keys);
+      // Copies: a decoded journal record's bytes may be views into its whole segment.
+      const k = record.keys;
+      const keys: QueueKeys = {
+        seed: new Uint8Array(k.seed), ticket_key: new Uint8Array(k.ticket_key),
+        token_key: new Uint8Array(k.token_key), receipt_seed: new Uint8Array(k.receipt_seed),
+      };
+      const queue = new_queue(record.event_id, record.queue_no, record.settings, keys);
       queues.by_event.set(record.event_id, queue);
       queues.by_no.push(queue);
       return;
