@@ -4,7 +4,8 @@
 // published values (the README's scheme; test/actors/queue_fairness.test.ts recomputes it
 // without this file).
 import {
-  createHash, createHmac, createPrivateKey, createPublicKey, sign, timingSafeEqual, type KeyObject,
+  createHash, createHmac, createPrivateKey, createPublicKey, hash, sign, timingSafeEqual,
+  type KeyObject,
 } from 'node:crypto';
 import { assert } from '../util/assert.js';
 import { make_id } from './ids.js';
@@ -141,7 +142,9 @@ export function draw_order(seed: Uint8Array, head: Uint8Array, n: number): Int32
   for (let s = 1; s <= n; s++) {
     input.writeUInt32BE(Math.floor(s / 2 ** 32), 64);
     input.writeUInt32BE(s >>> 0, 68);
-    const key = createHash('sha256').update(input).digest();
+    // crypto.hash (one-shot, Node ≥ 20.12) took 10 µs a key where createHash took 18 µs
+    // (100,000 keys on the 2 shared cores, load 19: the ratio is what counts).
+    const key = hash('sha256', input, 'buffer');
     key.copy(keys, (s - 1) * 32);
     sortable[s - 1] = key.readUInt32BE(0) * draw_entries_max + (s - 1);
   }
