@@ -13,7 +13,8 @@ import { make_id } from './ids.js';
 export const receipt_prefix = 'ticketing-queue-receipt/v1';
 export const token_prefix = 'at1';
 /** GetFairness's `scheme`: the rule, in one line (queue.proto). */
-export const fairness_scheme = 'draw key of seq s = sha256(seed || early_chain_head || uint64be(s)); '
+export const fairness_scheme =
+  'draw key of seq s = sha256(seed || early_chain_head || uint64be(s)); '
   + 'early joiners in ascending key (ties: seq); later joiners after them, by seq';
 /** PKCS#8 DER of an Ed25519 private key, less its 32-byte seed (RFC 8410). */
 const ed25519_pkcs8_prefix = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -95,13 +96,16 @@ export function parse_ticket_id(ticket_id: string): { queue_no: number; seq: num
 }
 
 function token_mac(
-  token_key: Uint8Array, ticket_id: string, user_id: string, event_id: string, expires_at_ms: number,
+  token_key: Uint8Array, ticket_id: string, user_id: string, event_id: string,
+  expires_at_ms: number,
 ): string {
-  return mac(token_key, `${ticket_id}|${user_id}|${event_id}|${expires_at_ms}`).toString('base64url');
+  const text = `${ticket_id}|${user_id}|${event_id}|${expires_at_ms}`;
+  return mac(token_key, text).toString('base64url');
 }
 
 export function mint_token(
-  token_key: Uint8Array, ticket_id: string, user_id: string, event_id: string, expires_at_ms: number,
+  token_key: Uint8Array, ticket_id: string, user_id: string, event_id: string,
+  expires_at_ms: number,
 ): string {
   const mac_b64 = token_mac(token_key, ticket_id, user_id, event_id, expires_at_ms);
   return `${token_prefix}.${ticket_id}.${expires_at_ms}.${mac_b64}`;

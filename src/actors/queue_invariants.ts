@@ -26,7 +26,9 @@ function check_queue(q: QueueState): void {
   const e = q.entries;
   if (e.user.length !== q.count + 1) fail(`${name}: a user per entry`);
   if (q.admitted > q.count) fail(`${name}: admitted ≤ joined`);
-  if (!q.drawn && (q.admitted !== 0 || q.early_count !== 0)) fail(`${name}: nobody admitted before the draw`);
+  if (!q.drawn && (q.admitted !== 0 || q.early_count !== 0)) {
+    fail(`${name}: nobody admitted before the draw`);
+  }
   check_positions(q, name);
   let used = 0;
   for (let seq = 1; seq <= q.count; seq++) {
@@ -43,7 +45,9 @@ function check_queue(q: QueueState): void {
   }
   for (let seq = 1; seq <= q.count; seq++) {
     const current = q.seq_of_user.get(e.user[seq]!);
-    if (current === undefined || current < seq) fail(`${name}: a user's current entry is its latest`);
+    if (current === undefined || current < seq) {
+      fail(`${name}: a user's current entry is its latest`);
+    }
     if (seq > 1 && e.joined_at_ms[seq]! < e.joined_at_ms[seq - 1]!) {
       // Arrival order is seq order; a clock step back between joins would break "by seq".
       fail(`${name}: entries join in time order`);
@@ -62,7 +66,9 @@ function check_queue(q: QueueState): void {
  *  joiners are exactly those before the sale start. */
 function check_positions(q: QueueState, name: string): void {
   const n = q.early_count;
-  if (q.order.length !== n || (q.drawn && q.position_of.length !== n + 1)) fail(`${name}: one position per early joiner`);
+  if (q.order.length !== n || (q.drawn && q.position_of.length !== n + 1)) {
+    fail(`${name}: one position per early joiner`);
+  }
   const seen = new Uint8Array(n + 1);
   for (let p = 1; p <= n; p++) {
     const seq = seq_at(q, p);

@@ -212,11 +212,13 @@ export function snapshot_queue(q: QueueState): QueueSnapshot {
   const n = q.count + 1;
   const e = q.entries;
   return {
-    event_id: q.event_id, queue_no: q.queue_no, settings: q.settings, keys: q.keys, closed: q.closed,
-    count: q.count, joined_at_ms: e.joined_at_ms.subarray(0, n), user_hash: e.user_hash.subarray(0, n * 32),
+    event_id: q.event_id, queue_no: q.queue_no, settings: q.settings, keys: q.keys,
+    closed: q.closed, count: q.count, joined_at_ms: e.joined_at_ms.subarray(0, n),
+    user_hash: e.user_hash.subarray(0, n * 32),
     chain: e.chain.subarray(0, n * 32), used: e.used.subarray(0, n), user: e.user, drawn: q.drawn,
     early_count: q.early_count, order: q.order, admitted: q.admitted, carry: q.carry,
-    last_tick_ms: q.last_tick_ms, caught_up: q.caught_up, tick_to: q.tick_to, tick_at_ms: q.tick_at_ms,
+    last_tick_ms: q.last_tick_ms, caught_up: q.caught_up, tick_to: q.tick_to,
+    tick_at_ms: q.tick_at_ms,
     ticks_swept: q.ticks_swept, tokens_expired: q.tokens_expired, wait_sum_s: q.wait_sum_s,
     wait_le: q.wait_le,
   };
