@@ -67,11 +67,13 @@ function queue_of(queues: QueuesState, event_id: string): QueueState {
   return queue;
 }
 
-/** Doubles the columns until seq fits (capacity ≤ queue_entries_per_event_max + 1). */
+/** Grows the columns by a quarter until seq fits (capacity ≤ queue_entries_per_event_max + 1).
+ *  A quarter, not double: the slack counts against the 200 B per entry (73 B of columns per
+ *  entry, so doubling could waste 73 B); copying stays amortised O(1) per join. */
 export function ensure_capacity(queue: QueueState, seq: number): void {
   const old = queue.entries;
   if (seq < old.joined_at_ms.length) return;
-  const capacity = Math.min(Math.max(old.joined_at_ms.length * 2, seq + 1),
+  const capacity = Math.min(Math.max(Math.ceil(old.joined_at_ms.length * 1.25), seq + 1),
     L.queue_entries_per_event_max + 1);
   assert(seq < capacity, 'an entry within queue_entries_per_event_max');
   const grown = new_entries(capacity);
