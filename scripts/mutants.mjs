@@ -130,6 +130,46 @@ export const mutants = [
     to: 'await this.acknowledge(round.acks);\n            if (round.events.length > 0 && !(await this.send(round.events))) {',
     tests: ['test/kafka/emitter.test.js'],
   },
+  {
+    name: 'queue-token-used-twice',
+    why: 'the hold gate does not check that the admission token is unused (a replay holds again)',
+    file: 'src/actors/queue_gate.js',
+    from: 'if (queue.entries.used[ticket.seq] !== 0) {',
+    to: 'if (false) {',
+    tests: ['test/actors/queue.property.test.js', 'test/actors/queue.test.js'],
+  },
+  {
+    name: 'queue-token-any-user',
+    why: 'the hold gate accepts another user\'s admission token (the MAC binding is not checked)',
+    file: 'src/actors/queue_gate.js',
+    from: 'if (!token_mac_ok(queue.keys.token_key, parts, user_id, event_id)) {',
+    to: 'if (false) {',
+    tests: ['test/actors/queue.property.test.js', 'test/actors/queue.test.js'],
+  },
+  {
+    name: 'queue-token-never-expires',
+    why: 'the hold gate accepts an admission token past its admission_ttl_seconds',
+    file: 'src/actors/queue_gate.js',
+    from: 'if (now_ms >= parts.expires_at_ms) {',
+    to: 'if (false) {',
+    tests: ['test/actors/queue.property.test.js', 'test/actors/queue.test.js'],
+  },
+  {
+    name: 'queue-banks-admissions',
+    why: 'a waiting room that ran dry admits the whole idle time\'s worth in one burst',
+    file: 'src/actors/queue.js',
+    from: 'if (queue.caught_up)',
+    to: 'if (false)',
+    tests: ['test/actors/queue.test.js'],
+  },
+  {
+    name: 'queue-draw-ignores-receipts',
+    why: 'the draw does not depend on the early receipts\' chain (the node could add entries unseen)',
+    file: 'src/actors/queue_records.js',
+    from: 'draw_order(queue.keys.seed, head, n)',
+    to: 'draw_order(queue.keys.seed, queue.keys.seed.subarray(0, 32), n)',
+    tests: ['test/actors/queue_fairness.test.js'],
+  },
 ];
 
 /** A copy of the build that resolves packages from the repository's node_modules. */

@@ -6,6 +6,7 @@ import {
   SEAT_FREE, SEAT_HELD, SEAT_SOLD, type EventState, type PartitionState,
 } from './partition_state.js';
 import { is_open, is_sold, promo_key, type Order } from './purchase_state.js';
+import { check_queue_invariants } from './queue_invariants.js';
 
 /** A failed check. The per-seat checks call it only once they failed: naming a seat costs more
  *  than checking it, and the runtime runs this check on every recovery. */
@@ -104,6 +105,7 @@ export function check_invariants(state: PartitionState): void {
   }
   assert(active === state.active_holds, 'active hold count consistent');
   check_purchase_invariants(state);
+  check_queue_invariants(state);
 }
 
 /** A sold order: its seats sold to it until returned, its payment captured (or capturing), and

@@ -2,7 +2,9 @@
 // SetAdmissionRate, CloseQueue, Join, GetPosition, GetFairness, and the partition timer that
 // draws at the sale start and admits buyers at the rate. decide_* change nothing: their records
 // go through apply() (inventory.ts → queue_records.ts). The hold gate is queue_gate.ts.
-import { read, type DecideContext, type Decision, type Effects, type OutboxEntry } from '../runtime/behaviour.js';
+import {
+  read, type DecideContext, type Decision, type Effects, type OutboxEntry,
+} from '../runtime/behaviour.js';
 import { assert } from '../util/assert.js';
 import {
   InvalidArgumentError, PermissionDeniedError, QueueConfigConflictError, QueueFullError,
@@ -27,11 +29,15 @@ export interface ConfigureQueueRequest {
   admission_ttl_seconds: number; service_bypass: boolean; trace_id: string;
 }
 export interface ConfigureQueueReply { event_id: string; created: boolean; seed_commitment: string }
-export interface SetAdmissionRateRequest { event_id: string; admit_per_minute: number; trace_id: string }
+export interface SetAdmissionRateRequest {
+  event_id: string; admit_per_minute: number; trace_id: string;
+}
 export interface SetAdmissionRateReply { admit_per_minute: number; admitted: number }
 export interface CloseQueueRequest { event_id: string; trace_id: string }
 export interface CloseQueueReply { closed: boolean }
-export interface JoinQueueRequest { event_id: string; user_id: string; device_id: string; trace_id: string }
+export interface JoinQueueRequest {
+  event_id: string; user_id: string; device_id: string; trace_id: string;
+}
 export interface QueueReceipt {
   body: string; signature: Uint8Array; event_id: string; ticket_id: string; seq: number;
   joined_at_ms: number; user_hash: string; chain: string;
@@ -66,20 +72,23 @@ function queue_of(state: PartitionState, event_id: string): QueueState {
 
 function int_in(value: unknown, min: number, max: number, field: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new InvalidArgumentError(`${field} must be an integer ${min}..${max}, got ${String(value)}`);
+    throw new InvalidArgumentError(
+      `${field} must be an integer ${min}..${max}, got ${String(value)}`);
   }
   return value;
 }
 
 function validate_settings(req: ConfigureQueueRequest): QueueSettings {
   const opens_at_ms = int_in(req.opens_at_ms, 0, Number.MAX_SAFE_INTEGER, 'opens_at');
-  const sale_starts_at_ms = int_in(req.sale_starts_at_ms, 0, Number.MAX_SAFE_INTEGER, 'sale_starts_at');
+  const sale_starts_at_ms = int_in(req.sale_starts_at_ms, 0, Number.MAX_SAFE_INTEGER,
+    'sale_starts_at');
   if (sale_starts_at_ms < opens_at_ms) {
     throw new InvalidArgumentError('sale_starts_at must not be before opens_at');
   }
   return {
     opens_at_ms, sale_starts_at_ms,
-    admit_per_minute: int_in(req.admit_per_minute, 1, L.queue_admit_per_minute_max, 'admit_per_minute'),
+    admit_per_minute: int_in(req.admit_per_minute, 1, L.queue_admit_per_minute_max,
+      'admit_per_minute'),
     admission_ttl_seconds: int_in(req.admission_ttl_seconds, 1, L.queue_admission_ttl_seconds_max,
       'admission_ttl_seconds'),
     service_bypass: req.service_bypass === true,
@@ -100,13 +109,17 @@ export function decide_configure_queue(
   const settings = validate_settings(req);
   const existing = state.queues.by_event.get(req.event_id);
   if (existing !== undefined) {
-    const reply = { event_id: req.event_id, created: false, seed_commitment: existing.seed_commitment };
+    const reply = {
+      event_id: req.event_id, created: false, seed_commitment: existing.seed_commitment,
+    };
     if (same_settings(existing.settings, settings)) return read(reply);
     if (existing.closed || existing.count > 0 || ctx.now_ms >= existing.settings.opens_at_ms) {
       throw new QueueConfigConflictError(`the waiting room of event ${req.event_id} has opened `
         + 'with other settings; they can no longer change (SetAdmissionRate changes the rate)');
     }
-    const record: QueueRecord = { t: 'queue_settings_changed', event_id: req.event_id, settings, at_ms: ctx.now_ms };
+    const record: QueueRecord = {
+      t: 'queue_settings_changed', event_id: req.event_id, settings, at_ms: ctx.now_ms,
+    };
     return { records: [record], outbox: [], reply };
   }
   if (state.queues.by_no.length >= L.queues_per_partition_max) {
@@ -122,7 +135,8 @@ export function decide_configure_queue(
     keys, at_ms: ctx.now_ms,
   };
   const seed_commitment = sha256(keys.seed).toString('hex');
-  return { records: [record], outbox: [], reply: { event_id: req.event_id, created: true, seed_commitment } };
+  const reply = { event_id: req.event_id, created: true, seed_commitment };
+  return { records: [record], outbox: [], reply };
 }
 
 /** The draw's record when it is due at `now_ms` and not made yet (the timer makes it at the
@@ -170,7 +184,9 @@ export function decide_set_admission_rate(
   state: PartitionState, req: SetAdmissionRateRequest, ctx: DecideContext,
 ): QueueDecision<SetAdmissionRateReply> {
   const queue = queue_of(state, req.event_id);
-  if (queue.closed) throw new QueueNotFoundError(`the waiting room of event ${req.event_id} is closed`);
+  if (queue.closed) {
+    throw new QueueNotFoundError(`the waiting room of event ${req.event_id} is closed`);
+  }
   const rate = int_in(req.admit_per_minute, 0, L.queue_admit_per_minute_max, 'admit_per_minute');
   const records: PartitionRecord[] = draw_if_due(queue, ctx.now_ms);
   let outbox: OutboxEntry[] = [];
@@ -182,7 +198,9 @@ export function decide_set_admission_rate(
     outbox = admitted_event(tick);
     admitted = tick.record.to_position;
   }
-  records.push({ t: 'queue_rate_set', event_id: req.event_id, admit_per_minute: rate, at_ms: ctx.now_ms });
+  records.push({
+    t: 'queue_rate_set', event_id: req.event_id, admit_per_minute: rate, at_ms: ctx.now_ms,
+  });
   return { records, outbox, reply: { admit_per_minute: rate, admitted } };
 }
 
@@ -209,7 +227,8 @@ function make_receipt(
   chain: string,
 ): QueueReceipt {
   const ticket_id = ticket_id_of(partition, queue.keys.ticket_key, queue.queue_no, seq);
-  const body = `${receipt_body_head(queue.event_id, ticket_id, seq, joined_at_ms, user_hash)}|${chain}`;
+  const head = receipt_body_head(queue.event_id, ticket_id, seq, joined_at_ms, user_hash);
+  const body = `${head}|${chain}`;
   return {
     body, signature: sign_receipt(queue.receipt_key, body), event_id: queue.event_id, ticket_id,
     seq, joined_at_ms, user_hash, chain,
@@ -226,7 +245,8 @@ function lapsed(queue: QueueState, seq: number, now_ms: number): boolean {
 
 function validate_device_id(device_id: unknown): string {
   if (typeof device_id !== 'string' || device_id.length > L.queue_device_id_length_max) {
-    throw new InvalidArgumentError(`device_id must be a string of at most ${L.queue_device_id_length_max} characters`);
+    throw new InvalidArgumentError(
+      `device_id must be a string of at most ${L.queue_device_id_length_max} characters`);
   }
   return device_id;
 }
@@ -237,7 +257,9 @@ export function decide_join_queue(
   const queue = queue_of(state, req.event_id);
   const user_id = validate_user_id(req.user_id);
   const device_id = validate_device_id(req.device_id);
-  if (queue.closed) throw new QueueNotOpenError(`the waiting room of event ${req.event_id} is closed`);
+  if (queue.closed) {
+    throw new QueueNotOpenError(`the waiting room of event ${req.event_id} is closed`);
+  }
   if (ctx.now_ms < queue.settings.opens_at_ms) {
     throw new QueueNotOpenError(`the waiting room of event ${req.event_id} opens at `
       + `${Math.floor(queue.settings.opens_at_ms / 1000)} (unix seconds)`);
@@ -254,26 +276,36 @@ export function decide_join_queue(
       + `${L.queue_entries_per_event_max} buyers (queue_entries_per_event_max)`);
   }
   const seq = queue.count + 1;
+  const joined_at_ms = join_time_ms(queue, ctx.now_ms);
   const user_hash = user_hash_of(req.event_id, user_id, device_id);
   const ticket_id = ticket_id_of(state.partition, queue.keys.ticket_key, queue.queue_no, seq);
-  const head = receipt_body_head(req.event_id, ticket_id, seq, ctx.now_ms, user_hash.toString('hex'));
+  const head = receipt_body_head(req.event_id, ticket_id, seq, joined_at_ms,
+    user_hash.toString('hex'));
   const previous = queue.entries.chain.subarray(queue.count * 32, queue.count * 32 + 32);
   const chain = chain_next(previous, head);
   records.push({
     t: 'queue_joined', event_id: req.event_id, seq, user_id, user_hash, chain,
-    joined_at_ms: ctx.now_ms,
+    joined_at_ms: joined_at_ms,
   });
-  const receipt = make_receipt(state.partition, queue, seq, ctx.now_ms,
+  const receipt = make_receipt(state.partition, queue, seq, joined_at_ms,
     user_hash.toString('hex'), chain.toString('hex'));
   assert(receipt.ticket_id === ticket_id, 'the receipt names its ticket');
   const outbox: OutboxEntry[] = [{
     type: 'QueueJoined', key: req.event_id,
     payload: {
-      event_id: req.event_id, ticket_id, seq, joined_at_unix: Math.floor(ctx.now_ms / 1000),
-      early: ctx.now_ms < queue.settings.sale_starts_at_ms,
+      event_id: req.event_id, ticket_id, seq, joined_at_unix: Math.floor(joined_at_ms / 1000),
+      early: joined_at_ms < queue.settings.sale_starts_at_ms,
     },
   }];
   return { records, outbox, reply: { ticket_id, receipt, created: true } };
+}
+
+/** A join's time: never before the previous join's, nor before the sale start once drawn, so
+ *  arrival order is seq order and "early" is a prefix even if the clock steps back. */
+function join_time_ms(queue: QueueState, now_ms: number): number {
+  const previous = queue.entries.joined_at_ms[queue.count]!;
+  const floor = queue.drawn ? queue.settings.sale_starts_at_ms : 0;
+  return Math.max(now_ms, previous, floor);
 }
 
 /** The queue and seq a ticket id names on this partition; QueueNotFoundError otherwise (a
@@ -282,7 +314,8 @@ function entry_of(state: PartitionState, ticket_id: string): { queue: QueueState
   const parsed = typeof ticket_id === 'string' ? parse_ticket_id(ticket_id) : null;
   const queue = parsed === null ? undefined : state.queues.by_no[parsed.queue_no];
   if (parsed === null || queue === undefined || parsed.seq < 1 || parsed.seq > queue.count
-    || ticket_id_of(state.partition, queue.keys.ticket_key, queue.queue_no, parsed.seq) !== ticket_id) {
+    || ticket_id_of(state.partition, queue.keys.ticket_key, queue.queue_no, parsed.seq)
+      !== ticket_id) {
     throw new QueueNotFoundError(`queue ticket ${String(ticket_id).slice(0, 64)} does not exist`);
   }
   return { queue, seq: parsed.seq };
@@ -302,11 +335,13 @@ export function queue_position(
   const expires_ms = admitted ? token_expiry_ms(queue, position) : 0;
   const live = admitted && !used && !queue.closed && now_ms < expires_ms;
   const token = live
-    ? mint_token(queue.keys.token_key, req.ticket_id, queue.entries.user[seq]!, queue.event_id, expires_ms)
+    ? mint_token(queue.keys.token_key, req.ticket_id, queue.entries.user[seq]!, queue.event_id,
+      expires_ms)
     : '';
   return {
     ticket_id: req.ticket_id, event_id: queue.event_id, position, admitted, admission_token: token,
-    admission_expires_at_ms: expires_ms, estimated_wait_seconds: wait_estimate_s(queue, position, now_ms),
+    admission_expires_at_ms: expires_ms,
+    estimated_wait_seconds: wait_estimate_s(queue, position, now_ms),
     drawn: queue.drawn, used, admitted_count: queue.admitted,
   };
 }
@@ -351,7 +386,8 @@ function queue_deadline_ms(queue: QueueState): number | null {
     next = queue.last_tick_ms + L.queue_admission_tick_ms;
   }
   if (queue.ticks_swept < queue.tick_at_ms.length) {
-    const expiry = queue.tick_at_ms[queue.ticks_swept]! + queue.settings.admission_ttl_seconds * 1000;
+    const ttl_ms = queue.settings.admission_ttl_seconds * 1000;
+    const expiry = queue.tick_at_ms[queue.ticks_swept]! + ttl_ms;
     next = next === null ? expiry : Math.min(next, expiry);
   }
   return next;
@@ -369,7 +405,9 @@ export function queues_deadline_ms(state: PartitionState): number | null {
 
 /** The queues' part of the partition's timer run: each due queue draws, or ticks (admits and
  *  counts lapsed tokens). One step per queue per run; the host runs again for the next. */
-export function decide_queue_timers(state: PartitionState, ctx: DecideContext): Effects<PartitionRecord> {
+export function decide_queue_timers(
+  state: PartitionState, ctx: DecideContext,
+): Effects<PartitionRecord> {
   const records: PartitionRecord[] = [];
   const outbox: OutboxEntry[] = [];
   for (const queue of state.queues.by_no) {

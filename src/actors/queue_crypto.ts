@@ -4,7 +4,8 @@
 // published values (the README's scheme; test/actors/queue_fairness.test.ts recomputes it
 // without this file).
 import {
-  createHash, createHmac, createPrivateKey, createPublicKey, sign, timingSafeEqual, type KeyObject,
+  createHash, createHmac, createPrivateKey, createPublicKey, hash, sign, timingSafeEqual,
+  type KeyObject,
 } from 'node:crypto';
 import { assert } from '../util/assert.js';
 import { make_id } from './ids.js';
@@ -12,7 +13,8 @@ import { make_id } from './ids.js';
 export const receipt_prefix = 'ticketing-queue-receipt/v1';
 export const token_prefix = 'at1';
 /** GetFairness's `scheme`: the rule, in one line (queue.proto). */
-export const fairness_scheme = 'draw key of seq s = sha256(seed || early_chain_head || uint64be(s)); '
+export const fairness_scheme =
+  'draw key of seq s = sha256(seed || early_chain_head || uint64be(s)); '
   + 'early joiners in ascending key (ties: seq); later joiners after them, by seq';
 /** PKCS#8 DER of an Ed25519 private key, less its 32-byte seed (RFC 8410). */
 const ed25519_pkcs8_prefix = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -94,13 +96,16 @@ export function parse_ticket_id(ticket_id: string): { queue_no: number; seq: num
 }
 
 function token_mac(
-  token_key: Uint8Array, ticket_id: string, user_id: string, event_id: string, expires_at_ms: number,
+  token_key: Uint8Array, ticket_id: string, user_id: string, event_id: string,
+  expires_at_ms: number,
 ): string {
-  return mac(token_key, `${ticket_id}|${user_id}|${event_id}|${expires_at_ms}`).toString('base64url');
+  const text = `${ticket_id}|${user_id}|${event_id}|${expires_at_ms}`;
+  return mac(token_key, text).toString('base64url');
 }
 
 export function mint_token(
-  token_key: Uint8Array, ticket_id: string, user_id: string, event_id: string, expires_at_ms: number,
+  token_key: Uint8Array, ticket_id: string, user_id: string, event_id: string,
+  expires_at_ms: number,
 ): string {
   const mac_b64 = token_mac(token_key, ticket_id, user_id, event_id, expires_at_ms);
   return `${token_prefix}.${ticket_id}.${expires_at_ms}.${mac_b64}`;
@@ -141,7 +146,9 @@ export function draw_order(seed: Uint8Array, head: Uint8Array, n: number): Int32
   for (let s = 1; s <= n; s++) {
     input.writeUInt32BE(Math.floor(s / 2 ** 32), 64);
     input.writeUInt32BE(s >>> 0, 68);
-    const key = createHash('sha256').update(input).digest();
+    // crypto.hash (one-shot, Node ≥ 20.12) took 10 µs a key where createHash took 18 µs
+    // (100,000 keys on the 2 shared cores, load 19: the ratio is what counts).
+    const key = hash('sha256', input, 'buffer');
     key.copy(keys, (s - 1) * 32);
     sortable[s - 1] = key.readUInt32BE(0) * draw_entries_max + (s - 1);
   }

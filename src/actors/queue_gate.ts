@@ -27,7 +27,8 @@ export interface GatedRequest {
 
 function join_hint(event_id: string): string {
   return `event ${event_id} sells through its waiting room: join it `
-    + '(ticketing.queue.v1.QueueService/Join) and send the admission-token metadata GetPosition gives';
+    + '(ticketing.queue.v1.QueueService/Join) and send the admission-token metadata '
+    + 'GetPosition gives';
 }
 
 function invalid(event_id: string, why: string): AdmissionTokenInvalidError {
@@ -81,7 +82,8 @@ function verified_seq(queue: QueueState, token: string, user_id: string, now_ms:
   }
   if (queue.entries.used[ticket.seq] !== 0) {
     throw new AdmissionTokenUsedError('admission token was used already (one hold per '
-      + `admission); join the queue of event ${event_id} again (ticketing.queue.v1.QueueService/Join)`);
+      + `admission); join the queue of event ${event_id} again `
+      + '(ticketing.queue.v1.QueueService/Join)');
   }
   return ticket.seq;
 }

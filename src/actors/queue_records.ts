@@ -67,11 +67,13 @@ function queue_of(queues: QueuesState, event_id: string): QueueState {
   return queue;
 }
 
-/** Doubles the columns until seq fits (capacity ≤ queue_entries_per_event_max + 1). */
+/** Grows the columns by a quarter until seq fits (capacity ≤ queue_entries_per_event_max + 1).
+ *  A quarter, not double: the slack counts against the 200 B per entry (73 B of columns per
+ *  entry, so doubling could waste 73 B); copying stays amortised O(1) per join. */
 export function ensure_capacity(queue: QueueState, seq: number): void {
   const old = queue.entries;
   if (seq < old.joined_at_ms.length) return;
-  const capacity = Math.min(Math.max(old.joined_at_ms.length * 2, seq + 1),
+  const capacity = Math.min(Math.max(Math.ceil(old.joined_at_ms.length * 1.25), seq + 1),
     L.queue_entries_per_event_max + 1);
   assert(seq < capacity, 'an entry within queue_entries_per_event_max');
   const grown = new_entries(capacity);
@@ -88,7 +90,13 @@ export function apply_queue(queues: QueuesState, record: QueueRecord): void {
     case 'queue_configured': {
       assert(!queues.by_event.has(record.event_id), 'a queue is configured once');
       assert(record.queue_no === queues.by_no.length, 'queue numbers are dense');
-      const queue = new_queue(record.event_id, record.queue_no, record.settings, record.keys);
+      // Copies: a decoded journal record's bytes may be views into its whole segment.
+      const k = record.keys;
+      const keys: QueueKeys = {
+        seed: new Uint8Array(k.seed), ticket_key: new Uint8Array(k.ticket_key),
+        token_key: new Uint8Array(k.token_key), receipt_seed: new Uint8Array(k.receipt_seed),
+      };
+      const queue = new_queue(record.event_id, record.queue_no, record.settings, keys);
       queues.by_event.set(record.event_id, queue);
       queues.by_no.push(queue);
       return;
@@ -206,11 +214,13 @@ export function snapshot_queue(q: QueueState): QueueSnapshot {
   const n = q.count + 1;
   const e = q.entries;
   return {
-    event_id: q.event_id, queue_no: q.queue_no, settings: q.settings, keys: q.keys, closed: q.closed,
-    count: q.count, joined_at_ms: e.joined_at_ms.subarray(0, n), user_hash: e.user_hash.subarray(0, n * 32),
+    event_id: q.event_id, queue_no: q.queue_no, settings: q.settings, keys: q.keys,
+    closed: q.closed, count: q.count, joined_at_ms: e.joined_at_ms.subarray(0, n),
+    user_hash: e.user_hash.subarray(0, n * 32),
     chain: e.chain.subarray(0, n * 32), used: e.used.subarray(0, n), user: e.user, drawn: q.drawn,
     early_count: q.early_count, order: q.order, admitted: q.admitted, carry: q.carry,
-    last_tick_ms: q.last_tick_ms, caught_up: q.caught_up, tick_to: q.tick_to, tick_at_ms: q.tick_at_ms,
+    last_tick_ms: q.last_tick_ms, caught_up: q.caught_up, tick_to: q.tick_to,
+    tick_at_ms: q.tick_at_ms,
     ticks_swept: q.ticks_swept, tokens_expired: q.tokens_expired, wait_sum_s: q.wait_sum_s,
     wait_le: q.wait_le,
   };

@@ -28,8 +28,8 @@ export interface QueueKeys {
   receipt_seed: Uint8Array;
 }
 
-/** Columns of a queue's entries; index seq (1..count), index 0 unused. Capacity grows by
- *  doubling up to queue_entries_per_event_max + 1. */
+/** Columns of a queue's entries; index seq (1..count), index 0 unused. Capacity grows by a
+ *  quarter up to queue_entries_per_event_max + 1 (queue_records.ts ensure_capacity). */
 export interface QueueEntries {
   /** Join time of entry seq. */
   joined_at_ms: Float64Array;

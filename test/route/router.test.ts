@@ -33,6 +33,7 @@ const random = (n: number): Uint8Array => new Uint8Array(16).fill(n);
 const hold_5 = make_id('hold', 5, random(1));
 const order_6 = make_id('order', 6, random(2));
 const pay_7 = make_id('pay', 7, random(3));
+const ticket_4 = make_id('ticket', 4, random(4));
 
 test('event kinds go to the partition the event id hashes to; the body is { k, ...request }', async () => {
   const { sent, router } = recording();
@@ -85,6 +86,16 @@ test('a malformed id, an id of another kind, or a partition this node lacks: Inv
   assert.equal(sent, []);
 });
 
+test('a queue ticket routes to the partition its id encodes (the waiting room)', async () => {
+  const { sent, router } = recording();
+  await router.call('queue_position', { ticket_id: ticket_4, actor_user_id: null });
+  await router.call('join_queue', { event_id: 'evt-q', user_id: 'u', device_id: 'd', trace_id: '' });
+  assert.equal(sent[0], [4, { k: 'queue_position', ticket_id: ticket_4, actor_user_id: null }]);
+  assert.is(sent[1]![0], partition_of('evt-q', PARTITIONS));
+  assert.throws(() => router.call('queue_position', { ticket_id: hold_5, actor_user_id: null }),
+    /ticket_id is not a valid ticket id/);
+});
+
 test('broadcast kinds are asked of one named partition at a time', async () => {
   const { sent, router } = recording([]);
   for (let p = 0; p < PARTITIONS; p++) await router.call_partition(p, 'open_settlements', { limit: 10 });
@@ -100,7 +111,9 @@ test('every kind the partition handles is routed or broadcast, and the reply com
   for (const kind of Object.keys(handlers)) {
     if (broadcast.includes(kind)) continue;
     // owner_of reads the routing table: a kind missing from it would throw reading its owner.
-    const request = { event_id: 'evt-x', hold_id: hold_5, order_id: order_6, payment_id: pay_7 };
+    const request = {
+      event_id: 'evt-x', hold_id: hold_5, order_id: order_6, payment_id: pay_7, ticket_id: ticket_4,
+    };
     assert.type(router.owner_of(kind as RoutedKind, request), 'number', kind);
   }
   assert.equal(await router.call('release', { hold_id: hold_5, actor_user_id: null }), { released: true });
