@@ -217,16 +217,16 @@ export function decide_close_queue(
  *  gets the same bytes as the first. */
 export function receipt_of(state: PartitionState, queue: QueueState, seq: number): QueueReceipt {
   const e = queue.entries;
-  return make_receipt(state.partition, queue, seq, e.joined_at_ms[seq]!,
+  const ticket_id = ticket_id_of(state.partition, queue.keys.ticket_key, queue.queue_no, seq);
+  return make_receipt(ticket_id, queue, seq, e.joined_at_ms[seq]!,
     Buffer.from(e.user_hash.subarray(seq * 32, seq * 32 + 32)).toString('hex'),
     Buffer.from(e.chain.subarray(seq * 32, seq * 32 + 32)).toString('hex'));
 }
 
 function make_receipt(
-  partition: number, queue: QueueState, seq: number, joined_at_ms: number, user_hash: string,
+  ticket_id: string, queue: QueueState, seq: number, joined_at_ms: number, user_hash: string,
   chain: string,
 ): QueueReceipt {
-  const ticket_id = ticket_id_of(partition, queue.keys.ticket_key, queue.queue_no, seq);
   const head = receipt_body_head(queue.event_id, ticket_id, seq, joined_at_ms, user_hash);
   const body = `${head}|${chain}`;
   return {
@@ -287,9 +287,9 @@ export function decide_join_queue(
     t: 'queue_joined', event_id: req.event_id, seq, user_id, user_hash, chain,
     joined_at_ms: joined_at_ms,
   });
-  const receipt = make_receipt(state.partition, queue, seq, joined_at_ms,
+  const receipt = make_receipt(ticket_id, queue, seq, joined_at_ms,
     user_hash.toString('hex'), chain.toString('hex'));
-  assert(receipt.ticket_id === ticket_id, 'the receipt names its ticket');
+  assert(receipt.seq === queue.count + 1, 'a new entry goes to the back');
   const outbox: OutboxEntry[] = [{
     type: 'QueueJoined', key: req.event_id,
     payload: {
