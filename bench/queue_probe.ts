@@ -30,7 +30,7 @@ const EVENT = 'queue-probe';
 const T0 = 1_900_000_000_000;
 
 function setup(): PartitionState {
-  const state = behaviour.create(0) as PartitionState;
+  const state = behaviour.create(0);
   const ctx = { partition: 0, now_ms: T0, random_bytes: (n: number) => randomBytes(n) };
   const run = (request: TicketingRequest): void => {
     const d = behaviour.decide(state, request, ctx);
