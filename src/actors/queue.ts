@@ -154,7 +154,9 @@ interface Tick { record: Extract<QueueRecord, { t: 'queue_admitted' }>; from: nu
  *  (caught_up) credits one tick's worth at most. */
 export function admission_tick(queue: QueueState, now_ms: number): Tick {
   assert(queue.drawn, 'admission follows the draw');
-  let elapsed_ms = Math.max(0, now_ms - queue.last_tick_ms);
+  // Tick times never go back (a clock stepped back after a restart): tokens expire in order.
+  const at_ms = Math.max(now_ms, queue.last_tick_ms);
+  let elapsed_ms = at_ms - queue.last_tick_ms;
   if (queue.caught_up) elapsed_ms = Math.min(elapsed_ms, L.queue_admission_tick_ms);
   const due = queue.settings.admit_per_minute * elapsed_ms + queue.carry;
   let to_position = Math.min(queue.admitted + Math.floor(due / ms_per_minute), queue.count);
@@ -163,7 +165,7 @@ export function admission_tick(queue: QueueState, now_ms: number): Tick {
   to_position = Math.max(to_position, queue.admitted);
   assert(to_position <= queue.count && carry < ms_per_minute, 'a tick admits within the queue');
   return {
-    record: { t: 'queue_admitted', event_id: queue.event_id, to_position, carry, at_ms: now_ms },
+    record: { t: 'queue_admitted', event_id: queue.event_id, to_position, carry, at_ms },
     from: queue.admitted + 1,
   };
 }
