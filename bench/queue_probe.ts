@@ -5,7 +5,8 @@
 // out: it is not kept) applied straight to the state; via "decide", each join decided by
 // decide_join_queue (signing its receipt) and applied, which also times the join decision. Then
 // the draw at the sale start (apply of queue_drawn: 1 sha256 per early joiner and the sort) and
-// one snapshot of the queue. Prints one JSON line. No worker, no LMDB, no gRPC.
+// one snapshot of the queue (msgpackr-packed as the store packs it, and restored). Prints one
+// JSON line. No worker, no LMDB, no gRPC.
 import { randomBytes } from 'node:crypto';
 import { behaviour } from '../src/actors/behaviour.js';
 import type { PartitionRecord } from '../src/actors/inventory.js';
@@ -13,7 +14,8 @@ import type { PartitionState } from '../src/actors/partition_state.js';
 import type { TicketingRequest } from '../src/actors/protocol.js';
 import { decide_join_queue } from '../src/actors/queue.js';
 import { chain_next, receipt_body_head, ticket_id_of, user_hash_of } from '../src/actors/queue_crypto.js';
-import { snapshot_queue } from '../src/actors/queue_records.js';
+import { restore_queue, snapshot_queue, type QueueSnapshot } from '../src/actors/queue_records.js';
+import { packr } from '../src/runtime/codec.js';
 import { event_spec } from './common.js';
 
 interface Args { entries: number; via: 'apply' | 'decide' }
@@ -30,7 +32,7 @@ const EVENT = 'queue-probe';
 const T0 = 1_900_000_000_000;
 
 function setup(): PartitionState {
-  const state = behaviour.create(0) as PartitionState;
+  const state = behaviour.create(0);
   const ctx = { partition: 0, now_ms: T0, random_bytes: (n: number) => randomBytes(n) };
   const run = (request: TicketingRequest): void => {
     const d = behaviour.decide(state, request, ctx);
@@ -88,7 +90,12 @@ function main(): void {
   const drawn = settle();
   const t_snap = process.hrtime.bigint();
   const snap = snapshot_queue(queue);
+  const bytes = packr.pack(snap);
   const snapshot_s = Number(process.hrtime.bigint() - t_snap) / 1e9;
+  const t_restore = process.hrtime.bigint();
+  const restored = restore_queue(packr.unpack(bytes) as QueueSnapshot);
+  const restore_s = Number(process.hrtime.bigint() - t_restore) / 1e9;
+  if (restored.count !== queue.count) throw new Error('the snapshot restores every entry');
   behaviour.check?.(state);
   console.log(JSON.stringify({
     entries, via, capacity: queue.entries.joined_at_ms.length,
@@ -96,7 +103,9 @@ function main(): void {
     array_buffer_bytes_per_entry: +(buffers / entries).toFixed(1),
     bytes_per_entry: +((heap + buffers) / entries).toFixed(1),
     bytes_per_entry_after_draw: +((drawn.heapUsed + drawn.arrayBuffers - before.heapUsed - before.arrayBuffers) / entries).toFixed(1),
-    joins_per_s: Math.round(entries / join_s), draw_s: +draw_s.toFixed(3), snapshot_s: +snapshot_s.toFixed(3),
+    joins_per_s: Math.round(entries / join_s), draw_s: +draw_s.toFixed(3),
+    snapshot_s: +snapshot_s.toFixed(3), snapshot_bytes_per_entry: +(bytes.length / entries).toFixed(1),
+    restore_s: +restore_s.toFixed(3),
     snapshot_users: snap.user.length - 1,
   }));
 }

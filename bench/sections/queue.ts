@@ -77,7 +77,8 @@ function rpcs(target: string, svc: string, admin: string): Rpcs {
   const catalog = make('ticketing.catalog.v1.CatalogService');
   const queue = make('ticketing.queue.v1.QueueService');
   return {
-    create: caller(catalog, 'CreateEvent', admin), configure: caller(queue, 'ConfigureQueue', admin),
+    create: caller(catalog, 'CreateEvent', admin),
+    configure: caller(queue, 'ConfigureQueue', admin),
     join: caller(queue, 'Join', svc), position: caller(queue, 'GetPosition', svc),
     reserve: caller(inventory, 'ReserveTickets', svc),
     close() {
@@ -198,21 +199,26 @@ function report_queue(report: Report, m: Measured, probe: QueueProbe): void {
   const join_ratio = sum(m.joins) / sum(m.reserves);
   const token_ratio = sum(m.with_token) / sum(m.without_token);
   const mean = (xs: number[]) => sum(xs) / xs.length;
-  report.results['queue'] = { concurrency, calls_per_round, rounds, ...m, join_ratio, token_ratio, probe };
+  report.results['queue'] = {
+    concurrency, calls_per_round, rounds, ...m, join_ratio, token_ratio, probe,
+  };
   report.check({
     order: 110, check: `Queue Join (C=${concurrency})`, ours: `${fmt_int(mean(m.joins))} calls/s`,
     reference: `ReserveTickets ${fmt_int(mean(m.reserves))} calls/s`, value: `${f(join_ratio)}x`,
     target: `>= ${join_target_ratio}x`,
   }, join_ratio >= join_target_ratio && m.errors === 0);
   report.check({
-    order: 111, check: 'ReserveTickets with admission token', ours: `${fmt_int(mean(m.with_token))} calls/s`,
-    reference: `without queue ${fmt_int(mean(m.without_token))} calls/s`, value: `${f(token_ratio)}x`,
+    order: 111, check: 'ReserveTickets with admission token',
+    ours: `${fmt_int(mean(m.with_token))} calls/s`,
+    reference: `without queue ${fmt_int(mean(m.without_token))} calls/s`,
+    value: `${f(token_ratio)}x`,
     target: `>= ${token_target_ratio}x`,
   }, token_ratio >= token_target_ratio && m.errors === 0);
   const per_entry = probe.bytes_per_entry_after_draw;
   report.check({
     order: 112, check: `Memory per queued entry (${fmt_int(probe.entries)} entries, drawn)`,
-    ours: `${fmt_int(per_entry * probe.entries)} B`, reference: `${f(probe.bytes_per_entry, 1)} B/entry before the draw`,
+    ours: `${fmt_int(per_entry * probe.entries)} B`,
+    reference: `${f(probe.bytes_per_entry, 1)} B/entry before the draw`,
     value: `${f(per_entry, 1)} B/entry`, target: `<= ${bytes_per_entry_target} B`,
   }, per_entry <= bytes_per_entry_target);
   const rounds_of = (xs: number[]) => xs.map((x) => fmt_int(x)).join(' / ');

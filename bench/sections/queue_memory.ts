@@ -21,7 +21,8 @@ export interface QueueProbe {
 
 export function run_queue_probe(): Promise<QueueProbe> {
   log(`queue memory probe: ${fmt_int(probe_entries)} entries in an isolated process`);
-  const argv = ['--expose-gc', join(bench_dir, 'queue_probe.js'), JSON.stringify({ entries: probe_entries, via: 'apply' })];
+  const probe_args = JSON.stringify({ entries: probe_entries, via: 'apply' });
+  const argv = ['--expose-gc', join(bench_dir, 'queue_probe.js'), probe_args];
   return new Promise<QueueProbe>((resolve, reject) => {
     const proc = track(spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] }));
     let out = '';

@@ -154,7 +154,9 @@ interface Tick { record: Extract<QueueRecord, { t: 'queue_admitted' }>; from: nu
  *  (caught_up) credits one tick's worth at most. */
 export function admission_tick(queue: QueueState, now_ms: number): Tick {
   assert(queue.drawn, 'admission follows the draw');
-  let elapsed_ms = Math.max(0, now_ms - queue.last_tick_ms);
+  // Tick times never go back (a clock stepped back after a restart): tokens expire in order.
+  const at_ms = Math.max(now_ms, queue.last_tick_ms);
+  let elapsed_ms = at_ms - queue.last_tick_ms;
   if (queue.caught_up) elapsed_ms = Math.min(elapsed_ms, L.queue_admission_tick_ms);
   const due = queue.settings.admit_per_minute * elapsed_ms + queue.carry;
   let to_position = Math.min(queue.admitted + Math.floor(due / ms_per_minute), queue.count);
@@ -163,7 +165,7 @@ export function admission_tick(queue: QueueState, now_ms: number): Tick {
   to_position = Math.max(to_position, queue.admitted);
   assert(to_position <= queue.count && carry < ms_per_minute, 'a tick admits within the queue');
   return {
-    record: { t: 'queue_admitted', event_id: queue.event_id, to_position, carry, at_ms: now_ms },
+    record: { t: 'queue_admitted', event_id: queue.event_id, to_position, carry, at_ms },
     from: queue.admitted + 1,
   };
 }
@@ -217,16 +219,16 @@ export function decide_close_queue(
  *  gets the same bytes as the first. */
 export function receipt_of(state: PartitionState, queue: QueueState, seq: number): QueueReceipt {
   const e = queue.entries;
-  return make_receipt(state.partition, queue, seq, e.joined_at_ms[seq]!,
+  const ticket_id = ticket_id_of(state.partition, queue.keys.ticket_key, queue.queue_no, seq);
+  return make_receipt(ticket_id, queue, seq, e.joined_at_ms[seq]!,
     Buffer.from(e.user_hash.subarray(seq * 32, seq * 32 + 32)).toString('hex'),
     Buffer.from(e.chain.subarray(seq * 32, seq * 32 + 32)).toString('hex'));
 }
 
 function make_receipt(
-  partition: number, queue: QueueState, seq: number, joined_at_ms: number, user_hash: string,
+  ticket_id: string, queue: QueueState, seq: number, joined_at_ms: number, user_hash: string,
   chain: string,
 ): QueueReceipt {
-  const ticket_id = ticket_id_of(partition, queue.keys.ticket_key, queue.queue_no, seq);
   const head = receipt_body_head(queue.event_id, ticket_id, seq, joined_at_ms, user_hash);
   const body = `${head}|${chain}`;
   return {
@@ -287,9 +289,9 @@ export function decide_join_queue(
     t: 'queue_joined', event_id: req.event_id, seq, user_id, user_hash, chain,
     joined_at_ms: joined_at_ms,
   });
-  const receipt = make_receipt(state.partition, queue, seq, joined_at_ms,
+  const receipt = make_receipt(ticket_id, queue, seq, joined_at_ms,
     user_hash.toString('hex'), chain.toString('hex'));
-  assert(receipt.ticket_id === ticket_id, 'the receipt names its ticket');
+  assert(receipt.seq === queue.count + 1, 'a new entry goes to the back');
   const outbox: OutboxEntry[] = [{
     type: 'QueueJoined', key: req.event_id,
     payload: {

@@ -55,6 +55,7 @@ function check_queue(q: QueueState): void {
   }
   for (let i = 1; i < q.tick_to.length; i++) {
     if (q.tick_to[i]! <= q.tick_to[i - 1]!) fail(`${name}: ticks advance admission`);
+    if (q.tick_at_ms[i]! < q.tick_at_ms[i - 1]!) fail(`${name}: ticks move forward in time`);
   }
   if (q.tick_to.length > 0 && q.tick_to[q.tick_to.length - 1] !== q.admitted) {
     fail(`${name}: the last tick admitted up to admitted`);

@@ -168,6 +168,7 @@ function apply_admitted(queue: QueueState, record: Rec<'queue_admitted'>): void 
   assert(to >= queue.admitted && to <= queue.count, 'admission moves forward within the queue');
   assert(Number.isSafeInteger(record.carry) && record.carry >= 0 && record.carry < 60_000,
     'the carry is less than a buyer');
+  assert(record.at_ms >= queue.last_tick_ms, 'ticks move forward in time');
   for (let p = from; p <= to; p++) {
     const wait_s = (record.at_ms - queue.entries.joined_at_ms[seq_at(queue, p)]!) / 1000;
     queue.wait_sum_s += wait_s;

@@ -35,7 +35,9 @@ export function split_queue(event: unknown): { event: unknown; queue: QueueWire 
   }
   const q = queue as Record<string, unknown>;
   const unknown_keys = Object.keys(q).filter((k) => !queue_keys.has(k));
-  if (unknown_keys.length > 0) throw new Error(`queue has unknown keys: ${unknown_keys.join(', ')}`);
+  if (unknown_keys.length > 0) {
+    throw new Error(`queue has unknown keys: ${unknown_keys.join(', ')}`);
+  }
   const int = (v: unknown): string => (typeof v === 'number' ? String(v) : String(v ?? '0'));
   return {
     event: rest,

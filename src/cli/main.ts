@@ -16,7 +16,7 @@ import { store_map_bytes_min } from '../runtime/store_env.js';
 import { serve_defaults } from '../node/config.js';
 import { serve } from '../node/serve.js';
 import { flag, int_flag, parse_args } from './args.js';
-import { configure_queue, queue_client, split_queue } from './event_queue.js';
+import { configure_queue, queue_client, split_queue, type QueueWire } from './event_queue.js';
 import { cmd_outbox_tail } from './outbox_command.js';
 import { outbox_flag_names, outbox_flags } from './outbox_flags.js';
 
@@ -144,7 +144,7 @@ const watch_limits = [
   ['watch_streams_max', 1, 1_000_000], ['watch_stream_backlog_max', 1, 10_000],
   // Below 10 ms a hot event's poll alone would keep a worker busy; above 10 s the map is stale.
   ['watch_interval_ms', 10, 10_000],
-  // WatchPosition (--queue-watch-streams-max, --queue-watch-interval-ms, TICKETING_QUEUE_WATCH_…).
+  // WatchPosition: --queue-watch-streams-max, --queue-watch-interval-ms (TICKETING_QUEUE_…).
   ['queue_watch_streams_max', 1, 1_000_000], ['queue_watch_interval_ms', 100, 60_000],
 ] as const;
 const watch_flag_names = watch_limits.map(([key]) => key.replace(/_/g, '-'));
@@ -294,19 +294,29 @@ async function cmd_events_import(argv: string[]): Promise<void> {
       process.stdout.write(`${result.event_id}: ${result.created ? 'created' : 'already exists (same definition)'}, ${result.seat_count} seats\n`);
     }
     if (result !== undefined && queue !== undefined) {
-      const configured = await configure_queue(queues, queue, metadata).catch((error: grpc.ServiceError) => {
-        failed++;
-        process.stderr.write(`${queue.event_id}: queue: ${grpc.status[error.code]}: ${error.details}\n`);
-        return undefined;
-      });
-      if (configured !== undefined) {
-        process.stdout.write(`${queue.event_id}: waiting room ${configured.created ? 'configured' : 'already configured (same settings)'}, seed commitment ${configured.seed_commitment}\n`);
-      }
+      if (!(await import_queue(queues, queue, metadata))) failed++;
     }
   }
   client.close();
   queues.close();
   if (failed > 0) process.exit(1);
+}
+
+/** ConfigureQueue for an imported event's `queue` key; false (said on stderr) if refused. */
+async function import_queue(
+  queues: Parameters<typeof configure_queue>[0], queue: QueueWire, metadata: grpc.Metadata,
+): Promise<boolean> {
+  const id = queue.event_id;
+  try {
+    const r = await configure_queue(queues, queue, metadata);
+    const what = r.created ? 'configured' : 'already configured (same settings)';
+    process.stdout.write(`${id}: waiting room ${what}, seed commitment ${r.seed_commitment}\n`);
+    return true;
+  } catch (error) {
+    const e = error as grpc.ServiceError;
+    process.stderr.write(`${id}: queue: ${grpc.status[e.code]}: ${e.details}\n`);
+    return false;
+  }
 }
 
 /** Event file JSON -> wire Event: int64 fields as strings, so nothing is rounded on the way. */

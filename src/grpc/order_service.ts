@@ -42,7 +42,8 @@ export function order_service(deps: EdgeDeps, purchases: Purchases) {
       const seat_ids = raw.map((x, i) => seat_id(x, `seat_ids[${i}]`, L.seat_id_length_max));
       const promo_code = str(req.promo_code ?? '', 'promo_code', L.promo_code_length_max);
       const idempotency_key = optional_id(req.idempotency_key, 'idempotency_key', L.idempotency_key_length_max);
-      const draft = { event_id, seat_ids, user_id, promo_code, idempotency_key, ...admission_of(ctx) };
+      const admission = admission_of(ctx);
+      const draft = { event_id, seat_ids, user_id, promo_code, idempotency_key, ...admission };
       return order_out(await purchases.create_draft(draft, ctx.trace_id));
     }, { changes_state: true, retry_note: 'the outcome is unknown: the draft may or may not have been created, and may still be. Retry with the same idempotency_key: it returns the same order and never holds the seats twice' }),
     ConfirmOrder: unary(deps, s, 'ConfirmOrder', async (req: { order_id: unknown; payment_id: unknown }, ctx) => {

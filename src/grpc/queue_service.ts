@@ -30,6 +30,12 @@ interface ConfigureIn {
   admit_per_minute: unknown; admission_ttl_seconds: unknown; service_bypass: unknown;
 }
 
+interface RateIn { event_id: unknown; admit_per_minute: unknown }
+interface JoinIn { event_id: unknown; user_id: unknown; device_id: unknown }
+
+const join_retry_note = 'the outcome is unknown: the entry may or may not have been made. '
+  + 'Retrying is safe: one entry per user per event, a repeat returns the same entry and receipt';
+
 const s_of = (ms: number): string => String(Math.floor(ms / 1000));
 
 export function receipt_out(r: QueueReceipt) {
@@ -50,7 +56,8 @@ export function position_out(p: QueuePosition) {
   return {
     ticket_id: p.ticket_id, event_id: p.event_id, position: String(p.position),
     admitted: p.admitted, admission_token: p.admission_token,
-    admission_expires_at_unix: p.admission_expires_at_ms > 0 ? s_of(p.admission_expires_at_ms) : '0',
+    admission_expires_at_unix: p.admission_expires_at_ms > 0
+      ? s_of(p.admission_expires_at_ms) : '0',
     estimated_wait_seconds: String(p.estimated_wait_seconds), drawn: p.drawn, used: p.used,
     admitted_count: String(p.admitted_count),
   };
@@ -97,8 +104,11 @@ export function queue_service(
     ConfigureQueue: unary(deps, s, 'ConfigureQueue', async (req: ConfigureIn, ctx) => {
       require_role(ctx.principal, ['admin'], 'ConfigureQueue');
       return router.call('configure_queue', { ...configure_in(req), trace_id: ctx.trace_id });
-    }, { changes_state: true, retry_note: `${admin_retry('the queue')}: a repeat with the same settings answers created=false` }),
-    SetAdmissionRate: unary(deps, s, 'SetAdmissionRate', async (req: { event_id: unknown; admit_per_minute: unknown }, ctx) => {
+    }, {
+      changes_state: true,
+      retry_note: `${admin_retry('the queue')}: a repeat with the same settings answers created=false`,
+    }),
+    SetAdmissionRate: unary(deps, s, 'SetAdmissionRate', async (req: RateIn, ctx) => {
       require_role(ctx.principal, ['admin'], 'SetAdmissionRate');
       const event_id = id(req.event_id, 'event_id', L.event_id_length_max);
       const admit_per_minute = rate_of(req.admit_per_minute, 0);
@@ -112,7 +122,7 @@ export function queue_service(
       const event_id = id(req.event_id, 'event_id', L.event_id_length_max);
       return router.call('close_queue', { event_id, trace_id: ctx.trace_id });
     }, { changes_state: true, retry_note: admin_retry('the close') }),
-    Join: unary(deps, s, 'Join', async (req: { event_id: unknown; user_id: unknown; device_id: unknown }, ctx) => {
+    Join: unary(deps, s, 'Join', async (req: JoinIn, ctx) => {
       const event_id = id(req.event_id, 'event_id', L.event_id_length_max);
       const user_id = id(req.user_id, 'user_id', L.user_id_length_max);
       require_self(ctx.principal, user_id);
@@ -122,7 +132,7 @@ export function queue_service(
         event_id, user_id, device_id, trace_id: ctx.trace_id,
       });
       return join_out(r);
-    }, { changes_state: true, retry_note: 'the outcome is unknown: the entry may or may not have been made. Retrying is safe: one entry per user per event, a repeat returns the same entry and receipt' }),
+    }, { changes_state: true, retry_note: join_retry_note }),
     GetPosition: unary(deps, s, 'GetPosition', async (req: { ticket_id: unknown }, ctx) => {
       const ticket_id = id(req.ticket_id, 'ticket_id', ticket_id_length_max);
       const r = await router.call('queue_position', {

@@ -139,12 +139,29 @@ export class Metrics {
 
   // The waiting room (docs/contracts.md "Waiting room"): counts over every queue of the node,
   // folded from the partitions' behaviour gauges (absolute figures, summed over the workers).
-  readonly queue_length = new client.Gauge({ name: 'ticketing_queue_length', help: 'Buyers waiting in a waiting room (joined, not yet admitted), over every queue', registers: [this.registry] });
-  readonly queue_admitted = new client.Counter({ name: 'ticketing_queue_admitted_total', help: 'Buyers admitted by a waiting room (rate() of it: admitted per second)', registers: [this.registry] });
-  readonly queue_tokens_used = new client.Counter({ name: 'ticketing_queue_admission_tokens_used_total', help: 'Admission tokens used up by a hold', registers: [this.registry] });
-  readonly queue_tokens_expired = new client.Counter({ name: 'ticketing_queue_admission_tokens_expired_total', help: 'Admission tokens that expired unused', registers: [this.registry] });
-  readonly queue_wait: QueueWaitHistogram = new QueueWaitHistogram(this.registry, (name) => this.gauge_total(name));
-  readonly queue_watch_streams = new client.Gauge({ name: 'ticketing_queue_watch_streams', help: 'WatchPosition streams open on this node', registers: [this.registry] });
+  readonly queue_length = new client.Gauge({
+    name: 'ticketing_queue_length', registers: [this.registry],
+    help: 'Buyers waiting in a waiting room (joined, not yet admitted), over every queue',
+  });
+  readonly queue_admitted = new client.Counter({
+    name: 'ticketing_queue_admitted_total', registers: [this.registry],
+    help: 'Buyers admitted by a waiting room (rate() of it: admitted per second)',
+  });
+  readonly queue_tokens_used = new client.Counter({
+    name: 'ticketing_queue_admission_tokens_used_total', registers: [this.registry],
+    help: 'Admission tokens used up by a hold',
+  });
+  readonly queue_tokens_expired = new client.Counter({
+    name: 'ticketing_queue_admission_tokens_expired_total', registers: [this.registry],
+    help: 'Admission tokens that expired unused',
+  });
+  readonly queue_wait: QueueWaitHistogram = new QueueWaitHistogram(
+    this.registry, (name) => this.gauge_total(name),
+  );
+  readonly queue_watch_streams = new client.Gauge({
+    name: 'ticketing_queue_watch_streams', registers: [this.registry],
+    help: 'WatchPosition streams open on this node',
+  });
 
   private readonly worker_gauges = new Map<number, Record<string, number>>();
   private readonly sold_seen = new Map<number, number>();
@@ -259,6 +276,7 @@ export class Metrics {
 /** The partitions count waits in cumulative buckets (queue_wait_le_<b>): the upper bounds of
  *  ticketing_queue_wait_seconds, in seconds. */
 export const queue_wait_buckets_s = [10, 30, 60, 120, 300, 600, 1800, 3600] as const;
+const queue_wait_help = 'Waiting-room wait, join to admission, of admitted buyers';
 
 /**
  * ticketing_queue_wait_seconds: from join to admission, per admitted buyer. The partitions
@@ -266,11 +284,9 @@ export const queue_wait_buckets_s = [10, 30, 60, 120, 300, 600, 1800, 3600] as c
  * this collector only reports their sums: nothing is observed on the main thread.
  */
 export class QueueWaitHistogram extends client.Histogram {
-  private readonly help_text = 'Waiting-room wait, join to admission, of admitted buyers';
-
   constructor(registry: client.Registry, private readonly total: (gauge: string) => number) {
     super({
-      name: 'ticketing_queue_wait_seconds', help: 'Waiting-room wait, join to admission, of admitted buyers',
+      name: 'ticketing_queue_wait_seconds', help: queue_wait_help,
       buckets: [...queue_wait_buckets_s], registers: [registry],
     });
   }
@@ -282,7 +298,7 @@ export class QueueWaitHistogram extends client.Histogram {
   });
 
   override async get(): ReturnType<client.Histogram['get']> {
-    return { ...(await this.template.get()), help: this.help_text, values: this.values() };
+    return { ...(await this.template.get()), help: queue_wait_help, values: this.values() };
   }
 
   /** The registry prints what this gives (prom-client's Histogram.get() reads it too). */
@@ -298,7 +314,8 @@ export class QueueWaitHistogram extends client.Histogram {
     }));
     const count = this.total('queue_wait_seconds_count');
     values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: count });
-    values.push({ metricName: `${name}_sum`, labels: {}, value: this.total('queue_wait_seconds_sum') });
+    const sum = this.total('queue_wait_seconds_sum');
+    values.push({ metricName: `${name}_sum`, labels: {}, value: sum });
     values.push({ metricName: `${name}_count`, labels: {}, value: count });
     return values;
   }

@@ -9,6 +9,7 @@ import * as L from '../../src/actors/limits.js';
 import type { PartitionRecord } from '../../src/actors/inventory.js';
 import { behaviour } from '../../src/actors/behaviour.js';
 import { queues_deadline_ms, type QueuePosition } from '../../src/actors/queue.js';
+import { ticket_id_of } from '../../src/actors/queue_crypto.js';
 import { T0 } from './helpers.js';
 import { EVENT, fingerprint, MINUTE_MS, QueueHarness, refused, with_queue } from './queue_helpers.js';
 import { sample_spec, store_packr } from './helpers.js';
@@ -29,6 +30,13 @@ function reserve(h: QueueHarness, user: string, seat: string, token: string | un
     event_id: EVENT, seat_ids: [seat], hold_ttl_seconds: 0, user_id: user, trace_id: 't',
     admission_token: token, by_service,
   });
+}
+
+/** The ticket of the entry at `position` (after the draw), found through the state. */
+function ticket_at(h: QueueHarness, position: number): string {
+  const queue = h.state.queues.by_event.get(EVENT)!;
+  const seq = position <= queue.early_count ? queue.order[position - 1]! : position;
+  return ticket_id_of(0, queue.keys.ticket_key, queue.queue_no, seq);
 }
 
 /** Users u0..u(n-1) join before the start; the clock then reaches the start (the draw). */
@@ -147,10 +155,17 @@ test('admission at the rate: whole buyers per tick, the fraction carried, QueueA
     admitted_at_unix: Math.floor((START + 2000) / 1000),
   });
   assert.is(admitted.at(-1)?.payload.to_position, 6);
+  // The estimate: positions ahead at the rate (30/min: 2 s a buyer); 0 once admitted.
+  const waits = h.state.queues.by_event.get(EVENT)!;
+  const last = h.call('queue_position', { ticket_id: ticket_at(h, 10), actor_user_id: null });
+  assert.is(last.estimated_wait_seconds, (10 - waits.admitted) * 2);
+  assert.is(h.call('queue_position', { ticket_id: ticket_at(h, 1), actor_user_id: null }).estimated_wait_seconds, 0);
   // SetAdmissionRate folds in what is due at the old rate first, then pauses.
   h.now += 2500; // 1.25 due at 30/min; the timer has not run
   const set = h.call('set_admission_rate', { event_id: EVENT, admit_per_minute: 0, trace_id: 't' });
   assert.equal(set, { admit_per_minute: 0, admitted: 7 });
+  assert.is(h.call('queue_position', { ticket_id: ticket_at(h, 10), actor_user_id: null }).estimated_wait_seconds,
+    -1, 'paused: unknown');
   h.advance(MINUTE_MS);
   assert.is(queue.admitted, 7, 'paused');
   assert.is(behaviour.next_deadline_ms(h.state), queue.tick_at_ms[0]! + 120_000, 'only the expiry sweep');

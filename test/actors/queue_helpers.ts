@@ -3,8 +3,10 @@
 // journal of every record (msgpackr-encoded, as the store keeps them), and the two recoveries
 // of a kill -9: from a snapshot plus the journal after it, and from the journal alone.
 import * as assert from 'uvu/assert';
-import type { DecideContext, Effects, OutboxEntry } from '../../src/runtime/behaviour.js';
-import { behaviour } from '../../src/actors/behaviour.js';
+import type {
+  DecideContext, Effects, OutboxEntry, Protocol, RequestFor,
+} from '../../src/runtime/behaviour.js';
+import { behaviour, handlers } from '../../src/actors/behaviour.js';
 import type { PartitionRecord } from '../../src/actors/inventory.js';
 import { check_invariants } from '../../src/actors/invariants.js';
 import type { PartitionState } from '../../src/actors/partition_state.js';
@@ -15,6 +17,13 @@ import { sample_spec, store_packr, T0, type RandomBytes } from './helpers.js';
 
 export const EVENT = 'evt-1';
 export const MINUTE_MS = 60_000;
+
+/** The request of `kind` as it crosses to a worker (as src/runtime/client.ts builds it). */
+function tagged<P extends Protocol<P>, K extends keyof P & string>(
+  kind: K, request: P[K]['request'],
+): RequestFor<P, K> {
+  return { k: kind, ...request };
+}
 
 export class QueueHarness {
   now: number;
@@ -29,7 +38,7 @@ export class QueueHarness {
   constructor(readonly partition = 0, now_ms = T0, seed = 7) {
     this.now = now_ms;
     this.random = seeded_random_bytes(seed);
-    this.state = behaviour.create(partition) as PartitionState;
+    this.state = behaviour.create(partition);
   }
 
   ctx(): DecideContext {
@@ -44,15 +53,15 @@ export class QueueHarness {
     this.outbox.push(...effects.outbox);
   }
 
-  /** Decides `request` of `kind` and applies its records; returns the reply (or throws the
-   *  refusal). */
+  /** Decides `request` of `kind` through the handler table (typed by kind: no reply cast) and
+   *  applies its records; returns the reply (or throws the refusal). */
   call<K extends TicketingKind>(
     kind: K, request: TicketingProtocol[K]['request'],
   ): TicketingProtocol[K]['reply'] {
-    const decision = behaviour.decide(this.state, { k: kind, ...request } as never, this.ctx());
+    const decision = handlers[kind](this.state, tagged<TicketingProtocol, K>(kind, request), this.ctx());
     this.commit(decision);
     if (decision.refusal !== undefined) throw decision.refusal;
-    return decision.reply as TicketingProtocol[K]['reply'];
+    return decision.reply;
   }
 
   /** Moves the clock to `to_ms`, running each timer at its own deadline on the way. */
@@ -83,7 +92,7 @@ export class QueueHarness {
       state = restore(this.partition, store_packr.unpack(this.snap.bytes));
       start = this.snap.covers;
     } else {
-      state = behaviour.create(this.partition) as PartitionState;
+      state = behaviour.create(this.partition);
     }
     for (const bytes of this.journal.slice(start)) {
       behaviour.apply(state, store_packr.unpack(bytes) as PartitionRecord);

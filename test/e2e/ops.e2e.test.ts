@@ -94,7 +94,7 @@ async function health_reflection_logs_metrics(): Promise<void> {
     'ticketing.inventory.v1.InventoryService', 'ticketing.inventory.v1.SeatSelectionService',
     'ticketing.order.v1.CheckoutService', 'ticketing.order.v1.OrderAdminService',
     'ticketing.order.v1.OrderQueryService', 'ticketing.order.v1.OrderService',
-    'ticketing.payment.v1.PaymentService',
+    'ticketing.payment.v1.PaymentService', 'ticketing.queue.v1.QueueService',
   ]);
 
   // A client's W3C traceparent becomes the call's trace_id in the state-change log line.
