@@ -3,7 +3,7 @@
 // twice), every acknowledged change's event there, and none for a change that did not happen.
 import type { JsonObject } from './history.js';
 import { micros, str, strs, type FinalState, type SeenEvent } from './checker_state.js';
-import { ok, seat_key, unknown, type Index, type Violation } from './checker_index.js';
+import { ok, seat_key, sold_statuses, unknown, type Index, type Violation } from './checker_index.js';
 
 /** Distinct event-ids per id field value, for one event type; duplicates must match. */
 function distinct(seen: SeenEvent[], type: string, field: string, out: Violation[]): Map<string, JsonObject[]> {
@@ -40,10 +40,21 @@ function check_holds_created(ix: Index, final: FinalState, seen: SeenEvent[], ou
     expect_once(created, h.id, `HoldCreated of acknowledged hold ${h.id}`, [h.reserve.id], out);
     explained.add(h.id);
   }
+  // A draft's hold: by its seats, not its id. ConfirmOrder of a lapsed draft takes the seats
+  // again under a new hold confirmed in the same decision, and announces no HoldCreated for it
+  // (README's event table lists none; notes/chaos.md): the draft's own hold is the one to find.
+  const held_as = new Set([...created.values()].map((m) => {
+    const e = m[0]!;
+    return `${str(e, 'user_id')}|${seat_key(str(e, 'event_id'), strs(e, 'seat_ids'))}`;
+  }));
   for (const read of Object.values(final.orders)) {
     if (read === 'not_found') continue;
-    expect_once(created, read.hold_id, `HoldCreated of ${read.hold_id}, the hold of order ${read.order_id}`, [], out);
     explained.add(read.hold_id);
+    if (created.has(read.hold_id)) {
+      expect_once(created, read.hold_id, `HoldCreated of ${read.hold_id}, the hold of order ${read.order_id}`, [], out);
+    } else if (!held_as.has(`${read.user_id}|${seat_key(read.event_id, read.seat_ids)}`)) {
+      out.push({ check: 'kafka', message: `no HoldCreated for the seats of order ${read.order_id} (hold ${read.hold_id}) on Kafka`, calls: [] });
+    }
   }
   // What is left: unknown reserves (each explains one hold at most), and drafts' earlier holds
   // (a confirmation after the draft lapsed takes the seats again under a new hold).
@@ -88,7 +99,7 @@ function check_orders_events(final: FinalState, seen: SeenEvent[], out: Violatio
   for (const read of Object.values(final.orders)) {
     if (read === 'not_found') continue;
     const id = read.order_id;
-    if (read.status === 'CONFIRMED') expect_once(confirmed, id, `OrderConfirmed of confirmed order ${id}`, [], out);
+    if (sold_statuses.has(read.status)) expect_once(confirmed, id, `OrderConfirmed of confirmed order ${id}`, [], out);
     else if (confirmed.has(id)) out.push({ check: 'change_not_made', message: `OrderConfirmed of order ${id}, which is ${read.status}`, calls: [] });
     if (read.captured_micros > 0) expect_once(captured, id, `PaymentCaptured of order ${id}`, [], out);
     else if (captured.has(id)) out.push({ check: 'change_not_made', message: `PaymentCaptured of order ${id}, which captured nothing`, calls: [] });
@@ -112,7 +123,7 @@ export function check_events(ix: Index, final: FinalState, seen: SeenEvent[], ou
 export function expected_event_count(ix: Index, final: FinalState): number {
   let n = ix.holds.size;
   for (const read of Object.values(final.orders)) {
-    if (read !== 'not_found' && read.status === 'CONFIRMED') n++;
+    if (read !== 'not_found' && sold_statuses.has(read.status)) n++;
   }
   return n;
 }

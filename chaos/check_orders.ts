@@ -7,7 +7,7 @@ import type { Call } from './history.js';
 import { micros, str, type FinalState, type HoldProbe, type OrderRead } from './checker_state.js';
 import {
   draft_expiry_node_ms, hold_expiry_node_ms, ok, seat_key, unknown, type HoldIx, type Index,
-  type NodeClock, type PurchaseIx, type Violation,
+  type NodeClock, type PurchaseIx, type Violation, refunded_statuses, sold_statuses,
 } from './checker_index.js';
 
 const released = (c: Call): boolean => ok(c) && c.reply?.['released'] === true;
@@ -43,10 +43,10 @@ export function check_holds(ix: Index, final: FinalState, clock: NodeClock, out:
 }
 
 function allowed_statuses(p: PurchaseIx, clock: NodeClock): Set<string> {
-  const confirmed = (c: Call): boolean => ok(c) && str(c.reply, 'status') === 'CONFIRMED';
-  if (p.confirms.some(confirmed)) return new Set(['CONFIRMED']);
+  const confirmed = (c: Call): boolean => ok(c) && sold_statuses.has(str(c.reply, 'status'));
+  if (p.confirms.some(confirmed)) return new Set(sold_statuses);
   const allowed = new Set(['DRAFT']);
-  if (p.confirms.some(unknown)) allowed.add('CONFIRMED');
+  if (p.confirms.some(unknown)) for (const s of sold_statuses) allowed.add(s);
   if (clock.max_node_ms() >= draft_expiry_node_ms(p)) allowed.add('EXPIRED');
   return allowed;
 }
@@ -129,7 +129,7 @@ function check_payments(p: PurchaseIx, read: OrderRead, calls: number[], out: Vi
       out.push({ check: 'applied_twice', message: `authorize key ${key} made payments ${[...ids].join(', ')}`, calls });
     }
   }
-  for (const c of p.confirms.filter((x) => ok(x) && str(x.reply, 'status') === 'CONFIRMED')) {
+  for (const c of p.confirms.filter((x) => ok(x) && sold_statuses.has(str(x.reply, 'status')))) {
     if (read.payment_id !== str(c.request, 'payment_id')) {
       out.push({ check: 'payment', message: `order ${read.order_id} confirmed with payment ${str(c.request, 'payment_id')}, reads back ${read.payment_id}`, calls: [c.id] });
     }
@@ -142,10 +142,10 @@ function refund_bounds(p: PurchaseIx, payment_id: string): { certain: number; po
   const open = new Map<string, number>();
   for (const c of p.refunds.filter((x) => str(x.request, 'payment_id') === payment_id)) {
     const amount = micros(c.request, 'amount');
-    if (ok(c) && str(c.reply, 'status') === 'SUCCEEDED') done.set(str(c.reply, 'refund_id'), amount);
+    if (ok(c) && refunded_statuses.has(str(c.reply, 'status'))) done.set(str(c.reply, 'refund_id'), amount);
     else if (unknown(c) || ok(c)) open.set(c.key === '' ? `#${c.id}` : c.key, amount);
   }
-  for (const c of p.refunds.filter((x) => ok(x) && str(x.reply, 'status') === 'SUCCEEDED')) open.delete(c.key);
+  for (const c of p.refunds.filter((x) => ok(x) && refunded_statuses.has(str(x.reply, 'status')))) open.delete(c.key);
   const sum = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
   return { certain: sum(done), possible: sum(done) + sum(open), calls: p.refunds.map((c) => c.id) };
 }
@@ -170,7 +170,7 @@ export function check_money_read(read: OrderRead, calls: number[], out: Violatio
     out.push({ check: 'money', message: `order ${read.order_id} (${read.status}, payment ${read.payment_id} ${ps}): ${message}`, calls });
   };
   if (ref > cap) say(`refunded ${ref} beyond the capture ${cap}`);
-  if (read.status !== 'CONFIRMED') {
+  if (!sold_statuses.has(read.status)) {
     if (cap !== 0 || ref !== 0) say(`captured ${cap}, refunded ${ref} for an order that was not confirmed`);
     return;
   }

@@ -7,7 +7,7 @@ import type { FinalState, OrderRead } from './checker_state.js';
 import { str } from './checker_state.js';
 import {
   draft_expiry_node_ms, first_ok, hold_expiry_node_ms, ok, unknown, type HoldIx, type Index,
-  type NodeClock, type PurchaseIx, type Violation,
+  type NodeClock, type PurchaseIx, type Violation, sold_statuses,
 } from './checker_index.js';
 
 interface Window { from_ms: number; until_ms: number; sold: boolean }
@@ -15,7 +15,7 @@ interface Occupant { who: string; event_id: string; seats: string[]; windows: Wi
 
 const released = (c: Call): boolean => ok(c) && c.reply?.['released'] === true;
 const sold_by = (c: Call): boolean => ok(c) && c.reply?.['confirmed'] === true;
-const order_confirmed = (c: Call): boolean => ok(c) && str(c.reply, 'status') === 'CONFIRMED';
+const order_confirmed = (c: Call): boolean => ok(c) && sold_statuses.has(str(c.reply, 'status'));
 
 function hold_occupant(h: HoldIx, clock: NodeClock): Occupant {
   const sold = h.sales.some(sold_by);
@@ -94,9 +94,9 @@ function takers_at_read(ix: Index, final: FinalState): Taker[] {
     });
   }
   for (const read of Object.values(final.orders)) {
-    if (read === 'not_found' || (read.status !== 'DRAFT' && read.status !== 'CONFIRMED')) continue;
+    if (read === 'not_found' || (read.status !== 'DRAFT' && !sold_statuses.has(read.status))) continue;
     const o: OrderRead = read;
-    out.push({ who: `order ${o.order_id}`, event_id: o.event_id, seats: o.seat_ids, sold: o.status === 'CONFIRMED' });
+    out.push({ who: `order ${o.order_id}`, event_id: o.event_id, seats: o.seat_ids, sold: sold_statuses.has(o.status) });
   }
   return out;
 }

@@ -47,6 +47,10 @@ export interface Index {
 }
 
 export const ok = (c: Call): boolean => c.result === 'ok';
+/** Order statuses of a sale: confirmed, and after refunds (the seats stay sold). */
+export const sold_statuses: ReadonlySet<string> = new Set(['CONFIRMED', 'PARTIALLY_REFUNDED', 'REFUNDED']);
+/** A Refund's answer once done: the payment's status after it. */
+export const refunded_statuses: ReadonlySet<string> = new Set(['PARTIALLY_REFUNDED', 'REFUNDED']);
 export const unknown = (c: Call): boolean => c.result === 'unknown';
 export const seat_key = (event_id: string, seats: string[]): string =>
   `${event_id}|${[...seats].sort().join(',')}`;

@@ -18,8 +18,10 @@ export const sandbox_tokens = [
 ] as const;
 /** The seat layout of every chaos event: sections S1.., rows R1.., seats 1... */
 export const layout = { sections: 8, rows: 10, seats: 25 };
-/** A new event every minute: the load sells out an event in minutes (measured ~2 000 seats). */
-export const event_span_ms = 60_000;
+/** A new event every 30 s: a user may hold 10 holds per event (holds_per_user_max; drafts count)
+ *  and the load sells an event's 2 000 seats in minutes: a fresh event keeps most calls
+ *  accepted. */
+export const event_span_ms = 30_000;
 
 export interface World {
   history: History;

@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { start_broker, type Broker } from '../test/kafka/broker.js';
 import { check, type Violation } from './checker.js';
-import { index_of } from './checker_index.js';
+import { index_of, sold_statuses } from './checker_index.js';
 import type { SeenEvent } from './checker_state.js';
 import { NodeClients, Tokens } from './clients.js';
 import { consume_all, read_final } from './final.js';
 import { History, type FaultRun } from './history.js';
-import { layout, run_load, type World } from './load.js';
+import { event_span_ms, layout, run_load, type World } from './load.js';
 import { ClockTracker, probe_event, probe_layout, type Target } from './nemesis.js';
 import { run_fault } from './faults.js';
 import { free_port, NodeProc, Reaper, SmallFs, sleep } from './processes.js';
@@ -31,7 +31,7 @@ export interface Options {
 }
 
 export const defaults = {
-  users: 24,
+  users: 40,
   /** Measured: a broker restart beside other test processes took up to ~60 s to deliver again;
    *  a node restart 2-10 s. Twice the worst measured. */
   recover_ms_max: 120_000,
@@ -136,7 +136,7 @@ async function run_inside(o: Options, reaper: Reaper): Promise<Summary> {
     started_ms: 0, gateway_down: false, stopping: false,
   };
   reaper.add('close clients', () => world.nodes.forEach((n) => n.close()));
-  await create_events(world, Math.ceil(o.minutes) + 1);
+  await create_events(world, Math.ceil((o.minutes * 60_000) / event_span_ms) + 1);
   const target: Target = {
     world, nodes: [node], clocks: [clock], brokers: [broker], fs,
     kafka_sent: () => kafka_sent(node.spec.http_port),
@@ -164,7 +164,7 @@ async function drive(o: Options, t: Target, faults: Fault[], history: History, b
     const created = new Set(seen.filter((e) => e.type === 'HoldCreated').map((e) => String(e.message['hold_id'])));
     const confirmed = new Set(seen.filter((e) => e.type === 'OrderConfirmed').map((e) => String(e.message['order_id'])));
     return [...ix.holds.keys()].every((id) => created.has(id)) && Object.values(final.orders)
-      .every((r) => r === 'not_found' || r.status !== 'CONFIRMED' || confirmed.has(r.order_id));
+      .every((r) => r === 'not_found' || !sold_statuses.has(r.status) || confirmed.has(r.order_id));
   };
   const events = await consume_all(broker.brokers, enough, consume_bound_ms);
   const crashes = t.nodes.flatMap((n) => n.crashes);
