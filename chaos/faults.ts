@@ -29,8 +29,9 @@ async function clock_back(t: Target, f: Fault, node: number): Promise<Outcome> {
   await t.nodes[node]!.kill9();
   await sleep(f.duration_ms);
   const lifted_ms = Date.now();
+  const back_ms = clock.lo_ms - offset_ms;
   await restart(t, node, offset_ms);
-  return { lifted_ms, note: `restarted ${t.nodes[node]!.spec.name} with its clock ${clock.lo_ms - offset_ms} ms back` };
+  return { lifted_ms, note: `kill -9 ${t.nodes[node]!.spec.name}, restarted with its clock ${back_ms} ms back` };
 }
 
 async function node_pause(t: Target, f: Fault, node: number): Promise<Outcome> {

@@ -68,6 +68,8 @@ export interface NodeSpec {
   flags: string[];
   env: Record<string, string>;
   log_file: string;
+  /** Run as this uid/gid (cluster mode: iptables tells the nodes apart by owner). */
+  uid?: number;
 }
 
 export type NodeState = 'down' | 'up' | 'paused';
@@ -102,6 +104,7 @@ export class NodeProc {
     ];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...s.env },
+      ...(s.uid === undefined ? {} : { uid: s.uid, gid: s.uid }),
     });
     this.child = child;
     this.starts++;
