@@ -44,7 +44,7 @@ export interface Fault {
   /** Offset from the start of the load. */
   at_ms: number;
   duration_ms: number;
-  /** Clock faults: the step (ms); node faults in a cluster: which node; else 0. */
+  /** Clock faults: the step (ms); node and broker faults in a cluster: which one; else 0. */
   amount: number;
 }
 
@@ -67,7 +67,7 @@ export function schedule(seed: number, minutes: number, cluster: boolean): Fault
     let amount = 0;
     if (kind === 'clock_forward') amount = prng.int(...clock_forward_ms);
     else if (kind === 'clock_back') amount = prng.int(...clock_back_ms);
-    else if (cluster && kind.startsWith('node_')) amount = prng.int(0, 2);
+    else if (cluster && (kind.startsWith('node_') || kind.startsWith('broker_'))) amount = prng.int(0, 2);
     return {
       index,
       kind,
