@@ -6,12 +6,31 @@ import type { Call } from './history.js';
 import type { FinalState, OrderRead } from './checker_state.js';
 import { str } from './checker_state.js';
 import {
-  draft_expiry_node_ms, first_ok, hold_expiry_node_ms, ok, unknown, type HoldIx, type Index,
-  type NodeClock, type PurchaseIx, type Violation, sold_statuses,
+  draft_expiry_node_ms,
+  first_ok,
+  hold_expiry_node_ms,
+  ok,
+  unknown,
+  type HoldIx,
+  type Index,
+  type NodeClock,
+  type PurchaseIx,
+  type Violation,
+  sold_statuses,
 } from './checker_index.js';
 
-interface Window { from_ms: number; until_ms: number; sold: boolean }
-interface Occupant { who: string; event_id: string; seats: string[]; windows: Window[]; calls: number[] }
+interface Window {
+  from_ms: number;
+  until_ms: number;
+  sold: boolean;
+}
+interface Occupant {
+  who: string;
+  event_id: string;
+  seats: string[];
+  windows: Window[];
+  calls: number[];
+}
 
 const released = (c: Call): boolean => ok(c) && c.reply?.['released'] === true;
 const sold_by = (c: Call): boolean => ok(c) && c.reply?.['confirmed'] === true;
@@ -25,28 +44,40 @@ function hold_occupant(h: HoldIx, clock: NodeClock): Occupant {
   if (!sold) until_ms = Math.min(until_ms, clock.earliest_reach(from_ms, hold_expiry_node_ms(h)));
   const r = h.reserve.request;
   return {
-    who: `hold ${h.id}`, event_id: str(r, 'event_id'), seats: (r['seat_ids'] ?? []) as string[],
-    windows: [{ from_ms, until_ms, sold }], calls: [h.reserve.id, ...h.sales.filter(sold_by).map((c) => c.id)],
+    who: `hold ${h.id}`,
+    event_id: str(r, 'event_id'),
+    seats: (r['seat_ids'] ?? []) as string[],
+    windows: [{ from_ms, until_ms, sold }],
+    calls: [h.reserve.id, ...h.sales.filter(sold_by).map((c) => c.id)],
   };
 }
 
 function order_occupant(p: PurchaseIx, clock: NodeClock): Occupant | undefined {
   const first = first_ok(p.drafts);
   if (first === undefined) return undefined;
-  const windows: Window[] = [{
-    from_ms: first.end_ms, until_ms: clock.earliest_reach(first.end_ms, draft_expiry_node_ms(p)),
-    sold: false,
-  }];
+  const windows: Window[] = [
+    {
+      from_ms: first.end_ms,
+      until_ms: clock.earliest_reach(first.end_ms, draft_expiry_node_ms(p)),
+      sold: false,
+    },
+  ];
   const confirm = first_ok(p.confirms.filter(order_confirmed));
-  if (confirm !== undefined) windows.push({ from_ms: confirm.end_ms, until_ms: Infinity, sold: true });
+  if (confirm !== undefined)
+    windows.push({ from_ms: confirm.end_ms, until_ms: Infinity, sold: true });
   return {
-    who: `order ${str(first.reply, 'id')}`, event_id: p.event_id, seats: p.seats, windows,
+    who: `order ${str(first.reply, 'id')}`,
+    event_id: p.event_id,
+    seats: p.seats,
+    windows,
     calls: [first.id, ...(confirm === undefined ? [] : [confirm.id])],
   };
 }
 
 function overlap(a: Occupant, b: Occupant): boolean {
-  return a.windows.some((x) => b.windows.some((y) => x.from_ms < y.until_ms && y.from_ms < x.until_ms));
+  return a.windows.some((x) =>
+    b.windows.some((y) => x.from_ms < y.until_ms && y.from_ms < x.until_ms),
+  );
 }
 
 export function check_occupancy(ix: Index, clock: NodeClock, out: Violation[]): void {
@@ -71,7 +102,8 @@ export function check_occupancy(ix: Index, clock: NodeClock, out: Violation[]): 
         const twice = a.windows.some((w) => w.sold) && b.windows.some((w) => w.sold);
         out.push({
           check: twice ? 'sold_twice' : 'two_live_holds',
-          message: `seat ${seat} ${twice ? 'sold twice' : 'in two live holds at once'}: ` +
+          message:
+            `seat ${seat} ${twice ? 'sold twice' : 'in two live holds at once'}: ` +
             `${a.who} and ${b.who}`,
           calls: [...a.calls, ...b.calls],
         });
@@ -80,7 +112,12 @@ export function check_occupancy(ix: Index, clock: NodeClock, out: Violation[]): 
   }
 }
 
-interface Taker { who: string; event_id: string; seats: string[]; sold: boolean }
+interface Taker {
+  who: string;
+  event_id: string;
+  seats: string[];
+  sold: boolean;
+}
 
 function takers_at_read(ix: Index, final: FinalState): Taker[] {
   const out: Taker[] = [];
@@ -89,14 +126,22 @@ function takers_at_read(ix: Index, final: FinalState): Taker[] {
     if (probe !== 'released' && probe !== 'confirmed') continue;
     const r = h.reserve.request;
     out.push({
-      who: `hold ${h.id}`, event_id: str(r, 'event_id'), seats: (r['seat_ids'] ?? []) as string[],
+      who: `hold ${h.id}`,
+      event_id: str(r, 'event_id'),
+      seats: (r['seat_ids'] ?? []) as string[],
       sold: probe === 'confirmed',
     });
   }
   for (const read of Object.values(final.orders)) {
-    if (read === 'not_found' || (read.status !== 'DRAFT' && !sold_statuses.has(read.status))) continue;
+    if (read === 'not_found' || (read.status !== 'DRAFT' && !sold_statuses.has(read.status)))
+      continue;
     const o: OrderRead = read;
-    out.push({ who: `order ${o.order_id}`, event_id: o.event_id, seats: o.seat_ids, sold: sold_statuses.has(o.status) });
+    out.push({
+      who: `order ${o.order_id}`,
+      event_id: o.event_id,
+      seats: o.seat_ids,
+      sold: sold_statuses.has(o.status),
+    });
   }
   return out;
 }
@@ -115,14 +160,19 @@ export function check_final_seats(ix: Index, final: FinalState, out: Violation[]
           const twice = other.sold && t.sold;
           out.push({
             check: twice ? 'sold_twice' : 'two_live_holds',
-            message: `final state: seat ${event_id}/${seat} ${twice ? 'sold twice' : 'taken twice'}: ` +
+            message:
+              `final state: seat ${event_id}/${seat} ${twice ? 'sold twice' : 'taken twice'}: ` +
               `${other.who} and ${t.who}`,
             calls: [],
           });
         }
         owner.set(seat, t);
         if (free.has(seat)) {
-          out.push({ check: 'taken_seat_free', message: `final state: seat ${event_id}/${seat} of ${t.who} is free`, calls: [] });
+          out.push({
+            check: 'taken_seat_free',
+            message: `final state: seat ${event_id}/${seat} of ${t.who} is free`,
+            calls: [],
+          });
         }
       }
       if (t.sold) sold += t.seats.length;
@@ -131,7 +181,8 @@ export function check_final_seats(ix: Index, final: FinalState, out: Violation[]
     if (read.sold !== sold) {
       out.push({
         check: 'sold_count',
-        message: `final state: ${event_id} has ${read.sold} seats sold; the confirmed orders and ` +
+        message:
+          `final state: ${event_id} has ${read.sold} seats sold; the confirmed orders and ` +
           `sold holds read back have ${sold} (a sale to an unconfirmed order, or a lost sale)`,
         calls: [],
       });
@@ -139,7 +190,8 @@ export function check_final_seats(ix: Index, final: FinalState, out: Violation[]
     if (read.held < held) {
       out.push({
         check: 'held_count',
-        message: `final state: ${event_id} has ${read.held} seats held; the live holds and drafts ` +
+        message:
+          `final state: ${event_id} has ${read.held} seats held; the live holds and drafts ` +
           `read back have ${held}`,
         calls: [],
       });

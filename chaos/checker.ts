@@ -30,9 +30,11 @@ function check_recovery(faults: FaultRun[], bounds: Bounds, out: Violation[]): v
     if (f.recover_ms !== null && f.recover_ms <= bounds.recover_ms_max) continue;
     out.push({
       check: 'recovery',
-      message: `fault #${f.fault.index} ${f.fault.kind}: ` + (f.recover_ms === null
-        ? `not serving again within ${bounds.recover_ms_max} ms`
-        : `serving again after ${f.recover_ms} ms, over the bound ${bounds.recover_ms_max} ms`),
+      message:
+        `fault #${f.fault.index} ${f.fault.kind}: ` +
+        (f.recover_ms === null
+          ? `not serving again within ${bounds.recover_ms_max} ms`
+          : `serving again after ${f.recover_ms} ms, over the bound ${bounds.recover_ms_max} ms`),
       calls: [],
     });
   }

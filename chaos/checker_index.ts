@@ -48,7 +48,11 @@ export interface Index {
 
 export const ok = (c: Call): boolean => c.result === 'ok';
 /** Order statuses of a sale: confirmed, and after refunds (the seats stay sold). */
-export const sold_statuses: ReadonlySet<string> = new Set(['CONFIRMED', 'PARTIALLY_REFUNDED', 'REFUNDED']);
+export const sold_statuses: ReadonlySet<string> = new Set([
+  'CONFIRMED',
+  'PARTIALLY_REFUNDED',
+  'REFUNDED',
+]);
 /** A Refund's answer once done: the payment's status after it. */
 export const refunded_statuses: ReadonlySet<string> = new Set(['PARTIALLY_REFUNDED', 'REFUNDED']);
 export const unknown = (c: Call): boolean => c.result === 'unknown';
@@ -60,9 +64,16 @@ function purchase_for(ix: Index, c: Call): PurchaseIx {
   let p = ix.purchases.get(key);
   if (p === undefined) {
     p = {
-      key, user: str(c.request, 'user_id'), event_id: str(c.request, 'event_id'),
-      seats: strs(c.request, 'seat_ids'), drafts: [], order_ids: new Set(), authorizes: [],
-      confirms: [], captures: [], refunds: [],
+      key,
+      user: str(c.request, 'user_id'),
+      event_id: str(c.request, 'event_id'),
+      seats: strs(c.request, 'seat_ids'),
+      drafts: [],
+      order_ids: new Set(),
+      authorizes: [],
+      confirms: [],
+      captures: [],
+      refunds: [],
     };
     ix.purchases.set(key, p);
   }
@@ -89,8 +100,11 @@ function index_first_pass(ix: Index, calls: Call[]): void {
 
 export function index_of(calls: Call[]): Index {
   const ix: Index = {
-    holds: new Map(), purchases: new Map(), purchase_of_order: new Map(),
-    purchase_of_payment: new Map(), unknown_reserves: [],
+    holds: new Map(),
+    purchases: new Map(),
+    purchase_of_order: new Map(),
+    purchase_of_payment: new Map(),
+    unknown_reserves: [],
   };
   index_first_pass(ix, calls);
   for (const c of calls) {
@@ -115,7 +129,10 @@ export function index_of(calls: Call[]): Index {
 export class NodeClock {
   private readonly steps: ClockStep[];
 
-  constructor(steps: ClockStep[], private readonly end_ms: number) {
+  constructor(
+    steps: ClockStep[],
+    private readonly end_ms: number,
+  ) {
     this.steps = [...steps].sort((a, b) => a.at_ms - b.at_ms);
   }
 
@@ -151,7 +168,12 @@ export function hold_expiry_node_ms(h: HoldIx): number {
 }
 
 export function first_ok(calls: Call[]): Call | undefined {
-  return calls.filter(ok).reduce<Call | undefined>((a, b) => (a === undefined || b.end_ms < a.end_ms ? b : a), undefined);
+  return calls
+    .filter(ok)
+    .reduce<Call | undefined>(
+      (a, b) => (a === undefined || b.end_ms < a.end_ms ? b : a),
+      undefined,
+    );
 }
 
 export function draft_expiry_node_ms(p: PurchaseIx): number {

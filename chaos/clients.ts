@@ -16,9 +16,12 @@ export const call_deadline_ms = 2_000;
 const token_ttl_s = 6 * 3600;
 
 const protos = [
-  'ticketing/inventory/v1/inventory.proto', 'ticketing/catalog/v1/catalog.proto',
-  'ticketing/testing/v1/test_clock.proto', 'ticketing/order/v1/order.proto',
-  'ticketing/order/v1/order_query.proto', 'ticketing/payment/v1/payment.proto',
+  'ticketing/inventory/v1/inventory.proto',
+  'ticketing/catalog/v1/catalog.proto',
+  'ticketing/testing/v1/test_clock.proto',
+  'ticketing/order/v1/order.proto',
+  'ticketing/order/v1/order_query.proto',
+  'ticketing/payment/v1/payment.proto',
   'ticketing/fraud/v1/fraud.proto',
 ];
 
@@ -35,9 +38,15 @@ type ServiceName = keyof typeof services;
 
 let root: grpc.GrpcObject | undefined;
 function loaded(): grpc.GrpcObject {
-  root ??= grpc.loadPackageDefinition(loader.loadSync(protos, {
-    keepCase: true, longs: String, enums: String, defaults: true, includeDirs: [proto_dir],
-  }));
+  root ??= grpc.loadPackageDefinition(
+    loader.loadSync(protos, {
+      keepCase: true,
+      longs: String,
+      enums: String,
+      defaults: true,
+      includeDirs: [proto_dir],
+    }),
+  );
   return root;
 }
 
@@ -49,7 +58,9 @@ function ctor(path: string): grpc.ServiceClientConstructor {
 }
 
 type Unary = (
-  request: unknown, metadata: grpc.Metadata, options: grpc.CallOptions,
+  request: unknown,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
   callback: (error: grpc.ServiceError | null, reply: unknown) => void,
 ) => void;
 
@@ -59,17 +70,26 @@ export class NodeClients {
   constructor(readonly address: string) {
     for (const [name, path] of Object.entries(services) as [ServiceName, string][]) {
       const Client = ctor(path);
-      this.clients.set(name, new Client(address, grpc.credentials.createInsecure(), {
-        // Reconnect quickly after a restart: the default backoff grows to 120 s.
-        'grpc.initial_reconnect_backoff_ms': 100,
-        'grpc.max_reconnect_backoff_ms': 1_000,
-      }));
+      this.clients.set(
+        name,
+        new Client(address, grpc.credentials.createInsecure(), {
+          // Reconnect quickly after a restart: the default backoff grows to 120 s.
+          'grpc.initial_reconnect_backoff_ms': 100,
+          'grpc.max_reconnect_backoff_ms': 1_000,
+        }),
+      );
     }
   }
 
   /** One unary call with a bearer token, optional metadata and the deadline. */
-  call(service: ServiceName, method: string, request: unknown, bearer: string,
-    extra: Record<string, string> = {}, deadline_ms = call_deadline_ms): Promise<unknown> {
+  call(
+    service: ServiceName,
+    method: string,
+    request: unknown,
+    bearer: string,
+    extra: Record<string, string> = {},
+    deadline_ms = call_deadline_ms,
+  ): Promise<unknown> {
     const client = this.clients.get(service);
     assert.ok(client !== undefined, `client ${service}`);
     const fn = (client as unknown as Record<string, unknown>)[method];
@@ -78,8 +98,13 @@ export class NodeClients {
     metadata.set('authorization', `Bearer ${bearer}`);
     for (const [k, v] of Object.entries(extra)) metadata.set(k, v);
     return new Promise((resolve, reject) => {
-      (fn as Unary).call(client, request, metadata, { deadline: Date.now() + deadline_ms },
-        (error, reply) => (error !== null ? reject(error) : resolve(reply)));
+      (fn as Unary).call(
+        client,
+        request,
+        metadata,
+        { deadline: Date.now() + deadline_ms },
+        (error, reply) => (error !== null ? reject(error) : resolve(reply)),
+      );
     });
   }
 

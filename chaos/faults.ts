@@ -3,10 +3,21 @@ import { strict as assert } from 'node:assert';
 import type { FaultRun } from './history.js';
 import type { Fault } from './schedule.js';
 import { sleep } from './processes.js';
-import { delivery_probe, gateway_probe, recover, write_probe, type Outcome, type Target } from './nemesis.js';
+import {
+  delivery_probe,
+  gateway_probe,
+  recover,
+  write_probe,
+  type Outcome,
+  type Target,
+} from './nemesis.js';
 
 type Probe = 'write' | 'delivery' | 'gateway';
-interface Injected extends Outcome { probe: Probe; node: number; sent_before: number }
+interface Injected extends Outcome {
+  probe: Probe;
+  node: number;
+  sent_before: number;
+}
 
 async function restart(t: Target, node: number, offset_ms: number): Promise<void> {
   await t.nodes[node]!.start(offset_ms);
@@ -31,14 +42,20 @@ async function clock_back(t: Target, f: Fault, node: number): Promise<Outcome> {
   const lifted_ms = Date.now();
   const back_ms = clock.lo_ms - offset_ms;
   await restart(t, node, offset_ms);
-  return { lifted_ms, note: `kill -9 ${t.nodes[node]!.spec.name}, restarted with its clock ${back_ms} ms back` };
+  return {
+    lifted_ms,
+    note: `kill -9 ${t.nodes[node]!.spec.name}, restarted with its clock ${back_ms} ms back`,
+  };
 }
 
 async function node_pause(t: Target, f: Fault, node: number): Promise<Outcome> {
   t.nodes[node]!.pause();
   await sleep(f.duration_ms);
   t.nodes[node]!.resume();
-  return { lifted_ms: Date.now(), note: `SIGSTOP ${t.nodes[node]!.spec.name} for ${f.duration_ms} ms` };
+  return {
+    lifted_ms: Date.now(),
+    note: `SIGSTOP ${t.nodes[node]!.spec.name} for ${f.duration_ms} ms`,
+  };
 }
 
 function broker_of(t: Target, f: Fault): number {
@@ -63,7 +80,10 @@ async function broker_kill(t: Target, f: Fault): Promise<Outcome> {
   await sleep(f.duration_ms);
   const lifted_ms = Date.now();
   await b.restart();
-  return { lifted_ms, note: `kill -9 broker ${b.brokers}, down ${f.duration_ms} ms, restart took ${Date.now() - lifted_ms} ms` };
+  return {
+    lifted_ms,
+    note: `kill -9 broker ${b.brokers}, down ${f.duration_ms} ms, restart took ${Date.now() - lifted_ms} ms`,
+  };
 }
 
 async function disk_full(t: Target, f: Fault): Promise<Outcome> {
@@ -73,12 +93,18 @@ async function disk_full(t: Target, f: Fault): Promise<Outcome> {
   } finally {
     t.fs.free();
   }
-  return { lifted_ms: Date.now(), note: `${t.fs.dir} filled with ${bytes} bytes of ballast for ${f.duration_ms} ms` };
+  return {
+    lifted_ms: Date.now(),
+    note: `${t.fs.dir} filled with ${bytes} bytes of ballast for ${f.duration_ms} ms`,
+  };
 }
 
 async function clock_forward(t: Target, f: Fault, node: number): Promise<Outcome> {
   const c = await t.clocks[node]!.advance(t.world, f.amount, node);
-  return { lifted_ms: Date.now(), note: `clock of ${t.nodes[node]!.spec.name} advanced ${f.amount} ms (${c.result})` };
+  return {
+    lifted_ms: Date.now(),
+    note: `clock of ${t.nodes[node]!.spec.name} advanced ${f.amount} ms (${c.result})`,
+  };
 }
 
 async function gateway_timeout(t: Target, f: Fault): Promise<Outcome> {
@@ -88,21 +114,37 @@ async function gateway_timeout(t: Target, f: Fault): Promise<Outcome> {
   } finally {
     t.world.gateway_down = false;
   }
-  return { lifted_ms: Date.now(), note: `every Authorize used tok_gatewayTimeout for ${f.duration_ms} ms` };
+  return {
+    lifted_ms: Date.now(),
+    note: `every Authorize used tok_gatewayTimeout for ${f.duration_ms} ms`,
+  };
 }
 
-async function inject(t: Target, f: Fault, node: number, partition: (on: boolean) => Promise<void>): Promise<Injected> {
+async function inject(
+  t: Target,
+  f: Fault,
+  node: number,
+  partition: (on: boolean) => Promise<void>,
+): Promise<Injected> {
   const sent_before = await t.kafka_sent(node);
   const base = { node, sent_before };
   switch (f.kind) {
-    case 'node_kill': return { ...base, probe: 'write', ...(await node_kill(t, f, node)) };
-    case 'clock_back': return { ...base, probe: 'write', ...(await clock_back(t, f, node)) };
-    case 'node_pause': return { ...base, probe: 'write', ...(await node_pause(t, f, node)) };
-    case 'broker_pause': return { ...base, probe: 'delivery', ...(await broker_pause(t, f)) };
-    case 'broker_kill': return { ...base, probe: 'delivery', ...(await broker_kill(t, f)) };
-    case 'disk_full': return { ...base, probe: 'write', ...(await disk_full(t, f)) };
-    case 'clock_forward': return { ...base, probe: 'write', ...(await clock_forward(t, f, node)) };
-    case 'gateway_timeout': return { ...base, probe: 'gateway', ...(await gateway_timeout(t, f)) };
+    case 'node_kill':
+      return { ...base, probe: 'write', ...(await node_kill(t, f, node)) };
+    case 'clock_back':
+      return { ...base, probe: 'write', ...(await clock_back(t, f, node)) };
+    case 'node_pause':
+      return { ...base, probe: 'write', ...(await node_pause(t, f, node)) };
+    case 'broker_pause':
+      return { ...base, probe: 'delivery', ...(await broker_pause(t, f)) };
+    case 'broker_kill':
+      return { ...base, probe: 'delivery', ...(await broker_kill(t, f)) };
+    case 'disk_full':
+      return { ...base, probe: 'write', ...(await disk_full(t, f)) };
+    case 'clock_forward':
+      return { ...base, probe: 'write', ...(await clock_forward(t, f, node)) };
+    case 'gateway_timeout':
+      return { ...base, probe: 'gateway', ...(await gateway_timeout(t, f)) };
     case 'node_partition': {
       await partition(true);
       try {
@@ -110,20 +152,33 @@ async function inject(t: Target, f: Fault, node: number, partition: (on: boolean
       } finally {
         await partition(false);
       }
-      return { ...base, probe: 'delivery', lifted_ms: Date.now(), note: `node ${node} cut off from the brokers for ${f.duration_ms} ms` };
+      return {
+        ...base,
+        probe: 'delivery',
+        lifted_ms: Date.now(),
+        note: `node ${node} cut off from the brokers for ${f.duration_ms} ms`,
+      };
     }
   }
 }
 
 /** Runs one fault and measures the time until serving again (bounded). */
-export async function run_fault(t: Target, f: Fault, bound_ms: number,
-  partition: (node: number, on: boolean) => Promise<void> = async () => {}): Promise<FaultRun> {
+export async function run_fault(
+  t: Target,
+  f: Fault,
+  bound_ms: number,
+  partition: (node: number, on: boolean) => Promise<void> = async () => {},
+): Promise<FaultRun> {
   const node = t.nodes.length === 1 ? 0 : f.amount % t.nodes.length;
   const started_ms = Date.now();
   const i = await inject(t, f, node, (on) => partition(node, on));
   // Any node serves the probes of a broker or gateway fault; a node fault is probed on its node.
-  const probe = (): Promise<boolean> => i.probe === 'write' ? write_probe(t, node)
-    : i.probe === 'delivery' ? delivery_probe(t, node, i.sent_before) : gateway_probe(t, node);
+  const probe = (): Promise<boolean> =>
+    i.probe === 'write'
+      ? write_probe(t, node)
+      : i.probe === 'delivery'
+        ? delivery_probe(t, node, i.sent_before)
+        : gateway_probe(t, node);
   const recover_ms = await recover(probe, i.lifted_ms, bound_ms);
   return { fault: f, started_ms, lifted_ms: i.lifted_ms, recover_ms, note: i.note };
 }

@@ -10,8 +10,17 @@ export type Json = string | number | boolean | null | Json[] | { [key: string]: 
 export type JsonObject = { [key: string]: Json };
 
 export const rpcs = [
-  'reserve', 'release', 'confirm_allocation', 'create_draft', 'score', 'authorize',
-  'confirm_order', 'capture', 'refund', 'advance', 'get_order',
+  'reserve',
+  'release',
+  'confirm_allocation',
+  'create_draft',
+  'score',
+  'authorize',
+  'confirm_order',
+  'capture',
+  'refund',
+  'advance',
+  'get_order',
 ] as const;
 export type Rpc = (typeof rpcs)[number];
 /** ok: answered; failed: refused with a code that means nothing happened; unknown: the change
@@ -53,7 +62,11 @@ export interface FaultRun {
 
 /** Codes whose outcome is unknown: the change may have been made (or may still be). */
 export const unknown_codes: ReadonlySet<number> = new Set([
-  status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.CANCELLED, status.UNKNOWN, status.INTERNAL,
+  status.UNAVAILABLE,
+  status.DEADLINE_EXCEEDED,
+  status.CANCELLED,
+  status.UNKNOWN,
+  status.INTERNAL,
 ]);
 
 export function result_of_code(code: number): Result {
@@ -97,12 +110,24 @@ export class History {
 
   /** Runs `run` and records it; a thrown error without a numeric gRPC code is rethrown. */
   async record(
-    user: string, rpc: Rpc, request: JsonObject, key: string,
+    user: string,
+    rpc: Rpc,
+    request: JsonObject,
+    key: string,
     run: () => Promise<unknown>,
   ): Promise<Call> {
     const call: Call = {
-      id: this.calls.length, user, rpc, request, key, start_ms: Date.now(), end_ms: 0,
-      result: 'unknown', reply: null, code: -1, details: 'in flight',
+      id: this.calls.length,
+      user,
+      rpc,
+      request,
+      key,
+      start_ms: Date.now(),
+      end_ms: 0,
+      result: 'unknown',
+      reply: null,
+      code: -1,
+      details: 'in flight',
     };
     this.calls.push(call);
     this.line({ type: 'invoke', id: call.id, user, rpc, request, key, start_ms: call.start_ms });
@@ -134,10 +159,17 @@ export function parse_history(text: string): Call[] {
     const id = Number(e['id']);
     if (e['type'] === 'invoke') {
       calls.set(id, {
-        id, user: String(e['user']), rpc: String(e['rpc']) as Rpc,
-        request: (e['request'] ?? {}) as JsonObject, key: String(e['key'] ?? ''),
-        start_ms: Number(e['start_ms']), end_ms: Number.MAX_SAFE_INTEGER, result: 'unknown',
-        reply: null, code: -1, details: 'never completed',
+        id,
+        user: String(e['user']),
+        rpc: String(e['rpc']) as Rpc,
+        request: (e['request'] ?? {}) as JsonObject,
+        key: String(e['key'] ?? ''),
+        start_ms: Number(e['start_ms']),
+        end_ms: Number.MAX_SAFE_INTEGER,
+        result: 'unknown',
+        reply: null,
+        code: -1,
+        details: 'never completed',
       });
     } else if (e['type'] === 'complete') {
       const c = calls.get(id);

@@ -20,7 +20,11 @@ const probe_pause_ms = 200;
 export class ClockTracker {
   private static readonly group = new Map<History, ClockTracker[]>();
 
-  constructor(private readonly history: History, public lo_ms: number, public hi_ms: number) {
+  constructor(
+    private readonly history: History,
+    public lo_ms: number,
+    public hi_ms: number,
+  ) {
     const group = ClockTracker.group.get(history) ?? [];
     group.push(this);
     ClockTracker.group.set(history, group);
@@ -30,7 +34,8 @@ export class ClockTracker {
   record(): void {
     const group = ClockTracker.group.get(this.history) ?? [this];
     this.history.clock_step({
-      at_ms: Date.now(), lo_ms: Math.min(...group.map((c) => c.lo_ms)),
+      at_ms: Date.now(),
+      lo_ms: Math.min(...group.map((c) => c.lo_ms)),
       hi_ms: Math.max(...group.map((c) => c.hi_ms)),
     });
   }
@@ -76,15 +81,29 @@ function probe_seat(): string[] {
   const per_section = probe_layout.rows * probe_layout.seats;
   const s = Math.floor(n / per_section) % probe_layout.sections;
   const rest = n % per_section;
-  return [`S${s + 1}-R${Math.floor(rest / probe_layout.seats) + 1}-${(rest % probe_layout.seats) + 1}`];
+  return [
+    `S${s + 1}-R${Math.floor(rest / probe_layout.seats) + 1}-${(rest % probe_layout.seats) + 1}`,
+  ];
 }
 
 /** A write reaches the node and is answered: reserve a probe seat, then release it. */
 async function write_probe(t: Target, node: number): Promise<boolean> {
-  const request = { event_id: probe_event, seat_ids: probe_seat(), hold_ttl_seconds: 30, user_id: 'nemesis' };
+  const request = {
+    event_id: probe_event,
+    seat_ids: probe_seat(),
+    hold_ttl_seconds: 30,
+    user_id: 'nemesis',
+  };
   const c = await invoke(t.world, 'nemesis', 'customer', 'reserve', request, { node });
   if (c.result !== 'ok') return false;
-  await invoke(t.world, 'nemesis', 'customer', 'release', { hold_id: str(c.reply, 'hold_id') }, { node });
+  await invoke(
+    t.world,
+    'nemesis',
+    'customer',
+    'release',
+    { hold_id: str(c.reply, 'hold_id') },
+    { node },
+  );
   return true;
 }
 
@@ -100,18 +119,42 @@ let gateway_seq = 0;
 /** The gateway approves again: a probe draft authorized with tok_visa. */
 async function gateway_probe(t: Target, node: number): Promise<boolean> {
   const key = `nemesis-gw-${gateway_seq++}`;
-  const draft = await invoke(t.world, 'nemesis', 'customer', 'create_draft', {
-    user_id: 'nemesis', event_id: probe_event, seat_ids: probe_seat(), promo_code: '', idempotency_key: key,
-  }, { key, node });
+  const draft = await invoke(
+    t.world,
+    'nemesis',
+    'customer',
+    'create_draft',
+    {
+      user_id: 'nemesis',
+      event_id: probe_event,
+      seat_ids: probe_seat(),
+      promo_code: '',
+      idempotency_key: key,
+    },
+    { key, node },
+  );
   if (draft.result !== 'ok') return false;
-  const auth = await invoke(t.world, 'nemesis', 'customer', 'authorize', {
-    order_id: str(draft.reply, 'id'), amount: draft.reply?.['total'] ?? null, payment_token: 'tok_visa',
-  }, { key: `${key}-a1`, metadata_key: true, node });
+  const auth = await invoke(
+    t.world,
+    'nemesis',
+    'customer',
+    'authorize',
+    {
+      order_id: str(draft.reply, 'id'),
+      amount: draft.reply?.['total'] ?? null,
+      payment_token: 'tok_visa',
+    },
+    { key: `${key}-a1`, metadata_key: true, node },
+  );
   return auth.result === 'ok' && str(auth.reply, 'status') === 'AUTHORIZED';
 }
 
 /** Polls `probe` from `lifted_ms` until it succeeds or the bound passes; ms, or null. */
-async function recover(probe: () => Promise<boolean>, lifted_ms: number, bound_ms: number): Promise<number | null> {
+async function recover(
+  probe: () => Promise<boolean>,
+  lifted_ms: number,
+  bound_ms: number,
+): Promise<number | null> {
   while (Date.now() - lifted_ms <= bound_ms) {
     if (await probe()) return Date.now() - lifted_ms;
     await sleep(probe_pause_ms);

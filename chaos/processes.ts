@@ -4,7 +4,15 @@
 // and unmounts on every path out (normal end, error, SIGINT/SIGTERM, process exit).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { strict as assert } from 'node:assert';
-import { closeSync, createWriteStream, mkdirSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  createWriteStream,
+  mkdirSync,
+  openSync,
+  rmSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,7 +92,10 @@ export class NodeProc {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
 
-  constructor(readonly spec: NodeSpec, private readonly reaper: Reaper) {}
+  constructor(
+    readonly spec: NodeSpec,
+    private readonly reaper: Reaper,
+  ) {}
 
   get address(): string {
     return `127.0.0.1:${this.spec.grpc_port}`;
@@ -99,11 +110,22 @@ export class NodeProc {
     assert.equal(this.state, 'down', `${this.spec.name} is down before a start`);
     const s = this.spec;
     const args = [
-      bin, 'serve', '--data', s.data_dir, '--grpc', this.address, '--http', `127.0.0.1:${s.http_port}`,
-      '--test-clock', '--clock-offset-ms', String(Math.round(clock_offset_ms)), ...s.flags,
+      bin,
+      'serve',
+      '--data',
+      s.data_dir,
+      '--grpc',
+      this.address,
+      '--http',
+      `127.0.0.1:${s.http_port}`,
+      '--test-clock',
+      '--clock-offset-ms',
+      String(Math.round(clock_offset_ms)),
+      ...s.flags,
     ];
     const child = spawn(process.execPath, args, {
-      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...s.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...s.env },
       ...(s.uid === undefined ? {} : { uid: s.uid, gid: s.uid }),
     });
     this.child = child;
@@ -113,14 +135,18 @@ export class NodeProc {
       child.kill('SIGKILL');
     });
     this.expecting_exit = false;
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
-      unregister();
-      if (!this.expecting_exit) {
-        this.crashes.push(`${s.name} exited by itself (code ${code}, signal ${signal}) at ${new Date().toISOString()}`);
-        this.state = 'down';
-      }
-      resolve();
-    }));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        unregister();
+        if (!this.expecting_exit) {
+          this.crashes.push(
+            `${s.name} exited by itself (code ${code}, signal ${signal}) at ${new Date().toISOString()}`,
+          );
+          this.state = 'down';
+        }
+        resolve();
+      }),
+    );
     this.state = 'up';
     await this.await_serving(child);
   }
@@ -129,7 +155,15 @@ export class NodeProc {
     const log = createWriteStream(this.spec.log_file, { flags: 'a' });
     log.write(`--- start ${this.starts} at ${new Date().toISOString()}\n`);
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.spec.name} not serving within ${start_bound_ms} ms (log: ${this.spec.log_file})`)), start_bound_ms);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `${this.spec.name} not serving within ${start_bound_ms} ms (log: ${this.spec.log_file})`,
+            ),
+          ),
+        start_bound_ms,
+      );
       let buffer = '';
       child.stdout?.on('data', (chunk: Buffer) => {
         log.write(chunk);
@@ -144,7 +178,9 @@ export class NodeProc {
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
         log.end(`--- exit ${code} ${signal}\n`);
-        reject(new Error(`${this.spec.name} exited (${code} ${signal}) (log: ${this.spec.log_file})`));
+        reject(
+          new Error(`${this.spec.name} exited (${code} ${signal}) (log: ${this.spec.log_file})`),
+        );
       });
     });
   }
@@ -192,13 +228,21 @@ export class NodeProc {
 export class SmallFs {
   private ballast_file: string;
 
-  constructor(readonly dir: string, readonly size_mb: number, reaper: Reaper) {
+  constructor(
+    readonly dir: string,
+    readonly size_mb: number,
+    reaper: Reaper,
+  ) {
     mkdirSync(dir, { recursive: true });
     try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size_mb}m`, 'tmpfs', dir], { stdio: 'pipe' });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size_mb}m`, 'tmpfs', dir], {
+        stdio: 'pipe',
+      });
     } catch (error) {
       const e = error as { stderr?: Buffer };
-      throw new Error(`cannot mount a ${size_mb} MB tmpfs at ${dir} (the disk-full fault needs it; run as root): ${e.stderr?.toString() ?? String(error)}`);
+      throw new Error(
+        `cannot mount a ${size_mb} MB tmpfs at ${dir} (the disk-full fault needs it; run as root): ${e.stderr?.toString() ?? String(error)}`,
+      );
     }
     reaper.add(`umount ${dir}`, () => {
       execFileSync('umount', ['-l', dir], { stdio: 'ignore' });

@@ -9,12 +9,24 @@ import { strict as assert } from 'node:assert';
 import { Prng } from './prng.js';
 
 export const single_kinds = [
-  'node_kill', 'node_pause', 'broker_pause', 'broker_kill', 'disk_full', 'clock_forward',
-  'clock_back', 'gateway_timeout',
+  'node_kill',
+  'node_pause',
+  'broker_pause',
+  'broker_kill',
+  'disk_full',
+  'clock_forward',
+  'clock_back',
+  'gateway_timeout',
 ] as const;
 export const cluster_kinds = [
-  'node_kill', 'node_pause', 'broker_kill', 'broker_pause', 'node_partition', 'disk_full',
-  'clock_forward', 'gateway_timeout',
+  'node_kill',
+  'node_pause',
+  'broker_kill',
+  'broker_pause',
+  'node_partition',
+  'disk_full',
+  'clock_forward',
+  'gateway_timeout',
 ] as const;
 export type FaultKind = (typeof single_kinds)[number] | (typeof cluster_kinds)[number];
 
@@ -67,7 +79,8 @@ export function schedule(seed: number, minutes: number, cluster: boolean): Fault
     let amount = 0;
     if (kind === 'clock_forward') amount = prng.int(...clock_forward_ms);
     else if (kind === 'clock_back') amount = prng.int(...clock_back_ms);
-    else if (cluster && (kind.startsWith('node_') || kind.startsWith('broker_'))) amount = prng.int(0, 2);
+    else if (cluster && (kind.startsWith('node_') || kind.startsWith('broker_')))
+      amount = prng.int(0, 2);
     return {
       index,
       kind,

@@ -23,17 +23,28 @@ guarded_after(test, () => {
 
 test(`chaos: ${minutes} minutes, seed ${seed}, every fault kind, no violation`, async () => {
   const summary: Summary = await run_chaos({
-    minutes, seed, cluster: false, users: defaults.users, out_dir,
-    recover_ms_max: defaults.recover_ms_max, fs_size_mb: defaults.fs_size_mb,
+    minutes,
+    seed,
+    cluster: false,
+    users: defaults.users,
+    out_dir,
+    recover_ms_max: defaults.recover_ms_max,
+    fs_size_mb: defaults.fs_size_mb,
   });
   console.log(summary.lines.join('\n'));
   for (const kind of single_kinds) {
-    assert.ok((summary.faults_run[kind] ?? 0) >= per_kind(minutes), `${kind} injected ${summary.faults_run[kind] ?? 0} times`);
+    assert.ok(
+      (summary.faults_run[kind] ?? 0) >= per_kind(minutes),
+      `${kind} injected ${summary.faults_run[kind] ?? 0} times`,
+    );
   }
   const acked = Object.values(summary.calls).reduce((n, per) => n + (per['ok'] ?? 0), 0);
   assert.ok(acked > 1_000, `the load made progress: ${acked} calls answered`);
   assert.ok(summary.kafka_messages > 0, 'events reached Kafka');
-  assert.equal(summary.violations.map((v) => `[${v.check}] ${v.message}`), []);
+  assert.equal(
+    summary.violations.map((v) => `[${v.check}] ${v.message}`),
+    [],
+  );
   passed = true;
 });
 
