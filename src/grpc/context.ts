@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { UnauthenticatedError } from '../auth/errors.js';
 import { acting_user } from '../auth/policy.js';
 import { verify_token, type Principal, type VerificationKeys } from '../auth/token.js';
+import type { VerifiedTokens } from '../auth/token_cache.js';
 import type { Caller } from '../purchase/purchases.js';
 
 /** The purchase flow's view of the caller: the user it may act for (customers), or null for
@@ -39,12 +40,16 @@ export function trace_id_of(metadata: grpc.Metadata): string {
   return randomBytes(16).toString('hex');
 }
 
-export function principal_of(metadata: grpc.Metadata, keys: VerificationKeys): Principal {
+/** The caller's principal; with `tokens`, a token verified before is not verified again. */
+export function principal_of(
+  metadata: grpc.Metadata, keys: VerificationKeys, tokens?: VerifiedTokens,
+): Principal {
   const value = metadata.get('authorization')[0];
   if (typeof value !== 'string' || value.length === 0) {
     throw new UnauthenticatedError('missing authorization metadata: send "authorization: Bearer <token>" (ticketing token --user ...)', 'missing');
   }
   const match = /^Bearer (.+)$/i.exec(value);
   if (match === null) throw new UnauthenticatedError('authorization metadata must be "Bearer <token>"', 'malformed');
-  return verify_token(keys, match[1]!.trim());
+  const token = match[1]!.trim();
+  return tokens === undefined ? verify_token(keys, token) : tokens.principal_of(token);
 }

@@ -9,6 +9,7 @@ import * as loader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as health_proto_path } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import type { VerificationKeys } from '../auth/token.js';
+import { VerifiedTokens, verified_tokens_max } from '../auth/token_cache.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Purchases } from '../purchase/purchases.js';
 import { assert } from '../util/assert.js';
@@ -113,7 +114,9 @@ function add_services(
   server: grpc.Server, grpc_object: grpc.GrpcObject, parts: EdgeParts, hub: WatchHub,
 ): string[] {
   const { config, metrics, log, router, purchases } = parts;
-  const deps: EdgeDeps = { keys: parts.keys, metrics, log, limits: edge_limits(config) };
+  const tokens = new VerifiedTokens(parts.keys, verified_tokens_max);
+  metrics.attach_tokens(tokens);
+  const deps: EdgeDeps = { keys: parts.keys, tokens, metrics, log, limits: edge_limits(config) };
   const served: string[] = [];
   const add = (name: string, implementation: grpc.UntypedServiceImplementation): void => {
     server.addService(service_of(grpc_object, name), implementation);

@@ -9,6 +9,7 @@ import { UnauthenticatedError } from '../auth/errors.js';
 import { run_in_call_scope } from '../cluster/call_scope.js';
 import { MailboxFullError } from '../runtime/errors.js';
 import type { VerificationKeys } from '../auth/token.js';
+import type { VerifiedTokens } from '../auth/token_cache.js';
 import { idempotency_key_of, principal_of, trace_id_of, type CallContext } from './context.js';
 import { DeadlineCappedError, RateLimitedError } from './errors.js';
 import { TokenBucket } from './rate_limit.js';
@@ -57,6 +58,8 @@ export function edge_limits(config: EdgeLimitConfig, now_ms?: () => number): Edg
 
 export interface EdgeDeps {
   keys: VerificationKeys;
+  /** Verified tokens remembered (bounded, exp respected); absent: every call verifies. */
+  tokens?: VerifiedTokens;
   metrics: Metrics;
   log: Logger;
   limits: EdgeLimits;
@@ -201,7 +204,7 @@ function begin<Req, Res>(
     // Per ip first, so that floods without (valid) tokens are limited too.
     const ip = ip_of_peer(call.getPeer());
     take(deps.limits.ip, ip, 'ip', `ip ${ip}`);
-    const principal = principal_of(call.metadata, deps.keys);
+    const principal = principal_of(call.metadata, deps.keys, deps.tokens);
     caller.user_id = principal.user_id;
     caller.role = principal.role;
     if (principal.role === 'customer') {

@@ -3,6 +3,7 @@
 // per-event labels.
 import client from 'prom-client';
 import { auth_refusal_reasons } from '../auth/errors.js';
+import { verified_tokens_max, type VerifiedTokens } from '../auth/token_cache.js';
 import type { WorkerPool } from '../runtime/pool.js';
 import type { WorkerStats } from '../runtime/protocol.js';
 
@@ -118,6 +119,19 @@ export class Metrics {
     name: 'ticketing_auth_refusals_total', help: `Calls refused UNAUTHENTICATED, by reason (${auth_refusal_reasons.join(', ')})`,
     labelNames: ['reason'] as const, registers: [this.registry],
   });
+  // The verified-token cache counts plain integers per call; these read them at scrape time.
+  private token_cache: VerifiedTokens | undefined;
+  private readonly token_cache_seen = { hits: 0, misses: 0 };
+  readonly token_cache_lookups: client.Counter<'result'> = new client.Counter({
+    name: 'ticketing_auth_token_cache_lookups_total', help: 'Bearer tokens looked up in the verified-token cache, by result (hit: verified before, still unexpired; miss: its signature and claims were checked now)',
+    labelNames: ['result'] as const, registers: [this.registry],
+    collect: (): void => this.collect_token_cache(),
+  });
+  readonly token_cache_entries: client.Gauge = new client.Gauge({
+    name: 'ticketing_auth_token_cache_entries', help: `Verified bearer tokens remembered (at most verified_tokens_max, ${verified_tokens_max})`,
+    registers: [this.registry],
+    collect: (): void => this.token_cache_entries.set(this.token_cache?.size() ?? 0),
+  });
   readonly requests_malformed = new client.Counter({
     name: 'ticketing_requests_malformed_total', help: 'Requests refused INVALID_ARGUMENT because their bytes are not a valid encoding of the request message, by service and method',
     labelNames: ['service', 'method'] as const, registers: [this.registry],
@@ -146,12 +160,28 @@ export class Metrics {
     for (const scope of ['user', 'ip'] as const) this.rate_limited.inc({ scope }, 0); // exported as 0 from the start
     for (const limit of limit_labels) this.limit_refusals.inc({ limit }, 0);
     for (const reason of auth_refusal_reasons) this.auth_refusals.inc({ reason }, 0);
+    for (const result of ['hit', 'miss'] as const) this.token_cache_lookups.inc({ result }, 0);
     for (const reason of ['connections_max', 'connections_per_address_max'] as const) this.grpc_connections_refused.inc({ reason }, 0);
     for (const reason of ['preface_timeout', 'bad_preface', 'idle'] as const) this.grpc_connections_closed.inc({ reason }, 0);
     for (const reason of ['count', 'age'] as const) this.outbox_dropped.inc({ reason }, 0);
     for (const reason of ['unknown_type', 'invalid_payload'] as const) this.outbox_parked.inc({ reason }, 0);
     for (const reason of ['disk', 'map'] as const) this.storage_full.set({ reason }, 0);
     for (const reason of watch_end_reasons) this.watch_streams_ended.inc({ reason }, 0);
+  }
+
+  /** The edge's verified-token cache, whose hits and misses ticketing_auth_token_cache_* show. */
+  attach_tokens(tokens: VerifiedTokens): void {
+    this.token_cache = tokens;
+  }
+
+  private collect_token_cache(): void {
+    const tokens = this.token_cache;
+    if (tokens === undefined) return;
+    const seen = this.token_cache_seen;
+    this.token_cache_lookups.inc({ result: 'hit' }, tokens.hits - seen.hits);
+    this.token_cache_lookups.inc({ result: 'miss' }, tokens.misses - seen.misses);
+    seen.hits = tokens.hits;
+    seen.misses = tokens.misses;
   }
 
   /** Why writes are refused, as the workers last reported it (empty: writes go). */
