@@ -113,6 +113,11 @@ interface Endpoint {
   labels: { service: string; method: string };
   cap_ms: number;
   deadline_message: string;
+  /** The per-call lines ('state changed', 'call'): service and method bound once (pino
+   *  serializes bindings at child creation), redaction off. The fields these lines carry are
+   *  ids only (trace_id, user_id, role, code), none a redacted key, so redaction could never
+   *  change them; its per-line walk was a third of the line's cost (issue 13). */
+  call_log: Logger;
 }
 
 /** Who a call is from, for its logs; user_id and role once the token is verified. */
@@ -135,8 +140,10 @@ export function unary<Req, Res>(
     ?? (options.changes_state === true ? change_retry_note : read_retry_note);
   const deadline_message = `${method}: deadline exceeded: no answer within ${cap_ms} ms `
     + `(deadline_ms_max caps every call's deadline); ${retry_note}`;
+  const call_log = deps.log.child({ service, method }, { redact: [] });
   const endpoint: Endpoint = {
     deps, service, method, options, labels: { service, method }, cap_ms, deadline_message,
+    call_log,
   };
   return (call, callback) => serve(endpoint, handler, call, callback);
 }
@@ -277,21 +284,20 @@ function log_refusal(
 }
 
 function log_success(endpoint: Endpoint, caller: Caller): void {
-  const { deps: { log }, service, method } = endpoint;
+  const log = endpoint.call_log;
   const { trace_id, user_id, role } = caller;
   // Never the request or the token: ids only. Payment tokens will pass through here.
   if (endpoint.options.changes_state === true) {
-    log.info({ trace_id, service, method, user_id, role, code: 'OK' }, 'state changed');
+    log.info({ trace_id, user_id, role, code: 'OK' }, 'state changed');
   } else {
-    log.debug({ trace_id, service, method, code: 'OK' }, 'call');
+    log.debug({ trace_id, code: 'OK' }, 'call');
   }
 }
 
 function log_late_success(endpoint: Endpoint, caller: Caller): void {
   if (endpoint.options.changes_state !== true) return;
-  const { deps: { log }, service, method } = endpoint;
   const { trace_id, user_id, role } = caller;
-  log.info({ trace_id, service, method, user_id, role, code: 'OK', answered: 'DEADLINE_EXCEEDED' },
+  endpoint.call_log.info({ trace_id, user_id, role, code: 'OK', answered: 'DEADLINE_EXCEEDED' },
     'state changed after the deadline answer');
 }
 
