@@ -3,7 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import type { Metrics } from '../ops/metrics.js';
+import type { CallCounts, Metrics } from '../ops/metrics.js';
 import { assert } from '../util/assert.js';
 import { UnauthenticatedError } from '../auth/errors.js';
 import { run_in_call_scope } from '../cluster/call_scope.js';
@@ -141,6 +141,8 @@ interface Endpoint {
    *  ids only (trace_id, user_id, role, code), none a redacted key, so redaction could never
    *  change them; its per-line walk was a third of the line's cost (issue 13). */
   call_log: Logger;
+  /** Answered calls by code (ticketing_grpc_requests_total, added at scrape). */
+  counts: CallCounts;
 }
 
 /** Who a call is from, for its logs; user_id and role once the token is verified. */
@@ -166,7 +168,7 @@ export function unary<Req, Res>(
   const call_log = deps.log.child({ service, method }, { redact: [] });
   const endpoint: Endpoint = {
     deps, service, method, options, labels: { service, method }, cap_ms, deadline_message,
-    call_log,
+    call_log, counts: deps.metrics.call_counts(service, method),
   };
   return (call, callback) => serve(endpoint, handler, call, callback);
 }
@@ -179,7 +181,7 @@ function serve<Req, Res>(
   callback: grpc.sendUnaryData<Res>,
 ): void {
   const { deps, labels } = endpoint;
-  const stop = deps.metrics.grpc_duration.startTimer(labels);
+  const started_ms = performance.now();
   const trace_id = trace_id_of(call.metadata);
   const caller: Caller = { trace_id, user_id: undefined, role: undefined };
   // Exactly one answer per call: the handler's, or DEADLINE_EXCEEDED if the cap comes first.
@@ -189,8 +191,8 @@ function serve<Req, Res>(
     assert(!answered, 'one answer per call');
     answered = true;
     if (timer !== undefined) clearTimeout(timer);
-    stop();
-    deps.metrics.grpc_requests.inc({ ...labels, code: grpc.status[code] });
+    deps.metrics.grpc_duration.observe(labels, (performance.now() - started_ms) / 1000);
+    endpoint.counts.inc(grpc.status[code]);
   };
   // The handler runs in the call's scope: a forward to another node (src/cluster) carries
   // this call's deadline (the client's or the cap, the earlier) and trace id.
