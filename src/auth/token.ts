@@ -123,6 +123,14 @@ function check_signature(keys: VerificationKeys, header: Record<string, unknown>
 }
 
 export function verify_token(keys_or_secret: VerificationKeys | Buffer, token: string, now_ms = Date.now()): Principal {
+  return verify_token_expiry(keys_or_secret, token, now_ms).principal;
+}
+
+/** A verified token: who it names, and the instant (ms since the epoch) its exp refuses it. */
+export interface VerifiedToken { principal: Principal; expires_at_ms: number }
+
+/** verify_token, with the token's exp: what a cache of verified tokens must respect. */
+export function verify_token_expiry(keys_or_secret: VerificationKeys | Buffer, token: string, now_ms = Date.now()): VerifiedToken {
   const keys: VerificationKeys = Buffer.isBuffer(keys_or_secret) ? { secret: keys_or_secret, public_keys: new Map() } : keys_or_secret;
   if (token.length === 0 || token.length > token_length_max) throw new UnauthenticatedError('bearer token is missing or too long', token.length === 0 ? 'missing' : 'malformed');
   const parts = token.split('.');
@@ -142,8 +150,8 @@ export function verify_token(keys_or_secret: VerificationKeys | Buffer, token: s
   const { sub, role } = payload;
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > 128) throw new UnauthenticatedError('bearer token has no valid subject', 'claims');
   if (typeof role !== 'string' || !(roles as readonly string[]).includes(role)) throw new UnauthenticatedError('bearer token has no valid role', 'claims');
-  check_times(payload, now_ms, keys.lifetime_seconds_max ?? token_lifetime_seconds_max_default);
-  return { user_id: sub, role: role as Role };
+  const exp = check_times(payload, now_ms, keys.lifetime_seconds_max ?? token_lifetime_seconds_max_default);
+  return { principal: { user_id: sub, role: role as Role }, expires_at_ms: exp * 1000 };
 }
 
 /** A numeric time claim (seconds since the epoch): the number, undefined when absent. */
@@ -155,8 +163,9 @@ function time_claim(payload: Record<string, unknown>, name: 'exp' | 'iat' | 'nbf
 }
 
 /** exp (required, in the future), nbf (reached, within the skew), and the lifetime cap on both
- *  iat..exp and now..exp. Messages give the limits, never the token. */
-function check_times(payload: Record<string, unknown>, now_ms: number, lifetime_seconds_max: number): void {
+ *  iat..exp and now..exp; returns exp. Messages give the limits, never the token. Every check
+ *  but expiry only gets easier as now advances: a token that passed once passes until exp. */
+function check_times(payload: Record<string, unknown>, now_ms: number, lifetime_seconds_max: number): number {
   assert(Number.isInteger(lifetime_seconds_max) && lifetime_seconds_max > 0, 'lifetime cap is a positive number of seconds');
   const exp = time_claim(payload, 'exp');
   const iat = time_claim(payload, 'iat');
@@ -174,4 +183,5 @@ function check_times(payload: Record<string, unknown>, now_ms: number, lifetime_
   if (exp - now > lifetime_seconds_max + token_clock_skew_seconds) {
     throw new UnauthenticatedError(`bearer token expires ${Math.ceil(exp - now)} s from now, above the ${cap}: mint a shorter-lived one`, 'lifetime');
   }
+  return exp;
 }

@@ -73,7 +73,7 @@ export function server_stream<Req>(
     try {
       const ip = ip_of_peer(call.getPeer());
       take(deps.limits.ip, ip, 'ip', `ip ${ip}`);
-      const principal = principal_of(call.metadata, deps.keys);
+      const principal = principal_of(call.metadata, deps.keys, deps.tokens);
       who.user_id = principal.user_id;
       if (principal.role === 'customer') {
         take(deps.limits.user, principal.user_id, 'user', `user ${principal.user_id}`);

@@ -23,6 +23,7 @@ import {
   free_bytes, is_storage_full, storage_message, storage_probe_bytes, storage_probe_interval_ms_default, StorageFullError,
   type StorageReason, type StoreCommitError,
 } from './storage.js';
+import { pooled_random_bytes } from './random.js';
 import { commit_together, PartitionStore } from './store.js';
 import { store_map_bytes_max } from './store_env.js';
 
@@ -132,7 +133,7 @@ export class PartitionHost<S, Req, Rec> {
       assert(options.partitions.length === 0, 'a remote journal\'s partitions are adopted');
     }
     assert(options.snapshot_every_records >= 1, 'snapshot interval positive');
-    this.random_bytes = options.random_bytes ?? ((n) => randomBytes(n));
+    this.random_bytes = options.random_bytes ?? pooled_random_bytes((n) => randomBytes(n));
   }
 
   /** Snapshot + journal tail for every owned partition, then fire timers that came due while down. */

@@ -14,3 +14,29 @@ export function seeded_random_bytes(seed: number): (count: number) => Uint8Array
     return out;
   };
 }
+
+/** Bytes drawn from the system's CSPRNG per fill of pooled_random_bytes' pool. */
+export const random_pool_bytes = 4096;
+
+/**
+ * Crypto-strength random bytes (as randomBytes), drawn from a pool refilled random_pool_bytes
+ * at a time: randomBytes(16) per hold id was 4 % of the worker's busy time under ghz
+ * ReserveTickets (issue 13), nearly all of it the fixed cost of one fill. Each fill is a new
+ * buffer and no byte is handed out twice, so what a caller keeps is never overwritten.
+ */
+export function pooled_random_bytes(
+  fill: (count: number) => Uint8Array,
+): (count: number) => Uint8Array {
+  let pool: Uint8Array = new Uint8Array(0);
+  let offset = 0;
+  return (count: number) => {
+    if (count > random_pool_bytes) return fill(count);
+    if (offset + count > pool.length) {
+      pool = fill(random_pool_bytes);
+      offset = 0;
+    }
+    const out = pool.subarray(offset, offset + count);
+    offset += count;
+    return out;
+  };
+}
