@@ -29,6 +29,8 @@ import { checkout_service, order_admin_service } from './checkout_service.js';
 import { listener_tls, type TlsFiles } from './tls.js';
 import { edge_limits, type EdgeDeps, type EdgeLimitConfig } from './unary.js';
 import { new_watch_hub } from './watch_availability.js';
+import type { ServedService } from './web_calls.js';
+import type { OnMalformed } from './strict_service.js';
 import type { WatchConfig, WatchHub } from './watch_hub.js';
 
 export interface EdgeConfig extends EdgeLimitConfig, ConnectionLimitConfig, TlsFiles, WatchConfig {
@@ -63,6 +65,14 @@ export interface Edge {
   drain(drain_ms_max: number): Promise<void>;
   /** For a startup that failed after listening: closes at once, cancelling every call. */
   close_now(): Promise<void>;
+  /** What the web edge (web_server.ts) serves: these very handlers, over Connect/gRPC-Web. */
+  web: WebEdgeParts;
+}
+
+export interface WebEdgeParts {
+  definition: loader.PackageDefinition;
+  services: readonly ServedService[];
+  on_malformed: OnMalformed;
 }
 
 /** Builds the server, serves on host:port and resolves once listening. */
@@ -74,7 +84,8 @@ export async function start_edge(parts: EdgeParts, host: string, port: number): 
   const server = new_server(config, guard, metrics, log);
   // Before the CatalogService is added: it makes WatchAvailability's serializer pass bytes.
   const hub = new_watch_hub(grpc_object, parts.router, config, metrics);
-  const served = add_services(server, grpc_object, parts, hub);
+  const web_services: ServedService[] = [];
+  const served = add_services(server, grpc_object, parts, hub, web_services);
   // grpc.health.v1: '' is the whole node; each served service has its own status. NOT_SERVING
   // while any worker recovers its partitions (as /readyz) and once shutdown starts.
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
@@ -105,19 +116,23 @@ export async function start_edge(parts: EdgeParts, host: string, port: number): 
     await guard.close();
     server.forceShutdown();
   };
-  return { port: bound_port, set_health, drain, close_now };
+  const web = { definition, services: web_services, on_malformed: malformed_counter(metrics, log) };
+  return { port: bound_port, set_health, drain, close_now, web };
 }
 
 /** Every service this node serves; returns their full names (for health and reflection). */
 function add_services(
   server: grpc.Server, grpc_object: grpc.GrpcObject, parts: EdgeParts, hub: WatchHub,
+  web_services: ServedService[],
 ): string[] {
   const { config, metrics, log, router, purchases } = parts;
   const deps: EdgeDeps = { keys: parts.keys, metrics, log, limits: edge_limits(config) };
   const served: string[] = [];
   const add = (name: string, implementation: grpc.UntypedServiceImplementation): void => {
-    server.addService(service_of(grpc_object, name), implementation);
+    const definition = service_of(grpc_object, name);
+    server.addService(definition, implementation);
     served.push(name);
+    web_services.push({ name, definition, implementation });
   };
   add('ticketing.inventory.v1.InventoryService', inventory_service(deps, router));
   add('ticketing.catalog.v1.CatalogService', catalog_service(deps, router, hub));
@@ -161,14 +176,19 @@ function new_server(
     interceptors: [...(guard_options.interceptors ?? []), refuse_malformed],
   });
   // Before any addService: every request's bytes are checked before protobufjs decodes them.
-  check_requests_of(server, (service, method, fault) => {
+  check_requests_of(server, malformed_counter(metrics, log));
+  return server;
+}
+
+/** Counts and logs a malformed request (either edge's). */
+function malformed_counter(metrics: Metrics, log: Logger): OnMalformed {
+  return (service, method, fault) => {
     metrics.requests_malformed.inc({ service, method });
     metrics.grpc_requests.inc({ service, method, code: 'INVALID_ARGUMENT' });
     log.debug({
       service, method, field: fault.field, offset: fault.offset, reason: fault.reason,
     }, 'malformed request refused');
-  });
-  return server;
+  };
 }
 
 /** Lets the calls in flight finish; past drain_ms_max, cancels those left. */
