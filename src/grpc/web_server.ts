@@ -1,7 +1,8 @@
 // The node's web listener (--web HOST:PORT, off unless given): the services over the Connect,
 // gRPC-Web and gRPC protocols (web_calls.ts: the gRPC edge's own handlers), the page at /
 // (built into dist/web by `npm run build`), and, with --web-dev-tokens on a loopback address
-// only, GET /dev/token?user=NAME minting a customer token for trying the page out.
+// only, GET /dev/token?user=NAME minting a customer token for trying the page out. GET
+// /ops/outbox (admin token) gives the operator view the outbox figures /metrics has.
 //
 // A listener of its own rather than the operator HTTP port (src/ops/http.ts): that one serves
 // /metrics and /readyz to probes and scrapers and is often reachable only from inside; the page
@@ -17,8 +18,12 @@ import { fileURLToPath } from 'node:url';
 import { cors as connect_cors, createContextValues } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { FileRegistry } from '@bufbuild/protobuf';
+import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { sign_token } from '../auth/token.js';
+import { ForbiddenError } from '../auth/errors.js';
+import { sign_token, type VerificationKeys } from '../auth/token.js';
+import { require_role } from '../auth/policy.js';
+import { principal_of } from './context.js';
 import { assert } from '../util/assert.js';
 import { peer_key, web_routes, type ServedService } from './web_calls.js';
 import type { OnMalformed } from './strict_service.js';
@@ -37,8 +42,10 @@ export interface WebParts {
   registry: FileRegistry;
   services: readonly ServedService[];
   on_malformed: OnMalformed;
-  /** Signs the dev tokens (the node's own HS256 secret). */
-  secret: Buffer;
+  /** Verifies the operator's token for /ops/outbox; its secret signs the dev tokens. */
+  keys: VerificationKeys;
+  /** The outbox figures /metrics has, for the operator view (admin tokens only). */
+  outbox: () => { pending: number; lag_seconds: number };
   log: Logger;
 }
 
@@ -56,6 +63,7 @@ const page_files: Readonly<Record<string, string>> = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
+  'app.js.map': 'application/json',
 };
 /** dist/web/ (this file runs as dist/src/grpc/web_server.js). */
 const page_root = fileURLToPath(new URL('../../web/', import.meta.url));
@@ -99,8 +107,11 @@ export function start_web(parts: WebParts, host: string, port: number): Promise<
   const server = createServer((req, res) => {
     if (!cors(config.web_cors_origins, req, res)) return;
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    if (req.method === 'GET' && path === '/dev/token' && config.web_dev_tokens) {
-      dev_token(parts.secret, req, res);
+    const get = req.method === 'GET' || req.method === 'HEAD';
+    if (get && path === '/dev/token' && config.web_dev_tokens) {
+      dev_token(parts.keys.secret, req, res);
+    } else if (get && path === '/ops/outbox') {
+      outbox(parts, req, res);
     } else if (req.method === 'GET' && !path.slice(1).includes('.Service/') && page(path, res)) {
       return;
     } else {
@@ -183,6 +194,23 @@ function dev_token(secret: Buffer, req: IncomingMessage, res: ServerResponse): v
   const token = sign_token(secret, { user_id: user, role: 'customer' }, dev_token_ttl_seconds);
   res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
     .end(`${JSON.stringify({ user_id: user, token })}\n`);
+}
+
+/** The outbox's backlog for the operator view: an admin token, as for /metrics' figures. */
+function outbox(parts: WebParts, req: IncomingMessage, res: ServerResponse): void {
+  const metadata = new grpc.Metadata();
+  const authorization = req.headers.authorization;
+  if (authorization !== undefined) metadata.set('authorization', authorization);
+  try {
+    require_role(principal_of(metadata, parts.keys), ['admin'], 'outbox figures');
+  } catch (error) {
+    const code = error instanceof ForbiddenError ? 403 : 401;
+    const message = error instanceof Error ? error.message : 'refused';
+    res.writeHead(code, { 'content-type': 'text/plain' }).end(`${message}\n`);
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+    .end(`${JSON.stringify(parts.outbox())}\n`);
 }
 
 function close(server: Server, shutdown: AbortController, drain_ms_max: number): Promise<void> {

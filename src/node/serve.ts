@@ -3,7 +3,7 @@
 // parts start and stop. Graceful stop (SIGTERM/SIGINT in src/cli/main.ts): stop accepting, drain
 // in-flight calls (bounded), close workers and LMDB.
 import type { Logger } from 'pino';
-import { load_public_keys, load_secret } from '../auth/token.js';
+import { load_public_keys, load_secret, type VerificationKeys } from '../auth/token.js';
 import { start_edge, type Edge } from '../grpc/edge.js';
 import { check_web_config, start_web, type WebServer } from '../grpc/web_server.js';
 import { web_registry } from '../grpc/web_descriptors.js';
@@ -83,7 +83,10 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     const parts = { config, keys, metrics, log, pool, router, purchases };
     const edge = await start_edge(parts, g.host, g.port);
     started.unshift(() => edge.close_now());
-    const web = await start_web_edge(config, edge, secret, log);
+    const outbox_figures = () => ({
+      pending: metrics.gauge_total('outbox_pending'), lag_seconds: metrics.outbox_lag_s,
+    });
+    const web = await start_web_edge(config, edge, { ...keys, outbox: outbox_figures }, log);
     if (web !== undefined) started.unshift(() => web.close(0));
     const http = await start_http(h.host, h.port, metrics, readiness(pool, metrics, outbox, cluster));
     const http_port = (http.address() as { port: number }).port;
@@ -123,12 +126,14 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
 
 /** The web listener (--web): the edge's own handlers over Connect/gRPC-Web, and the page. */
 async function start_web_edge(
-  config: ServeConfig, edge: Edge, secret: Buffer, log: Logger,
+  config: ServeConfig, edge: Edge,
+  ops: VerificationKeys & { outbox: () => { pending: number; lag_seconds: number } }, log: Logger,
 ): Promise<WebServer | undefined> {
   if (config.web_addr === undefined) return undefined;
   const w = split_addr(config.web_addr, '--web');
   const registry = web_registry(edge.web.definition);
-  return start_web({ ...edge.web, config, registry, secret, log }, w.host, w.port);
+  const { outbox, ...keys } = ops;
+  return start_web({ ...edge.web, config, registry, keys, outbox, log }, w.host, w.port);
 }
 
 function web_address(config: ServeConfig, port: number): string {
