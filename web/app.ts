@@ -554,8 +554,8 @@ function wire(): void {
   on('release', release);
   on('checkout', checkout);
   $('dev-mint').addEventListener('click', () => void mint_dev_token());
-  fetch('/dev/token?user=probe', { method: 'HEAD' }).then((r) => {
-    $('dev').hidden = !r.ok;
+  fetch('/web-config.json').then((r) => r.json()).then((c: { dev_tokens?: boolean }) => {
+    $('dev').hidden = c.dev_tokens !== true;
   }, () => undefined);
   window.addEventListener('hashchange', from_fragment);
   $('order-h').tabIndex = -1;

@@ -110,6 +110,9 @@ export function start_web(parts: WebParts, host: string, port: number): Promise<
     const get = req.method === 'GET' || req.method === 'HEAD';
     if (get && path === '/dev/token' && config.web_dev_tokens) {
       dev_token(parts.keys.secret, req, res);
+    } else if (get && path === '/web-config.json') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+        .end(`${JSON.stringify({ dev_tokens: config.web_dev_tokens })}\n`);
     } else if (get && path === '/ops/outbox') {
       outbox(parts, req, res);
     } else if (req.method === 'GET' && !path.slice(1).includes('.Service/') && page(path, res)) {

@@ -71,3 +71,13 @@ export async function web_stream(
   const answer = await t.stream(method, signal, undefined, headers(bearer, {}), one(), undefined);
   for await (const message of answer.message) on(toJson(method.output, message));
 }
+
+/** The web listener's port from the node's "serving" line. */
+export function web_port_of(log: readonly string[]): number {
+  for (const line of log) {
+    if (!line.includes('"serving"')) continue;
+    const entry = JSON.parse(line) as { web?: string };
+    if (entry.web !== undefined) return Number(entry.web.split(':').pop());
+  }
+  throw new Error(`no web address in the serving line:\n${log.join('\n')}`);
+}

@@ -13,7 +13,9 @@ import {
   arena_file, arena_id, bin, cleanup, clients, code_of, grpc, run_cli, start_server, stop, temp_dir,
   type Clients, type Server,
 } from './harness.js';
-import { transport, web_call, web_code_of, web_stream, type Protocol } from './web_client.js';
+import {
+  transport, web_call, web_code_of, web_port_of, web_stream, type Protocol,
+} from './web_client.js';
 
 const S = grpc.status;
 const protocols: Protocol[] = ['connect-json', 'connect-binary', 'grpc-web'];
@@ -24,16 +26,6 @@ let server: Server;
 let c: Clients;
 let web_port = 0;
 let mint: (user_id: string, role: Role, ttl_s?: number, now_ms?: number) => string;
-
-/** The web listener's port from the node's "serving" line. */
-export function web_port_of(log: readonly string[]): number {
-  for (const line of log) {
-    if (!line.includes('"serving"')) continue;
-    const entry = JSON.parse(line) as { web?: string };
-    if (entry.web !== undefined) return Number(entry.web.split(':').pop());
-  }
-  throw new Error(`no web address in the serving line:\n${log.join('\n')}`);
-}
 
 const ready = (async () => {
   server = await start_server(dir, [
