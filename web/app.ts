@@ -26,12 +26,16 @@ const rewatch_ms_max = 10_000;
 /** The operator's sales rate: sold counts of the last minute. */
 const rate_window_ms = 60_000;
 const outbox_poll_ms = 1_000;
+/** The map is built in slices of about a frame (60 Hz), so input and paint go on between them. */
+const frame_budget_ms = 16;
 
 const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema,
   Uint8Array.from(atob(descriptor_set_base64), (ch) => ch.charCodeAt(0))));
 const transport = createConnectTransport({ baseUrl: location.origin });
 
-interface Perf { render_ms: number; update_ms: number; updates: number; seats: number }
+interface Perf {
+  render_ms: number; longest_slice_ms: number; update_ms: number; updates: number; seats: number;
+}
 interface Session {
   token: string; user_id: string; role: string; event_id: string;
   seat_ids: string[]; elements: HTMLElement[]; state: Uint8Array; index: Map<string, number>;
@@ -45,7 +49,7 @@ interface Hold { hold_id: string; seat_ids: string[]; expires_at_unix: number }
 declare global {
   interface Window { ticketing_perf: Perf; ticketing_ready: boolean }
 }
-window.ticketing_perf = { render_ms: 0, update_ms: 0, updates: 0, seats: 0 };
+window.ticketing_perf = { render_ms: 0, longest_slice_ms: 0, update_ms: 0, updates: 0, seats: 0 };
 window.ticketing_ready = false;
 
 const $ = <T extends HTMLElement>(id: string): T => {
@@ -120,8 +124,8 @@ async function open_event(event_id: string, token: string): Promise<void> {
   $('event-name').textContent = `${String(event['name'])} — ${event_id}`;
   $('main').hidden = false;
   $('ops').hidden = role !== 'admin';
-  render_map(s, event);
   render_areas(event);
+  await render_map(s, event);
   watch(s, rewatch_ms_min);
   if (role === 'admin') poll_outbox(s);
   show_status(`${event_id}: ${s.seat_ids.length} seats`);
@@ -130,59 +134,63 @@ async function open_event(event_id: string, token: string): Promise<void> {
 interface WireRow { name: string; seats: number }
 interface WireSection { name: string; rows: WireRow[] }
 
-/** Builds every seat's element in GetEvent's order (the order WatchAvailability indexes). */
-function render_map(s: Session, event: JsonObject): void {
+/** Builds every seat's element in GetEvent's order (the order WatchAvailability indexes), one
+ *  section's markup at a time, yielding to the browser once a slice has run frame_budget_ms:
+ *  a big map never blocks input or painting for long. Sections off screen skip layout and paint
+ *  (content-visibility: auto in app.css). */
+async function render_map(s: Session, event: JsonObject): Promise<void> {
   const started = performance.now();
+  let slice_started = started;
+  let longest_slice_ms = 0;
   const map = $('map');
   map.replaceChildren();
   const sections = (event['sections'] ?? []) as unknown as WireSection[];
-  const fragment = document.createDocumentFragment();
   for (const section of sections) {
     const box = document.createElement('div');
     box.className = 'section';
     box.setAttribute('role', 'rowgroup');
-    const title = document.createElement('h3');
-    title.textContent = `Section ${section.name}`;
-    box.append(title);
     const first = s.seat_ids.length;
-    for (const row of section.rows) box.append(render_row(s, section.name, row));
+    box.innerHTML = `<h3>Section ${escape_html(section.name)}</h3>`
+      + section.rows.map((row) => row_html(s, section.name, row)).join('');
+    for (const seat of box.querySelectorAll<HTMLElement>('.seat')) s.elements.push(seat);
     s.sections.push({ name: section.name, first, count: s.seat_ids.length - first });
-    fragment.append(box);
+    map.append(box);
+    const now = performance.now();
+    if (now - slice_started >= frame_budget_ms) {
+      longest_slice_ms = Math.max(longest_slice_ms, now - slice_started);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      slice_started = performance.now();
+    }
   }
-  map.append(fragment);
   s.state = new Uint8Array(s.seat_ids.length);
   const focused = s.elements[0];
   if (focused !== undefined) focused.tabIndex = 0;
   void map.offsetHeight; // the layout, inside the measurement
-  window.ticketing_perf.render_ms = performance.now() - started;
-  window.ticketing_perf.seats = s.seat_ids.length;
+  const perf = window.ticketing_perf;
+  perf.render_ms = performance.now() - started;
+  perf.longest_slice_ms = Math.max(longest_slice_ms, performance.now() - slice_started);
+  perf.seats = s.seat_ids.length;
 }
 
-function render_row(s: Session, section: string, row: WireRow): HTMLElement {
-  const line = document.createElement('div');
-  line.className = 'row';
-  line.setAttribute('role', 'row');
-  line.setAttribute('aria-label', `Row ${row.name}`);
+function escape_html(text: string): string {
+  return text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+function row_html(s: Session, section: string, row: WireRow): string {
   const indices: number[] = [];
+  let html = `<div class="row" role="row" aria-label="Row ${escape_html(row.name)}">`;
   for (let n = 1; n <= row.seats; n++) {
     const id = `${section}-${row.name}-${n}`;
-    const seat = document.createElement('span');
-    seat.className = 'seat';
-    seat.setAttribute('role', 'gridcell');
-    seat.dataset['seat'] = id;
-    seat.dataset['state'] = 'free';
-    seat.tabIndex = -1;
-    seat.title = `Section ${section}, row ${row.name}, seat ${n}`;
-    seat.setAttribute('aria-label', `${id} free`);
     const index = s.seat_ids.length;
     s.index.set(id, index);
     s.seat_ids.push(id);
-    s.elements.push(seat);
     indices.push(index);
-    line.append(seat);
+    const safe = escape_html(id);
+    html += `<span class="seat" role="gridcell" tabindex="-1" data-seat="${safe}" `
+      + `data-state="free" aria-label="${safe} free"></span>`;
   }
   s.rows.push(indices);
-  return line;
+  return `${html}</div>`;
 }
 
 function render_areas(event: JsonObject): void {
