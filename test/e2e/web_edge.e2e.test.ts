@@ -260,4 +260,32 @@ test('dev tokens: off by default, refused off loopback, minted on demand with th
   }
 });
 
+test('rate limits: the same budget and RESOURCE_EXHAUSTED with retry-after-ms over Connect', async () => {
+  await ready;
+  const limited_dir = temp_dir('web-rate');
+  const limited = await start_server(limited_dir, ['--workers', '1', '--partitions', '1',
+    '--web', '127.0.0.1:0', '--rate-user', '1']);
+  try {
+    const token = sign_token(load_secret(limited_dir, process.env, false), { user_id: 'fay', role: 'customer' }, 3600);
+    const url = `http://127.0.0.1:${web_port_of(limited.log)}/ticketing.catalog.v1.CatalogService/GetEvent`;
+    const answers: { status: number; code: string; retry: string | null }[] = [];
+    // A burst of 2 (--rate-user 1): the first calls spend it (NOT_FOUND: no such event), then
+    // the bucket refuses, naming when to retry, as over gRPC.
+    for (let i = 0; i < 4; i++) {
+      const answer = await fetch(url, { method: 'POST', body: JSON.stringify({ eventId: 'evt-none' }),
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+      const body = (await answer.json()) as { code: string };
+      answers.push({ status: answer.status, code: body.code, retry: answer.headers.get('retry-after-ms') });
+    }
+    assert.is(answers[0]!.code, 'not_found');
+    const refused = answers.find((a) => a.code === 'resource_exhausted');
+    assert.ok(refused !== undefined, JSON.stringify(answers));
+    assert.match(refused.retry ?? '', /^[0-9]+$/, 'retry-after-ms as a header');
+    assert.is(refused.status, 429);
+  } finally {
+    await stop(limited);
+    cleanup(limited_dir);
+  }
+});
+
 test.run();
