@@ -247,7 +247,8 @@ function show_counts(s: Session, update: JsonObject): void {
   $('totals').textContent = `${free} free · ${held} held · ${sold} sold`;
   const areas = (update['areas'] ?? []) as unknown as Record<string, string>[];
   for (const area of areas) {
-    const p = document.querySelector<HTMLElement>(`[data-area="${CSS.escape(area['name'] ?? '')}"]`);
+    const name = CSS.escape(area['name'] ?? '');
+    const p = document.querySelector<HTMLElement>(`[data-area="${name}"]`);
     if (p !== null) {
       p.textContent = `Standing area ${area['name']}: ${area['free']} free, ${area['held']} held, `
         + `${area['sold']} sold of ${area['capacity']}`;
@@ -256,14 +257,15 @@ function show_counts(s: Session, update: JsonObject): void {
   if (s.role !== 'admin') return;
   const now = Date.now();
   s.sold_samples.push({ at_ms: now, sold });
-  while (s.sold_samples.length > 1 && s.sold_samples[0]!.at_ms < now - rate_window_ms) s.sold_samples.shift();
+  const since_ms = now - rate_window_ms;
+  while (s.sold_samples.length > 1 && s.sold_samples[0]!.at_ms < since_ms) s.sold_samples.shift();
   const oldest = s.sold_samples[0]!;
   const minutes = Math.max((now - oldest.at_ms) / 60_000, 1 / 60);
   $('ops-sold').textContent = String(sold);
   $('ops-held').textContent = String(held);
   $('ops-free').textContent = String(free);
   $('ops-rate').textContent = ((sold - oldest.sold) / minutes).toFixed(1);
-  render_heat(s, (update['sections'] ?? []) as unknown as Record<string, string>[]);
+  render_heat((update['sections'] ?? []) as unknown as Record<string, string>[]);
 }
 
 /** Cividis-like ramp (readable with colour-vision deficiencies): pale yellow → dark blue. */
@@ -276,7 +278,7 @@ function heat_colour(share: number): string {
   return `rgb(${mix.join(',')})`;
 }
 
-function render_heat(s: Session, sections: Record<string, string>[]): void {
+function render_heat(sections: Record<string, string>[]): void {
   const heat = $('heat');
   const tiles = sections.map((section) => {
     const free = Number(section['free']);
@@ -289,11 +291,11 @@ function render_heat(s: Session, sections: Record<string, string>[]): void {
     tile.dataset['section'] = section['name'];
     tile.style.background = heat_colour(sold / total);
     tile.classList.toggle('dark', sold / total > 0.5);
-    tile.textContent = `${section['name']}: ${Math.round((100 * sold) / total)}% sold, ${held} held`;
+    const percent = Math.round((100 * sold) / total);
+    tile.textContent = `${section['name']}: ${percent}% sold, ${held} held`;
     return tile;
   });
   heat.replaceChildren(...tiles);
-  void s;
 }
 
 /** WatchAvailability, opened again after it ends (the node restarted, the stream was slow). */
@@ -305,7 +307,8 @@ function watch(s: Session, wait_ms: number): void {
     yield fromJson(m.input, { eventId: s.event_id });
   }
   (async () => {
-    const answer = await transport.stream(m, leave.signal, undefined, auth(s.token), request(), undefined);
+    const answer = await transport.stream(m, leave.signal, undefined, auth(s.token), request(),
+      undefined);
     for await (const update of answer.message) {
       apply_update(s, toJson(m.output, update, { alwaysEmitImplicit: true }) as JsonObject);
       window.ticketing_ready = true;
@@ -440,7 +443,9 @@ function tick_countdown(s: Session, hold: Hold): void {
 }
 
 function end_hold(s: Session, message: string): void {
-  for (const id of s.hold?.seat_ids ?? []) s.elements[s.index.get(id) ?? -1]?.classList.remove('mine');
+  for (const id of s.hold?.seat_ids ?? []) {
+    s.elements[s.index.get(id) ?? -1]?.classList.remove('mine');
+  }
   s.hold = undefined;
   $('hold').hidden = true;
   show_status(message);
@@ -495,7 +500,8 @@ function show_order(order: JsonObject, seat_ids: string[]): void {
   $('order').hidden = false;
   $('order-id').textContent = String(order['id']);
   $('order-status').textContent = String(order['status']);
-  $('order-total').textContent = `${(Number(total.amountMicros ?? 0) / 1e6).toFixed(2)} ${total.currency ?? ''}`;
+  const amount = (Number(total.amountMicros ?? 0) / 1e6).toFixed(2);
+  $('order-total').textContent = `${amount} ${total.currency ?? ''}`;
   $('order-seats').textContent = seat_ids.join(', ');
   $('order-h').focus();
 }

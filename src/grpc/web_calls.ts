@@ -22,7 +22,8 @@ import type {
 import { PerRequestMetricRecorder } from '@grpc/grpc-js/build/src/orca.js';
 import type { PartialStatusObject } from '@grpc/grpc-js/build/src/call-interface.js';
 import {
-  fromBinary, toBinary, type DescMessage, type DescMethod, type DescMethodServerStreaming, type DescMethodUnary,
+  fromBinary, toBinary, type DescMessage, type DescMethod, type DescMethodServerStreaming,
+  type DescMethodUnary,
   type FileRegistry,
   type Message,
 } from '@bufbuild/protobuf';
@@ -184,7 +185,9 @@ function stream_impl(
 }
 
 /** On the client's going away: the call is cancelled as grpc-js's onCancel does it. */
-function on_abort(ctx: HandlerContext, call: ServerWritableStreamImpl<unknown, unknown>): () => void {
+function on_abort(
+  ctx: HandlerContext, call: ServerWritableStreamImpl<unknown, unknown>,
+): () => void {
   let cancelled = false;
   const cancel = (): void => {
     if (cancelled) return;

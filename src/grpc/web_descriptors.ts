@@ -11,7 +11,8 @@ import {
   create, createFileRegistry, fromBinary, toBinary, type FileRegistry,
 } from '@bufbuild/protobuf';
 import {
-  FileDescriptorProtoSchema, FileDescriptorSetSchema, type DescriptorProto, type FileDescriptorProto,
+  FileDescriptorProtoSchema, FileDescriptorSetSchema, type DescriptorProto,
+  type FileDescriptorProto,
 } from '@bufbuild/protobuf/wkt';
 import { protoCamelCase } from '@bufbuild/protobuf/reflect';
 import { assert } from '../util/assert.js';
@@ -43,7 +44,7 @@ export function web_files(definition: PackageDefinition): FileDescriptorProto[] 
     if (placed.has(file.name)) return;
     for (const dependency of file.dependency) {
       const dep = by_name.get(dependency);
-      assert(dep !== undefined, `descriptor ${file.name} imports ${dependency}, which is not loaded`);
+      assert(dep !== undefined, `descriptor ${file.name} imports ${dependency}: not loaded`);
       place(dep, depth + 1);
     }
     placed.add(file.name);
