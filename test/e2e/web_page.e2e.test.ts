@@ -271,4 +271,52 @@ test('a 50,000-seat map renders and updates without freezing (times reported)', 
   no_console_errors();
 });
 
+test('sign-in: with --web-dev-tokens the page mints a customer token by name and opens the event', async () => {
+  await ready;
+  const dev_dir = temp_dir('web-page-dev');
+  const dev = await start_server(dev_dir, ['--workers', '1', '--partitions', '1',
+    '--web', '127.0.0.1:0', '--web-dev-tokens']);
+  try {
+    const imported = run_cli(['events', 'import', arena_file, '--server',
+      `127.0.0.1:${dev.grpc_port}`, '--data', dev_dir]);
+    assert.is(imported.status, 0, imported.stderr);
+    const context = await browser.createBrowserContext();
+    const page = await context.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'error') console_errors.push(`dev page: ${m.text()}`);
+    });
+    await page.goto(`http://127.0.0.1:${web_port_of(dev.log)}/`);
+    await until(page, () => !(document.getElementById('dev') as HTMLElement).hidden, 'the dev sign-in');
+    await page.type('#event-id', arena_id);
+    await page.$eval('#dev-user', (e) => {
+      (e as HTMLInputElement).value = '';
+    });
+    await page.type('#dev-user', 'gina');
+    await page.click('#dev-mint');
+    await until(page, () => (document.getElementById('token') as HTMLInputElement).value !== '', 'a token');
+    await page.click('#open');
+    await until(page, () => window.ticketing_ready === true, 'the map is live');
+    assert.match(await page.$eval('#who', (e) => e.textContent ?? ''), /gina \(customer\)/);
+    await page.screenshot({ path: join(artifacts_dir, 'sign-in-dev.png') });
+    await context.close();
+  } finally {
+    await stop(dev);
+    cleanup(dev_dir);
+  }
+  no_console_errors();
+});
+
+test('without --web-dev-tokens the page offers no token minting', async () => {
+  await ready;
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
+  await page.goto(`${base}/`);
+  await until(page, () => document.readyState === 'complete', 'the page');
+  const answer = await page.evaluate(() => fetch('/web-config.json').then((r) => r.json()));
+  assert.equal(answer, { dev_tokens: false });
+  assert.is(await page.$eval('#dev', (e) => (e as HTMLElement).hidden), true);
+  await context.close();
+  no_console_errors();
+});
+
 test.run();
