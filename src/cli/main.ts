@@ -43,6 +43,10 @@ const usage = `usage:
                   (silent and greedy clients: connection caps per node and per ip address,
                    time to the HTTP/2 preface, idle connections closed, calls in progress
                    capped, time from a call's headers to its request message)
+                  [--web HOST:PORT [--web-cors-origins ORIGIN,...] [--web-dev-tokens]]
+                  (the page at / and every RPC over Connect / gRPC-Web, e.g. curl -H
+                   'content-type: application/json'; CORS closed unless origins are listed;
+                   dev tokens: GET /dev/token?user=NAME, loopback addresses only)
                   [--auth-public-keys FILE]    (JSON {kid: PEM}: also accept ES256/RS256 tokens)
                   [--token-lifetime-max 24h]   (longest token accepted: iat..exp and now..exp)
                   [--fraud-ip-blocklist FILE]   (ip addresses the fraud rules decline, one per line)
@@ -182,8 +186,21 @@ function cluster_flags(args: ReturnType<typeof parse_args>) {
   };
 }
 
+/** --web HOST:PORT (TICKETING_WEB_ADDR), --web-cors-origins A,B (TICKETING_WEB_CORS_ORIGINS),
+ *  --web-dev-tokens (TICKETING_WEB_DEV_TOKENS=1). */
+function web_flags(args: ReturnType<typeof parse_args>) {
+  const origins = flag(args, 'web-cors-origins', 'TICKETING_WEB_CORS_ORIGINS', '');
+  const dev = args.flags.get('web-dev-tokens') === true
+    || process.env['TICKETING_WEB_DEV_TOKENS'] === '1';
+  const web_cors_origins = origins.split(',').map((o) => o.trim()).filter((o) => o !== '');
+  for (const origin of web_cors_origins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) fail(`--web-cors-origins: ${origin} is not an origin (scheme://host[:port])`);
+  }
+  return { web_addr: flag(args, 'web', 'TICKETING_WEB_ADDR', undefined), web_cors_origins, web_dev_tokens: dev };
+}
+
 async function cmd_serve(argv: string[]): Promise<void> {
-  const args = parse_args(argv, ['test-clock'], ['data', 'grpc', 'http', ...outbox_flag_names, 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', 'auth-public-keys', 'token-lifetime-max', ...limit_flag_names, ...storage_flag_names, ...cluster_flag_names, ...watch_flag_names]);
+  const args = parse_args(argv, ['test-clock', 'web-dev-tokens'], ['data', 'grpc', 'http', 'web', 'web-cors-origins', ...outbox_flag_names, 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', 'auth-public-keys', 'token-lifetime-max', ...limit_flag_names, ...storage_flag_names, ...cluster_flag_names, ...watch_flag_names]);
   const clock_offset_ms = int_flag(flag(args, 'clock-offset-ms', undefined, undefined), 'clock-offset-ms', 0, 10 * 365 * 86400 * 1000);
   if (clock_offset_ms !== undefined && args.flags.get('test-clock') !== true) fail('--clock-offset-ms needs --test-clock');
   const workers = int_flag(flag(args, 'workers', 'TICKETING_WORKERS', undefined), 'workers', 1, 256)
@@ -213,6 +230,7 @@ async function cmd_serve(argv: string[]): Promise<void> {
     auth_public_keys_file: flag(args, 'auth-public-keys', 'TICKETING_AUTH_PUBLIC_KEYS', undefined),
     token_lifetime_seconds_max: token_lifetime_flag(args),
     ...cluster_flags(args),
+    ...web_flags(args),
   });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

@@ -30,6 +30,8 @@ import { checkout_service, order_admin_service } from './checkout_service.js';
 import { listener_tls, type TlsFiles } from './tls.js';
 import { edge_limits, type EdgeDeps, type EdgeLimitConfig } from './unary.js';
 import { new_watch_hub } from './watch_availability.js';
+import type { ServedService } from './web_calls.js';
+import type { OnMalformed } from './strict_service.js';
 import type { WatchConfig, WatchHub } from './watch_hub.js';
 import { position_encoder, queue_service, queue_service_name } from './queue_service.js';
 import { QueueWatch, type QueueWatchConfig } from './queue_watch.js';
@@ -67,6 +69,14 @@ export interface Edge {
   drain(drain_ms_max: number): Promise<void>;
   /** For a startup that failed after listening: closes at once, cancelling every call. */
   close_now(): Promise<void>;
+  /** What the web edge (web_server.ts) serves: these very handlers, over Connect/gRPC-Web. */
+  web: WebEdgeParts;
+}
+
+export interface WebEdgeParts {
+  definition: loader.PackageDefinition;
+  services: readonly ServedService[];
+  on_malformed: OnMalformed;
 }
 
 /** Builds the server, serves on host:port and resolves once listening. */
@@ -81,7 +91,8 @@ export async function start_edge(parts: EdgeParts, host: string, port: number): 
   const queue_watch = new QueueWatch(
     parts.router, config, (open) => metrics.queue_watch_streams.set(open),
   );
-  const served = add_services(server, grpc_object, parts, { hub, queue_watch });
+  const web_services: ServedService[] = [];
+  const served = add_services(server, grpc_object, parts, { hub, queue_watch }, web_services);
   // grpc.health.v1: '' is the whole node; each served service has its own status. NOT_SERVING
   // while any worker recovers its partitions (as /readyz) and once shutdown starts.
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
@@ -114,13 +125,14 @@ export async function start_edge(parts: EdgeParts, host: string, port: number): 
     await guard.close();
     server.forceShutdown();
   };
-  return { port: bound_port, set_health, drain, close_now };
+  const web = { definition, services: web_services, on_malformed: malformed_counter(metrics, log) };
+  return { port: bound_port, set_health, drain, close_now, web };
 }
 
 /** Every service this node serves; returns their full names (for health and reflection). */
 function add_services(
   server: grpc.Server, grpc_object: grpc.GrpcObject, parts: EdgeParts,
-  streams: { hub: WatchHub; queue_watch: QueueWatch },
+  streams: { hub: WatchHub; queue_watch: QueueWatch }, web_services: ServedService[],
 ): string[] {
   const { hub, queue_watch } = streams;
   const { config, metrics, log, router, purchases } = parts;
@@ -129,8 +141,10 @@ function add_services(
   const deps: EdgeDeps = { keys: parts.keys, tokens, metrics, log, limits: edge_limits(config) };
   const served: string[] = [];
   const add = (name: string, implementation: grpc.UntypedServiceImplementation): void => {
-    server.addService(service_of(grpc_object, name), implementation);
+    const definition = service_of(grpc_object, name);
+    server.addService(definition, implementation);
     served.push(name);
+    web_services.push({ name, definition, implementation });
   };
   add('ticketing.inventory.v1.InventoryService', inventory_service(deps, router));
   add('ticketing.catalog.v1.CatalogService', catalog_service(deps, router, hub));
@@ -180,14 +194,19 @@ function new_server(
     interceptors: [...(guard_options.interceptors ?? []), refuse_malformed],
   });
   // Before any addService: every request's bytes are checked before protobufjs decodes them.
-  check_requests_of(server, (service, method, fault) => {
+  check_requests_of(server, malformed_counter(metrics, log));
+  return server;
+}
+
+/** Counts and logs a malformed request (either edge's). */
+function malformed_counter(metrics: Metrics, log: Logger): OnMalformed {
+  return (service, method, fault) => {
     metrics.requests_malformed.inc({ service, method });
     metrics.grpc_requests.inc({ service, method, code: 'INVALID_ARGUMENT' });
     log.debug({
       service, method, field: fault.field, offset: fault.offset, reason: fault.reason,
     }, 'malformed request refused');
-  });
-  return server;
+  };
 }
 
 /** Lets the calls in flight finish; past drain_ms_max, cancels those left. */

@@ -10,10 +10,11 @@ import type { EdgeConfig } from '../grpc/edge.js';
 import { kafka_send_unanswered_ms_max } from '../kafka/emitter.js';
 import { kafka_ack_timeout_ms, kafka_request_timeout_ms } from '../kafka/sink.js';
 import type { OutboxConfig } from '../kafka/start.js';
+import type { WebConfig } from '../grpc/web_server.js';
 import { storage_probe_interval_ms_default } from '../runtime/storage.js';
 import { store_map_bytes_max } from '../runtime/store_env.js';
 
-export interface ServeConfig extends EdgeConfig, OutboxConfig {
+export interface ServeConfig extends EdgeConfig, OutboxConfig, WebConfig {
   data_dir: string;
   grpc_addr: string;
   http_addr: string;
@@ -142,4 +143,8 @@ export const serve_defaults = {
   // state); 10,000 streams per node, as WatchAvailability's.
   queue_watch_interval_ms: 1_000,
   queue_watch_streams_max: 10_000,
+  // The web listener (src/grpc/web_server.ts): off unless --web is given; CORS closed.
+  web_addr: undefined,
+  web_cors_origins: [],
+  web_dev_tokens: false,
 } satisfies ServeConfig;

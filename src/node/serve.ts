@@ -3,8 +3,10 @@
 // parts start and stop. Graceful stop (SIGTERM/SIGINT in src/cli/main.ts): stop accepting, drain
 // in-flight calls (bounded), close workers and LMDB.
 import type { Logger } from 'pino';
-import { load_public_keys, load_secret } from '../auth/token.js';
-import { start_edge } from '../grpc/edge.js';
+import { load_public_keys, load_secret, type VerificationKeys } from '../auth/token.js';
+import { start_edge, type Edge } from '../grpc/edge.js';
+import { check_web_config, start_web, type WebServer } from '../grpc/web_server.js';
+import { web_registry } from '../grpc/web_descriptors.js';
 import { Router } from '../route/router.js';
 import { check_outbox_config, start_outbox, type RunningOutbox } from '../kafka/start.js';
 import { lock_data_dir } from '../ops/data_lock.js';
@@ -26,6 +28,8 @@ import { revive_node_error, start_pool } from './pool.js';
 export interface RunningNode {
   grpc_port: number;
   http_port: number;
+  /** The web listener's port (--web); undefined without one. */
+  web_port: number | undefined;
   pool: WorkerPool;
   log: Logger;
   stop(): Promise<void>;
@@ -40,6 +44,8 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
   if (config.cluster !== undefined) check_cluster_config(config);
   const g = split_addr(config.grpc_addr, '--grpc');
   const h = split_addr(config.http_addr, '--http');
+  const w = config.web_addr === undefined ? undefined : split_addr(config.web_addr, '--web');
+  check_web_config(config, w?.host);
   // Before anything in the directory is read or written, and held until LMDB is closed: a
   // second node on the same directory would sell the same seats (src/ops/data_lock.ts).
   const lock = await lock_data_dir(config.data_dir, { command: 'serve' }); // addresses once bound
@@ -77,12 +83,19 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     const parts = { config, keys, metrics, log, pool, router, purchases };
     const edge = await start_edge(parts, g.host, g.port);
     started.unshift(() => edge.close_now());
+    const outbox_figures = () => ({
+      pending: metrics.gauge_total('outbox_pending'), lag_seconds: metrics.outbox_lag_s,
+    });
+    const web = await start_web_edge(config, edge, { ...keys, outbox: outbox_figures }, log);
+    if (web !== undefined) started.unshift(() => web.close(0));
     const http = await start_http(h.host, h.port, metrics, readiness(pool, metrics, outbox, cluster));
     const http_port = (http.address() as { port: number }).port;
     lock.update({ grpc_addr: `${g.host}:${edge.port}`, http_addr: `${h.host}:${http_port}` });
+    const web_addr = web === undefined ? {} : { web: web_address(config, web.port) };
     edge.set_health('SERVING');
     log.info({
-      grpc: `${g.host}:${edge.port}`, http: `${h.host}:${http_port}`, data_dir: config.data_dir,
+      grpc: `${g.host}:${edge.port}`, http: `${h.host}:${http_port}`, ...web_addr,
+      data_dir: config.data_dir,
       ...(config.cluster === undefined ? {} : { cluster: config.cluster, advertise: config.advertise_addr, node_id: meta.node_id }),
     }, 'serving');
     let stopping: Promise<void> | undefined;
@@ -90,7 +103,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     // the outbox before the pool, the pool, the HTTP endpoint, and the lock last.
     const stop = (): Promise<void> => {
       stopping ??= (async () => {
-        await edge.drain(config.drain_ms_max);
+        await Promise.all([edge.drain(config.drain_ms_max), web?.close(config.drain_ms_max)]);
         await settlement.stop();
         // Before the pool: leaving the group hands the partitions over at once, and nothing
         // of this node is written after it.
@@ -104,11 +117,28 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
       })();
       return stopping;
     };
-    return { grpc_port: edge.port, http_port, pool, log, stop };
+    return { grpc_port: edge.port, http_port, web_port: web?.port, pool, log, stop };
   } catch (error) {
     for (const stop_part of started) await stop_part();
     throw error;
   }
+}
+
+/** The web listener (--web): the edge's own handlers over Connect/gRPC-Web, and the page. */
+async function start_web_edge(
+  config: ServeConfig, edge: Edge,
+  ops: VerificationKeys & { outbox: () => { pending: number; lag_seconds: number } }, log: Logger,
+): Promise<WebServer | undefined> {
+  if (config.web_addr === undefined) return undefined;
+  const w = split_addr(config.web_addr, '--web');
+  const registry = web_registry(edge.web.definition);
+  const { outbox, ...keys } = ops;
+  return start_web({ ...edge.web, config, registry, keys, outbox, log }, w.host, w.port);
+}
+
+function web_address(config: ServeConfig, port: number): string {
+  const w = split_addr(config.web_addr ?? '', '--web');
+  return `${w.host.includes(':') ? `[${w.host}]` : w.host}:${port}`;
 }
 
 /** Settles what crashes and gateway outages leave open, counting every pass. */
