@@ -78,11 +78,16 @@ async function broker_kill(t: Target, f: Fault): Promise<Outcome> {
   const b = t.brokers[broker_of(t, f)]!;
   await b.kill();
   await sleep(f.duration_ms);
-  const lifted_ms = Date.now();
+  const restart_ms = Date.now();
   await b.restart();
+  // Lifted once the broker is back: its JVM's start (15 s idle, up to 116 s measured beside
+  // other test processes) is the broker's, not the node's; the note reports it.
+  const lifted_ms = Date.now();
   return {
     lifted_ms,
-    note: `kill -9 broker ${b.brokers}, down ${f.duration_ms} ms, restart took ${Date.now() - lifted_ms} ms`,
+    note:
+      `kill -9 broker ${b.brokers}, down ${f.duration_ms} ms, ` +
+      `restart took ${lifted_ms - restart_ms} ms`,
   };
 }
 
