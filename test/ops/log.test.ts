@@ -35,6 +35,18 @@ test('at log_buffer_bytes_max the held lines are written at once', () => {
   assert.is(buffer.held(), 0);
 });
 
+test('at exit the held lines are handed on, then the sink is flushed synchronously', () => {
+  const calls: string[] = [];
+  const buffer = new TurnBuffer({
+    write: (data) => calls.push(`write ${data}`),
+    flushSync: () => calls.push('flushSync'),
+  });
+  buffer.write('a\n');
+  buffer.flush_at_exit();
+  assert.equal(calls, ['write a\n', 'flushSync']);
+  assert.is(buffer.held(), 0);
+});
+
 test('pino through a TurnBuffer: flush() writes what is held; lines are whole JSON', async () => {
   const writes: string[] = [];
   const log = pino({ base: { service: 'ticketing' } }, new TurnBuffer({ write: (d) => writes.push(d) }));
