@@ -79,20 +79,23 @@ export function create_governor(parts: GovernorParts): Governor {
     stop: () => { parts.pool.off('stats', on_stats); },
     async tick() {
       const signals = {
-        mailbox_depth: Math.max(0, ...parts.pool.mailbox_depths()), commit_p99_ms: p99_ms(durations),
+        mailbox_depth: Math.max(0, ...parts.pool.mailbox_depths()),
+        commit_p99_ms: p99_ms(durations),
       };
       durations = [];
       const next = decide_pace(state, signals, parts.thresholds);
       ticks += 1;
-      const send = resend || next.pace_pct !== state.pace_pct || ticks % queue_pace_refresh_ticks === 0;
+      const send = resend || next.pace_pct !== state.pace_pct
+        || ticks % queue_pace_refresh_ticks === 0;
       if (next.pace_pct !== state.pace_pct) {
         parts.log.info({ ...signals, pace_pct: next.pace_pct }, 'admission pace changed');
         parts.on_pace(next.pace_pct / queue_pace_full_pct);
       }
       state = next;
       if (!send) return;
+      const request = { pace_pct: next.pace_pct, trace_id: 'pace' };
       const results = await Promise.allSettled(parts.partitions().map((p) =>
-        parts.router.call_partition(p, 'pace_queues', { pace_pct: next.pace_pct, trace_id: 'pace' })));
+        parts.router.call_partition(p, 'pace_queues', request)));
       // A refused call (a full mailbox, a worker restarting) is sent again next second.
       resend = results.some((r) => r.status === 'rejected');
     },
