@@ -25,7 +25,8 @@ import { decide_create_draft_from_hold } from './orders.js';
 import { decide_return_seats } from './returns.js';
 import {
   decide_close_queue, decide_configure_queue, decide_join_queue, decide_queue_timers,
-  decide_set_admission_rate, queue_fairness, queue_gauges, queue_position, queues_deadline_ms,
+  decide_pace_queues, decide_set_admission_rate, queue_fairness, queue_gauges, queue_position,
+  queues_deadline_ms,
 } from './queue.js';
 
 export const handlers: Handlers<PartitionState, TicketingProtocol, PartitionRecord> = {
@@ -61,6 +62,7 @@ export const handlers: Handlers<PartitionState, TicketingProtocol, PartitionReco
   join_queue: decide_join_queue,
   queue_position: (state, request, ctx) => read(queue_position(state, request, ctx.now_ms)),
   queue_fairness: (state, request) => read(queue_fairness(state, request)),
+  pace_queues: decide_pace_queues,
 };
 
 export const behaviour: PartitionBehaviour<PartitionState, TicketingRequest, PartitionRecord> = {

@@ -26,8 +26,8 @@ import type { ReturnSeatsReply, ReturnSeatsRequest } from './returns.js';
 import type { WatchChangesReply, WatchChangesRequest } from './change_log.js';
 import type {
   CloseQueueReply, CloseQueueRequest, ConfigureQueueReply, ConfigureQueueRequest, JoinQueueReply,
-  JoinQueueRequest, QueueFairness, QueueFairnessRequest, QueuePosition, QueuePositionRequest,
-  SetAdmissionRateReply, SetAdmissionRateRequest,
+  JoinQueueRequest, PaceQueuesReply, PaceQueuesRequest, QueueFairness, QueueFairnessRequest,
+  QueuePosition, QueuePositionRequest, SetAdmissionRateReply, SetAdmissionRateRequest,
 } from './queue.js';
 
 /** `event_id` routes the request (the spec's own event_id, checked at the edge); the actor
@@ -71,6 +71,8 @@ export interface TicketingProtocol {
   join_queue: { request: JoinQueueRequest; reply: JoinQueueReply };
   queue_position: { request: QueuePositionRequest; reply: QueuePosition };
   queue_fairness: { request: QueueFairnessRequest; reply: QueueFairness };
+  /** The admission governor's pace of every queue of one partition: asked of each partition. */
+  pace_queues: { request: PaceQueuesRequest; reply: PaceQueuesReply };
 }
 
 export type TicketingKind = keyof TicketingProtocol;

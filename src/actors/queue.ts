@@ -20,8 +20,8 @@ import {
 } from './queue_crypto.js';
 import type { QueueRecord } from './queue_records.js';
 import {
-  is_active, position_of_seq, queue_wait_buckets_s, token_expiry_ms, type QueueSettings,
-  type QueueState,
+  effective_rate_per_minute, is_active, position_of_seq, queue_pace_pct_full, queue_wait_buckets_s,
+  token_expiry_ms, type QueueSettings, type QueueState,
 } from './queue_state.js';
 
 export interface ConfigureQueueRequest {
@@ -50,12 +50,17 @@ export interface QueuePosition {
   admission_token: string; admission_expires_at_ms: number; estimated_wait_seconds: number;
   drawn: boolean; used: boolean; admitted_count: number;
 }
+/** The admission governor's pace for every queue of the partition (a broadcast kind). */
+export interface PaceQueuesRequest { pace_pct: number; trace_id: string }
+export interface PaceQueuesReply { pace_pct: number; changed: boolean }
 export interface QueueFairnessRequest { event_id: string }
 export interface QueueFairness {
   event_id: string; seed_commitment: string; seed: string; drawn: boolean; early_count: number;
   early_chain_head: string; receipt_public_key: string; opens_at_ms: number;
   sale_starts_at_ms: number; admit_per_minute: number; joined: number; admitted: number;
   scheme: string;
+  /** The node's pace: the queue admits at floor(admit_per_minute × pace_pct / 100), at least 1. */
+  pace_pct: number;
 }
 
 /** Buyers × ms per minute: the admission arithmetic's unit (exact in integers). */
@@ -149,16 +154,16 @@ function draw_if_due(queue: QueueState, now_ms: number): QueueRecord[] {
 
 interface Tick { record: Extract<QueueRecord, { t: 'queue_admitted' }>; from: number }
 
-/** The admission tick at `now_ms`: what is due at the current rate since the last tick, whole
- *  buyers only (the remainder carried), never past the last entry. A queue that had run dry
- *  (caught_up) credits one tick's worth at most. */
-export function admission_tick(queue: QueueState, now_ms: number): Tick {
+/** The admission tick at `now_ms`: what is due at the current rate (the admin's, scaled by the
+ *  partition's pace_pct) since the last tick, whole buyers only (the remainder carried), never
+ *  past the last entry. A queue that had run dry (caught_up) credits one tick's worth at most. */
+export function admission_tick(queue: QueueState, now_ms: number, pace_pct: number): Tick {
   assert(queue.drawn, 'admission follows the draw');
   // Tick times never go back (a clock stepped back after a restart): tokens expire in order.
   const at_ms = Math.max(now_ms, queue.last_tick_ms);
   let elapsed_ms = at_ms - queue.last_tick_ms;
   if (queue.caught_up) elapsed_ms = Math.min(elapsed_ms, L.queue_admission_tick_ms);
-  const due = queue.settings.admit_per_minute * elapsed_ms + queue.carry;
+  const due = effective_rate_per_minute(queue, pace_pct) * elapsed_ms + queue.carry;
   let to_position = Math.min(queue.admitted + Math.floor(due / ms_per_minute), queue.count);
   let carry = due % ms_per_minute;
   if (to_position === queue.count) carry = 0;
@@ -195,7 +200,7 @@ export function decide_set_admission_rate(
   let admitted = queue.admitted;
   if (queue.drawn) {
     // What is due at the old rate is admitted at the old rate.
-    const tick = admission_tick(queue, ctx.now_ms);
+    const tick = admission_tick(queue, ctx.now_ms, state.queues.pace_pct);
     records.push(tick.record);
     outbox = admitted_event(tick);
     admitted = tick.record.to_position;
@@ -343,16 +348,18 @@ export function queue_position(
   return {
     ticket_id: req.ticket_id, event_id: queue.event_id, position, admitted, admission_token: token,
     admission_expires_at_ms: expires_ms,
-    estimated_wait_seconds: wait_estimate_s(queue, position, now_ms),
+    estimated_wait_seconds: wait_estimate_s(queue, position, now_ms, state.queues.pace_pct),
     drawn: queue.drawn, used, admitted_count: queue.admitted,
   };
 }
 
-/** Seconds until the entry at `position` is admitted at the current rate: 0 once admitted, -1
- *  while admission is paused (rate 0). Before the draw (position 0) the worst case: every
- *  entry so far ahead, from the sale start. */
-export function wait_estimate_s(queue: QueueState, position: number, now_ms: number): number {
-  const rate = queue.settings.admit_per_minute;
+/** Seconds until the entry at `position` is admitted at the current (paced) rate: 0 once
+ *  admitted, -1 while admission is paused (rate 0). Before the draw (position 0) the worst
+ *  case: every entry so far ahead, from the sale start. */
+export function wait_estimate_s(
+  queue: QueueState, position: number, now_ms: number, pace_pct: number,
+): number {
+  const rate = effective_rate_per_minute(queue, pace_pct);
   if (position > 0 && position <= queue.admitted) return 0;
   if (rate === 0) return -1;
   if (position === 0) {
@@ -375,6 +382,7 @@ export function queue_fairness(state: PartitionState, req: QueueFairnessRequest)
     receipt_public_key: queue.receipt_public_key, opens_at_ms: s.opens_at_ms,
     sale_starts_at_ms: s.sale_starts_at_ms, admit_per_minute: s.admit_per_minute,
     joined: queue.count, admitted: queue.admitted, scheme: fairness_scheme,
+    pace_pct: state.queues.pace_pct,
   };
 }
 
@@ -419,11 +427,32 @@ export function decide_queue_timers(
       records.push(...draw_if_due(queue, ctx.now_ms));
       continue;
     }
-    const tick = admission_tick(queue, ctx.now_ms);
+    const tick = admission_tick(queue, ctx.now_ms, state.queues.pace_pct);
     records.push(tick.record);
     outbox.push(...admitted_event(tick));
   }
   return { records, outbox };
+}
+
+/** pace_queues: every queue of the partition admits at pace_pct % of its admin's rate from now.
+ *  What is due at the old pace is admitted at the old pace first (a tick per drawn queue, as
+ *  SetAdmissionRate folds), so a change never re-prices the seconds before it. The same pace
+ *  again journals nothing: the governor may repeat itself (after a restart, an adoption). */
+export function decide_pace_queues(
+  state: PartitionState, req: PaceQueuesRequest, ctx: DecideContext,
+): QueueDecision<PaceQueuesReply> {
+  const pace_pct = int_in(req.pace_pct, 1, queue_pace_pct_full, 'pace_pct');
+  if (pace_pct === state.queues.pace_pct) return read({ pace_pct, changed: false });
+  const records: PartitionRecord[] = [];
+  const outbox: OutboxEntry[] = [];
+  for (const queue of state.queues.by_no) {
+    if (queue.closed || !queue.drawn) continue;
+    const tick = admission_tick(queue, ctx.now_ms, state.queues.pace_pct);
+    records.push(tick.record);
+    outbox.push(...admitted_event(tick));
+  }
+  records.push({ t: 'queue_paced', pace_pct, at_ms: ctx.now_ms });
+  return { records, outbox, reply: { pace_pct, changed: true } };
 }
 
 /** The queues' gauges, summed over the partition's queues (the edge sums partitions). */

@@ -12,6 +12,9 @@ function fail(message: string): never {
 export function check_queue_invariants(state: PartitionState): void {
   const queues = state.queues;
   assert(queues.by_no.length === queues.by_event.size, 'each queue numbered once');
+  if (!Number.isInteger(queues.pace_pct) || queues.pace_pct < 1 || queues.pace_pct > 100) {
+    fail(`the queues' pace ${queues.pace_pct} is 1..100 %`);
+  }
   queues.by_no.forEach((queue, no) => {
     if (queue.queue_no !== no || queues.by_event.get(queue.event_id) !== queue) {
       fail(`queue ${no} is numbered and found by its event`);

@@ -5,8 +5,8 @@ import { assert } from '../util/assert.js';
 import * as L from './limits.js';
 import { chain_zero, draw_order, receipt_key_of, sha256 } from './queue_crypto.js';
 import {
-  queue_wait_buckets_s, seq_at, type QueueEntries, type QueueKeys, type QueueSettings,
-  type QueueState, type QueuesState,
+  queue_pace_pct_full, queue_wait_buckets_s, seq_at, type QueueEntries, type QueueKeys,
+  type QueueSettings, type QueueState, type QueuesState,
 } from './queue_state.js';
 
 export type QueueRecord =
@@ -23,11 +23,14 @@ export type QueueRecord =
   /** An admission tick: positions up to to_position are admitted; carry is the remainder. */
   | { t: 'queue_admitted'; event_id: string; to_position: number; carry: number; at_ms: number }
   /** Entry seq's admission token made a hold (in the same decision as the hold). */
-  | { t: 'queue_token_used'; event_id: string; seq: number };
+  | { t: 'queue_token_used'; event_id: string; seq: number }
+  /** The node's pace for every queue of the partition (pace_queues): journaled only when it
+   *  changes; each admission tick admits at pace_pct % of the admin's rate from here. */
+  | { t: 'queue_paced'; pace_pct: number; at_ms: number };
 
 const queue_record_types = new Set([
   'queue_configured', 'queue_settings_changed', 'queue_rate_set', 'queue_closed', 'queue_joined',
-  'queue_drawn', 'queue_admitted', 'queue_token_used',
+  'queue_drawn', 'queue_admitted', 'queue_token_used', 'queue_paced',
 ]);
 
 export function is_queue_record(record: { t: string }): record is QueueRecord {
@@ -124,6 +127,12 @@ export function apply_queue(queues: QueuesState, record: QueueRecord): void {
       queue.tokens_used += 1;
       return;
     }
+    case 'queue_paced':
+      assert(Number.isInteger(record.pace_pct) && record.pace_pct >= 1
+        && record.pace_pct <= queue_pace_pct_full, 'pace is 1..100 %');
+      assert(record.pace_pct !== queues.pace_pct, 'a pace is journaled only when it changes');
+      queues.pace_pct = record.pace_pct;
+      return;
   }
 }
 

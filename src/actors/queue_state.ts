@@ -4,6 +4,7 @@
 // arrays indexed by seq (1-based arrival order), never objects: 1,000,000 entries must fit in
 // the memory budget (≤ 200 B per entry; measured in bench/queue_memory.ts).
 import type { KeyObject } from 'node:crypto';
+import { assert } from '../util/assert.js';
 
 /** The wait-time histogram's upper bounds in seconds (cumulative, then +Inf). */
 export const queue_wait_buckets_s = [10, 30, 60, 120, 300, 600, 1800, 3600] as const;
@@ -94,10 +95,27 @@ export interface QueuesState {
   by_event: Map<string, QueueState>;
   /** by_no[queue_no] is the queue numbered queue_no. */
   by_no: QueueState[];
+  /** The node's pace (pace_queues, the admission governor): every queue of the partition admits
+   *  at pace_pct % of its admin's rate. 1..100; 100 = the admin's rate. Journaled (queue_paced). */
+  pace_pct: number;
 }
 
+/** The pace of a partition nobody paced: the admin's rate as set. */
+export const queue_pace_pct_full = 100;
+
 export function create_queues_state(): QueuesState {
-  return { by_event: new Map(), by_no: [] };
+  return { by_event: new Map(), by_no: [], pace_pct: queue_pace_pct_full };
+}
+
+/** The rate a queue admits at: the admin's rate scaled by the partition's pace, floored, but
+ *  never below 1 while the admin's rate is above 0: pacing slows a sale, only the admin pauses
+ *  it (a floor of 0 would pause a queue at 1/min paced to 50 %, with no one saying so). */
+export function effective_rate_per_minute(queue: QueueState, pace_pct: number): number {
+  assert(Number.isInteger(pace_pct) && pace_pct >= 1 && pace_pct <= queue_pace_pct_full,
+    'pace is 1..100 %');
+  const rate = queue.settings.admit_per_minute;
+  if (rate === 0) return 0;
+  return Math.max(1, Math.floor((rate * pace_pct) / queue_pace_pct_full));
 }
 
 /** Whether the queue gates its event's holds: configured and not closed. */

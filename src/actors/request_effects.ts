@@ -40,6 +40,8 @@ export const request_effects: { readonly [K in TicketingKind]: RequestEffect } =
   // GetPosition, WatchPosition's poll, GetFairness: a paused owner must not hand out a token.
   queue_position: 'read',
   queue_fairness: 'read',
+  // Journals queue_paced (and the ticks it folds) when the pace changes.
+  pace_queues: 'change',
 };
 
 const read_kinds: ReadonlySet<string> = new Set(

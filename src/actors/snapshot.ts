@@ -11,6 +11,7 @@ import { derive_indices } from './seat_change.js';
 import { create_runs } from './free_runs.js';
 import { index_order, is_open, promo_key, type IdempotencyEntry, type Order, type Payment } from './purchase_state.js';
 import { restore_queue, snapshot_queue, type QueueSnapshot } from './queue_records.js';
+import { queue_pace_pct_full } from './queue_state.js';
 
 interface EventSnapshot {
   spec: EventSpec;
@@ -36,6 +37,8 @@ export interface InventorySnapshot {
   ended_orders: { order_id: string; forget_at_ms: number }[];
   /** The waiting rooms, in queue_no order (absent before issue 16: none). */
   queues?: QueueSnapshot[];
+  /** The partition's admission pace (pace_queues; absent before it: 100). */
+  queue_pace_pct?: number;
 }
 
 export function snapshot(state: PartitionState): InventorySnapshot {
@@ -49,6 +52,7 @@ export function snapshot(state: PartitionState): InventorySnapshot {
     orders: [...p.orders.values()], payments: [...p.payments.values()],
     idempotency: p.idempotency_queue.map((key) => [key, p.idempotency.get(key)!]),
     ended_orders: p.ended_orders, queues: state.queues.by_no.map(snapshot_queue),
+    queue_pace_pct: state.queues.pace_pct,
   };
 }
 
@@ -123,6 +127,7 @@ export function restore(partition: number, raw: unknown): PartitionState {
     state.queues.by_no.push(queue);
     state.queues.by_event.set(queue.event_id, queue);
   }
+  state.queues.pace_pct = snap.queue_pace_pct ?? queue_pace_pct_full;
   assert(p.orders.size === snap.orders.length && p.payments.size === snap.payments.length, 'every order and payment restored once');
   return state;
 }

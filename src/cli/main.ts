@@ -40,6 +40,11 @@ const usage = `usage:
                    waiting for a slow reader before it is ended, batching period)
                   [--queue-watch-streams-max 10000] [--queue-watch-interval-ms 1000]
                   (WatchPosition: streams per node, how often each reads its position)
+                  [--queue-pace on|off] [--queue-pace-mailbox-depth-high N]
+                  [--queue-pace-commit-ms-high 50] [--queue-pace-healthy-s 5]
+                  (waiting rooms admit at half their rate while a mailbox is deeper than N,
+                   default half of the mailbox cap, or commit p99 is higher; off: the admin's
+                   rate only; default on, off with --test-clock)
                   (silent and greedy clients: connection caps per node and per ip address,
                    time to the HTTP/2 preface, idle connections closed, calls in progress
                    capped, time from a call's headers to its request message)
@@ -163,6 +168,28 @@ function watch_flags(args: ReturnType<typeof parse_args>): Partial<Record<typeof
   return result;
 }
 
+const pace_flag_names = [
+  'queue-pace', 'queue-pace-mailbox-depth-high', 'queue-pace-commit-ms-high', 'queue-pace-healthy-s',
+];
+
+/** The admission governor: --queue-pace on|off (TICKETING_QUEUE_PACE; off: the admin's rate
+ *  only) and its thresholds (TICKETING_QUEUE_PACE_…); what is not given keeps serve_defaults. */
+function pace_flags(args: ReturnType<typeof parse_args>) {
+  const on_off = flag(args, 'queue-pace', 'TICKETING_QUEUE_PACE', undefined);
+  if (on_off !== undefined && on_off !== 'on' && on_off !== 'off') fail('--queue-pace: on or off');
+  const int = (name: string, max: number) =>
+    int_flag(flag(args, name, `TICKETING_${name.replace(/-/g, '_').toUpperCase()}`, undefined), name, 1, max);
+  const depth = int('queue-pace-mailbox-depth-high', 10_000_000);
+  const commit_ms = int('queue-pace-commit-ms-high', 60_000);
+  const healthy_s = int('queue-pace-healthy-s', 3_600);
+  return {
+    ...(on_off === undefined ? {} : { queue_pace: on_off === 'on' }),
+    ...(depth === undefined ? {} : { queue_pace_mailbox_depth_high: depth }),
+    ...(commit_ms === undefined ? {} : { queue_pace_commit_ms_high: commit_ms }),
+    ...(healthy_s === undefined ? {} : { queue_pace_healthy_s: healthy_s }),
+  };
+}
+
 const cluster_flag_names = ['cluster', 'advertise', 'replication-factor', 'min-insync-replicas'];
 
 /** --cluster NAME (TICKETING_CLUSTER), --advertise HOST:PORT (TICKETING_ADVERTISE_ADDR),
@@ -200,7 +227,7 @@ function web_flags(args: ReturnType<typeof parse_args>) {
 }
 
 async function cmd_serve(argv: string[]): Promise<void> {
-  const args = parse_args(argv, ['test-clock', 'web-dev-tokens'], ['data', 'grpc', 'http', 'web', 'web-cors-origins', ...outbox_flag_names, 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', 'auth-public-keys', 'token-lifetime-max', ...limit_flag_names, ...storage_flag_names, ...cluster_flag_names, ...watch_flag_names]);
+  const args = parse_args(argv, ['test-clock', 'web-dev-tokens'], ['data', 'grpc', 'http', 'web', 'web-cors-origins', ...outbox_flag_names, 'workers', 'partitions', 'clock-offset-ms', 'tls-cert', 'tls-key', 'tls-client-ca', 'fraud-ip-blocklist', 'auth-public-keys', 'token-lifetime-max', ...limit_flag_names, ...storage_flag_names, ...cluster_flag_names, ...watch_flag_names, ...pace_flag_names]);
   const clock_offset_ms = int_flag(flag(args, 'clock-offset-ms', undefined, undefined), 'clock-offset-ms', 0, 10 * 365 * 86400 * 1000);
   if (clock_offset_ms !== undefined && args.flags.get('test-clock') !== true) fail('--clock-offset-ms needs --test-clock');
   const workers = int_flag(flag(args, 'workers', 'TICKETING_WORKERS', undefined), 'workers', 1, 256)
@@ -224,6 +251,7 @@ async function cmd_serve(argv: string[]): Promise<void> {
     ...storage_flags(args),
     ...connection_flags(args),
     ...watch_flags(args),
+    ...pace_flags(args),
     ...outbox_flags(args),
     ...tls,
     fraud_ip_blocklist_file: flag(args, 'fraud-ip-blocklist', 'TICKETING_FRAUD_IP_BLOCKLIST', undefined),

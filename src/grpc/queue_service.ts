@@ -70,6 +70,7 @@ export function fairness_out(f: QueueFairness) {
     receipt_public_key: f.receipt_public_key, opens_at_unix: s_of(f.opens_at_ms),
     sale_starts_at_unix: s_of(f.sale_starts_at_ms), admit_per_minute: f.admit_per_minute,
     joined: String(f.joined), admitted: String(f.admitted), scheme: f.scheme,
+    pace_pct: f.pace_pct,
   };
 }
 

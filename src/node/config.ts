@@ -65,6 +65,15 @@ export interface ServeConfig extends EdgeConfig, OutboxConfig, WebConfig {
   store_map_bytes: number;
   /** How often a store refusing writes for want of space is checked again. */
   storage_probe_interval_ms: number;
+  /** The admission governor (src/node/admission_governor.ts), --queue-pace on|off. undefined:
+   *  on, except with test_clock (tests step the clock and assert the admin's exact rate). */
+  queue_pace: boolean | undefined;
+  /** Overloaded while the deepest mailbox holds more; undefined: half of mailbox_depth_max. */
+  queue_pace_mailbox_depth_high: number | undefined;
+  /** Overloaded while the p99 of a second's journal commits is above this. */
+  queue_pace_commit_ms_high: number;
+  /** Healthy seconds in a row before the full rate again. */
+  queue_pace_healthy_s: number;
 }
 
 /** Every default of ServeConfig (`satisfies`: none missing, none unknown). */
@@ -84,6 +93,13 @@ export const serve_defaults = {
   settle_interval_ms: 1_000,
   store_map_bytes: store_map_bytes_max,
   storage_probe_interval_ms: storage_probe_interval_ms_default,
+  // The admission governor: half a mailbox is a backlog the workers are not draining; 50 ms is
+  // 10× an idle LMDB commit with fsync (commit_duration's buckets); 5 s of health before the
+  // full rate again so a sale at the edge of capacity does not flap.
+  queue_pace: undefined,
+  queue_pace_mailbox_depth_high: undefined,
+  queue_pace_commit_ms_high: 50,
+  queue_pace_healthy_s: 5,
   // The outbox (src/kafka/start.ts): without a broker it is bounded like a log.
   kafka_brokers: undefined,
   // Cluster mode (src/node/cluster.ts). Session 6 s: the broker's group.min.session.timeout.ms,

@@ -21,6 +21,7 @@ import { SandboxGateway } from '../purchase/sandbox_gateway.js';
 import { start_settlement_loop } from '../purchase/settlement_loop.js';
 import type { WorkerPool } from '../runtime/pool.js';
 import { split_addr } from './addr.js';
+import { start_admission_governor, type Governor } from './admission_governor.js';
 import type { ServeConfig } from './config.js';
 import { start_cluster, resolve_partition_count, check_cluster_config, type JournalHook, type RunningCluster } from './cluster.js';
 import { revive_node_error, start_pool } from './pool.js';
@@ -83,6 +84,8 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     const parts = { config, keys, metrics, log, pool, router, purchases };
     const edge = await start_edge(parts, g.host, g.port);
     started.unshift(() => edge.close_now());
+    const governor = start_governor(config, pool, router, metrics, log, cluster);
+    started.unshift(async () => governor?.stop());
     const outbox_figures = () => ({
       pending: metrics.gauge_total('outbox_pending'), lag_seconds: metrics.outbox_lag_s,
     });
@@ -104,6 +107,7 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     const stop = (): Promise<void> => {
       stopping ??= (async () => {
         await Promise.all([edge.drain(config.drain_ms_max), web?.close(config.drain_ms_max)]);
+        governor?.stop();
         await settlement.stop();
         // Before the pool: leaving the group hands the partitions over at once, and nothing
         // of this node is written after it.
@@ -139,6 +143,25 @@ async function start_web_edge(
 function web_address(config: ServeConfig, port: number): string {
   const w = split_addr(config.web_addr ?? '', '--web');
   return `${w.host.includes(':') ? `[${w.host}]` : w.host}:${port}`;
+}
+
+/** The admission governor (--queue-pace): each node paces the partitions it serves. */
+function start_governor(
+  config: ServeConfig, pool: WorkerPool, router: Router, metrics: Metrics, log: Logger,
+  cluster: RunningCluster | undefined,
+): Governor | undefined {
+  if (!(config.queue_pace ?? !config.test_clock)) return undefined;
+  const all = Array.from({ length: router.partition_count }, (_, p) => p);
+  return start_admission_governor({
+    pool, router, log,
+    partitions: () => (cluster === undefined ? all : cluster.served()),
+    thresholds: {
+      mailbox_depth_high: config.queue_pace_mailbox_depth_high
+        ?? Math.max(1, Math.floor(config.mailbox_depth_max / 2)),
+      commit_ms_high: config.queue_pace_commit_ms_high, healthy_s: config.queue_pace_healthy_s,
+    },
+    on_pace: (ratio) => metrics.queue_pace_ratio.set(ratio),
+  });
 }
 
 /** Settles what crashes and gateway outages leave open, counting every pass. */

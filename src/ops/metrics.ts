@@ -87,6 +87,9 @@ export class Metrics {
       this.pool?.mailbox_depths().forEach((depth, worker) => this.mailbox_depth.set({ worker: String(worker) }, depth));
     },
   });
+  readonly queue_pace_ratio = new client.Gauge({
+    name: 'ticketing_queue_pace_ratio', help: 'The admission governor\'s pace: waiting rooms admit at this part of their rate (1: the admin\'s rate; 0.5 while mailbox depth or commit latency is high)', registers: [this.registry],
+  });
   readonly mailbox_rejections = new client.Counter({
     name: 'ticketing_mailbox_rejections_total', help: 'Requests refused because a mailbox was at mailbox_depth_max', registers: [this.registry],
   });

@@ -13,7 +13,7 @@ import { partition_of } from '../runtime/partition.js';
 
 type P = TicketingProtocol;
 /** Kinds every partition answers for its own part: the caller merges. */
-export type BroadcastKind = 'list_orders' | 'open_settlements';
+export type BroadcastKind = 'list_orders' | 'open_settlements' | 'pace_queues';
 export type RoutedKind = Exclude<keyof P, BroadcastKind>;
 
 /** Fields of R holding a string: the only ones a request can be routed by. */

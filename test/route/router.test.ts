@@ -106,7 +106,7 @@ test('broadcast kinds are asked of one named partition at a time', async () => {
 });
 
 test('every kind the partition handles is routed or broadcast, and the reply comes back as sent', async () => {
-  const broadcast: string[] = ['list_orders', 'open_settlements'] satisfies BroadcastKind[];
+  const broadcast: string[] = ['list_orders', 'open_settlements', 'pace_queues'] satisfies BroadcastKind[];
   const { router } = recording({ released: true });
   for (const kind of Object.keys(handlers)) {
     if (broadcast.includes(kind)) continue;
