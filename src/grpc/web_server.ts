@@ -15,8 +15,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { cors as connect_cors, createContextValues } from '@connectrpc/connect';
-import { connectNodeAdapter } from '@connectrpc/connect-node';
+import {
+  Code, ConnectError, cors as connect_cors, createConnectRouter, createContextValues,
+} from '@connectrpc/connect';
+import { uResponseNotFound, type UniversalHandler } from '@connectrpc/connect/protocol';
+import {
+  compressionBrotli, compressionGzip, universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from '@connectrpc/connect-node';
 import type { FileRegistry } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -26,6 +32,7 @@ import { require_role } from '../auth/policy.js';
 import { principal_of } from './context.js';
 import { assert } from '../util/assert.js';
 import { peer_key, web_routes, type ServedService } from './web_calls.js';
+import { with_raw_decode } from './web_binary.js';
 import type { OnMalformed } from './strict_service.js';
 
 export interface WebConfig {
@@ -95,15 +102,7 @@ export function start_web(parts: WebParts, host: string, port: number): Promise<
   const { config, log } = parts;
   check_web_config(config, host);
   const shutdown = new AbortController();
-  const rpc = connectNodeAdapter({
-    routes: (router) => {
-      const skipped = web_routes(router, parts.registry, parts.services, parts.on_malformed);
-      if (skipped.length > 0) log.warn({ skipped }, 'client-streaming methods: gRPC only');
-    },
-    readMaxBytes: config.message_bytes_max,
-    shutdownSignal: shutdown.signal,
-    contextValues: (req) => createContextValues().set(peer_key, peer_of(req)),
-  });
+  const rpc = rpc_handler(parts, shutdown.signal);
   const server = createServer((req, res) => {
     if (!cors(config.web_cors_origins, req, res)) return;
     const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -130,6 +129,47 @@ export function start_web(parts: WebParts, host: string, port: number): Promise<
     });
   });
 }
+
+/** The Connect / gRPC-Web / gRPC requests: connectNodeAdapter's few lines (connect-node's
+ *  connect-node-adapter.ts), with each method's universal handler wrapped by web_binary.ts so
+ *  binary bodies are decoded by the gRPC edge's own deserializer from the client's bytes. */
+function rpc_handler(
+  parts: WebParts, shutdown: AbortSignal,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const read_bytes_max = parts.config.message_bytes_max;
+  const router = createConnectRouter({
+    acceptCompression: [...web_compressions], readMaxBytes: read_bytes_max,
+    shutdownSignal: shutdown,
+  });
+  const routes = web_routes(router, parts.registry, parts.services, parts.on_malformed);
+  if (routes.skipped.length > 0) {
+    parts.log.warn({ skipped: routes.skipped }, 'client-streaming methods: gRPC only');
+  }
+  const paths = new Map<string, UniversalHandler>();
+  for (const handler of router.handlers) {
+    const deserialize = routes.deserializers.get(handler.requestPath);
+    assert(deserialize !== undefined, `${handler.requestPath}: registered without a deserializer`);
+    paths.set(handler.requestPath,
+      with_raw_decode(handler, deserialize, web_compressions, read_bytes_max));
+  }
+  return (req, res) => {
+    const handler = paths.get((req.url ?? '').split('?', 2)[0] ?? '');
+    if (handler === undefined) {
+      res.writeHead(uResponseNotFound.status).end();
+      return;
+    }
+    const values = createContextValues().set(peer_key, peer_of(req));
+    handler(universalRequestFromNodeRequest(req, res, undefined, values))
+      .then((answer) => universalResponseToNodeResponse(answer, res))
+      .catch((reason: unknown) => {
+        if (ConnectError.from(reason).code === Code.Aborted) return;
+        parts.log.error({ err: reason, path: handler.requestPath }, 'web handler failed');
+      });
+  };
+}
+
+/** What connectNodeAdapter accepts by default. */
+const web_compressions = [compressionGzip, compressionBrotli] as const;
 
 /** grpc-js's getPeer() form, which unary.ts's ip_of_peer reads. */
 function peer_of(req: { socket: { remoteAddress?: string; remotePort?: number } }): string {
