@@ -2,7 +2,8 @@
 // gRPC-Web and gRPC protocols (web_calls.ts: the gRPC edge's own handlers), the page at /
 // (built into dist/web by `npm run build`), and, with --web-dev-tokens on a loopback address
 // only, GET /dev/token?user=NAME minting a customer token for trying the page out. GET
-// /ops/outbox (admin token) gives the operator view the outbox figures /metrics has.
+// /ops/figures (admin token; /ops/outbox its first name) gives the operator view the outbox and
+// waiting-room figures /metrics has.
 //
 // A listener of its own rather than the operator HTTP port (src/ops/http.ts): that one serves
 // /metrics and /readyz to probes and scrapers and is often reachable only from inside; the page
@@ -49,11 +50,21 @@ export interface WebParts {
   registry: FileRegistry;
   services: readonly ServedService[];
   on_malformed: OnMalformed;
-  /** Verifies the operator's token for /ops/outbox; its secret signs the dev tokens. */
+  /** Verifies the operator's token for /ops/figures; its secret signs the dev tokens. */
   keys: VerificationKeys;
-  /** The outbox figures /metrics has, for the operator view (admin tokens only). */
-  outbox: () => { pending: number; lag_seconds: number };
+  /** Figures /metrics has, for the operator view (admin tokens only). */
+  figures: () => OpsFigures;
   log: Logger;
+}
+
+/** GET /ops/figures (and its first name, /ops/outbox): what the operator view polls. */
+export interface OpsFigures {
+  /** ticketing_outbox_pending: events not yet delivered to Kafka. */
+  pending: number;
+  /** ticketing_outbox_lag_seconds: the oldest undelivered event's age. */
+  lag_seconds: number;
+  /** ticketing_queue_length: buyers waiting (joined, not admitted) over every waiting room. */
+  queue_length: number;
 }
 
 export interface WebServer {
@@ -112,8 +123,8 @@ export function start_web(parts: WebParts, host: string, port: number): Promise<
     } else if (get && path === '/web-config.json') {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
         .end(`${JSON.stringify({ dev_tokens: config.web_dev_tokens })}\n`);
-    } else if (get && path === '/ops/outbox') {
-      outbox(parts, req, res);
+    } else if (get && (path === '/ops/figures' || path === '/ops/outbox')) {
+      figures(parts, req, res);
     } else if (req.method === 'GET' && !path.slice(1).includes('.Service/') && page(path, res)) {
       return;
     } else {
@@ -239,13 +250,13 @@ function dev_token(secret: Buffer, req: IncomingMessage, res: ServerResponse): v
     .end(`${JSON.stringify({ user_id: user, token })}\n`);
 }
 
-/** The outbox's backlog for the operator view: an admin token, as for /metrics' figures. */
-function outbox(parts: WebParts, req: IncomingMessage, res: ServerResponse): void {
+/** The operator view's figures: an admin token, as for /metrics' figures. */
+function figures(parts: WebParts, req: IncomingMessage, res: ServerResponse): void {
   const metadata = new grpc.Metadata();
   const authorization = req.headers.authorization;
   if (authorization !== undefined) metadata.set('authorization', authorization);
   try {
-    require_role(principal_of(metadata, parts.keys), ['admin'], 'outbox figures');
+    require_role(principal_of(metadata, parts.keys), ['admin'], 'operator figures');
   } catch (error) {
     const code = error instanceof ForbiddenError ? 403 : 401;
     const message = error instanceof Error ? error.message : 'refused';
@@ -253,7 +264,7 @@ function outbox(parts: WebParts, req: IncomingMessage, res: ServerResponse): voi
     return;
   }
   res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
-    .end(`${JSON.stringify(parts.outbox())}\n`);
+    .end(`${JSON.stringify(parts.figures())}\n`);
 }
 
 function close(server: Server, shutdown: AbortController, drain_ms_max: number): Promise<void> {
