@@ -5,7 +5,9 @@
 import type { Logger } from 'pino';
 import { load_public_keys, load_secret, type VerificationKeys } from '../auth/token.js';
 import { start_edge, type Edge } from '../grpc/edge.js';
-import { check_web_config, start_web, type OpsFigures, type WebServer } from '../grpc/web_server.js';
+import {
+  check_web_config, start_web, type OpsFigures, type WebServer,
+} from '../grpc/web_server.js';
 import { web_registry } from '../grpc/web_descriptors.js';
 import { Router } from '../route/router.js';
 import { check_outbox_config, start_outbox, type RunningOutbox } from '../kafka/start.js';

@@ -232,12 +232,13 @@ async function queue_moves(page: Page): Promise<void> {
       sale_starts_at_unix: String(now_s + 3600), admit_per_minute: 100,
       admission_ttl_seconds: 600, service_bypass: false }, admin);
     const queue_text = () => page.$eval('#ops-queue', (e) => e.textContent ?? '');
-    await until(page, () => /^[0-9]+$/.test(document.getElementById('ops-queue')?.textContent ?? ''),
-      'the queue figure');
+    const shown = () => /^[0-9]+$/.test(document.getElementById('ops-queue')?.textContent ?? '');
+    await until(page, shown, 'the queue figure');
     const before = Number(await queue_text());
     for (let i = 0; i < queue_buyers; i++) {
       const user_id = `waiting-${i}`;
-      await q.join({ event_id: queue_event, user_id, device_id: `d-${i}` }, mint(user_id, 'customer'));
+      const bearer = mint(user_id, 'customer');
+      await q.join({ event_id: queue_event, user_id, device_id: `d-${i}` }, bearer);
     }
     await page.waitForFunction(
       (n: number) => Number(document.getElementById('ops-queue')?.textContent) === n,
