@@ -327,11 +327,14 @@ function poll_outbox(s: Session): void {
   const tick = async (): Promise<void> => {
     if (session !== s) return;
     try {
-      const answer = await fetch('/ops/outbox', { headers: auth(s.token) });
+      const answer = await fetch('/ops/figures', { headers: auth(s.token) });
       if (answer.ok) {
-        const body = (await answer.json()) as { pending: number; lag_seconds: number };
+        const body = (await answer.json()) as {
+          pending: number; lag_seconds: number; queue_length: number;
+        };
         $('ops-outbox').textContent = String(body.pending);
         $('ops-lag').textContent = body.lag_seconds.toFixed(1);
+        $('ops-queue').textContent = String(body.queue_length);
       }
     } finally {
       setTimeout(() => void tick(), outbox_poll_ms);

@@ -32,6 +32,7 @@ import {
 } from '@connectrpc/connect';
 import { assert } from '../util/assert.js';
 import { MalformedRequest, strict_service, type OnMalformed } from './strict_service.js';
+import { raw_request_key, type Deserialize } from './web_binary.js';
 
 /** One service as the gRPC edge serves it: its definition and its handlers. */
 export interface ServedService {
@@ -49,12 +50,20 @@ export const peer_key = createContextKey<string>('unknown');
  *  Writable default (16 objects), so `write` returns false, and 'drain' follows, as over gRPC. */
 const stream_buffered_messages_max = 16;
 
+/** What web_routes registered: each method's request deserializer by its request path
+ *  ('/pkg.Service/Method', web_binary.ts decodes binary bodies with it), and what it left out. */
+export interface WebRoutes {
+  deserializers: Map<string, Deserialize>;
+  skipped: string[];
+}
+
 /** Registers every unary and server-streaming method of `services` on `router`. */
 export function web_routes(
   router: ConnectRouter, registry: FileRegistry, services: readonly ServedService[],
   on_malformed: OnMalformed,
-): string[] {
+): WebRoutes {
   const skipped: string[] = [];
+  const deserializers = new Map<string, Deserialize>();
   for (const served of services) {
     const desc = registry.getService(served.name);
     assert(desc !== undefined, `${served.name}: served over gRPC but not in the descriptors`);
@@ -70,16 +79,18 @@ export function web_routes(
       if (is_server_streaming(rpc)) {
         const stream = handler as grpc.handleServerStreamingCall<unknown, unknown>;
         router.rpc(rpc, stream_impl(rpc, method, stream));
+        deserializers.set(method.path, method.requestDeserialize);
       } else if (is_unary(rpc)) {
         const unary = handler as grpc.handleUnaryCall<unknown, unknown>;
         router.rpc(rpc, unary_impl(rpc, method, unary));
+        deserializers.set(method.path, method.requestDeserialize);
       } else {
         // Client and bidi streams need HTTP/2 end to end; none is served today.
         skipped.push(method.path);
       }
     }
   }
-  return skipped;
+  return { deserializers, skipped };
 }
 
 type Method = grpc.MethodDefinition<unknown, unknown>;
@@ -92,8 +103,14 @@ function is_server_streaming(rpc: DescMethod): rpc is DescMethodServerStreaming 
   return rpc.methodKind === 'server_streaming';
 }
 
-/** Connect's decoded request → the gRPC edge's decoded request (strict check included). */
-function decode(rpc: DescMethod, method: Method, request: Message): unknown {
+/** The gRPC edge's decoded request: what its deserializer made of the client's bytes (binary,
+ *  web_binary.ts), or of Connect's decoded request encoded again (JSON); strict check included. */
+function decode(rpc: DescMethod, method: Method, request: Message, ctx: HandlerContext): unknown {
+  const raw = ctx.values.get(raw_request_key);
+  if (raw !== undefined) {
+    if ('refused' in raw) throw new ConnectError(raw.refused, Code.InvalidArgument);
+    return raw.decoded;
+  }
   const decoded = method.requestDeserialize(Buffer.from(toBinary(rpc.input, request)));
   if (decoded instanceof MalformedRequest) {
     throw new ConnectError(decoded.details, Code.InvalidArgument);
@@ -129,7 +146,7 @@ function unary_impl(
   handler: grpc.handleUnaryCall<unknown, unknown>,
 ) {
   return (request: Message, ctx: HandlerContext): Promise<Message> => {
-    const decoded = decode(rpc, method, request);
+    const decoded = decode(rpc, method, request, ctx);
     return new Promise<Message>((resolve, reject) => {
       let reply: Message | undefined;
       const web_call = new WebCall(ctx, {
@@ -165,7 +182,7 @@ function stream_impl(
   return async function* serve_stream(
     request: Message, ctx: HandlerContext,
   ): AsyncGenerator<Message> {
-    const decoded = decode(rpc, method, request);
+    const decoded = decode(rpc, method, request, ctx);
     const queue = new StreamQueue();
     const web_call = new WebCall(ctx, {
       message: (value, sent) => queue.push(encode(rpc.output, method, value), sent),

@@ -2,7 +2,8 @@
 // gRPC-Web and gRPC protocols (web_calls.ts: the gRPC edge's own handlers), the page at /
 // (built into dist/web by `npm run build`), and, with --web-dev-tokens on a loopback address
 // only, GET /dev/token?user=NAME minting a customer token for trying the page out. GET
-// /ops/outbox (admin token) gives the operator view the outbox figures /metrics has.
+// /ops/figures (admin token; /ops/outbox its first name) gives the operator view the outbox and
+// waiting-room figures /metrics has.
 //
 // A listener of its own rather than the operator HTTP port (src/ops/http.ts): that one serves
 // /metrics and /readyz to probes and scrapers and is often reachable only from inside; the page
@@ -15,8 +16,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { cors as connect_cors, createContextValues } from '@connectrpc/connect';
-import { connectNodeAdapter } from '@connectrpc/connect-node';
+import {
+  Code, ConnectError, cors as connect_cors, createConnectRouter, createContextValues,
+} from '@connectrpc/connect';
+import { uResponseNotFound, type UniversalHandler } from '@connectrpc/connect/protocol';
+import {
+  compressionBrotli, compressionGzip, universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from '@connectrpc/connect-node';
 import type { FileRegistry } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -26,6 +33,7 @@ import { require_role } from '../auth/policy.js';
 import { principal_of } from './context.js';
 import { assert } from '../util/assert.js';
 import { peer_key, web_routes, type ServedService } from './web_calls.js';
+import { with_raw_decode } from './web_binary.js';
 import type { OnMalformed } from './strict_service.js';
 
 export interface WebConfig {
@@ -42,11 +50,21 @@ export interface WebParts {
   registry: FileRegistry;
   services: readonly ServedService[];
   on_malformed: OnMalformed;
-  /** Verifies the operator's token for /ops/outbox; its secret signs the dev tokens. */
+  /** Verifies the operator's token for /ops/figures; its secret signs the dev tokens. */
   keys: VerificationKeys;
-  /** The outbox figures /metrics has, for the operator view (admin tokens only). */
-  outbox: () => { pending: number; lag_seconds: number };
+  /** Figures /metrics has, for the operator view (admin tokens only). */
+  figures: () => OpsFigures;
   log: Logger;
+}
+
+/** GET /ops/figures (and its first name, /ops/outbox): what the operator view polls. */
+export interface OpsFigures {
+  /** ticketing_outbox_pending: events not yet delivered to Kafka. */
+  pending: number;
+  /** ticketing_outbox_lag_seconds: the oldest undelivered event's age. */
+  lag_seconds: number;
+  /** ticketing_queue_length: buyers waiting (joined, not admitted) over every waiting room. */
+  queue_length: number;
 }
 
 export interface WebServer {
@@ -95,15 +113,7 @@ export function start_web(parts: WebParts, host: string, port: number): Promise<
   const { config, log } = parts;
   check_web_config(config, host);
   const shutdown = new AbortController();
-  const rpc = connectNodeAdapter({
-    routes: (router) => {
-      const skipped = web_routes(router, parts.registry, parts.services, parts.on_malformed);
-      if (skipped.length > 0) log.warn({ skipped }, 'client-streaming methods: gRPC only');
-    },
-    readMaxBytes: config.message_bytes_max,
-    shutdownSignal: shutdown.signal,
-    contextValues: (req) => createContextValues().set(peer_key, peer_of(req)),
-  });
+  const rpc = rpc_handler(parts, shutdown.signal);
   const server = createServer((req, res) => {
     if (!cors(config.web_cors_origins, req, res)) return;
     const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -113,8 +123,8 @@ export function start_web(parts: WebParts, host: string, port: number): Promise<
     } else if (get && path === '/web-config.json') {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
         .end(`${JSON.stringify({ dev_tokens: config.web_dev_tokens })}\n`);
-    } else if (get && path === '/ops/outbox') {
-      outbox(parts, req, res);
+    } else if (get && (path === '/ops/figures' || path === '/ops/outbox')) {
+      figures(parts, req, res);
     } else if (req.method === 'GET' && !path.slice(1).includes('.Service/') && page(path, res)) {
       return;
     } else {
@@ -130,6 +140,47 @@ export function start_web(parts: WebParts, host: string, port: number): Promise<
     });
   });
 }
+
+/** The Connect / gRPC-Web / gRPC requests: connectNodeAdapter's few lines (connect-node's
+ *  connect-node-adapter.ts), with each method's universal handler wrapped by web_binary.ts so
+ *  binary bodies are decoded by the gRPC edge's own deserializer from the client's bytes. */
+function rpc_handler(
+  parts: WebParts, shutdown: AbortSignal,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const read_bytes_max = parts.config.message_bytes_max;
+  const router = createConnectRouter({
+    acceptCompression: [...web_compressions], readMaxBytes: read_bytes_max,
+    shutdownSignal: shutdown,
+  });
+  const routes = web_routes(router, parts.registry, parts.services, parts.on_malformed);
+  if (routes.skipped.length > 0) {
+    parts.log.warn({ skipped: routes.skipped }, 'client-streaming methods: gRPC only');
+  }
+  const paths = new Map<string, UniversalHandler>();
+  for (const handler of router.handlers) {
+    const deserialize = routes.deserializers.get(handler.requestPath);
+    assert(deserialize !== undefined, `${handler.requestPath}: registered without a deserializer`);
+    paths.set(handler.requestPath,
+      with_raw_decode(handler, deserialize, web_compressions, read_bytes_max));
+  }
+  return (req, res) => {
+    const handler = paths.get((req.url ?? '').split('?', 2)[0] ?? '');
+    if (handler === undefined) {
+      res.writeHead(uResponseNotFound.status).end();
+      return;
+    }
+    const values = createContextValues().set(peer_key, peer_of(req));
+    handler(universalRequestFromNodeRequest(req, res, undefined, values))
+      .then((answer) => universalResponseToNodeResponse(answer, res))
+      .catch((reason: unknown) => {
+        if (ConnectError.from(reason).code === Code.Aborted) return;
+        parts.log.error({ err: reason, path: handler.requestPath }, 'web handler failed');
+      });
+  };
+}
+
+/** What connectNodeAdapter accepts by default. */
+const web_compressions = [compressionGzip, compressionBrotli] as const;
 
 /** grpc-js's getPeer() form, which unary.ts's ip_of_peer reads. */
 function peer_of(req: { socket: { remoteAddress?: string; remotePort?: number } }): string {
@@ -199,13 +250,13 @@ function dev_token(secret: Buffer, req: IncomingMessage, res: ServerResponse): v
     .end(`${JSON.stringify({ user_id: user, token })}\n`);
 }
 
-/** The outbox's backlog for the operator view: an admin token, as for /metrics' figures. */
-function outbox(parts: WebParts, req: IncomingMessage, res: ServerResponse): void {
+/** The operator view's figures: an admin token, as for /metrics' figures. */
+function figures(parts: WebParts, req: IncomingMessage, res: ServerResponse): void {
   const metadata = new grpc.Metadata();
   const authorization = req.headers.authorization;
   if (authorization !== undefined) metadata.set('authorization', authorization);
   try {
-    require_role(principal_of(metadata, parts.keys), ['admin'], 'outbox figures');
+    require_role(principal_of(metadata, parts.keys), ['admin'], 'operator figures');
   } catch (error) {
     const code = error instanceof ForbiddenError ? 403 : 401;
     const message = error instanceof Error ? error.message : 'refused';
@@ -213,7 +264,7 @@ function outbox(parts: WebParts, req: IncomingMessage, res: ServerResponse): voi
     return;
   }
   res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
-    .end(`${JSON.stringify(parts.outbox())}\n`);
+    .end(`${JSON.stringify(parts.figures())}\n`);
 }
 
 function close(server: Server, shutdown: AbortController, drain_ms_max: number): Promise<void> {

@@ -5,7 +5,9 @@
 import type { Logger } from 'pino';
 import { load_public_keys, load_secret, type VerificationKeys } from '../auth/token.js';
 import { start_edge, type Edge } from '../grpc/edge.js';
-import { check_web_config, start_web, type WebServer } from '../grpc/web_server.js';
+import {
+  check_web_config, start_web, type OpsFigures, type WebServer,
+} from '../grpc/web_server.js';
 import { web_registry } from '../grpc/web_descriptors.js';
 import { Router } from '../route/router.js';
 import { check_outbox_config, start_outbox, type RunningOutbox } from '../kafka/start.js';
@@ -86,10 +88,12 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
     started.unshift(() => edge.close_now());
     const governor = start_governor(config, pool, router, metrics, log, cluster);
     started.unshift(async () => governor?.stop());
-    const outbox_figures = () => ({
+    const ops_figures = () => ({
       pending: metrics.gauge_total('outbox_pending'), lag_seconds: metrics.outbox_lag_s,
+      // ticketing_queue_length's source: buyers waiting over every waiting room.
+      queue_length: metrics.gauge_total('queue_waiting'),
     });
-    const web = await start_web_edge(config, edge, { ...keys, outbox: outbox_figures }, log);
+    const web = await start_web_edge(config, edge, { ...keys, figures: ops_figures }, log);
     if (web !== undefined) started.unshift(() => web.close(0));
     const http = await start_http(h.host, h.port, metrics, readiness(pool, metrics, outbox, cluster));
     const http_port = (http.address() as { port: number }).port;
@@ -131,13 +135,13 @@ export async function serve(config: ServeConfig, log = create_logger()): Promise
 /** The web listener (--web): the edge's own handlers over Connect/gRPC-Web, and the page. */
 async function start_web_edge(
   config: ServeConfig, edge: Edge,
-  ops: VerificationKeys & { outbox: () => { pending: number; lag_seconds: number } }, log: Logger,
+  ops: VerificationKeys & { figures: () => OpsFigures }, log: Logger,
 ): Promise<WebServer | undefined> {
   if (config.web_addr === undefined) return undefined;
   const w = split_addr(config.web_addr, '--web');
   const registry = web_registry(edge.web.definition);
-  const { outbox, ...keys } = ops;
-  return start_web({ ...edge.web, config, registry, keys, outbox, log }, w.host, w.port);
+  const { figures, ...keys } = ops;
+  return start_web({ ...edge.web, config, registry, keys, figures, log }, w.host, w.port);
 }
 
 function web_address(config: ServeConfig, port: number): string {

@@ -1,10 +1,11 @@
 // The web edge (--web) against a real `ticketing serve` process: every case of an auth matrix and
 // of bad input gets the same code over Connect (JSON and binary) and gRPC-Web as over gRPC, with
-// the same details; bytes that are no valid request are refused INVALID_ARGUMENT; a hold taken
-// over Connect is seen over gRPC; WatchAvailability streams over Connect; curl calls a unary RPC
-// with JSON; CORS is closed but for the listed origin; dev tokens only on loopback and on demand.
+// the same details; bytes that are no valid request are refused INVALID_ARGUMENT with gRPC's
+// message and counted, over each; a hold taken over Connect is seen over gRPC; WatchAvailability
+// streams over Connect; curl calls a unary RPC with JSON; CORS is closed but for the listed origin; dev tokens only on loopback and on demand.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { load_secret, sign_token, type Role } from '../../src/auth/token.js';
@@ -135,27 +136,93 @@ test('bad input: the same code and details over every protocol', async () => {
   }
 });
 
-test('bytes that are no valid request: refused over Connect binary, never handled', async () => {
+/** `bytes` as they are over gRPC (grpc-js with identity serializers). */
+function raw_grpc(path: string, bytes: Buffer, bearer: string): Promise<{ code: number; details: string }> {
+  const client = new grpc.Client(`127.0.0.1:${server.grpc_port}`, grpc.credentials.createInsecure());
+  const metadata = new grpc.Metadata();
+  metadata.set('authorization', `Bearer ${bearer}`);
+  return new Promise((resolve) => {
+    client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, bytes, metadata, (error) => {
+      client.close();
+      resolve(error ? { code: error.code, details: error.details } : { code: S.OK, details: '' });
+    });
+  });
+}
+
+/** `bytes` as the body of a Connect unary binary call (optionally gzip'd). */
+async function raw_connect(path: string, bytes: Buffer, bearer: string, gzip = false) {
+  const answer = await fetch(`http://127.0.0.1:${web_port}${path}`, {
+    method: 'POST', body: new Uint8Array(gzip ? gzipSync(bytes) : bytes),
+    headers: { 'content-type': 'application/proto', authorization: `Bearer ${bearer}`,
+      ...(gzip ? { 'content-encoding': 'gzip' } : {}) },
+  });
+  assert.match(answer.headers.get('content-type') ?? '', /json/, 'a Connect error');
+  return ((await answer.json()) as { code: string; message: string });
+}
+
+/** `bytes` in one gRPC-Web envelope; the status from the trailers (a header or the body's
+ *  trailer frame, flag 0x80). */
+async function raw_grpc_web(path: string, bytes: Buffer, bearer: string) {
+  const envelope = Buffer.alloc(5);
+  envelope.writeUInt32BE(bytes.byteLength, 1);
+  const answer = await fetch(`http://127.0.0.1:${web_port}${path}`, {
+    method: 'POST', body: new Uint8Array(Buffer.concat([envelope, bytes])),
+    headers: { 'content-type': 'application/grpc-web+proto', authorization: `Bearer ${bearer}` },
+  });
+  const body = Buffer.from(await answer.arrayBuffer());
+  const trailers = new Headers(answer.headers);
+  for (let at = 0; at + 5 <= body.byteLength;) {
+    const length = body.readUInt32BE(at + 1);
+    if ((body[at]! & 0x80) !== 0) {
+      for (const line of body.subarray(at + 5, at + 5 + length).toString('utf8').split('\r\n')) {
+        const colon = line.indexOf(':');
+        if (colon > 0) trailers.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+      }
+    }
+    at += 5 + length;
+  }
+  return { code: Number(trailers.get('grpc-status')),
+    details: decodeURIComponent(trailers.get('grpc-message') ?? '') };
+}
+
+async function malformed_count(): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${server.http_port}/metrics`)).text();
+  const prefix = 'ticketing_requests_malformed_total{service="CatalogService",method="GetAvailability"}';
+  const line = text.split('\n').find((l) => l.startsWith(prefix));
+  return line === undefined ? 0 : Number(line.split(' ').pop());
+}
+
+test('bytes that are no valid request: INVALID_ARGUMENT over every protocol, as over gRPC', async () => {
   await ready;
   const alice = mint('alice', 'customer');
-  const post = async (bytes: Buffer) => {
-    const body = new Uint8Array(bytes);
-    const answer = await fetch(`http://127.0.0.1:${web_port}/ticketing.catalog.v1.CatalogService/GetAvailability`, {
-      method: 'POST', body,
-      headers: { 'content-type': 'application/proto', authorization: `Bearer ${alice}` },
-    });
-    assert.match(answer.headers.get('content-type') ?? '', /json/, 'a Connect error');
-    return ((await answer.json()) as { code: string; message: string });
-  };
-  // Field number 0, and event_id (field 1, length-delimited) saying 20 bytes where 3 follow:
-  // Connect's own decoder (protobuf-es) refuses both before any handler runs, with Connect's
-  // code for a failed binary parse, internal "parse binary: ..." (over gRPC the strict check
-  // says INVALID_ARGUMENT). Refused either way; the codes differ (see notes/web.md).
-  for (const body of [Buffer.from([0x02, 1, 0x41]), Buffer.from([0x0a, 20, 0x65, 0x76, 0x74])]) {
-    const refused = await post(body);
-    assert.ok(['invalid_argument', 'internal'].includes(refused.code), refused.code);
-    assert.match(refused.message, /parse binary/);
+  const path = '/ticketing.catalog.v1.CatalogService/GetAvailability';
+  // Field number 0; event_id (field 1, length-delimited) saying 20 bytes where 3 follow; an
+  // event_id that is not UTF-8; a group start (wire type 3). protobuf-es (Connect's decoder)
+  // refuses the first two itself, so the web edge must decode the client's bytes with the
+  // gRPC edge's deserializer before Connect does (web_binary.ts).
+  const cases = [Buffer.from([0x02, 1, 0x41]), Buffer.from([0x0a, 20, 0x65, 0x76, 0x74]),
+    Buffer.from([0x0a, 2, 0xc3, 0x28]), Buffer.from([0x0b])];
+  for (const bytes of cases) {
+    const label = bytes.toString('hex');
+    const before = await malformed_count();
+    const over_grpc = await raw_grpc(path, bytes, alice);
+    assert.is(over_grpc.code, S.INVALID_ARGUMENT, `${label} over gRPC: ${over_grpc.details}`);
+    assert.match(over_grpc.details, /^GetAvailability: malformed request: /);
+    const connect = await raw_connect(path, bytes, alice);
+    assert.is(connect.code, 'invalid_argument', `${label} over Connect: ${connect.message}`);
+    assert.is(connect.message, over_grpc.details, `${label}: Connect's message is gRPC's`);
+    const zipped = await raw_connect(path, bytes, alice, true);
+    assert.is(zipped.code, 'invalid_argument', `${label} gzip'd over Connect: ${zipped.message}`);
+    assert.is(zipped.message, over_grpc.details, `${label} gzip'd: Connect's message is gRPC's`);
+    const web = await raw_grpc_web(path, bytes, alice);
+    assert.is(web.code, S.INVALID_ARGUMENT, `${label} over gRPC-Web: ${web.code} ${web.details}`);
+    assert.is(web.details, over_grpc.details, `${label}: gRPC-Web's message is gRPC's`);
+    assert.is(await malformed_count(), before + 4, `${label}: each refusal counted once`);
   }
+  // The same request made valid is served over both (the handler got the decoded request).
+  const valid = Buffer.concat([Buffer.from([0x0a, arena_id.length]), Buffer.from(arena_id)]);
+  assert.is((await raw_grpc(path, valid, alice)).code, S.OK);
+  assert.is((await raw_grpc_web(path, valid, alice)).code, S.OK);
 });
 
 test('a hold taken over Connect is the node\'s: gRPC sees it, and releases it', async () => {

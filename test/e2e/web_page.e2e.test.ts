@@ -16,6 +16,7 @@ import {
   type Clients, type Server,
 } from './harness.js';
 import { web_port_of } from './web_client.js';
+import { queue_clients } from './queue_clients.js';
 
 declare global {
   interface Window {
@@ -32,6 +33,9 @@ const chromium_paths = [process.env['CHROMIUM_PATH'] ?? '', '/usr/bin/chromium',
 const wait_polls_max = 600;
 const poll_ms = 50;
 const big_event = 'evt-big-50k';
+const queue_event = 'evt-queued-ops';
+/** Buyers who join the operator test's waiting room. */
+const queue_buyers = 3;
 
 const dir = temp_dir('web-page');
 let server: Server;
@@ -213,7 +217,39 @@ async function sell(count: number, first_seat: number): Promise<void> {
   }
 }
 
-test('the operator view: figures move while a load generator sells', async () => {
+/** A waiting room on an event of its own (holds on the arena stay free of it): buyers join
+ *  before the sale starts, and the view's queue length follows them (ticketing_queue_length). */
+async function queue_moves(page: Page): Promise<void> {
+  const admin = mint('ops', 'admin');
+  const q = queue_clients(server.grpc_port);
+  try {
+    await q.create_event({ event: {
+      event_id: queue_event, name: 'Queued', currency: 'EUR', price_tiers: { A: '1000' },
+      sections: [{ name: '1', rows: [{ name: 'A', seats: 10, tier: 'A' }] }],
+    } }, admin);
+    const now_s = Math.floor(Date.now() / 1000);
+    await q.configure({ event_id: queue_event, opens_at_unix: String(now_s - 60),
+      sale_starts_at_unix: String(now_s + 3600), admit_per_minute: 100,
+      admission_ttl_seconds: 600, service_bypass: false }, admin);
+    const queue_text = () => page.$eval('#ops-queue', (e) => e.textContent ?? '');
+    const shown = () => /^[0-9]+$/.test(document.getElementById('ops-queue')?.textContent ?? '');
+    await until(page, shown, 'the queue figure');
+    const before = Number(await queue_text());
+    for (let i = 0; i < queue_buyers; i++) {
+      const user_id = `waiting-${i}`;
+      const bearer = mint(user_id, 'customer');
+      await q.join({ event_id: queue_event, user_id, device_id: `d-${i}` }, bearer);
+    }
+    await page.waitForFunction(
+      (n: number) => Number(document.getElementById('ops-queue')?.textContent) === n,
+      { polling: 50, timeout: 0 }, before + queue_buyers);
+    assert.is(Number(await queue_text()), before + queue_buyers, 'every joiner waits');
+  } finally {
+    q.close();
+  }
+}
+
+test('the operator view: figures move while a load generator sells and buyers queue', async () => {
   await ready;
   const page = await open(arena_id, mint('ops', 'admin'));
   assert.is(await page.$eval('#ops', (e) => (e as HTMLElement).hidden), false);
@@ -226,6 +262,7 @@ test('the operator view: figures move while a load generator sells', async () =>
   await page.waitForFunction((n: number) => Number(document.getElementById('ops-sold')?.textContent) >= n, { polling: 50, timeout: 0 }, target);
   const tiles = await page.$$eval('#heat [data-section]', (e) => e.map((t) => t.textContent ?? ''));
   assert.ok(tiles.some((t) => !/: 0% sold/.test(t)), `a section shows sales: ${tiles.join(' | ')}`);
+  await queue_moves(page);
   await page.screenshot({ path: join(artifacts_dir, 'operator.png') });
   await page.browserContext().close();
   no_console_errors();
