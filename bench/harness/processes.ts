@@ -230,3 +230,20 @@ export async function create_events(
     client.close();
   }
 }
+
+/** Runs bench/<script> in an isolated --expose-gc process with one JSON argument and parses the
+ *  JSON it prints: the memory probes measure heap deltas, so nothing else may share their heap. */
+export function run_json_probe<T>(script: string, args: unknown, name: string): Promise<T> {
+  const argv = ['--expose-gc', join(bench_dir, script), JSON.stringify(args)];
+  return new Promise<T>((resolve, reject) => {
+    const proc = track(spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] }));
+    let out = '';
+    let err = '';
+    proc.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+    proc.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
+    proc.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`${name} failed: ${err.trim()}`));
+      else resolve(JSON.parse(out.trim()) as T);
+    });
+  });
+}

@@ -1,10 +1,8 @@
 // Section "memory" (7a): memory per seat, and per active 1-seat hold, of the partition state,
 // measured in an isolated --expose-gc process (bench/memory_probe.ts).
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { seats_of } from '../common.js';
 import { cfg, targets } from '../config.js';
-import { bench_dir, log, track } from '../harness/processes.js';
+import { log, run_json_probe } from '../harness/processes.js';
 import { f, fmt_int } from '../harness/report.js';
 import type { Section, SectionContext } from '../harness/section.js';
 
@@ -18,21 +16,8 @@ interface MemoryProbe {
 }
 
 function run_probe(): Promise<MemoryProbe> {
-  const args = JSON.stringify({
-    events: cfg.big_events, layout: cfg.big_layout, holds: cfg.fill_holds,
-  });
-  const argv = ['--expose-gc', join(bench_dir, 'memory_probe.js'), args];
-  return new Promise<MemoryProbe>((resolve, reject) => {
-    const proc = track(spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] }));
-    let out = '';
-    let err = '';
-    proc.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
-    proc.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
-    proc.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`memory probe failed: ${err.trim()}`));
-      else resolve(JSON.parse(out.trim()) as MemoryProbe);
-    });
-  });
+  const args = { events: cfg.big_events, layout: cfg.big_layout, holds: cfg.fill_holds };
+  return run_json_probe<MemoryProbe>('memory_probe.js', args, 'memory probe');
 }
 
 async function run({ report }: SectionContext): Promise<void> {

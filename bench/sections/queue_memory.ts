@@ -1,10 +1,8 @@
 // The queue section's memory probe: bench/queue_probe.ts (lane wr-actor's) in an isolated
 // --expose-gc process, joins applied as a journal replay would (the state a decided join leaves,
 // without signing a receipt per entry: 1,000,000 decided joins take minutes).
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { quick } from '../config.js';
-import { bench_dir, log, track } from '../harness/processes.js';
+import { log, run_json_probe } from '../harness/processes.js';
 import { fmt_int } from '../harness/report.js';
 
 /** The issue's figure: memory per queued entry at 1,000,000 entries (BENCH_QUICK: 200,000). */
@@ -21,17 +19,7 @@ export interface QueueProbe {
 
 export function run_queue_probe(): Promise<QueueProbe> {
   log(`queue memory probe: ${fmt_int(probe_entries)} entries in an isolated process`);
-  const probe_args = JSON.stringify({ entries: probe_entries, via: 'apply' });
-  const argv = ['--expose-gc', join(bench_dir, 'queue_probe.js'), probe_args];
-  return new Promise<QueueProbe>((resolve, reject) => {
-    const proc = track(spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] }));
-    let out = '';
-    let err = '';
-    proc.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
-    proc.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
-    proc.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`queue probe failed: ${err.trim()}`));
-      else resolve(JSON.parse(out.trim()) as QueueProbe);
-    });
-  });
+  return run_json_probe<QueueProbe>(
+    'queue_probe.js', { entries: probe_entries, via: 'apply' }, 'queue probe',
+  );
 }
