@@ -21,9 +21,9 @@
 // that knows the type sends it.
 import assert from 'node:assert/strict';
 import type { Logger } from 'pino';
-import type { Metrics } from '../ops/metrics.js';
-import { outbox_read_batch_max, type OutboxAck, type OutboxItem } from '../runtime/outbox.js';
-import type { WorkerPool } from '../runtime/pool.js';
+import {
+  outbox_read_batch_max, type OutboxAck, type OutboxAckReply, type OutboxItem, type OutboxReadReply, type OutboxReadRequest,
+} from '../runtime/outbox.js';
 import type { KafkaMessage, EventCodec } from './encode.js';
 import { InvalidEventPayloadError, UnknownEventTypeError } from './errors.js';
 import type { EventSink } from './sink.js';
@@ -47,15 +47,36 @@ export const emitter_stop_wait_ms = 5_000;
 /** While sends keep failing, one warn line per this interval (the first failure logs at once). */
 export const emitter_failure_log_interval_ms = 30_000;
 
-export type OutboxSource = Pick<WorkerPool, 'partitions_by_worker' | 'outbox_read' | 'outbox_ack' | 'on' | 'off'>;
+/** Where the emitter reads and acknowledges: the pool itself (the owning workers read), or, in
+ *  the emitter's own thread, cursor_source.ts (reads the stores itself). */
+export interface OutboxSource {
+  partitions_by_worker(): number[][];
+  outbox_read(worker: number, request: OutboxReadRequest): Promise<OutboxReadReply>;
+  outbox_ack(worker: number, acks: OutboxAck[]): Promise<OutboxAckReply>;
+  on(event: 'outbox_ready' | 'worker_ready', listener: (worker: number) => void): unknown;
+  off(event: 'outbox_ready' | 'worker_ready', listener: (worker: number) => void): unknown;
+}
+
+/** What the emitter reports to (ops' Metrics on the main thread; in the emitter's own thread a
+ *  relay to it, emitter_thread.ts). */
+export interface EmitterMetrics {
+  kafka_errors: { inc(): void };
+  kafka_sends_unanswered: { inc(): void };
+  kafka_sent: { inc(records: number): void };
+  kafka_send_records: { observe(records: number): void };
+  kafka_send_duration: { observe(seconds: number): void };
+  outbox_parked: { inc(labels: { reason: string }): void };
+}
+
+export type EmitterLog = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
 export interface EmitterOptions {
   source: OutboxSource;
   sink: EventSink;
   codec: EventCodec;
   topic_prefix: string;
-  metrics: Metrics;
-  log: Logger;
+  metrics: EmitterMetrics;
+  log: EmitterLog;
   send_records_max?: number;
   retry_delay_ms?: number;
   retry_delay_ms_max?: number;

@@ -77,7 +77,7 @@ export interface KafkaSinkOptions {
   topic_partitions?: number;
   request_timeout_ms?: number;
   ack_timeout_ms?: number;
-  log: Logger;
+  log: Pick<Logger, 'debug' | 'info'>;
 }
 
 /** Refuses timeouts out of bounds or an ack timeout the client would never wait for. */
@@ -118,7 +118,7 @@ export function pinned_partitioner(): ICustomPartitioner {
 }
 
 /** kafkajs log lines go to the node's log at debug: the emitter logs outages itself, once. */
-function log_creator(log: Logger) {
+function log_creator(log: Pick<Logger, 'debug'>) {
   return () => ({ namespace, label, log: entry }: LogEntry) => {
     const { message, timestamp: _timestamp, logger: _logger, ...rest } = entry;
     log.debug({ kafkajs: namespace, kafkajs_level: label, ...rest }, message);

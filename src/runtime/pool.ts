@@ -15,6 +15,7 @@ import {
   WorkerUnavailableError, type WireError,
 } from './errors.js';
 import type { OutboxAck, OutboxAckReply, OutboxCap, OutboxReadReply, OutboxReadRequest, OutboxReadWire, OutboxRecord } from './outbox.js';
+import type { OutboxStoresConfig } from './outbox_reader.js';
 import { worker_of } from './partition.js';
 import {
   decode, encode, type AdoptWire, type FromWorker, type JournalMode, type JournalWire, type ToWorker, type WireReply,
@@ -349,6 +350,17 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   /** Partitions owned by each worker, by worker index (outbox readers address workers). */
   partitions_by_worker(): number[][] {
     return this.slots.map((s) => [...s.partitions]);
+  }
+
+  /** Where the outboxes live, for a reader on another thread (outbox_reader.ts). */
+  outbox_stores(): OutboxStoresConfig {
+    assert(this.journal === 'local', 'a remote journal has no outbox here (the writer emits)');
+    return {
+      data_dir: this.options.data_dir,
+      store_count: this.options.store_count ?? 1,
+      map_bytes: this.options.store_map_bytes ?? store_map_bytes_max,
+      partitions_by_worker: this.partitions_by_worker(),
+    };
   }
 
   /** A bounded batch of a worker's outbox entries, per partition in seq order. */
