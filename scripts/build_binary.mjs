@@ -2,14 +2,16 @@
 // npm run build:binary → build/ticketing: one file, Node's single executable application (SEA),
 // that runs every `ticketing` command on a Linux host with no Node and no node_modules.
 //
-//   1. esbuild bundles src/binary/main.ts (the CLI) and src/binary/worker.ts (worker_main with
-//      the ticketing behaviour and lmdb) to CommonJS. In every bundled module, `import.meta.url`,
+//   1. esbuild bundles src/binary/main.ts (the CLI), src/binary/worker.ts (worker_main with
+//      the ticketing behaviour and lmdb) and src/kafka/emitter_thread.ts (the Kafka emitter's
+//      thread: kafkajs, protobufjs, lmdb) to CommonJS. In every bundled module, `import.meta.url`,
 //      `__dirname` and `__filename` become that module's place in a tree laid out like a
 //      checkout (dist/src/…, node_modules/…, proto/…; see src/binary/layout.ts);
 //      node-gyp-build-optional-packages becomes src/binary/load_addon.ts, and msgpackr-extract (an
 //      optional speed-up) is left out, so msgpackr runs in plain JavaScript.
 //   2. The tree is staged in build/.sea-XXXXXX/tree (removed afterwards): the worker bundle as dist/src/runtime/worker_main.js
-//      (where src/runtime/pool.ts starts it), a stub dist/src/actors/behaviour.js (the URL
+//      (where src/runtime/pool.ts starts it), the emitter's as dist/src/kafka/emitter_thread.js
+//      (where src/kafka/emitter_host.ts starts it), a stub dist/src/actors/behaviour.js (the URL
 //      src/node/pool.ts hands to workers), the .proto files of this repository and of the
 //      bundled packages that read their own, and the LMDB addon that
 //      node-gyp-build-optional-packages picks for the Node running this script.
@@ -154,8 +156,9 @@ process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 const tree = join(work, 'tree');
 mkdirSync(tree, { recursive: true });
 
-// 1. The two scripts; bundling tells which packages load addons and read their own files.
+// 1. The three scripts; bundling tells which packages load addons and read their own files.
 await bundle('src/binary/worker.ts', join(tree, 'dist/src/runtime/worker_main.js'));
+await bundle('src/kafka/emitter_thread.ts', join(tree, 'dist/src/kafka/emitter_thread.js'));
 const main_file = join(work, 'ticketing.cjs');
 await bundle('src/binary/main.ts', main_file);
 

@@ -9,6 +9,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { arena_file, arena_id, await_serving, cleanup, clients, code_of, grpc, guarded_setup, repo_root, temp_dir, type Guarded } from './harness.js';
 import { guarded_after } from '../guard.js';
+import { dispose_broker, start_broker, type Broker } from '../kafka/broker.js';
+import { start_consumer, type Consumer } from '../kafka/consume.js';
 
 const t = suite<Guarded & { dir: string; env: NodeJS.ProcessEnv; started: ChildProcess[] }>('single executable e2e');
 
@@ -20,8 +22,8 @@ interface Running {
 }
 
 /** Starts `./ticketing serve` in the folder; resolves on its "serving" line. */
-function serve(dir: string, env: NodeJS.ProcessEnv, started: ChildProcess[]): Promise<Running> {
-  const child = spawn('./ticketing', ['serve', '--data', './data', '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--workers', '2'], {
+function serve(dir: string, env: NodeJS.ProcessEnv, started: ChildProcess[], extra: string[] = []): Promise<Running> {
+  const child = spawn('./ticketing', ['serve', '--data', './data', '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--workers', '2', ...extra], {
     cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'],
   });
   started.push(child);
@@ -94,6 +96,34 @@ t('starts from a clean folder, serves a reservation, and shuts down', async (ctx
   }
   again.child.kill('SIGTERM');
   assert.is(await again.exited, 0, `SIGTERM exits 0:\n${again.log.join('\n')}`);
+});
+
+// The emitter's thread has an entry script of its own (dist/src/kafka/emitter_thread.js in the
+// unpacked tree): it must load there, read the stores and reach the broker.
+t('with --kafka: the emitter thread runs from the executable and delivers the events', async (ctx) => {
+  let broker: Broker | undefined;
+  let consumer: Consumer | undefined;
+  try {
+    broker = await start_broker();
+    const server = await serve(ctx.dir, ctx.env, ctx.started, ['--kafka', broker.brokers, '--kafka-topic-prefix', 'bin.']);
+    const alice = run(ctx.dir, ctx.env, ['token', '--user', 'alice', '--role', 'customer', '--data', './data']).stdout.trim();
+    const c = clients(server.grpc_port);
+    let hold_id = '';
+    try {
+      hold_id = (await c.reserve({ event_id: arena_id, seat_ids: ['101-A-3'], user_id: 'alice', hold_ttl_seconds: 300 }, alice)).hold_id;
+    } finally {
+      c.close();
+    }
+    consumer = await start_consumer(broker.brokers, ['bin.ticketing.events.v1.HoldCreated']);
+    await consumer.until((m) => m.some((x) => x.value.toString('latin1').includes(hold_id)));
+    assert.ok(consumer.messages.some((x) => x.value.toString('latin1').includes(hold_id)), `HoldCreated of ${hold_id} on its topic:\n${server.log.join('\n')}`);
+    assert.not.ok(server.log.join('\n').includes('emitter thread exited'), 'the emitter thread kept running');
+    server.child.kill('SIGTERM');
+    assert.is(await server.exited, 0, `SIGTERM exits 0:\n${server.log.join('\n')}`);
+  } finally {
+    await consumer?.stop().catch(() => undefined);
+    await dispose_broker(broker);
+  }
 });
 
 t.run();
