@@ -134,11 +134,11 @@ export class Metrics {
     name: 'ticketing_storage_refusals_total', help: 'Write requests refused UNAVAILABLE because their store had no room (storage-full mode)', registers: [this.registry],
   });
   readonly snapshots = new client.Counter({
-    name: 'ticketing_snapshots_total', help: 'Background partition snapshots, by result (ok: written; failed: the previous snapshot and journal kept, retried later)',
+    name: 'ticketing_snapshots_total', help: 'Partition snapshots, by result (ok: written; failed: a background one failed, the previous snapshot and journal kept, retried later)',
     labelNames: ['result'] as const, registers: [this.registry],
   });
   readonly snapshot_seconds = new client.Counter({
-    name: 'ticketing_snapshot_seconds_total', help: 'Time background snapshots spent rebuilding and encoding partitions, off the partition threads', registers: [this.registry],
+    name: 'ticketing_snapshot_seconds_total', help: 'Time snapshots spent building and encoding partitions (background: off the partition threads)', registers: [this.registry],
   });
   private readonly storage_by_worker = new Map<number, string[]>();
   readonly worker_restarts = new client.Counter({ name: 'ticketing_worker_restarts_total', help: 'Worker threads that died and were replaced', registers: [this.registry] });

@@ -14,6 +14,7 @@ export const compaction_threads_max = 1;
 /** A compaction thread left idle this long exits (snapshots are minutes apart under load). */
 export const compaction_idle_ms = 30_000;
 
+/** Snapshots written (inline or background), failed background ones, and their cost. */
 export interface CompactionCounters {
   snapshot_compactions: number;
   snapshot_compaction_failures: number;
@@ -23,7 +24,6 @@ export interface CompactionCounters {
 export class Compactor {
   private readonly pool: Piscina;
   private destroyed = false;
-  counters: CompactionCounters = zero_counters();
 
   constructor(readonly behaviour_url: string, queued_max: number) {
     assert(queued_max >= 1, 'room for one compaction per partition');
@@ -43,13 +43,6 @@ export class Compactor {
     return this.pool.run(task) as Promise<CompactionResult>;
   }
 
-  /** The figures since the last drain, for metrics. */
-  drain_counters(): CompactionCounters {
-    const counters = this.counters;
-    this.counters = zero_counters();
-    return counters;
-  }
-
   /** Ends the threads; a compaction in flight is abandoned (its partition keeps the snapshot
    *  and journal it had, from which it recovers exactly as before). */
   async close(): Promise<void> {
@@ -59,6 +52,6 @@ export class Compactor {
   }
 }
 
-function zero_counters(): CompactionCounters {
+export function zero_counters(): CompactionCounters {
   return { snapshot_compactions: 0, snapshot_compaction_failures: 0, snapshot_compaction_ms: 0 };
 }

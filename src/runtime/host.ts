@@ -24,7 +24,7 @@ import {
   type StorageReason, type StoreCommitError,
 } from './storage.js';
 import { pooled_random_bytes } from './random.js';
-import { Compactor } from './compactor.js';
+import { Compactor, zero_counters, type CompactionCounters } from './compactor.js';
 import { commit_together, PartitionStore } from './store.js';
 import { store_map_bytes_max } from './store_env.js';
 
@@ -126,6 +126,8 @@ export class PartitionHost<S, Req, Rec> {
   private reply_chain: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Set once close() starts: no compaction starts after it. */
+  private closing = false;
   readonly random_bytes: (count: number) => Uint8Array;
   /** Observations since the last drain, for metrics. */
   commits: CommitObservation[] = [];
@@ -133,6 +135,8 @@ export class PartitionHost<S, Req, Rec> {
   private readonly remote: RemoteJournal | undefined;
   /** Local journal with a behaviour module URL: snapshots are built in the background. */
   readonly compactor: Compactor | undefined;
+  /** Snapshots written (inline or background) since the last drain, for metrics. */
+  snapshot_counters: CompactionCounters = zero_counters();
   /** Installs of finished compactions not yet settled (close() waits for them). */
   private readonly installs = new Set<Promise<void>>();
 
@@ -483,7 +487,10 @@ export class PartitionHost<S, Req, Rec> {
       group.records += entry.records.length;
       if (snapshot !== undefined) {
         // snapshot() and prepare()'s encoding are the stall; the commit itself is not.
-        this.adapt_snapshot_interval(slot, performance.now() - snapshot_started_ms);
+        const cost_ms = performance.now() - snapshot_started_ms;
+        this.snapshot_counters.snapshot_compactions++;
+        this.snapshot_counters.snapshot_compaction_ms += cost_ms;
+        this.adapt_snapshot_interval(slot, cost_ms);
       }
     }
     const commits: Promise<void>[] = [];
@@ -510,7 +517,7 @@ export class PartitionHost<S, Req, Rec> {
   /** A commit of the slot's partition at `seq` is durable: a background snapshot may start. */
   private committed(slot: Slot<S, Rec>, seq: number): void {
     if (seq > slot.durable_seq) slot.durable_seq = seq;
-    if (this.compactor === undefined || slot.compacting || this.closed) return;
+    if (this.compactor === undefined || slot.compacting || this.closing) return;
     if (slot.records_since_snapshot < slot.snapshot_interval_records) return;
     if (this.slots.get(slot.partition) !== slot || this.refused(slot) !== undefined) return;
     this.compact(this.compactor, slot);
@@ -534,19 +541,26 @@ export class PartitionHost<S, Req, Rec> {
       if (this.closed || this.slots.get(slot.partition) !== slot || slot.durable_seq < seq) return;
       const lane = this.lane_of(slot);
       return this.enqueue(lane, [store], [store.prepare_install(seq, result.bytes)]).then(() => {
-        compactor.counters.snapshot_compactions++;
-        compactor.counters.snapshot_compaction_ms += result.duration_ms;
+        this.snapshot_counters.snapshot_compactions++;
+        this.snapshot_counters.snapshot_compaction_ms += result.duration_ms;
         this.adapt_snapshot_interval(slot, result.duration_ms);
       });
     }).catch((error: unknown) => {
       if (this.closed) return; // abandoned by close(): not a failure
-      compactor.counters.snapshot_compaction_failures++;
+      this.snapshot_counters.snapshot_compaction_failures++;
       this.options.on_compaction_error?.(slot.partition, error);
     }).finally(() => {
       slot.compacting = false;
       this.installs.delete(installed);
     });
     this.installs.add(installed);
+  }
+
+  /** The snapshot figures since the last drain (metrics). */
+  drain_snapshot_counters(): CompactionCounters {
+    const counters = this.snapshot_counters;
+    this.snapshot_counters = zero_counters();
+    return counters;
   }
 
   /** Settles once no compaction is in flight (tests and tooling; never on a request path). */
@@ -756,14 +770,16 @@ export class PartitionHost<S, Req, Rec> {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.closing) return;
+    this.closing = true;
     await this.reply_chain;
+    // A compaction in flight (at most one per partition) finishes and is installed: the next
+    // start replays less. A kill instead abandons it, and loses nothing (compaction.test.ts).
+    await this.compactions_settled();
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.probe_timer !== undefined) clearInterval(this.probe_timer);
-    // Compactions in flight are abandoned; an install already queued settles first.
     await this.compactor?.close();
-    await this.compactions_settled();
     for (const slot of this.slots.values()) await slot.store?.close();
   }
 }

@@ -160,7 +160,7 @@ function report_stats(host: Host, outbox: WorkerOutbox<unknown> | undefined): vo
       counters: {
         ...(outbox?.drain_counters() ?? { outbox_trimmed_count: 0, outbox_trimmed_age: 0 }),
         storage_refusals: host.storage_refusals,
-        ...host.compactor?.drain_counters(),
+        ...host.drain_snapshot_counters(),
       },
       storage: host.storage_messages(),
     },

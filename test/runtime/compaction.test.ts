@@ -138,7 +138,7 @@ test('a background snapshot is taken off the partition thread, after the commit 
   assert.ok(first !== undefined, 'a snapshot was written');
   assert.is(first.seq, 4);
   assert.equal(first.state, { counters: [['a', 10]], timers: [] });
-  const counters = host.compactor!.drain_counters();
+  const counters = host.drain_snapshot_counters();
   assert.is(counters.snapshot_compactions, 1);
   assert.is(counters.snapshot_compaction_failures, 0);
   await host.close();
@@ -150,7 +150,7 @@ test('a failed compaction is counted and reported, never fatal; serving goes on 
   for (let i = 1; i <= 4; i++) await host.run_batch([{ id: i, partition: 0, body: { k: 'add', key: 'a', n: 1 } }]);
   await host.compactions_settled();
   assert.ok(compaction_errors.length >= 1, 'the failure was reported');
-  assert.is(host.compactor!.drain_counters().snapshot_compaction_failures, compaction_errors.length);
+  assert.is(host.drain_snapshot_counters().snapshot_compaction_failures, compaction_errors.length);
   assert.is(await stored_snapshot(dir, 0), undefined, 'no snapshot written');
   assert.is(host.state_of(0).counters.get('a'), 4, 'still serving');
   await host.close();
@@ -160,7 +160,7 @@ test('a failed compaction is counted and reported, never fatal; serving goes on 
   await again.close();
 });
 
-test('close during a compaction abandons it: the old snapshot and journal recover everything', async () => {
+test('close during a compaction waits for it and installs it; the state recovers the same', async () => {
   const dir = temp_dir();
   const marker = join(dir, 'held');
   const release = join(dir, 'release');
@@ -171,13 +171,23 @@ test('close during a compaction abandons it: the old snapshot and journal recove
     for (let i = 1; i <= 3; i++) await host.run_batch([{ id: i, partition: 0, body: { k: 'add', key: 'a', n: 1 } }]);
     while (!existsSync(marker)) await new Promise((resolve) => setTimeout(resolve, 5));
     for (let i = 4; i <= 9; i++) await host.run_batch([{ id: i, partition: 0, body: { k: 'add', key: 'a', n: 1 } }]);
-    await host.close();
+    let closed = false;
+    const closing = host.close().then(() => {
+      closed = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.is(closed, false, 'close waits for the compaction in flight');
+    writeFileSync(release, 'go');
+    await closing;
   } finally {
     delete process.env['HELD_SNAPSHOT_MARKER'];
     delete process.env['HELD_SNAPSHOT_RELEASE'];
   }
-  assert.is(await stored_snapshot(dir, 0), undefined, 'the held compaction wrote nothing');
-  assert.equal(compaction_errors, [], 'abandoned at close: not a failure');
+  const stored = await stored_snapshot(dir, 0);
+  assert.ok(stored !== undefined, 'the compaction was installed before the store closed');
+  assert.is(stored.seq, 3);
+  assert.is(stored.tail, 6, 'the commits after it stay in the journal');
+  assert.equal(compaction_errors, []);
   const again = await inline_host(dir, [0]);
   assert.is(again.state_of(0).counters.get('a'), 9);
   await again.close();
