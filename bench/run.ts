@@ -27,6 +27,7 @@ import { restart_section } from './sections/restart.js';
 import { selection_section } from './sections/selection.js';
 import { watch_section } from './sections/watch.js';
 import { queue_section } from './sections/queue.js';
+import { snapshot_section } from './sections/snapshot.js';
 
 /** In the order they run; BENCH_ONLY picks some by key. */
 const sections: Section[] = [
@@ -35,6 +36,7 @@ const sections: Section[] = [
   watch_section,
   ghz_section,
   queue_section,
+  snapshot_section,
 ];
 
 const results_path = join(repo_root, 'bench', 'results.json');

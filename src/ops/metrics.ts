@@ -133,6 +133,13 @@ export class Metrics {
   readonly storage_refusals = new client.Counter({
     name: 'ticketing_storage_refusals_total', help: 'Write requests refused UNAVAILABLE because their store had no room (storage-full mode)', registers: [this.registry],
   });
+  readonly snapshots = new client.Counter({
+    name: 'ticketing_snapshots_total', help: 'Partition snapshots, by result (ok: written; failed: a background one failed, the previous snapshot and journal kept, retried later)',
+    labelNames: ['result'] as const, registers: [this.registry],
+  });
+  readonly snapshot_seconds = new client.Counter({
+    name: 'ticketing_snapshot_seconds_total', help: 'Time snapshots spent building and encoding partitions (background: off the partition threads)', registers: [this.registry],
+  });
   private readonly storage_by_worker = new Map<number, string[]>();
   readonly worker_restarts = new client.Counter({ name: 'ticketing_worker_restarts_total', help: 'Worker threads that died and were replaced', registers: [this.registry] });
 
@@ -293,6 +300,7 @@ export class Metrics {
     this.storage_full.set({ reason: 'map' }, this.gauge_total('storage_full_map'));
     const refused = stats.counters['storage_refusals'] ?? 0;
     if (refused > 0) this.storage_refusals.inc(refused);
+    this.on_snapshot_stats(stats.counters);
     // Workers report absolute sold counts; the counter grows by the difference. A restarted
     // worker reports its recovered total, which counts from the recovered value on.
     const sold = stats.gauges['seats_sold'] ?? 0;
@@ -313,6 +321,15 @@ export class Metrics {
     this.outbox_lag_s = lag_ms / 1000;
     this.outbox_lag.set(this.outbox_lag_s);
     this.on_queue_stats(worker, stats.gauges);
+  }
+
+  private on_snapshot_stats(counters: Record<string, number>): void {
+    const ok = counters['snapshot_compactions'] ?? 0;
+    const failed = counters['snapshot_compaction_failures'] ?? 0;
+    if (ok > 0) this.snapshots.inc({ result: 'ok' }, ok);
+    if (failed > 0) this.snapshots.inc({ result: 'failed' }, failed);
+    const ms = counters['snapshot_compaction_ms'] ?? 0;
+    if (ms > 0) this.snapshot_seconds.inc(ms / 1000);
   }
 
   private on_queue_stats(worker: number, gauges: Record<string, number>): void {

@@ -24,6 +24,7 @@ import {
   type StorageReason, type StoreCommitError,
 } from './storage.js';
 import { pooled_random_bytes } from './random.js';
+import { Compactor, zero_counters, type CompactionCounters } from './compactor.js';
 import { commit_together, PartitionStore } from './store.js';
 import { store_map_bytes_max } from './store_env.js';
 
@@ -31,12 +32,13 @@ import { store_map_bytes_max } from './store_env.js';
 export const timer_sleep_ms_max = 1000;
 
 /**
- * A snapshot encodes the whole partition on the worker thread, stalling every partition the
- * worker owns for its duration, and its cost grows with the state. So a partition whose last
- * snapshot took S ms is next snapshotted after at least S × snapshot_records_per_ms records (and
- * never sooner than snapshot_every_records): snapshot work stays a bounded share of the
- * worker's time as state grows, and stalls get rarer as they get longer. The cap bounds the
- * journal tail a recovery replays.
+ * A snapshot's cost grows with the state. Inline (a remote journal, or a host given no
+ * behaviour module URL) it encodes the whole partition on the worker thread, stalling every
+ * partition the worker owns; in the background (compactor.ts) it takes a core from serving
+ * instead. Either way a partition whose last snapshot took S ms is next snapshotted after at
+ * least S × snapshot_records_per_ms records (and never sooner than snapshot_every_records):
+ * snapshot work stays a bounded share of the machine as state grows. The cap bounds the journal
+ * tail a recovery replays.
  */
 export const snapshot_records_per_ms = 400;
 export const snapshot_interval_records_max = 1_000_000;
@@ -72,6 +74,10 @@ interface Slot<S, Rec> {
   records_since_snapshot: number;
   /** Records until the next snapshot: adapts to what the last snapshot cost (see above). */
   snapshot_interval_records: number;
+  /** Local journal: the highest seq of the partition known durable (0: none). */
+  durable_seq: number;
+  /** A background compaction of this partition is in flight (at most one: see compact()). */
+  compacting: boolean;
 }
 
 /** What a reply was decided on, checked when it is released: local, its store's lane and the
@@ -98,6 +104,11 @@ export interface HostOptions {
   on_storage_change?: (message: string | undefined) => void;
   /** Cluster mode: commits go here, not to LMDB; `partitions` is [] and come by adopt(). */
   remote_journal?: RemoteJournal;
+  /** Local journal: the behaviour's module, for snapshots built off this thread from the
+   *  durable journal (compactor.ts). Absent: snapshots are taken inline in the commit. */
+  snapshot_behaviour_url?: string;
+  /** A background compaction failed (it is retried at the next due snapshot; never fatal). */
+  on_compaction_error?: (partition: number, error: unknown) => void;
 }
 
 export interface CommitObservation {
@@ -115,11 +126,19 @@ export class PartitionHost<S, Req, Rec> {
   private reply_chain: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Set once close() starts: no compaction starts after it. */
+  private closing = false;
   readonly random_bytes: (count: number) => Uint8Array;
   /** Observations since the last drain, for metrics. */
   commits: CommitObservation[] = [];
   recovered_records = 0;
   private readonly remote: RemoteJournal | undefined;
+  /** Local journal with a behaviour module URL: snapshots are built in the background. */
+  readonly compactor: Compactor | undefined;
+  /** Snapshots written (inline or background) since the last drain, for metrics. */
+  snapshot_counters: CompactionCounters = zero_counters();
+  /** Installs of finished compactions not yet settled (close() waits for them). */
+  private readonly installs = new Set<Promise<void>>();
 
   constructor(
     private readonly behaviour: PartitionBehaviour<S, Req, Rec>,
@@ -133,6 +152,11 @@ export class PartitionHost<S, Req, Rec> {
       assert(options.partitions.length === 0, 'a remote journal\'s partitions are adopted');
     }
     assert(options.snapshot_every_records >= 1, 'snapshot interval positive');
+    assert(this.remote === undefined || options.snapshot_behaviour_url === undefined,
+      'a remote journal snapshots inline');
+    this.compactor = options.snapshot_behaviour_url === undefined
+      ? undefined
+      : new Compactor(options.snapshot_behaviour_url, options.partitions.length);
     this.random_bytes = options.random_bytes ?? pooled_random_bytes((n) => randomBytes(n));
   }
 
@@ -142,11 +166,12 @@ export class PartitionHost<S, Req, Rec> {
     assert(this.slots.size === 0, 'recover runs once');
     for (const partition of this.options.partitions) {
       const store = new PartitionStore<Rec>(partition, this.options.data_dir, this.options.node_id, this.options.store_count ?? 1, this.options.store_map_bytes ?? store_map_bytes_max);
-      const { state, replayed } = this.load(partition, store);
+      const { state, replayed, last_seq } = this.load(partition, store);
       this.recovered_records += replayed;
       this.slots.set(partition, {
         partition, state, store, incarnation: undefined, records_since_snapshot: replayed,
         snapshot_interval_records: this.options.snapshot_every_records,
+        durable_seq: last_seq, compacting: false,
       });
       const key = store.env_path();
       if (!this.lanes.has(key)) this.lanes.set(key, { key, store, busy: false, queued: [], failures: 0, full: undefined });
@@ -157,7 +182,7 @@ export class PartitionHost<S, Req, Rec> {
   }
 
   /** A partition's durable state: snapshot plus journal tail. */
-  private load(partition: number, store: PartitionStore<Rec>): { state: S; replayed: number } {
+  private load(partition: number, store: PartitionStore<Rec>): { state: S; replayed: number; last_seq: number } {
     const recovered = store.recover();
     const state = recovered.snapshot === undefined
       ? this.behaviour.create(partition)
@@ -168,7 +193,7 @@ export class PartitionHost<S, Req, Rec> {
       replayed += batch.length;
     }
     this.check(partition, state, replayed);
-    return { state, replayed };
+    return { state, replayed, last_seq: recovered.next_seq - 1 };
   }
 
   /** The behaviour's check of a loaded partition, naming the partition in what stops the worker. */
@@ -224,6 +249,7 @@ export class PartitionHost<S, Req, Rec> {
       partition, state, store: undefined, incarnation: new_incarnation(partition),
       records_since_snapshot: replayed,
       snapshot_interval_records: this.options.snapshot_every_records,
+      durable_seq: 0, compacting: false,
     });
     this.recovered_records += replayed;
     // Armed, not run: timers due now commit from a timer callback, after the adoption is
@@ -436,13 +462,14 @@ export class PartitionHost<S, Req, Rec> {
   /** LMDB: one transaction per environment touched; resolves once all are durable. */
   private commit_local(pending: Map<number, Pending<Rec>>, now_ms: number): Promise<void> {
     // Group the partitions' writes by LMDB environment: one transaction (one fsync) each.
-    const groups = new Map<string, { stores: PartitionStore<Rec>[]; writes: (() => void)[]; records: number }>();
+    type Group = { stores: PartitionStore<Rec>[]; writes: (() => void)[]; records: number; seqs: [Slot<S, Rec>, number][] };
+    const groups = new Map<string, Group>();
     for (const [partition, entry] of pending) {
       const slot = this.slot(partition);
       slot.records_since_snapshot += entry.records.length;
       let snapshot: unknown = undefined;
       const snapshot_started_ms = performance.now();
-      if (slot.records_since_snapshot >= slot.snapshot_interval_records) {
+      if (this.compactor === undefined && slot.records_since_snapshot >= slot.snapshot_interval_records) {
         snapshot = this.behaviour.snapshot(slot.state);
         slot.records_since_snapshot = 0;
       }
@@ -450,15 +477,20 @@ export class PartitionHost<S, Req, Rec> {
       const key = store.env_path();
       let group = groups.get(key);
       if (group === undefined) {
-        group = { stores: [], writes: [], records: 0 };
+        group = { stores: [], writes: [], records: 0, seqs: [] };
         groups.set(key, group);
       }
+      const write = store.prepare({ records: entry.records, outbox: entry.outbox, now_ms, snapshot });
       group.stores.push(store);
-      group.writes.push(store.prepare({ records: entry.records, outbox: entry.outbox, now_ms, snapshot }));
+      group.writes.push(write);
+      group.seqs.push([slot, write.seq]);
       group.records += entry.records.length;
       if (snapshot !== undefined) {
         // snapshot() and prepare()'s encoding are the stall; the commit itself is not.
-        this.adapt_snapshot_interval(slot, performance.now() - snapshot_started_ms);
+        const cost_ms = performance.now() - snapshot_started_ms;
+        this.snapshot_counters.snapshot_compactions++;
+        this.snapshot_counters.snapshot_compaction_ms += cost_ms;
+        this.adapt_snapshot_interval(slot, cost_ms);
       }
     }
     const commits: Promise<void>[] = [];
@@ -470,6 +502,7 @@ export class PartitionHost<S, Req, Rec> {
       assert(lane !== undefined, 'every store has a lane');
       commits.push(this.enqueue(lane, group.stores, group.writes).then(() => {
         this.commits.push({ duration_s: (performance.now() - started) / 1000, records: group.records });
+        for (const [slot, seq] of group.seqs) this.committed(slot, seq);
       }, (error: unknown) => {
         // Storage full: handled by the lane (state reloaded, replies failed, mode entered).
         if (!is_storage_full(error)) throw error;
@@ -479,6 +512,60 @@ export class PartitionHost<S, Req, Rec> {
     const on_outbox = this.options.on_outbox_committed;
     const all = Promise.all(commits).then(() => undefined);
     return outbox_entries > 0 && on_outbox !== undefined ? all.then(on_outbox) : all;
+  }
+
+  /** A commit of the slot's partition at `seq` is durable: a background snapshot may start. */
+  private committed(slot: Slot<S, Rec>, seq: number): void {
+    if (seq > slot.durable_seq) slot.durable_seq = seq;
+    if (this.compactor === undefined || slot.compacting || this.closing) return;
+    if (slot.records_since_snapshot < slot.snapshot_interval_records) return;
+    if (this.slots.get(slot.partition) !== slot || this.refused(slot) !== undefined) return;
+    this.compact(this.compactor, slot);
+  }
+
+  /**
+   * Background snapshot of the partition at its last durable seq S: a piscina thread rebuilds
+   * the state at S from the stored snapshot and journal (as recovery does) and encodes it; this
+   * thread only writes the bytes, in the next transaction of the partition's store, which also
+   * drops the journal up to S. Nothing is changed on disk before that transaction, so a crash or
+   * a failed compaction leaves the old snapshot and journal to recover from.
+   */
+  private compact(compactor: Compactor, slot: Slot<S, Rec>): void {
+    assert(!slot.compacting, 'at most one compaction in flight per partition');
+    const store = this.store_of(slot);
+    const seq = slot.durable_seq;
+    slot.compacting = true;
+    slot.records_since_snapshot = 0; // the records after `seq` count toward the next one
+    const installed = compactor.run(store.env_path(), slot.partition, seq).then((result) => {
+      // Closed, or the partition's store reloaded from an older state meanwhile: dropped.
+      if (this.closed || this.slots.get(slot.partition) !== slot || slot.durable_seq < seq) return;
+      const lane = this.lane_of(slot);
+      return this.enqueue(lane, [store], [store.prepare_install(seq, result.bytes)]).then(() => {
+        this.snapshot_counters.snapshot_compactions++;
+        this.snapshot_counters.snapshot_compaction_ms += result.duration_ms;
+        this.adapt_snapshot_interval(slot, result.duration_ms);
+      });
+    }).catch((error: unknown) => {
+      if (this.closed) return; // abandoned by close(): not a failure
+      this.snapshot_counters.snapshot_compaction_failures++;
+      this.options.on_compaction_error?.(slot.partition, error);
+    }).finally(() => {
+      slot.compacting = false;
+      this.installs.delete(installed);
+    });
+    this.installs.add(installed);
+  }
+
+  /** The snapshot figures since the last drain (metrics). */
+  drain_snapshot_counters(): CompactionCounters {
+    const counters = this.snapshot_counters;
+    this.snapshot_counters = zero_counters();
+    return counters;
+  }
+
+  /** Settles once no compaction is in flight (tests and tooling; never on a request path). */
+  async compactions_settled(): Promise<void> {
+    while (this.installs.size > 0) await Promise.allSettled([...this.installs]);
   }
 
   private enqueue(lane: Lane<Rec>, stores: PartitionStore<Rec>[], writes: (() => void)[]): Promise<void> {
@@ -523,9 +610,10 @@ export class PartitionHost<S, Req, Rec> {
     for (const slot of this.slots.values()) {
       const store = this.store_of(slot);
       if (store.env_path() !== lane.key) continue;
-      const { state, replayed } = this.load(slot.partition, store);
+      const { state, replayed, last_seq } = this.load(slot.partition, store);
       slot.state = state;
       slot.records_since_snapshot = replayed;
+      slot.durable_seq = last_seq;
     }
     let free = 'unknown';
     try {
@@ -682,11 +770,16 @@ export class PartitionHost<S, Req, Rec> {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.closing) return;
+    this.closing = true;
     await this.reply_chain;
+    // A compaction in flight (at most one per partition) finishes and is installed: the next
+    // start replays less. A kill instead abandons it, and loses nothing (compaction.test.ts).
+    await this.compactions_settled();
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.probe_timer !== undefined) clearInterval(this.probe_timer);
+    await this.compactor?.close();
     for (const slot of this.slots.values()) await slot.store?.close();
   }
 }

@@ -26,6 +26,38 @@ export interface CommitInput<Rec> {
   snapshot?: unknown;
 }
 
+/** What a snapshot key holds: the state covering every commit <= seq (store_env.ts). */
+export function snapshot_bytes(seq: number, state: unknown): Buffer {
+  assert(Number.isInteger(seq) && seq >= 1, 'snapshot seq valid');
+  return packr.pack({ seq, state });
+}
+
+/** A partition's durable snapshot and the journal after it up to `upto_seq` (Infinity: all),
+ *  as recovery and background compaction (compaction_task.ts) both read it. */
+export function read_durable<Rec>(
+  dbs: Pick<StoreEnv, 'snapshots' | 'journal'>, p: number, upto_seq: number,
+): { snapshot: unknown | undefined; snapshot_seq: number; tail: Rec[][]; last_seq: number } {
+  const raw = dbs.snapshots.get(p);
+  let snapshot: unknown = undefined;
+  let snapshot_seq = 0;
+  if (raw !== undefined) {
+    const decoded = packr.unpack(raw) as { seq: number; state: unknown };
+    assert(Number.isInteger(decoded.seq) && decoded.seq >= 1, 'snapshot seq valid');
+    snapshot = decoded.state;
+    snapshot_seq = decoded.seq;
+  }
+  const tail: Rec[][] = [];
+  let last = snapshot_seq;
+  const end = upto_seq === Infinity ? [p + 1] : [p, upto_seq + 1];
+  for (const { key, value } of dbs.journal.getRange({ start: [p, snapshot_seq + 1], end })) {
+    const contiguous = key[0] === p && key[1] === last + 1;
+    assert(contiguous, `journal of partition ${p} contiguous at ${key[1]}`);
+    tail.push(packr.unpack(value) as Rec[]);
+    last = key[1];
+  }
+  return { snapshot, snapshot_seq, tail, last_seq: last };
+}
+
 /** A partition's view of its store. */
 export class PartitionStore<Rec> {
   /** Shared with the partitions stored in the same environment. For the store's own files
@@ -33,6 +65,8 @@ export class PartitionStore<Rec> {
   readonly env: StoreEnv;
   private readonly outbox: PartitionOutbox;
   private next_seq = 1;
+  /** The seq the stored snapshot covers (0: none), as of the last write run or recovery. */
+  private snapshot_seq = 0;
   private closed = false;
 
   constructor(
@@ -58,31 +92,39 @@ export class PartitionStore<Rec> {
 
   /** Also called again in place after a failed commit: reads what is durable, nothing more. */
   recover(): Recovered<Rec> {
-    const p = this.partition;
     // A fresh read snapshot: the last commit of this environment must be visible.
     this.env.root.resetReadTxn();
-    const raw = this.env.snapshots.get(p);
-    let snapshot: unknown = undefined;
-    let snapshot_seq = 0;
-    if (raw !== undefined) {
-      const decoded = packr.unpack(raw) as { seq: number; state: unknown };
-      assert(Number.isInteger(decoded.seq) && decoded.seq >= 1, 'snapshot seq valid');
-      snapshot = decoded.state;
-      snapshot_seq = decoded.seq;
-    }
-    const tail: Rec[][] = [];
-    let last = snapshot_seq;
-    const range = { start: [p, snapshot_seq + 1], end: [p + 1] };
-    for (const { key, value } of this.env.journal.getRange(range)) {
-      const contiguous = key[0] === p && key[1] === last + 1;
-      assert(contiguous, `journal of partition ${p} contiguous at ${key[1]}`);
-      tail.push(packr.unpack(value) as Rec[]);
-      last = key[1];
-    }
-    this.next_seq = last + 1;
+    const durable = read_durable<Rec>(this.env, this.partition, Infinity);
+    this.next_seq = durable.last_seq + 1;
+    this.snapshot_seq = durable.snapshot_seq;
     const next_outbox_seq = this.outbox.recover();
-    assert(this.next_seq > snapshot_seq, 'next seq after snapshot');
-    return { snapshot, snapshot_seq, tail, next_seq: this.next_seq, next_outbox_seq };
+    assert(this.next_seq > durable.snapshot_seq, 'next seq after snapshot');
+    return {
+      snapshot: durable.snapshot, snapshot_seq: durable.snapshot_seq, tail: durable.tail,
+      next_seq: this.next_seq, next_outbox_seq,
+    };
+  }
+
+  /**
+   * The write that installs `bytes` (snapshot_bytes(seq, state), built off this thread from the
+   * durable journal up to `seq`) as the partition's snapshot and drops the journal it covers.
+   * It joins whatever transaction of this store runs next: the old snapshot and the covered
+   * journal go only in the transaction that makes the new snapshot durable, so a crash before
+   * it recovers from the old ones, one after it from the new.
+   */
+  prepare_install(seq: number, bytes: Uint8Array): () => void {
+    assert(!this.closed, 'store open');
+    assert(Number.isInteger(seq) && seq >= 1 && seq < this.next_seq, 'installed snapshot covers committed seqs');
+    const p = this.partition;
+    const env = this.env;
+    return () => {
+      // Snapshots only move forward: one compaction in flight per partition (host.ts).
+      assert(seq > this.snapshot_seq, `snapshot of partition ${p} at ${seq} newer than the one at ${this.snapshot_seq}`);
+      env.snapshots.put(p, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      const covered = [...env.journal.getKeys({ start: [p], end: [p, seq + 1] })];
+      for (const key of covered) env.journal.remove(key);
+      this.snapshot_seq = seq;
+    };
   }
 
   /**
@@ -100,7 +142,7 @@ export class PartitionStore<Rec> {
     const journal_value = input.snapshot === undefined ? packr.pack(input.records) : undefined;
     const write_outbox = this.outbox.prepare(input.outbox, input.now_ms);
     const snapshot_value =
-      input.snapshot === undefined ? undefined : packr.pack({ seq, state: input.snapshot });
+      input.snapshot === undefined ? undefined : snapshot_bytes(seq, input.snapshot);
     const env = this.env;
     const write = () => {
       if (snapshot_value === undefined) {
@@ -112,6 +154,7 @@ export class PartitionStore<Rec> {
         env.snapshots.put(p, snapshot_value);
         const covered = [...env.journal.getKeys({ start: [p], end: [p, seq] })];
         for (const key of covered) env.journal.remove(key);
+        this.snapshot_seq = seq;
       }
       write_outbox();
     };

@@ -120,11 +120,19 @@ export function env_usage(env: StoreEnv): { in_use_bytes: number; map_bytes: num
   return { in_use_bytes: used * stats.pageSize, map_bytes: env.map_bytes };
 }
 
-/** A read-only handle on a store's environment and its outbox (store_reader.ts). */
+/** A read-only handle on a store's environment (store_reader.ts from another process,
+ *  compaction_task.ts from another thread of this one: lmdb-js shares the environment). */
 export function open_read_only(path: string): {
   root: RootDatabase;
+  journal: Database<Buffer, [number, number]>;
+  snapshots: Database<Buffer, number>;
   outbox: Database<Buffer, [number, number]>;
 } {
   const root = open({ path, maxDbs: store_dbs_max, mapSize: store_map_bytes_max, readOnly: true });
-  return { root, outbox: root.openDB<Buffer, [number, number]>(outbox_db) };
+  return {
+    root,
+    journal: root.openDB<Buffer, [number, number]>(journal_db),
+    snapshots: root.openDB<Buffer, number>(snapshot_db),
+    outbox: root.openDB<Buffer, [number, number]>(outbox_db),
+  };
 }

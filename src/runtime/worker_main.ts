@@ -107,6 +107,16 @@ function create_host(
       report(); // at once: /readyz need not wait for the next interval
     },
     remote_journal,
+    // Background snapshots (compactor.ts) unless a remote journal, whose snapshots ride on its
+    // commits. TICKETING_SNAPSHOT_INLINE=1 keeps the old inline snapshot: only the bench's
+    // before/after comparison sets it (bench/sections/snapshot.ts).
+    snapshot_behaviour_url: remote_journal !== undefined || process.env['TICKETING_SNAPSHOT_INLINE'] === '1'
+      ? undefined
+      : config.behaviour_url,
+    on_compaction_error: (partition, error) => {
+      const text = error instanceof Error ? error.message : String(error);
+      process.stderr.write(`worker ${config.worker_index}: snapshot of partition ${partition} failed (kept the previous one; retried later): ${text}\n`);
+    },
   }, fatal);
 }
 
@@ -150,6 +160,7 @@ function report_stats(host: Host, outbox: WorkerOutbox<unknown> | undefined): vo
       counters: {
         ...(outbox?.drain_counters() ?? { outbox_trimmed_count: 0, outbox_trimmed_age: 0 }),
         storage_refusals: host.storage_refusals,
+        ...host.drain_snapshot_counters(),
       },
       storage: host.storage_messages(),
     },
