@@ -24,7 +24,7 @@ import { payment_service } from './payment_service.js';
 import { seat_selection_service } from './seat_selection_service.js';
 import { load_definitions, service_of } from './proto.js';
 import type { Router } from '../route/router.js';
-import { check_requests_of, refuse_malformed } from './strict_service.js';
+import { check_requests_of, malformed_details } from './strict_service.js';
 import { test_clock_service } from './test_clock_service.js';
 import { checkout_service, order_admin_service } from './checkout_service.js';
 import { listener_tls, type TlsFiles } from './tls.js';
@@ -182,16 +182,15 @@ function add_reflection(
 function new_server(
   config: EdgeConfig, guard: ConnectionGuard, metrics: Metrics, log: Logger,
 ): grpc.Server {
-  const guard_options = guard.server_options();
+  // One interceptor for the guard's caps, its arrival bound and the refusal of malformed
+  // requests (after the caps, as before: a call over a cap is refused RESOURCE_EXHAUSTED).
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.message_bytes_max,
     'grpc.max_send_message_length': 4 * 1024 * 1024,
     // No channelz: this node serves no channelz service, and its per-call trackers (four
     // closures and Date.now() per call) were 0.4-0.8 % of the main thread under ghz (issue 13).
     'grpc.enable_channelz': 0,
-    ...guard_options,
-    // After the guard's caps and arrival bound: a call whose bytes are malformed is refused.
-    interceptors: [...(guard_options.interceptors ?? []), refuse_malformed],
+    ...guard.server_options(malformed_details),
   });
   // Before any addService: every request's bytes are checked before protobufjs decodes them.
   check_requests_of(server, malformed_counter(metrics, log));

@@ -6,8 +6,8 @@
 //
 // grpc-js answers a deserializer that throws with INTERNAL "Error deserializing request" (its
 // server-interceptors.js; not configurable). A malformed request is the client's fault, so the
-// deserializer does not throw: it returns a MalformedRequest, and the server interceptor below
-// answers it INVALID_ARGUMENT before any handler sees it.
+// deserializer does not throw: it returns a MalformedRequest, and the server interceptor
+// answers it INVALID_ARGUMENT before any handler sees it (malformed_details).
 import * as grpc from '@grpc/grpc-js';
 import { createRequire } from 'node:module';
 import protobuf from 'protobufjs';
@@ -87,25 +87,9 @@ export function check_requests_of(server: grpc.Server, on_malformed: OnMalformed
   server.addService = (service, implementation) => add(strict_service(service, on_malformed), implementation);
 }
 
-/** Answers a MalformedRequest INVALID_ARGUMENT; the handler never sees the call. Give it to the
- *  grpc.Server's `interceptors` option. */
-export const refuse_malformed: grpc.ServerInterceptor = (_method, call) => {
-  let refused = false;
-  return new grpc.ServerInterceptingCall(call, {
-    start: (next) => next({
-      onReceiveMessage: (message: unknown, forward) => {
-        if (refused) return; // a client stream's later messages: the call is over
-        if (!(message instanceof MalformedRequest)) {
-          forward(message);
-          return;
-        }
-        refused = true;
-        call.sendStatus({ code: grpc.status.INVALID_ARGUMENT, details: message.details, metadata: new grpc.Metadata() });
-      },
-      // Held back once refused: a unary handler would otherwise answer "no message received".
-      onReceiveHalfClose: (forward) => {
-        if (!refused) forward();
-      },
-    }),
-  });
-};
+/** The INVALID_ARGUMENT details for a MalformedRequest, undefined for any other message: give it
+ *  to ConnectionGuard.server_options, whose interceptor answers the call before any handler
+ *  sees it. */
+export function malformed_details(message: unknown): string | undefined {
+  return message instanceof MalformedRequest ? message.details : undefined;
+}
