@@ -10,7 +10,24 @@
 // no Map entry per hold. Any other id (an older journal's, a test's) is kept as a string in
 // `odd_ids`, found through a Map: every id round-trips exactly.
 import { assert } from '../util/assert.js';
-import type { Hold, HoldStatus } from './partition_state.js';
+
+export type HoldStatus = 'active' | 'released' | 'expired' | 'confirmed';
+
+export interface Hold {
+  hold_id: string;
+  hold_no: number;
+  event_id: string;
+  user_id: string;
+  seats: number[];
+  created_ms: number;
+  expires_at_ms: number;
+  status: HoldStatus;
+  order_id: string;
+  ended_ms: number;
+  trace_id: string;
+  /** ExtendHold calls applied (0 at creation; snapshots from before extensions restore as 0). */
+  extensions: number;
+}
 
 const statuses: readonly HoldStatus[] = ['active', 'released', 'expired', 'confirmed'];
 /** The random part of an issued id: 16 bytes in base64url (ids.ts). */
@@ -89,6 +106,11 @@ export class HoldTable {
 
   *keys(): IterableIterator<string> {
     for (let slot = 0; slot < this.high; slot++) if (this.live[slot] === 1) yield this.id_of(slot);
+  }
+
+  /** The live slots, in order. */
+  *slots(): IterableIterator<number> {
+    for (let slot = 0; slot < this.high; slot++) if (this.live[slot] === 1) yield slot;
   }
 
   /** Live holds in slot order (not creation order: slots are reused). */
@@ -171,8 +193,10 @@ export class HoldTable {
     for (let slot = 0; slot < this.high; slot++) {
       if (this.live[slot] !== 1) continue;
       const odd = this.odd_ids.get(slot);
-      if (odd === undefined) c.id_chars.set(this.chars.subarray(slot * id_chars, (slot + 1) * id_chars), i * id_chars);
-      else c.odd_ids.push([i, odd]);
+      if (odd === undefined) {
+        // A byte loop, not set(subarray()): a view per hold cost more than the copy.
+        for (let k = 0, from = slot * id_chars, to = i * id_chars; k < id_chars; k++) c.id_chars[to + k] = this.chars[from + k]!;
+      } else c.odd_ids.push([i, odd]);
       c.event_no[i] = this.event_no[slot]!;
       const user_id = this.user_ids[slot]!;
       let u = user_no.get(user_id);
@@ -185,16 +209,17 @@ export class HoldTable {
       c.trace_ids[i] = this.trace_ids[slot]!;
       c.hold_no[i] = this.hold_no[slot]!;
       c.seat_n[i] = this.seat_n[slot]!;
-      const more = this.more_seats.get(slot);
-      if (more === undefined) seats.push(this.first_seat[slot]!);
-      else seats.push(...more);
+      if (this.seat_n[slot] === 1) seats.push(this.first_seat[slot]!);
+      else seats.push(...this.more_seats.get(slot)!);
       c.created_ms[i] = this.created[slot]!;
       c.expires_at_ms[i] = this.expires[slot]!;
       c.ended_ms[i] = this.ended[slot]!;
       c.status[i] = this.status_code[slot]!;
       c.extensions[i] = this.ext[slot]!;
-      const order_id = this.order_ids.get(slot);
-      if (order_id !== undefined) c.order_ids.push([i, order_id]);
+      if (this.status_code[slot] !== 0) {
+        const order_id = this.order_ids.get(slot);
+        if (order_id !== undefined) c.order_ids.push([i, order_id]);
+      }
       i++;
     }
     assert(i === n, 'every live hold written once');

@@ -28,7 +28,7 @@ export interface ChangeLog {
   counts: Int32Array;
 }
 
-export interface UserCount { held: number; sold: number; active_holds: number }
+export type { UserCount } from './user_counts.js';
 
 export interface EventState {
   spec: EventSpec;
@@ -79,23 +79,7 @@ export interface FreeRuns {
   areas: AreaFree[];
 }
 
-export type HoldStatus = 'active' | 'released' | 'expired' | 'confirmed';
-
-export interface Hold {
-  hold_id: string;
-  hold_no: number;
-  event_id: string;
-  user_id: string;
-  seats: number[];
-  created_ms: number;
-  expires_at_ms: number;
-  status: HoldStatus;
-  order_id: string;
-  ended_ms: number;
-  trace_id: string;
-  /** ExtendHold calls applied (0 at creation; snapshots from before extensions restore as 0). */
-  extensions: number;
-}
+export type { Hold, HoldStatus } from './hold_table.js';
 
 export interface PartitionState {
   partition: number;

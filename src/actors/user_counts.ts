@@ -4,7 +4,8 @@
 // value ~35 B. check_seats and check_user_limits read them on every new hold, apply changes them.
 import { assert } from '../util/assert.js';
 import * as L from './limits.js';
-import type { UserCount } from './partition_state.js';
+
+export interface UserCount { held: number; sold: number; active_holds: number }
 
 /** Bits per count: 10 bits hold 0..1023, above max_seats_per_user_max (100) and
  *  holds_per_user_max (10); three counts use 30 bits, a small integer on every V8 build. */
@@ -33,11 +34,14 @@ export class UserCounts {
     return this.get(user_id) ?? { ...zero };
   }
 
-  /** Adds the deltas to `user_id`'s counts (creating them at zero). */
+  /** Adds the deltas to `user_id`'s counts (creating them at zero). No allocation: restore
+   *  calls it once per hold. */
   add(user_id: string, held: number, sold: number, active_holds: number): void {
-    const c = this.of(user_id);
-    const next = { held: c.held + held, sold: c.sold + sold, active_holds: c.active_holds + active_holds };
-    this.packed.set(user_id, pack(next));
+    const p = this.packed.get(user_id) ?? 0;
+    this.packed.set(user_id, pack(
+      (p & count_max) + held, ((p >>> count_bits) & count_max) + sold,
+      ((p >>> (2 * count_bits)) & count_max) + active_holds,
+    ));
   }
 
   [Symbol.iterator](): IterableIterator<[string, UserCount]> {
@@ -49,11 +53,13 @@ export class UserCounts {
   }
 }
 
-function pack(c: UserCount): number {
-  for (const n of [c.held, c.sold, c.active_holds]) {
-    assert(Number.isInteger(n) && n >= 0 && n <= count_max, 'a user count within its bits');
-  }
-  return c.held | (c.sold << count_bits) | (c.active_holds << (2 * count_bits));
+function pack(held: number, sold: number, active_holds: number): number {
+  assert(in_bits(held) && in_bits(sold) && in_bits(active_holds), 'a user count within its bits');
+  return held | (sold << count_bits) | (active_holds << (2 * count_bits));
+}
+
+function in_bits(n: number): boolean {
+  return Number.isInteger(n) && n >= 0 && n <= count_max;
 }
 
 function unpack(p: number): UserCount {
