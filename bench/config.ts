@@ -4,11 +4,14 @@
 // Knobs (environment): BENCH_QUICK=1 (short phases, for trying the bench out),
 // BENCH_CONCURRENCY (closed-loop calls in flight, default 64),
 // BENCH_WORKERS (server --workers, default 1),
+// BENCH_RESTART_BIG=1 (section "restart" on 200 x 50,000 = 10,000,000 seats and 1,000,000 holds,
+// issue 13's restart case, instead of 20 x 50,000 and 100,000),
 // BENCH_ONLY=memory,load,restart,kafka,purchase,cluster,selection,watch,ghz (run some sections
 // only).
 import type { Layout } from './common.js';
 
 export const quick = process.env['BENCH_QUICK'] === '1';
+const restart_big = process.env['BENCH_RESTART_BIG'] === '1';
 
 export const cfg = {
   workers: Number(process.env['BENCH_WORKERS'] ?? 1),
@@ -23,6 +26,8 @@ export const cfg = {
   big_layout: { sections: 5, rows: 10, seats_per_row: 1000 } satisfies Layout, // 50,000 seats
   fill_holds: quick ? 20_000 : 100_000,
   fill_users: 10_007,
+  restart_events: restart_big ? 200 : 20,
+  restart_holds: restart_big ? 1_000_000 : quick ? 20_000 : 100_000,
   fill_concurrency: 256,
   max_seats_per_user: 100,
   purchase_event: 'bench-sale',

@@ -1,4 +1,5 @@
-// Section "restart" (7b): restart after kill -9 with 20 x 50,000 seats and 100,000 active holds,
+// Section "restart" (7b): restart after kill -9 with 20 x 50,000 seats and 100,000 active holds
+// (BENCH_RESTART_BIG=1: 200 x 50,000 seats and 1,000,000 holds),
 // against a restart after a clean stop and a start on an empty data dir.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,14 +21,14 @@ interface Fill { fill: Measured; holds_before: number; fill_commit: CommitStats;
 async function fill_holds(first: Running, data_r: string, secret: string): Promise<Fill> {
   const r_service = mint_token('bench-service', 'service', data_r, secret);
   const r_admin = mint_token('bench-admin', 'admin', data_r, secret);
-  const big_ids = numbered_ids('bench-big', cfg.big_events, 2);
+  const big_ids = numbered_ids('bench-big', cfg.restart_events, 2);
   const t_create = performance.now();
   await create_events(first, r_admin, big_ids, cfg.big_layout);
   const create_ms = performance.now() - t_create;
   const fill = await run_load(load_spec({
     label: 'restart-fill', target: first.grpc, token: r_service, event_ids: big_ids,
     layout: cfg.big_layout, mode: 'count', op: 'reserve', concurrency: cfg.fill_concurrency,
-    total_ops: cfg.fill_holds, warmup_s: 0, duration_s: 0, seat_pick: 'sequential',
+    total_ops: cfg.restart_holds, warmup_s: 0, duration_s: 0, seat_pick: 'sequential',
     user_prefix: 'fill-u', user_count: cfg.fill_users, hold_ttl_seconds: 3600, seed: 400,
     deadline_ms: 30_000,
   }), first.pid);
@@ -41,8 +42,8 @@ async function fill_holds(first: Running, data_r: string, secret: string): Promi
 
 async function run({ root, secret, report }: SectionContext): Promise<void> {
   const data_r = join(root, 'data-r');
-  log(`restart: server with ${cfg.big_events} events x ${seats_of(cfg.big_layout)} seats, ` +
-    `filling ${cfg.fill_holds} holds`);
+  log(`restart: server with ${cfg.restart_events} events x ${seats_of(cfg.big_layout)} seats, ` +
+    `filling ${cfg.restart_holds} holds`);
   const first = await start_ours('ticketing-r1', data_r, secret);
   let filled: Fill;
   try {
@@ -72,7 +73,7 @@ async function run({ root, secret, report }: SectionContext): Promise<void> {
   rmSync(data_e, { recursive: true, force: true });
   const { fill, holds_before, fill_commit, create_ms } = filled;
   report.results['restart'] = {
-    events: cfg.big_events, seats_per_event: seats_of(cfg.big_layout), create_events_ms: create_ms,
+    events: cfg.restart_events, seats_per_event: seats_of(cfg.big_layout), create_events_ms: create_ms,
     fill: { ...fill.result, server_cpu: fill.cpu, group_commit: fill_commit },
     holds_active_before_kill: holds_before, holds_active_after_restart: holds_after,
     data_dir_bytes: data_bytes,
@@ -99,7 +100,7 @@ function report_restart(
     order: 61, check: 'Restart: active holds recovered', ours: fmt_int(holds_after),
     reference: `before kill ${fmt_int(holds_before)}`,
     value: holds_after === holds_before ? 'all' : 'MISMATCH', target: 'equal',
-  }, holds_after === holds_before && holds_before === cfg.fill_holds);
+  }, holds_after === holds_before && holds_before === cfg.restart_holds);
   report.check({
     order: 62, check: `Fill holds (ReserveTickets only, C=${cfg.fill_concurrency})`,
     ours: `${fmt_int(fill.result.ops_per_s)} holds/s`, reference: '-',
@@ -110,7 +111,7 @@ function report_restart(
   report.detail(
     `restart: data dir ${f(data_bytes / 2 ** 20, 1)} MiB; spawn->serving after kill -9 ` +
       `${started(second)}, after clean stop ${started(third)}, empty dir ${started(empty)}`,
-    `restart fill: ${cfg.big_events} events created in ${f(create_ms, 0)} ms; ` +
+    `restart fill: ${cfg.restart_events} events created in ${f(create_ms, 0)} ms; ` +
       `${fmt_int(fill.result.ok_ops)} holds in ${f(fill.result.window_s, 1)} s, ReserveTickets ` +
       `p50 ${ms(fill.result.latency.p50_ms)} p99 ${ms(fill.result.latency.p99_ms)}; ` +
       `mean commit ${ms(fill_commit.mean_commit_ms)}`,

@@ -41,42 +41,51 @@ export function check_invariants(state: PartitionState): void {
   let active = 0;
   // Grouped once: a scan of every hold per event made the check O(events × holds), which the
   // runtime pays on each recovery (measured in bench/check_probe.ts).
-  const holds_of_event = group(state.holds.values(), (hold) => hold.event_id);
+  // Slots, not hold views: the check reads the hold table's columns (a view per hold made the
+  // recovery check of 1,000,000 holds allocate 1,000,000 objects; bench/restart_probe.ts).
+  const t = state.holds;
+  const holds_of_event = group(t.slots(), (slot) => t.event_id_of(slot));
   for (const [event_id, event] of state.events) {
     const held_by = new Int32Array(event.map.place_count).fill(-1);
     const users = new Map<string, { held: number; sold: number; active_holds: number }>();
     let held = 0;
     let sold = 0;
-    for (const hold of holds_of_event.get(event_id) ?? []) {
-      const u = users.get(hold.user_id) ?? { held: 0, sold: 0, active_holds: 0 };
-      users.set(hold.user_id, u);
-      if (hold.status === 'active') {
+    for (const slot of holds_of_event.get(event_id) ?? []) {
+      const user_id = t.user_id_of(slot);
+      const status = t.status_of(slot);
+      const hold_no = t.hold_no_of(slot);
+      const seats = t.seats_of(slot);
+      const hold_id = (): string => t.id_of(slot);
+      const order_id = t.order_id_of(slot);
+      const u = users.get(user_id) ?? { held: 0, sold: 0, active_holds: 0 };
+      users.set(user_id, u);
+      if (status === 'active') {
         active++;
         u.active_holds++;
-        u.held += hold.seats.length;
-        held += hold.seats.length;
-        for (const seat of hold.seats) {
+        u.held += seats.length;
+        held += seats.length;
+        for (const seat of seats) {
           const id = (): string => event.map.id_of(seat);
-          if (event.seat_state[seat] !== SEAT_HELD) fail(`seat ${id()} of active hold ${hold.hold_id} is held`);
-          if (event.seat_owner[seat] !== hold.hold_no) fail(`seat ${id()} is held by hold ${hold.hold_id}`);
+          if (event.seat_state[seat] !== SEAT_HELD) fail(`seat ${id()} of active hold ${hold_id()} is held`);
+          if (event.seat_owner[seat] !== hold_no) fail(`seat ${id()} is held by hold ${hold_id()}`);
           if (held_by[seat] !== -1) fail(`seat ${id()} is in one active hold only`);
-          held_by[seat] = hold.hold_no;
+          held_by[seat] = hold_no;
         }
-      } else if (hold.status === 'confirmed') {
-        const order_no = event.order_no_by_id.get(hold.order_id);
-        assert(order_no !== undefined, `order ${hold.order_id} of hold ${hold.hold_id} is known`);
+      } else if (status === 'confirmed') {
+        const order_no = event.order_no_by_id.get(order_id);
+        assert(order_no !== undefined, `order ${order_id} of hold ${hold_id()} is known`);
         // Seats returned to sale (ReturnSeats) by the order this hold carries are sold no more.
-        const returned = returned_seats(state, hold.hold_id, hold.order_id);
-        u.sold += hold.seats.length - returned.size;
-        sold += hold.seats.length - returned.size;
-        for (const seat of hold.seats) {
+        const returned = returned_seats(state, hold_id(), order_id);
+        u.sold += seats.length - returned.size;
+        sold += seats.length - returned.size;
+        for (const seat of seats) {
           const sold_to_order = event.seat_state[seat] === SEAT_SOLD && event.seat_owner[seat] === order_no;
           if (returned.has(seat)) {
             if (sold_to_order) {
-              fail(`returned seat ${event.map.id_of(seat)} is no longer sold to ${hold.order_id}`);
+              fail(`returned seat ${event.map.id_of(seat)} is no longer sold to ${order_id}`);
             }
           } else if (!sold_to_order) {
-            fail(`seat ${event.map.id_of(seat)} sold to order ${hold.order_id}`);
+            fail(`seat ${event.map.id_of(seat)} sold to order ${order_id}`);
           }
         }
       }

@@ -20,6 +20,7 @@ import { create_runs } from './free_runs.js';
 import { apply_purchase, is_purchase_record, type PurchaseRecord } from './purchase_records.js';
 import { apply_queue, is_queue_record, type QueueRecord } from './queue_records.js';
 import { queue_gate } from './queue_gate.js';
+import { UserCounts } from './user_counts.js';
 import {
   SEAT_FREE, SEAT_HELD, SEAT_SOLD, type EventState, type Hold, type PartitionState, type UserCount,
 } from './partition_state.js';
@@ -87,7 +88,7 @@ export function validate_user_id(user_id: unknown): string {
 }
 
 function user_count(event: EventState, user_id: string): UserCount {
-  return event.users.get(user_id) ?? { held: 0, sold: 0, active_holds: 0 };
+  return event.users.of(user_id);
 }
 
 function list(ids: string[]): string {
@@ -408,11 +409,13 @@ export function pop_due_holds(state: PartitionState, now_ms: number): Hold[] {
   const due_holds: Hold[] = [];
   // The expiry heap is a derived index: popping stale entries here changes no journaled state.
   while (due_holds.length < expiries_per_timer_run_max) {
-    const due = state.expiry.peek_key();
-    if (due === null || due > now_ms) break;
-    const hold_id = state.expiry.pop()!;
-    const hold = state.holds.get(hold_id);
-    if (hold === undefined || hold.status !== 'active' || hold.expires_at_ms !== due) continue;
+    const top = state.expiry.peek();
+    if (top === null || top.key > now_ms) break;
+    state.expiry.pop();
+    // A stale entry: its slot reused by another hold (gen), its hold ended or extended.
+    if (!state.holds.is(top.slot, top.gen)) continue;
+    const hold = state.holds.view(top.slot);
+    if (hold.status !== 'active' || hold.expires_at_ms !== top.key) continue;
     due_holds.push(hold);
   }
   assert(due_holds.every((h) => h.expires_at_ms <= now_ms), 'only due holds expire');
@@ -446,7 +449,7 @@ function new_event(spec: EventSpec): EventState {
   const seat_owner = new Int32Array(map.place_count).fill(-1);
   const event: EventState = {
     spec, map, seat_state: new Uint8Array(map.place_count), seat_owner, orders: [], order_no_by_id: new Map(),
-    next_hold_no: 0, users: new Map(), held: 0, sold: 0, runs: create_runs(spec, map),
+    next_hold_no: 0, users: new UserCounts(), held: 0, sold: 0, runs: create_runs(spec, map),
   };
   derive_indices(event);
   return event;
@@ -457,10 +460,10 @@ function end_hold(state: PartitionState, hold: Hold, status: 'released' | 'expir
   const event = state.events.get(hold.event_id);
   assert(event !== undefined, 'hold belongs to an existing event');
   const count = event.users.get(hold.user_id);
-  assert(count !== undefined && count.held >= hold.seats.length && count.active_holds >= 1, 'user counts cover the hold');
-  count.held -= hold.seats.length;
-  count.active_holds -= 1;
-  event.held -= hold.seats.length;
+  const seat_count = hold.seats.length;
+  assert(count !== undefined && count.held >= seat_count && count.active_holds >= 1, 'user counts cover the hold');
+  event.users.add(hold.user_id, -seat_count, 0, -1);
+  event.held -= seat_count;
   state.active_holds -= 1;
   hold.status = status;
   hold.ended_ms = at_ms;
@@ -504,21 +507,16 @@ function apply_hold_created(state: PartitionState, record: HoldCreatedRecord): v
   }
   event.next_hold_no += 1;
   event.held += record.seats.length;
-  let count = event.users.get(record.user_id);
-  if (count === undefined) {
-    count = { held: 0, sold: 0, active_holds: 0 };
-    event.users.set(record.user_id, count);
-  }
-  count.held += record.seats.length;
-  count.active_holds += 1;
+  event.users.add(record.user_id, record.seats.length, 0, 1);
+  const count = event.users.get(record.user_id)!;
   const hold: Hold = {
     hold_id: record.hold_id, hold_no: record.hold_no, event_id: record.event_id,
     user_id: record.user_id, seats: record.seats, created_ms: record.at_ms,
     expires_at_ms: record.expires_at_ms, status: 'active', order_id: '', ended_ms: 0,
     trace_id: record.trace_id, extensions: 0,
   };
-  state.holds.set(record.hold_id, hold);
-  state.expiry.push(record.expires_at_ms, record.hold_id, record.hold_id);
+  const slot = state.holds.insert(hold);
+  state.expiry.push(record.expires_at_ms, slot);
   state.active_holds += 1;
   assert(count.held <= event.held && event.held + event.sold <= event.map.place_count,
     'held seats counted within the event');
@@ -558,7 +556,7 @@ function apply_hold_confirmed(state: PartitionState, record: HoldRecord<'hold_co
     set_seat(event, seat, SEAT_SOLD, order_no);
   }
   event.sold += hold.seats.length;
-  event.users.get(hold.user_id)!.sold += hold.seats.length;
+  event.users.add(hold.user_id, 0, hold.seats.length, 0);
   assert(event.orders[order_no] === record.order_id, 'the order numbers its seats');
 }
 
@@ -575,7 +573,8 @@ function apply_holds_forgotten(state: PartitionState, record: HoldRecord<'holds_
 }
 
 function apply_hold_extended(state: PartitionState, record: HoldRecord<'hold_extended'>): void {
-  const hold = state.holds.get(record.hold_id);
+  const slot = state.holds.slot_of(record.hold_id);
+  const hold = slot === -1 ? undefined : state.holds.view(slot);
   assert(hold !== undefined && hold.status === 'active', 'only an active hold is extended');
   assert(record.expires_at_ms > hold.expires_at_ms
     && record.expires_at_ms <= hold.created_ms + L.hold_life_seconds_max * 1000,
@@ -584,7 +583,7 @@ function apply_hold_extended(state: PartitionState, record: HoldRecord<'hold_ext
   hold.expires_at_ms = record.expires_at_ms;
   hold.extensions += 1;
   // The entry at the old expiry goes stale (pop_due_holds skips it).
-  state.expiry.push(record.expires_at_ms, hold.hold_id, hold.hold_id);
+  state.expiry.push(record.expires_at_ms, slot);
   // The draft the hold carries expires with its hold (decide_timers, Authorize, ConfirmOrder
   // read the hold's expiry; the order's copy is what GetOrder shows).
   const order_id = state.purchase.order_by_hold.get(hold.hold_id);
@@ -612,7 +611,7 @@ function apply_seats_returned(state: PartitionState, record: HoldRecord<'seats_r
   }
   const count = event.users.get(order.user_id);
   assert(count !== undefined && count.sold >= record.seats.length, 'user counts cover the sale');
-  count.sold -= record.seats.length;
+  event.users.add(order.user_id, 0, -record.seats.length, 0);
   event.sold -= record.seats.length;
   order.returned.push(...record.seats);
   order.status = order.returned.length === order.seats.length ? 'RETURNED' : 'PARTIALLY_RETURNED';

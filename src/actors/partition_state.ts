@@ -1,11 +1,13 @@
 // The state of one partition: the seat inventory of its events, their holds, and the orders and
 // payments of those events (purchase_state.ts). Only apply() (inventory.ts, purchase_records.ts)
 // changes it; snapshot.ts writes and rebuilds it. Types and the empty state only: no rules here.
-import { MinHeap } from '../util/heap.js';
+import { ExpiryHeap } from './expiry_heap.js';
+import { HoldTable } from './hold_table.js';
 import type { EventSpec } from './event_spec.js';
 import { create_purchase_state, type PurchaseState } from './purchase_state.js';
 import { create_queues_state, type QueuesState } from './queue_state.js';
 import type { SeatMap } from './seat_map.js';
+import { UserCounts } from './user_counts.js';
 
 export const SEAT_FREE = 0;
 export const SEAT_HELD = 1;
@@ -26,7 +28,7 @@ export interface ChangeLog {
   counts: Int32Array;
 }
 
-export interface UserCount { held: number; sold: number; active_holds: number }
+export type { UserCount } from './user_counts.js';
 
 export interface EventState {
   spec: EventSpec;
@@ -38,7 +40,8 @@ export interface EventState {
   orders: string[];
   order_no_by_id: Map<string, number>;
   next_hold_no: number;
-  users: Map<string, UserCount>;
+  /** Per user: held seats, sold seats, active holds (user_counts.ts packs them). */
+  users: UserCounts;
   held: number;
   sold: number;
   /** Derived (free_runs.ts): free seats per row for best available, free places per area. */
@@ -76,30 +79,15 @@ export interface FreeRuns {
   areas: AreaFree[];
 }
 
-export type HoldStatus = 'active' | 'released' | 'expired' | 'confirmed';
-
-export interface Hold {
-  hold_id: string;
-  hold_no: number;
-  event_id: string;
-  user_id: string;
-  seats: number[];
-  created_ms: number;
-  expires_at_ms: number;
-  status: HoldStatus;
-  order_id: string;
-  ended_ms: number;
-  trace_id: string;
-  /** ExtendHold calls applied (0 at creation; snapshots from before extensions restore as 0). */
-  extensions: number;
-}
+export type { Hold, HoldStatus } from './hold_table.js';
 
 export interface PartitionState {
   partition: number;
   events: Map<string, EventState>;
-  holds: Map<string, Hold>;
+  /** Every hold not yet forgotten, a column per field (hold_table.ts). */
+  holds: HoldTable;
   /** Active holds by expiry; stale entries (ended holds) are skipped when popped. */
-  expiry: MinHeap<string>;
+  expiry: ExpiryHeap;
   /** Ended holds in end order, forgotten after hold_tombstone_retention_ms. */
   tombstones: { hold_id: string; forget_at_ms: number }[];
   active_holds: number;
@@ -110,8 +98,9 @@ export interface PartitionState {
 }
 
 export function create_state(partition: number): PartitionState {
+  const holds = new HoldTable(partition);
   return {
-    partition, events: new Map(), holds: new Map(), expiry: new MinHeap(), tombstones: [],
+    partition, events: new Map(), holds, expiry: new ExpiryHeap(holds), tombstones: [],
     active_holds: 0, purchase: create_purchase_state(), queues: create_queues_state(),
   };
 }

@@ -75,6 +75,25 @@ export function restart(state: PartitionState): PartitionState {
   return restore(state.partition, decoded.state);
 }
 
+/** The snapshot a version-2 node wrote of `state`: holds as objects, `drop` fields left out
+ *  (fields added after version 2 was first written). */
+export function snapshot_v2(state: PartitionState, drop: string[] = []): unknown {
+  const { hold_columns: _, ...rest } = snapshot(state);
+  const holds = [...state.holds.values()].map((h) => {
+    const plain = h.toJSON() as unknown as Record<string, unknown>;
+    for (const key of drop) delete plain[key];
+    return plain;
+  });
+  return { ...rest, version: 2, holds };
+}
+
+/** A restart from a version-2 snapshot of `state` (snapshot_v2) through msgpackr. */
+export function restart_v2(state: PartitionState, drop: string[] = []): PartitionState {
+  const bytes = store_packr.pack({ seq: 1, state: snapshot_v2(state, drop) });
+  const decoded = store_packr.unpack(bytes) as { seq: number; state: unknown };
+  return restore(state.partition, decoded.state);
+}
+
 /** Start of the fake clock; deliberately not a whole second. */
 export const T0 = 1_700_000_000_250;
 

@@ -341,7 +341,7 @@ const command_arbs: fc.Arbitrary<fc.Command<Model, Real>>[] = [
     fc.constantFrom(0, 1_000, 29_999, 30_000, 30_000, 60_000, 600_000, 3_600_000, L.hold_tombstone_retention_ms),
     fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 2, arbitrary: fc.constant(false) }),
   ).map(([ms, timers]) => checked(new Advance(ms, timers))),
-  fc.constantFrom('msgpackr' as const, 'memory' as const).map((via) => checked(new Restart<Model>(via))),
+  fc.constantFrom('msgpackr' as const, 'memory' as const, 'v2' as const).map((via) => checked(new Restart<Model>(via))),
 ];
 
 test('inventory agrees with a model under random contention, expiry and restarts', () => {

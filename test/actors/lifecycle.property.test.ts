@@ -558,7 +558,7 @@ const commands: fc.Arbitrary<fc.Command<Model, Real>>[] = [
   ref.map((h) => checked(new Release(h))),
   fc.tuple(fc.constantFrom(0, 10_000, 60_000, 600_000), fc.boolean()).map(([ms, t]) => checked(new Advance(ms, t))),
   fc.tuple(fc.constantFrom(30_000, 600_000, 3_600_000), fc.constant(true)).map(([ms, t]) => checked(new Advance(ms, t))),
-  fc.constantFrom('msgpackr' as const, 'memory' as const)
+  fc.constantFrom('msgpackr' as const, 'memory' as const, 'v2' as const)
     .map((via) => checked(new Restart<Model>(via, (m) => {
       if (m.holds.length > 0) won(m, 'restart');
     }))),

@@ -6,7 +6,7 @@ import type * as fc from 'fast-check';
 import type { EventSpec } from '../../src/actors/event_spec.js';
 import type { PartitionState } from '../../src/actors/partition_state.js';
 import { restore, snapshot } from '../../src/actors/snapshot.js';
-import { restart, store_packr, type Harness } from './helpers.js';
+import { restart, restart_v2, store_packr, type Harness } from './helpers.js';
 
 export interface ModelArea { name: string; offset: number; capacity: number; tier: string }
 
@@ -82,15 +82,17 @@ export function attempt(state: () => PartitionState, fn: () => unknown): string 
 /** The actor side of a model test: the harness whose state the commands drive. */
 export interface Real { h: Harness }
 
-/** A restart of the partition: through msgpackr (as the store writes a snapshot) or from the
- *  in-memory snapshot object; `after` lets a model note what a restart means to it. */
+/** A restart of the partition: through msgpackr (as the store writes a snapshot), from the
+ *  in-memory snapshot object, or from a version-2 snapshot (holds as objects, as nodes before
+ *  the hold table wrote them); `after` lets a model note what a restart means to it. */
 export class Restart<M extends object> implements fc.Command<M, Real> {
-  constructor(readonly via: 'msgpackr' | 'memory', readonly after: (m: M) => void = () => {}) {}
+  constructor(readonly via: 'msgpackr' | 'memory' | 'v2', readonly after: (m: M) => void = () => {}) {}
   check(): boolean {
     return true;
   }
   run(m: M, r: Real): void {
-    r.h.state = this.via === 'msgpackr' ? restart(r.h.state) : restore(r.h.partition, snapshot(r.h.state));
+    r.h.state = this.via === 'msgpackr' ? restart(r.h.state)
+      : this.via === 'v2' ? restart_v2(r.h.state) : restore(r.h.partition, snapshot(r.h.state));
     this.after(m);
   }
   toString(): string {
