@@ -15,16 +15,20 @@ import {
 import { f, fmt_int, lat, type Report } from '../harness/report.js';
 import type { Section, SectionContext } from '../harness/section.js';
 
-/** Orders the partition holds before the measured phases (BENCH_SNAPSHOT_ORDERS). */
-const orders = Number(process.env['BENCH_SNAPSHOT_ORDERS'] ?? 200_000);
+/** Orders the partition holds before the measured phases (BENCH_SNAPSHOT_ORDERS). 150,000, not
+ *  the issue's 200,000: one event has at most 200,000 seats (CreateEvent refuses more) and the
+ *  purchases need seats left; 200,000 orders in one partition would take several events whose
+ *  ids hash to the same partition, which this section does not arrange (yet). */
+const orders = Number(process.env['BENCH_SNAPSHOT_ORDERS'] ?? 150_000);
 /** The measured window of whole purchases: long enough for snapshots of the full partition to
  *  fall inside it at the node's own cadence (BENCH_SNAPSHOT_PHASE_S). */
 const phase_s = Number(process.env['BENCH_SNAPSHOT_PHASE_S'] ?? 30);
 const p99_ratio_max = 2;
 const event = 'bench-snapshot';
 const seats_per_section = 50 * 1000;
-/** Seats left for the purchases after the fill: plenty for phase_s at any rate seen here. */
-const layout = { sections: Math.ceil((orders + 100_000) / seats_per_section), rows: 50, seats_per_row: 1000 };
+/** Seats left for the purchases after the fill (>= 50,000: 2 × 30 s at the fastest rate seen
+ *  here, ~340 purchases/s, is ~20,000). */
+const layout = { sections: Math.ceil((orders + 50_000) / seats_per_section), rows: 50, seats_per_row: 1000 };
 
 interface Measured { latency: LatencySummary; ops_per_s: number; errors: number; snapshots: number; snapshot_s: number }
 
