@@ -170,6 +170,30 @@ export const mutants = [
     to: 'draw_order(queue.keys.seed, queue.keys.seed.subarray(0, 32), n)',
     tests: ['test/actors/queue_fairness.test.js'],
   },
+  {
+    name: 'emitter-cursor-kept-across-restart',
+    why: 'the emitter thread keeps its cursors when a worker restarts: entries the dead worker had marked delivered but not deleted stay in its outbox forever',
+    file: 'src/kafka/cursor_source.js',
+    from: 'this.generation[worker]++;\n        this.reset(worker);',
+    to: 'this.generation[worker]++;',
+    tests: ['test/kafka/cursor_source.test.js'],
+  },
+  {
+    name: 'emitter-cursor-moved-by-stale-round',
+    why: 'an acknowledgement of a round read before a worker restart moves the cursors past entries that must be sent again',
+    file: 'src/kafka/cursor_source.js',
+    from: 'if (this.read_generation[worker] === this.generation[worker]) {',
+    to: 'if (true) {',
+    tests: ['test/kafka/cursor_source.test.js'],
+  },
+  {
+    name: 'snapshot-install-deletes-uncovered-journal',
+    why: 'installing a background snapshot at seq S deletes the journal record after S, which the snapshot does not cover',
+    file: 'src/runtime/store.js',
+    from: 'end: [p, seq + 1]',
+    to: 'end: [p, seq + 2]',
+    tests: ['test/runtime/compaction.test.js'],
+  },
 ];
 
 /** A copy of the build that resolves packages from the repository's node_modules. */
