@@ -42,17 +42,40 @@ export function cluster_id() {
   }
 }
 
-/** A port the OS considers free right now (there is a small race until Kafka binds it). */
-export function free_port() {
-  return new Promise((resolve, reject) => {
+/** Ports handed out below the kernel's ephemeral range: a port taken from that range (listen on
+ *  0) can be taken again, before Kafka binds it, as the local port of any outgoing connection on
+ *  the machine (seen in CI: "Socket server failed to bind to 127.0.0.1:34373: Address already in
+ *  use" while other tests' clients were connecting). Below it, only an explicit bind competes. */
+const fixed_port_min = 20_000;
+const fixed_port_tries_max = 100;
+
+function ephemeral_port_min() {
+  try {
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return Number.isInteger(low) && low > fixed_port_min + 1_000 ? low : 32_768;
+  } catch {
+    return 32_768; // not Linux: the IANA range starts at 49152, so this stays below it too
+  }
+}
+
+function bind_test(port) {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/** A port free right now, outside the ephemeral range (a race remains only with another
+ *  explicit bind of the same port until Kafka binds it). */
+export async function free_port() {
+  const high = ephemeral_port_min() - 1;
+  for (let i = 0; i < fixed_port_tries_max; i++) {
+    const port = fixed_port_min + Math.floor(Math.random() * (high - fixed_port_min + 1));
+    if (await bind_test(port)) return port;
+  }
+  throw new Error(`no free port in ${fixed_port_min}-${high} after ${fixed_port_tries_max} tries`);
 }
 
 function properties({ node_id, voters, port, controller_port, log_dir, num_partitions, replicas }) {

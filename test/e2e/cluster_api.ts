@@ -2,9 +2,9 @@
 // harness.ts does): every call carries a deadline, replies are checked field by field.
 import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { repo_root } from './harness.js';
+import { broker_module } from '../kafka/broker.js';
 import type {
   AuthorizeRequest,
   DraftRequest,
@@ -13,18 +13,9 @@ import type {
   Rpcs,
 } from './history.js';
 
-/** A port the OS considers free now (a small race until the node binds it). */
-export function free_port(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+/** A free port below the ephemeral range (scripts/kafka/broker.mjs free_port: why). */
+export async function free_port(): Promise<number> {
+  return (await broker_module()).free_port();
 }
 
 const definition = loader.loadSync(

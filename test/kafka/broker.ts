@@ -65,6 +65,8 @@ export interface BrokerModule {
   start_cluster(count: number, options?: BrokerOptions & { base_port?: number }): Promise<Cluster>;
   /** A new KRaft cluster id, as `kafka-storage random-uuid` prints it. */
   cluster_id(): string;
+  /** A port free now, below the kernel's ephemeral range. */
+  free_port(): Promise<number>;
 }
 
 function find_script(name = 'broker.mjs'): string {
