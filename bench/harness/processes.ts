@@ -171,11 +171,15 @@ export function start_process(
   });
 }
 
+/** BENCH_SERVER_NODE_ARGS: node flags for our servers only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
+ *  (a profile per thread, written at exit; node refuses --cpu-prof in NODE_OPTIONS). */
+const server_node_args = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+
 export function start_ours(
   name: string, data_dir: string, secret: string, extra: string[] = [],
 ): Promise<Running> {
   return start_process(name, [
-    cli, 'serve', '--data', data_dir, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0',
+    ...server_node_args, cli, 'serve', '--data', data_dir, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0',
     '--workers', String(cfg.workers), ...extra,
   ], { ...process.env, TICKETING_AUTH_SECRET: secret });
 }

@@ -45,6 +45,43 @@ async function with_admin<T>(
   }
 }
 
+/** Runs one step of a test; a failure names the step (CI shows only the error's first line). */
+async function step<T>(name: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`step "${name}": ${message}`, { cause: error });
+  }
+}
+
+/** A kafkajs connection error: a client that met a broker that is down (its seed, or one its
+ *  metadata still named). kafkajs gives up on some of these at once instead of trying another
+ *  broker (initProducerId and Cluster.metadata bail on them: kafkajs 2.2.4), so a step that
+ *  meets one while a broker is dead is run again, as any client would. */
+function is_connection_error(error: unknown): boolean {
+  // KafkaJSNumberOfRetriesExceeded carries the last attempt's error as its cause.
+  for (let e = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e.name === 'KafkaJSConnectionError') return true;
+  }
+  return false;
+}
+
+const connection_retries_max = 10;
+
+/** Runs `run` again after a connection error, a bounded number of times, saying so. */
+async function retrying<T>(what: string, run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if (!is_connection_error(error) || attempt >= connection_retries_max) throw error;
+      console.error(`  ${what}: ${(error as Error).message}; again (attempt ${attempt + 1})`);
+      await sleep(1_000);
+    }
+  }
+}
+
 /** Polls until `probe` returns a value; bounded tries only as a safety net. */
 async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
   for (let i = 0; i < wait_tries; i++) {
@@ -69,8 +106,8 @@ async function produce(cluster: Cluster, values: string[], brokers = cluster.bro
 async function consume(cluster: Cluster, count: number, brokers = cluster.brokers): Promise<string[]> {
   const consumer = await start_consumer(brokers, [topic]);
   try {
-    const messages = await consumer.until((m) => m.length >= count);
-    return messages.map((m) => m.value.toString()).sort();
+    const messages = await consumer.until((m) => new Set(m.map((x) => x.value.toString())).size >= count);
+    return [...new Set(messages.map((m) => m.value.toString()))].sort();
   } finally {
     await consumer.stop();
   }
@@ -124,15 +161,15 @@ t('starts three brokers; a topic gets three replicas, all in sync, and needs two
 t('a write acknowledged by all in-sync replicas survives kill -9 of its leader', async (ctx) => {
   const cluster = cluster_of(ctx);
   const before = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6'];
-  await produce(cluster, before);
+  await step('produce with all three up', () => produce(cluster, before));
   ctx.sent.push(...before);
   // Read once with all three up: the first group creates __consumer_offsets, which needs its
   // three replicas (offsets.topic.replication.factor) to be created at all.
-  assert.equal(await consume(cluster, ctx.sent.length), [...ctx.sent].sort());
-  const leader = await with_admin(cluster, async (admin) => {
+  assert.equal(await step('consume with all three up', () => consume(cluster, ctx.sent.length)), [...ctx.sent].sort());
+  const leader = await step('find the leader', () => with_admin(cluster, async (admin) => {
     const meta = await admin.fetchTopicMetadata({ topics: [topic] });
     return meta.topics[0]!.partitions.find((p) => p.partitionId === 0)!.leader;
-  });
+  }));
   await cluster.nodes[leader - 1]!.kill();
   // While it is dead, clients bootstrap from the two live brokers: a client given the dead one
   // too may pick it as its seed and fail ECONNREFUSED (a fresh clone's .ci/run saw it).
@@ -140,24 +177,26 @@ t('a write acknowledged by all in-sync replicas survives kill -9 of its leader',
   // The controller fences the dead broker after its session (broker.session.timeout.ms, 5 s)
   // and moves its leaderships; clients see connection errors until then (our node answers
   // UNAVAILABLE meanwhile). Wait for that, for this topic and for the group coordinators.
-  await with_admin(cluster, (admin) => until('leaders moved off the killed broker', async () => {
+  await step('wait for leaders to move', () => with_admin(cluster, (admin) => until('leaders moved off the killed broker', async () => {
     const meta = await admin.fetchTopicMetadata({ topics: [topic, '__consumer_offsets'] });
     const parts = meta.topics.flatMap((m) => m.partitions);
     const moved = parts.every((p) => p.leader !== leader && p.leader >= 1 && !p.isr.includes(leader));
     return parts.length > 0 && moved ? true : undefined;
-  }), live);
+  }), live));
   // Two of three in sync is enough for acks=-1: writes go on while the broker is dead.
   const after = ['a1', 'a2', 'a3'];
-  await produce(cluster, after, live);
+  // A retried send may have reached the broker the first time: duplicates are allowed (at
+  // least once), loss is not, so what is read is compared as a set.
+  await step('produce with one dead', () => retrying('produce', () => produce(cluster, after, live)));
   ctx.sent.push(...after);
-  assert.equal(await consume(cluster, ctx.sent.length, live), [...ctx.sent].sort());
+  assert.equal(await step('consume with one dead', () => retrying('consume', () => consume(cluster, ctx.sent.length, live))), [...ctx.sent].sort());
   // The killed broker comes back on the same ports and log and is in sync again.
-  await cluster.nodes[leader - 1]!.restart();
-  await with_admin(cluster, (admin) => until('the restarted broker back in every ISR', async () => {
+  await step('restart the killed broker', () => cluster.nodes[leader - 1]!.restart());
+  await step('wait for the restarted broker in every ISR', () => with_admin(cluster, (admin) => until('the restarted broker back in every ISR', async () => {
     const meta = await admin.fetchTopicMetadata({ topics: [topic] });
     return meta.topics[0]!.partitions.every((p) => p.isr.includes(leader)) ? true : undefined;
-  }));
-  assert.equal(await consume(cluster, ctx.sent.length), [...ctx.sent].sort());
+  })));
+  assert.equal(await step('consume after the restart', () => retrying('consume', () => consume(cluster, ctx.sent.length))), [...ctx.sent].sort());
 });
 
 t('stop() ends every broker', async (ctx) => {
