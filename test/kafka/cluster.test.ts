@@ -10,7 +10,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rmSync } from 'node:fs';
 import { start_cluster, type Cluster } from './broker.js';
-import { start_consumer } from './consume.js';
+import { start_consumer, type Consumed } from './consume.js';
 import { guarded_after } from '../guard.js';
 
 interface Context { cluster?: Cluster; sent: string[] }
@@ -106,8 +106,8 @@ async function produce(cluster: Cluster, values: string[], brokers = cluster.bro
 async function consume(cluster: Cluster, count: number, brokers = cluster.brokers): Promise<string[]> {
   const consumer = await start_consumer(brokers, [topic]);
   try {
-    const messages = await consumer.until((m) => new Set(m.map((x) => x.value.toString())).size >= count);
-    return [...new Set(messages.map((m) => m.value.toString()))].sort();
+    const distinct = (m: Consumed[]) => new Set(m.map((x) => x.value.toString()));
+    return [...distinct(await consumer.until((m) => distinct(m).size >= count))].sort();
   } finally {
     await consumer.stop();
   }
